@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/term"
+
+	"github.com/hostplan/hostplan/internal/config"
+	"github.com/hostplan/hostplan/internal/engine"
+	"github.com/hostplan/hostplan/internal/render"
+	"github.com/hostplan/hostplan/internal/transport"
+	"github.com/hostplan/hostplan/inventory"
+)
+
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	environ        []string
+}
+
+// common are the flags every plan-reading command shares.
+type common struct {
+	inventories       multiFlag
+	limit             string
+	vars              multiFlag
+	varFiles          multiFlag
+	parallel          int
+	timeout           time.Duration
+	commandTimeout    time.Duration
+	diffContext       int
+	noColor           bool
+	acceptNewHostKeys bool
+	sshConfig         string
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func (a *app) flags(name string, c *common, connect bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("hostplan "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Var(&c.inventories, "i", "inventory file (HCL, Ansible INI or YAML); repeatable")
+	fs.Var(&c.inventories, "inventory", "same as -i")
+	fs.StringVar(&c.limit, "limit", "", "only hosts matching this Ansible-style pattern (names, groups, globs, !exclude, &intersect)")
+	fs.Var(&c.vars, "var", "set a variable: name=value; repeatable")
+	fs.Var(&c.varFiles, "var-file", "HCL file of variable values; repeatable")
+	fs.BoolVar(&c.noColor, "no-color", false, "no colour in output (NO_COLOR is honoured too)")
+	if connect {
+		fs.IntVar(&c.parallel, "parallel", 20, "hosts worked on at once")
+		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "connect timeout per host (TCP and SSH handshake)")
+		fs.DurationVar(&c.commandTimeout, "command-timeout", 10*time.Minute, "timeout for each resource's plan or apply step")
+		fs.IntVar(&c.diffContext, "diff-context", 3, "lines of context in diffs")
+		fs.BoolVar(&c.acceptNewHostKeys, "accept-new-host-keys", false, "add unknown host keys to known_hosts (changed keys are always refused)")
+		fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config to honour (default ~/.ssh/config)")
+	}
+	return fs
+}
+
+// parse parses flags that may come before or after the one positional argument.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (a *app) colorOn(c *common) bool {
+	if c.noColor {
+		return false
+	}
+	for _, kv := range a.environ {
+		if strings.HasPrefix(kv, "NO_COLOR=") && kv != "NO_COLOR=" {
+			return false
+		}
+	}
+	f, ok := a.stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// loaded is a plan with its inventory and the hosts this run targets.
+type loaded struct {
+	plan    *config.Plan
+	inv     *inventory.Inventory
+	targets []*engine.Target
+}
+
+func (a *app) load(c *common, pos []string, r *render.Human) (*loaded, bool) {
+	path := "."
+	switch len(pos) {
+	case 0:
+	case 1:
+		path = pos[0]
+	default:
+		fmt.Fprintf(a.stderr, "hostplan: expected one plan directory or file, got %d: %s\n", len(pos), strings.Join(pos, " "))
+		return nil, false
+	}
+	inv, ok := a.loadInventory(c, r)
+	if !ok {
+		return nil, false
+	}
+	p, diags := config.Load(path, config.Inputs{Vars: c.vars, VarFiles: c.varFiles, Environ: a.environ})
+	if diags.HasErrors() {
+		a.diagnostics(r, diags)
+		return nil, false
+	}
+	hosts := inv.Hosts
+	if c.limit != "" {
+		var err error
+		if hosts, err = inv.Match(c.limit); err != nil {
+			fmt.Fprintf(a.stderr, "hostplan: --limit %s: %v\n", c.limit, err)
+			return nil, false
+		}
+	}
+	var targets []*engine.Target
+	for _, h := range hosts {
+		cs, err := inv.Resolve(h, inventory.ResolveOptions{SSHConfig: c.sshConfig})
+		if err != nil {
+			fmt.Fprintf(a.stderr, "hostplan: host %s: %v\n", h.Name, err)
+			return nil, false
+		}
+		targets = append(targets, &engine.Target{Host: h, Conn: cs})
+	}
+	a.warnings(inv)
+	return &loaded{plan: p, inv: inv, targets: targets}, true
+}
+
+func (a *app) loadInventory(c *common, r *render.Human) (*inventory.Inventory, bool) {
+	paths := []string(c.inventories)
+	if len(paths) == 0 {
+		for _, kv := range a.environ {
+			if v, ok := strings.CutPrefix(kv, "HOSTPLAN_INVENTORY="); ok && v != "" {
+				paths = strings.Split(v, string(os.PathListSeparator))
+			}
+		}
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or set HOSTPLAN_INVENTORY")
+		return nil, false
+	}
+	inv, diags := inventory.Load(paths)
+	if len(diags) > 0 {
+		a.diagnostics(r, diags)
+	}
+	return inv, !diags.HasErrors()
+}
+
+func (a *app) warnings(inv *inventory.Inventory) {
+	for _, w := range inv.Warnings {
+		fmt.Fprintf(a.stderr, "Warning: %s\n", w)
+	}
+}
+
+func (a *app) diagnostics(r *render.Human, diags hcl.Diagnostics) {
+	er := *r
+	er.W = a.stderr
+	er.Diagnostics(diags)
+}
+
+func (a *app) renderer(c *common) *render.Human {
+	return &render.Human{W: a.stdout, Color: a.colorOn(c), DiffContext: c.diffContext}
+}
+
+func (a *app) validate(args []string) int {
+	var c common
+	fs := a.flags("validate", &c, false)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitError
+	}
+	r := a.renderer(&c)
+	l, ok := a.load(&c, pos, r)
+	if !ok {
+		return exitError
+	}
+	if diags := engine.Validate(l.plan, l.inv, l.targets); diags.HasErrors() {
+		a.diagnostics(r, diags)
+		return exitError
+	}
+	n := 0
+	for _, t := range l.plan.Tasks {
+		n += len(t.Resources)
+	}
+	fmt.Fprintf(a.stdout, "The plan is valid: %d tasks, %d resources, %d hosts in the inventory.\n", len(l.plan.Tasks), n, len(l.inv.Hosts))
+	return exitOK
+}
+
+// session is one connected run: plan, then maybe apply.
+func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human) (*engine.Engine, *transport.Dialer, bool) {
+	dialer := transport.NewDialer(transport.DialerOptions{
+		AcceptNewHostKeys: c.acceptNewHostKeys,
+		ConnectTimeout:    c.timeout,
+		Passphrase:        a.passphrasePrompt(),
+		BecomePassword:    a.becomePassword(),
+	})
+	e, diags := engine.New(l.plan, l.inv, l.targets, dialer, engine.Options{
+		Parallel:       c.parallel,
+		CommandTimeout: c.commandTimeout,
+	})
+	if diags.HasErrors() {
+		a.diagnostics(r, diags)
+		dialer.Close()
+		return nil, nil, false
+	}
+	return e, dialer, true
+}
+
+func (a *app) plan(ctx context.Context, args []string) int {
+	var c common
+	fs := a.flags("plan", &c, true)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitError
+	}
+	r := a.renderer(&c)
+	l, ok := a.load(&c, pos, r)
+	if !ok {
+		return exitError
+	}
+	e, dialer, ok := a.session(ctx, &c, l, r)
+	if !ok {
+		return exitError
+	}
+	defer dialer.Close()
+	defer e.Close()
+	p := e.Plan(ctx)
+	r.Plan(p)
+	switch s := p.Summary(); {
+	case s.FailedHosts > 0:
+		return exitError
+	case s.Changes > 0:
+		return exitChanges
+	}
+	return exitOK
+}
+
+func (a *app) apply(ctx context.Context, args []string) int {
+	var c common
+	var autoApprove bool
+	fs := a.flags("apply", &c, true)
+	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitError
+	}
+	if !autoApprove && !a.stdinIsTerminal() {
+		fmt.Fprintln(a.stderr, "hostplan: refusing to apply without confirmation: stdin is not a terminal. Review the plan with 'hostplan plan', then run 'hostplan apply --auto-approve'.")
+		return exitError
+	}
+	r := a.renderer(&c)
+	l, ok := a.load(&c, pos, r)
+	if !ok {
+		return exitError
+	}
+	e, dialer, ok := a.session(ctx, &c, l, r)
+	if !ok {
+		return exitError
+	}
+	defer dialer.Close()
+	defer e.Close()
+	p := e.Plan(ctx)
+	r.Plan(p)
+	if !p.HasChanges() {
+		fmt.Fprintln(a.stdout, "No changes. Nothing to apply.")
+		if p.Summary().FailedHosts > 0 {
+			return exitError
+		}
+		return exitOK
+	}
+	if !autoApprove && !a.confirm() {
+		fmt.Fprintln(a.stdout, "Apply cancelled; nothing was changed.")
+		return exitError
+	}
+	res := e.Apply(ctx, p)
+	r.Apply(res)
+	if !res.OK() {
+		return exitError
+	}
+	return exitOK
+}
+
+func (a *app) stdinIsTerminal() bool {
+	f, ok := a.stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (a *app) confirm() bool {
+	fmt.Fprint(a.stdout, "\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	return strings.TrimSpace(line) == "yes"
+}
+
+// passphrasePrompt asks for an encrypted key's passphrase on the terminal, once per key,
+// one prompt at a time however many hosts ask.
+func (a *app) passphrasePrompt() func(string) ([]byte, error) {
+	if !a.stdinIsTerminal() {
+		return nil
+	}
+	var mu sync.Mutex
+	cache := map[string][]byte{}
+	return func(file string) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p, ok := cache[file]; ok {
+			return p, nil
+		}
+		fmt.Fprintf(a.stderr, "Passphrase for %s: ", file)
+		p, err := term.ReadPassword(int(a.stdin.(*os.File).Fd()))
+		fmt.Fprintln(a.stderr)
+		if err != nil {
+			return nil, err
+		}
+		cache[file] = p
+		return p, nil
+	}
+}
+
+// becomePassword comes from HOSTPLAN_BECOME_PASSWORD or, on a terminal, one prompt.
+func (a *app) becomePassword() func() ([]byte, error) {
+	for _, kv := range a.environ {
+		if v, ok := strings.CutPrefix(kv, "HOSTPLAN_BECOME_PASSWORD="); ok {
+			return func() ([]byte, error) { return []byte(v), nil }
+		}
+	}
+	if !a.stdinIsTerminal() {
+		return nil
+	}
+	var once sync.Once
+	var pw []byte
+	var perr error
+	return func() ([]byte, error) {
+		once.Do(func() {
+			fmt.Fprint(a.stderr, "sudo password (become): ")
+			pw, perr = term.ReadPassword(int(a.stdin.(*os.File).Fd()))
+			fmt.Fprintln(a.stderr)
+		})
+		return pw, perr
+	}
+}
+
+func (a *app) inventory(args []string) int {
+	var c common
+	fs := a.flags("inventory", &c, false)
+	fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config to honour (default ~/.ssh/config)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitError
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(a.stderr, "hostplan inventory: unexpected argument %q (pass inventories with -i)\n", pos[0])
+		return exitError
+	}
+	r := a.renderer(&c)
+	inv, ok := a.loadInventory(&c, r)
+	if !ok {
+		return exitError
+	}
+	hosts := inv.Hosts
+	if c.limit != "" {
+		if hosts, err = inv.Match(c.limit); err != nil {
+			fmt.Fprintf(a.stderr, "hostplan: --limit %s: %v\n", c.limit, err)
+			return exitError
+		}
+	}
+	a.warnings(inv)
+	for _, h := range hosts {
+		cs, err := inv.Resolve(h, inventory.ResolveOptions{SSHConfig: c.sshConfig})
+		if err != nil {
+			fmt.Fprintf(a.stderr, "hostplan: host %s: %v\n", h.Name, err)
+			return exitError
+		}
+		fmt.Fprintf(a.stdout, "%s\n", h.Name)
+		if cs.Connection == "local" {
+			fmt.Fprintf(a.stdout, "  connection: local\n")
+		} else {
+			fmt.Fprintf(a.stdout, "  connect:    %s@%s:%d\n", cs.User, cs.Address, cs.Port)
+			if cs.Bastion != "" {
+				fmt.Fprintf(a.stdout, "  bastion:    %s\n", cs.Bastion)
+			}
+			fmt.Fprintf(a.stdout, "  keys:       %s\n", strings.Join(cs.IdentityFile, ", "))
+			fmt.Fprintf(a.stdout, "  known_hosts: %s\n", cs.KnownHosts)
+		}
+		if cs.Become {
+			fmt.Fprintf(a.stdout, "  become:     sudo to %s\n", cs.BecomeUser)
+		}
+		fmt.Fprintf(a.stdout, "  groups:     %s\n", strings.Join(h.Groups, ", "))
+		if len(h.Vars) > 0 {
+			names := make([]string, 0, len(h.Vars))
+			for n := range h.Vars {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			// Values are not printed: inventories often carry secrets in vars.
+			fmt.Fprintf(a.stdout, "  vars:       %s\n", strings.Join(names, ", "))
+		}
+	}
+	fmt.Fprintf(a.stdout, "\n%d hosts, groups: %s\n", len(hosts), strings.Join(inv.GroupNames(), ", "))
+	return exitOK
+}

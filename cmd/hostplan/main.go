@@ -1,0 +1,66 @@
+// Command hostplan plans and applies idempotent host configuration over SSH.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, like Terraform's -detailed-exitcode.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitChanges = 2
+)
+
+const usage = `Usage: hostplan <command> [flags] [DIR|FILE]
+
+Commands:
+  plan       show what would change on every host (exit 0: no changes, 2: changes, 1: error)
+  apply      plan, confirm, then change what differs (exit 0: success, 1: any host failed)
+  validate   parse and type-check the plan and inventory without connecting anywhere
+  inventory  list hosts, groups and resolved connection settings
+  version    print the version
+
+Run 'hostplan <command> -h' for the flags of a command.
+`
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError
+	}
+	cmd, rest := args[0], args[1:]
+	app := &app{stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
+	switch cmd {
+	case "plan":
+		return app.plan(ctx, rest)
+	case "apply":
+		return app.apply(ctx, rest)
+	case "validate":
+		return app.validate(rest)
+	case "inventory":
+		return app.inventory(rest)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "hostplan", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "hostplan: unknown command %q\n\n%s", cmd, usage)
+	return exitError
+}

@@ -1,0 +1,274 @@
+// Package config loads hostplan's plan language: HCL files with variables, locals and
+// tasks of resources. It knows nothing about hosts beyond the `host` value it is given.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/tasks"
+)
+
+// Plan is a loaded, statically checked plan.
+type Plan struct {
+	// Dir is the directory of the plan files; relative paths in functions start there.
+	Dir       string
+	parser    *hclparse.Parser
+	Variables []*Variable
+	Tasks     []*Task
+
+	vars   map[string]cty.Value
+	locals []*hcl.Attribute // in dependency order
+	funcs  funcTable
+}
+
+// Task is a named list of resources for a set of hosts.
+type Task struct {
+	Name      string
+	On        []string
+	OnRange   hcl.Range
+	DefRange  hcl.Range
+	Resources []*Resource
+
+	onExpr hcl.Expression
+}
+
+// Resource is one resource block, not yet evaluated for a host.
+type Resource struct {
+	Task       *Task
+	Kind       *tasks.Kind
+	Label      string
+	Body       hcl.Body
+	DefRange   hcl.Range
+	LabelRange hcl.Range
+}
+
+// Address is how plans and messages name the resource: file "/etc/motd".
+func (r *Resource) Address() string { return fmt.Sprintf("%s %q", r.Kind.Type, r.Label) }
+
+// Inputs are variable values from outside the plan files.
+type Inputs struct {
+	Vars     []string // "name=value" from --var
+	VarFiles []string // HCL files of name = value
+	Environ  []string // os.Environ(); HOSTPLAN_VAR_name=value entries are used
+}
+
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "task", LabelNames: []string{"name"}},
+	},
+}
+
+// Load reads a plan file, or every *.hcl file of a directory in name order.
+func Load(path string, in Inputs) (*Plan, hcl.Diagnostics) {
+	files, dir, err := planFiles(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read plan", Detail: err.Error()}}
+	}
+	p := &Plan{Dir: dir, parser: hclparse.NewParser()}
+	p.funcs = newFuncTable(dir)
+	var diags hcl.Diagnostics
+	var bodies []*hcl.BodyContent
+	for _, f := range files {
+		file, d := p.parser.ParseHCLFile(f)
+		diags = append(diags, d...)
+		if file == nil {
+			continue
+		}
+		content, d := file.Body.Content(rootSchema)
+		diags = append(diags, inventoryHint(file, d)...)
+		bodies = append(bodies, content)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var localAttrs []*hcl.Attribute
+	seenVar := map[string]hcl.Range{}
+	seenTask := map[string]hcl.Range{}
+	for _, content := range bodies {
+		for _, b := range content.Blocks {
+			switch b.Type {
+			case "variable":
+				if prev, dup := seenVar[b.Labels[0]]; dup {
+					diags = append(diags, duplicate("variable", b.Labels[0], b.DefRange, prev))
+					continue
+				}
+				seenVar[b.Labels[0]] = b.DefRange
+				v, d := decodeVariable(b)
+				diags = append(diags, d...)
+				if v != nil {
+					p.Variables = append(p.Variables, v)
+				}
+			case "locals":
+				attrs, d := b.Body.JustAttributes()
+				diags = append(diags, d...)
+				for _, a := range attrs {
+					localAttrs = append(localAttrs, a)
+				}
+			case "task":
+				if prev, dup := seenTask[b.Labels[0]]; dup {
+					diags = append(diags, duplicate("task", b.Labels[0], b.DefRange, prev))
+					continue
+				}
+				seenTask[b.Labels[0]] = b.DefRange
+				t, d := decodeTask(b)
+				diags = append(diags, d...)
+				if t != nil {
+					p.Tasks = append(p.Tasks, t)
+				}
+			}
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	vars, d := p.resolveVariables(in)
+	diags = append(diags, d...)
+	p.vars = vars
+	locals, d := orderLocals(localAttrs)
+	diags = append(diags, d...)
+	p.locals = locals
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	diags = append(diags, p.evalTaskTargets()...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return p, diags
+}
+
+func planFiles(path string) ([]string, string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, "", err
+	}
+	if !st.IsDir() {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, "", err
+		}
+		return []string{path}, filepath.Dir(abs), nil
+	}
+	files, err := filepath.Glob(filepath.Join(path, "*.hcl"))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(files) == 0 {
+		return nil, "", fmt.Errorf("no *.hcl plan files in %s", path)
+	}
+	sort.Strings(files)
+	abs, err := filepath.Abs(path)
+	return files, abs, err
+}
+
+// inventoryHint explains the common mistake of keeping an inventory among the plan files.
+func inventoryHint(file *hcl.File, diags hcl.Diagnostics) hcl.Diagnostics {
+	for _, d := range diags {
+		if d.Summary == "Unsupported block type" && d.Subject != nil {
+			word := string(d.Subject.SliceBytes(file.Bytes))
+			if word == "host" || word == "defaults" || word == "group" {
+				d.Detail += " This looks like an inventory: pass it with -i and keep it out of the plan directory."
+			}
+		}
+	}
+	return diags
+}
+
+func duplicate(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Duplicate %s %q", kind, name),
+		Detail:   fmt.Sprintf("A %s named %q was already declared at %s. Names must be unique.", kind, name, prev),
+		Subject:  at.Ptr(),
+	}
+}
+
+func decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
+	schema := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "on", Required: true}}}
+	for _, typ := range tasks.Types() {
+		k, _ := tasks.Lookup(typ)
+		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: typ, LabelNames: []string{k.LabelName}})
+	}
+	content, diags := b.Body.Content(schema)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	onExpr := content.Attributes["on"].Expr
+	t := &Task{Name: b.Labels[0], DefRange: b.DefRange, OnRange: onExpr.Range(), onExpr: onExpr}
+	seen := map[string]hcl.Range{}
+	for _, rb := range content.Blocks {
+		k, _ := tasks.Lookup(rb.Type)
+		r := &Resource{Task: t, Kind: k, Label: rb.Labels[0], Body: rb.Body, DefRange: rb.DefRange, LabelRange: rb.LabelRanges[0]}
+		if prev, dup := seen[r.Address()]; dup {
+			diags = append(diags, duplicate("resource", r.Address(), rb.DefRange, prev))
+			continue
+		}
+		seen[r.Address()] = rb.DefRange
+		t.Resources = append(t.Resources, r)
+	}
+	return t, diags
+}
+
+// evalTaskTargets evaluates each task's `on` once variables are known.
+func (p *Plan) evalTaskTargets() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	ctx, d := p.evalContext(cty.NilVal)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return diags
+	}
+	for _, t := range p.Tasks {
+		expr := t.onExpr
+		v, d := expr.Value(ctx)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		list, err := stringList(v)
+		if err != nil || len(list) == 0 {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid task targets",
+				Detail:   `"on" must be a non-empty list of group or host names, such as ["masters"], and must not depend on host values.`,
+				Subject:  expr.Range().Ptr(),
+			})
+			continue
+		}
+		t.On = list
+	}
+	return diags
+}
+
+func stringList(v cty.Value) ([]string, error) {
+	v, _ = v.UnmarkDeep()
+	if !v.IsWhollyKnown() || v.IsNull() || !(v.Type().IsListType() || v.Type().IsTupleType() || v.Type().IsSetType()) {
+		return nil, fmt.Errorf("not a list")
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsNull() || e.Type() != cty.String {
+			return nil, fmt.Errorf("not a string")
+		}
+		out = append(out, e.AsString())
+	}
+	return out, nil
+}
+
+// TaskNames lists the tasks in run order.
+func (p *Plan) TaskNames() []string {
+	var out []string
+	for _, t := range p.Tasks {
+		out = append(out, t.Name)
+	}
+	return out
+}

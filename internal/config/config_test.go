@@ -1,0 +1,356 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/tasks"
+)
+
+// writePlan writes files into a fresh directory and returns it.
+func writePlan(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func testHost(vars map[string]cty.Value) cty.Value {
+	return HostValue("m1", "10.0.0.1", []string{"all", "masters"}, vars, cty.ObjectVal(map[string]cty.Value{
+		"distro": cty.StringVal("debian"),
+	}))
+}
+
+func buildAll(t *testing.T, p *Plan, host cty.Value) []tasks.Resource {
+	t.Helper()
+	ctx, diags := p.EvalContext(host)
+	if diags.HasErrors() {
+		t.Fatalf("eval context: %s", diags.Error())
+	}
+	var out []tasks.Resource
+	for _, task := range p.Tasks {
+		for _, r := range task.Resources {
+			res, diags := p.Build(r, ctx)
+			if diags.HasErrors() {
+				t.Fatalf("build %s: %s", r.Address(), diags.Error())
+			}
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+func TestLoadAndBuild(t *testing.T) {
+	dir := writePlan(t, map[string]string{
+		"a.hcl": `
+variable "cluster_id" {
+  type        = string
+  description = "from the console"
+  validation {
+    condition     = length(var.cluster_id) > 3
+    error_message = "cluster_id is too short."
+  }
+}
+variable "ports" {
+  type    = list(number)
+  default = [6443]
+}
+locals {
+  greeting = "hello ${local.who}"
+  who      = upper(var.cluster_id)
+  node     = host.vars.node_ip
+}
+task "base" {
+  on = ["masters"]
+  directory "/etc/demo" { mode = "0750" }
+  file "/etc/demo/motd" {
+    content = "${local.greeting} on ${host.name} (${host.facts.distro}) ${local.node} ${join(",", var.ports)}\n"
+    mode    = "0600"
+  }
+  file "/etc/demo/tpl" {
+    template = "tpl/motd.tpl"
+    vars     = { name = host.name, ports = var.ports }
+  }
+  command "touch" {
+    run     = "touch /etc/demo/done"
+    creates = "/etc/demo/done"
+  }
+}
+`,
+		"b.hcl":          `task "second" { on = ["all"] }`,
+		"tpl/motd.tpl":   "name=${name}\n%{ for p in ports ~}\nport ${p}\n%{ endfor ~}\n",
+		"vars/x.hpvars":  `ports = [1, 2]`,
+		"vars/bad.txt":   ``,
+		"vars/other.txt": ``,
+	})
+	p, diags := Load(dir, Inputs{
+		Vars:     []string{"cluster_id=abcd"},
+		VarFiles: []string{filepath.Join(dir, "vars/x.hpvars")},
+	})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if got := strings.Join(p.TaskNames(), ","); got != "base,second" {
+		t.Fatalf("tasks in file order: got %s", got)
+	}
+	if got := p.Tasks[0].On; len(got) != 1 || got[0] != "masters" {
+		t.Fatalf("on: %v", got)
+	}
+	res := buildAll(t, p, testHost(map[string]cty.Value{"node_ip": cty.StringVal("192.168.0.11")}))
+	motd := res[1].(*tasks.File)
+	if want := "hello ABCD on m1 (debian) 192.168.0.11 1,2\n"; string(motd.Content) != want {
+		t.Fatalf("content: got %q want %q", motd.Content, want)
+	}
+	if tasks.FormatMode(motd.Mode) != "0600" {
+		t.Fatalf("mode: %v", motd.Mode)
+	}
+	tpl := res[2].(*tasks.File)
+	if want := "name=m1\nport 1\nport 2\n"; string(tpl.Content) != want {
+		t.Fatalf("template: got %q want %q", tpl.Content, want)
+	}
+	if cmd := res[3].(*tasks.Command); cmd.Creates != "/etc/demo/done" {
+		t.Fatalf("command: %+v", cmd)
+	}
+}
+
+func TestVariablePrecedence(t *testing.T) {
+	dir := writePlan(t, map[string]string{
+		"p.hcl": `
+variable "a" { default = "default" }
+variable "n" { type = number }
+task "t" {
+  on = ["all"]
+  file "/x" { content = "${var.a} ${var.n}" }
+}`,
+		"v.hpvars": "a = \"file\"\n",
+	})
+	cases := []struct {
+		name string
+		in   Inputs
+		want string
+	}{
+		{"default", Inputs{Vars: []string{"n=1"}}, "default 1"},
+		{"env beats default", Inputs{Environ: []string{"HOSTPLAN_VAR_a=env", "HOSTPLAN_VAR_n=2"}}, "env 2"},
+		{"file beats env", Inputs{Environ: []string{"HOSTPLAN_VAR_a=env", "HOSTPLAN_VAR_n=2"}, VarFiles: []string{filepath.Join(dir, "v.hpvars")}}, "file 2"},
+		{"flag beats file", Inputs{Vars: []string{"a=flag", "n=3"}, VarFiles: []string{filepath.Join(dir, "v.hpvars")}}, "flag 3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, diags := Load(dir, tc.in)
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			f := buildAll(t, p, testHost(nil))[0].(*tasks.File)
+			if string(f.Content) != tc.want {
+				t.Fatalf("got %q want %q", f.Content, tc.want)
+			}
+		})
+	}
+}
+
+func TestSensitiveMarksReachResources(t *testing.T) {
+	dir := writePlan(t, map[string]string{"p.hcl": `
+variable "token" {
+  type      = string
+  sensitive = true
+}
+task "t" {
+  on = ["all"]
+  file "/etc/token" { content = "token=${var.token}\n" }
+  file "/etc/plain" { content = "plain\n" }
+  command "login" { run = "login ${var.token}" }
+}`})
+	p, diags := Load(dir, Inputs{Vars: []string{"token=s3cr3t"}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	res := buildAll(t, p, testHost(nil))
+	if !res[0].(*tasks.File).Sensitive {
+		t.Error("a file whose content uses a sensitive variable is not marked sensitive")
+	}
+	if res[1].(*tasks.File).Sensitive {
+		t.Error("a plain file is marked sensitive")
+	}
+	if !res[2].(*tasks.Command).Sensitive {
+		t.Error("a command using a sensitive variable is not marked sensitive")
+	}
+}
+
+func TestYAMLEncode(t *testing.T) {
+	dir := writePlan(t, map[string]string{"p.hcl": `
+task "t" {
+  on = ["all"]
+  file "/x" {
+    content = yamlencode({ b = ["x", "true", 1.5], a = { n = 2, ok = true } })
+  }
+}`})
+	p, diags := Load(dir, Inputs{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	f := buildAll(t, p, testHost(nil))[0].(*tasks.File)
+	want := "a:\n    n: 2\n    ok: true\nb:\n    - x\n    - \"true\"\n    - 1.5\n"
+	if string(f.Content) != want {
+		t.Fatalf("got\n%s\nwant\n%s", f.Content, want)
+	}
+}
+
+// TestDiagnostics checks that each kind of bad input fails with a diagnostic that names
+// the file and line and says what to fix.
+func TestDiagnostics(t *testing.T) {
+	cases := []struct {
+		name    string
+		plan    string
+		in      Inputs
+		summary string
+		line    int
+		detail  string
+	}{
+		{
+			name:    "unknown resource type",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  fiel \"/x\" {}\n}\n",
+			summary: "Unsupported block type", line: 3, detail: `Did you mean "file"?`,
+		},
+		{
+			name:    "unknown attribute",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  file \"/x\" {\n    content = \"a\"\n    mdoe = \"0644\"\n  }\n}\n",
+			summary: "Unsupported argument", line: 5, detail: `Did you mean "mode"?`,
+		},
+		{
+			name:    "type mismatch in resource",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  file \"/x\" {\n    content = [\"a\"]\n  }\n}\n",
+			summary: "Incorrect attribute value type", line: 4, detail: "string required",
+		},
+		{
+			name:    "bad mode",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  file \"/x\" {\n    content = \"a\"\n    mode = \"0999\"\n  }\n}\n",
+			summary: `Invalid file "/x"`, line: 5, detail: "not an octal file mode",
+		},
+		{
+			name:    "relative path",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  file \"etc/x\" {\n    content = \"a\"\n  }\n}\n",
+			summary: `Invalid file "etc/x"`, line: 3, detail: "not an absolute path",
+		},
+		{
+			name:    "content and source",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  file \"/x\" {\n    content = \"a\"\n    source = \"b\"\n  }\n}\n",
+			summary: `Invalid file "/x"`, line: 5, detail: "set only one of content, source and template",
+		},
+		{
+			name:    "missing required variable",
+			plan:    "variable \"cluster_id\" {\n  type = string\n}\n",
+			summary: "No value for required variable", line: 1, detail: "--var cluster_id=",
+		},
+		{
+			name:    "variable type mismatch",
+			plan:    "variable \"n\" {\n  type = number\n}\n",
+			in:      Inputs{Vars: []string{"n=abc"}},
+			summary: "Invalid value for variable", detail: `--var n: variable "n" must be number`,
+		},
+		{
+			name:    "bad default",
+			plan:    "variable \"n\" {\n  type = number\n  default = \"x\"\n}\n",
+			summary: "Invalid default value for variable", line: 3, detail: "does not fit its type number",
+		},
+		{
+			name:    "validation fails",
+			plan:    "variable \"id\" {\n  default = \"a\"\n  validation {\n    condition = length(var.id) > 3\n    error_message = \"id is too short.\"\n  }\n}\n",
+			summary: "Invalid value for variable", line: 3, detail: "id is too short.",
+		},
+		{
+			name:    "undeclared --var",
+			plan:    "variable \"a\" {\n  default = \"x\"\n}\n",
+			in:      Inputs{Vars: []string{"b=1"}},
+			summary: "Undeclared variable", detail: "Declared: a.",
+		},
+		{
+			name:    "duplicate task",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n}\ntask \"t\" {\n  on = [\"all\"]\n}\n",
+			summary: `Duplicate task "t"`, line: 4,
+		},
+		{
+			name:    "duplicate resource",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  file \"/x\" { content = \"a\" }\n  file \"/x\" { content = \"b\" }\n}\n",
+			summary: `Duplicate resource "file \"/x\""`, line: 4,
+		},
+		{
+			name:    "on missing",
+			plan:    "task \"t\" {\n}\n",
+			summary: "Missing required argument", line: 1, detail: `"on" is required`,
+		},
+		{
+			name:    "on not a list",
+			plan:    "task \"t\" {\n  on = \"masters\"\n}\n",
+			summary: "Invalid task targets", line: 2,
+		},
+		{
+			name:    "cycle in locals",
+			plan:    "locals {\n  a = local.b\n  b = local.a\n}\n",
+			summary: "Cycle in locals", line: 2,
+		},
+		{
+			name:    "inventory among plan files",
+			plan:    "host \"m1\" {\n  address = \"10.0.0.1\"\n}\n",
+			summary: "Unsupported block type", line: 1, detail: "This looks like an inventory",
+		},
+		{
+			name:    "syntax error",
+			plan:    "task \"t\" {\n  on = [\"all\"\n}\n",
+			summary: "Missing item separator", line: 3,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writePlan(t, map[string]string{"plan.hcl": tc.plan})
+			_, diags := Load(dir, tc.in)
+			if !diags.HasErrors() {
+				// Resource attribute checks happen at build time.
+				p, _ := Load(dir, tc.in)
+				ctx, _ := p.EvalContext(testHost(nil))
+				for _, task := range p.Tasks {
+					for _, r := range task.Resources {
+						_, d := p.Build(r, ctx)
+						diags = append(diags, d...)
+					}
+				}
+			}
+			d := find(diags, tc.summary)
+			if d == nil {
+				t.Fatalf("no diagnostic %q; got: %s", tc.summary, diags.Error())
+			}
+			if tc.detail != "" && !strings.Contains(d.Detail, tc.detail) {
+				t.Errorf("detail %q does not contain %q", d.Detail, tc.detail)
+			}
+			if tc.line != 0 {
+				if d.Subject == nil {
+					t.Fatalf("diagnostic has no source range: %s", d.Error())
+				}
+				if d.Subject.Start.Line != tc.line || !strings.HasSuffix(d.Subject.Filename, "plan.hcl") {
+					t.Errorf("at %s, want plan.hcl line %d", d.Subject, tc.line)
+				}
+			}
+		})
+	}
+}
+
+func find(diags hcl.Diagnostics, summary string) *hcl.Diagnostic {
+	for _, d := range diags {
+		if d.Summary == summary {
+			return d
+		}
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+	"gopkg.in/yaml.v3"
+)
+
+type funcMap = map[string]function.Function
+
+// funcTable builds the functions of the plan language; file paths are relative to dir.
+type funcTable struct {
+	dir string
+}
+
+func newFuncTable(dir string) funcTable { return funcTable{dir: dir} }
+
+func (t funcTable) evalFuncs() funcMap {
+	fns := t.pure()
+	fns["templatefile"] = t.templateFileFunc()
+	return fns
+}
+
+// pure are the functions a template may call too (templatefile may not recurse).
+func (t funcTable) pure() funcMap {
+	return funcMap{
+		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
+		"coalesce": stdlib.CoalesceFunc, "compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc,
+		"contains": stdlib.ContainsFunc, "distinct": stdlib.DistinctFunc, "element": stdlib.ElementFunc,
+		"flatten": stdlib.FlattenFunc, "floor": stdlib.FloorFunc, "format": stdlib.FormatFunc,
+		"formatlist": stdlib.FormatListFunc, "indent": stdlib.IndentFunc, "join": stdlib.JoinFunc,
+		"jsondecode": stdlib.JSONDecodeFunc, "jsonencode": stdlib.JSONEncodeFunc, "keys": stdlib.KeysFunc,
+		"length": lengthFunc, "lookup": stdlib.LookupFunc, "lower": stdlib.LowerFunc,
+		"max": stdlib.MaxFunc, "merge": stdlib.MergeFunc, "min": stdlib.MinFunc,
+		"parseint": stdlib.ParseIntFunc, "range": stdlib.RangeFunc, "regex": stdlib.RegexFunc,
+		"regexall": stdlib.RegexAllFunc, "replace": stdlib.ReplaceFunc, "reverse": stdlib.ReverseListFunc,
+		"setintersection": stdlib.SetIntersectionFunc, "setunion": stdlib.SetUnionFunc,
+		"slice": stdlib.SliceFunc, "sort": stdlib.SortFunc, "split": stdlib.SplitFunc,
+		"strrev": stdlib.ReverseFunc, "substr": stdlib.SubstrFunc, "title": stdlib.TitleFunc,
+		"trim": stdlib.TrimFunc, "trimprefix": stdlib.TrimPrefixFunc, "trimspace": stdlib.TrimSpaceFunc,
+		"trimsuffix": stdlib.TrimSuffixFunc, "upper": stdlib.UpperFunc, "values": stdlib.ValuesFunc,
+		"zipmap":   stdlib.ZipmapFunc,
+		"tostring": stdlib.MakeToFunc(cty.String), "tonumber": stdlib.MakeToFunc(cty.Number),
+		"tobool": stdlib.MakeToFunc(cty.Bool), "tolist": stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
+		"tomap": stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)), "toset": stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
+		"base64encode": stringFunc(func(s string) (string, error) { return base64.StdEncoding.EncodeToString([]byte(s)), nil }),
+		"base64decode": stringFunc(func(s string) (string, error) {
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return "", fmt.Errorf("not valid base64: %w", err)
+			}
+			if !utf8.Valid(b) {
+				return "", fmt.Errorf("the decoded bytes are not UTF-8 text")
+			}
+			return string(b), nil
+		}),
+		"sha256": stringFunc(func(s string) (string, error) {
+			sum := sha256.Sum256([]byte(s))
+			return hex.EncodeToString(sum[:]), nil
+		}),
+		"file":       t.fileFunc(),
+		"yamlencode": yamlEncodeFunc,
+	}
+}
+
+func stringFunc(f func(string) (string, error)) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "str", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			out, err := f(args[0].AsString())
+			if err != nil {
+				return cty.UnknownVal(cty.String), err
+			}
+			return cty.StringVal(out), nil
+		},
+	})
+}
+
+func (t funcTable) path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(t.dir, p)
+}
+
+func (t funcTable) fileFunc() function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			data, err := os.ReadFile(t.path(args[0].AsString()))
+			if err != nil {
+				return cty.UnknownVal(cty.String), err
+			}
+			if !utf8.Valid(data) {
+				return cty.UnknownVal(cty.String), fmt.Errorf("%s is not UTF-8 text; use a file resource with source = ... for binary files", args[0].AsString())
+			}
+			return cty.StringVal(string(data)), nil
+		},
+	})
+}
+
+func (t funcTable) templateFileFunc() function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{
+			{Name: "path", Type: cty.String},
+			{Name: "vars", Type: cty.DynamicPseudoType},
+		},
+		Type: function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			out, err := t.RenderTemplate(t.path(args[0].AsString()), args[1])
+			if err != nil {
+				return cty.UnknownVal(cty.String), err
+			}
+			return out, nil
+		},
+	})
+}
+
+// RenderTemplate renders an HCL template file (${...} and %{...} syntax) with vars, an
+// object or map whose keys become the template's variables. Sensitive vars keep their
+// mark on the result.
+func (t funcTable) RenderTemplate(path string, vars cty.Value) (cty.Value, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	expr, diags := hclsyntax.ParseTemplate(src, path, hcl.InitialPos)
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	if vars.IsNull() || !(vars.Type().IsObjectType() || vars.Type().IsMapType()) {
+		return cty.NilVal, fmt.Errorf("template vars must be an object, like { name = \"value\" }")
+	}
+	ctx := &hcl.EvalContext{Variables: vars.AsValueMap(), Functions: t.pure()}
+	for _, tr := range expr.Variables() {
+		if _, ok := ctx.Variables[tr.RootName()]; !ok {
+			return cty.NilVal, fmt.Errorf("%s: template uses %q, which is not in vars", tr.SourceRange(), tr.RootName())
+		}
+	}
+	out, diags := expr.Value(ctx)
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	return out, nil
+}
+
+// lengthFunc counts characters of a string or elements of a collection, as users of
+// Terraform expect; cty's stdlib splits that into two functions.
+var lengthFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true}},
+	Type:   function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if args[0].Type() == cty.String {
+			return stdlib.Strlen(args[0])
+		}
+		return stdlib.Length(args[0])
+	},
+})
+
+var yamlEncodeFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		node, err := yamlNode(args[0])
+		if err != nil {
+			return cty.UnknownVal(cty.String), err
+		}
+		out, err := yaml.Marshal(node)
+		if err != nil {
+			return cty.UnknownVal(cty.String), err
+		}
+		return cty.StringVal(string(out)), nil
+	},
+})
+
+// yamlNode builds the YAML tree of a value; keys come out sorted, as cty orders them.
+func yamlNode(v cty.Value) (*yaml.Node, error) {
+	if !v.IsWhollyKnown() {
+		return nil, fmt.Errorf("value is not known yet")
+	}
+	if v.IsNull() {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
+	}
+	t := v.Type()
+	switch {
+	case t == cty.String:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.AsString()}, nil
+	case t == cty.Number:
+		bf := v.AsBigFloat()
+		tag := "!!float"
+		if bf.IsInt() {
+			tag = "!!int"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: bf.Text('f', -1)}, nil
+	case t == cty.Bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: fmt.Sprint(v.True())}, nil
+	case t.IsListType() || t.IsTupleType() || t.IsSetType():
+		n := &yaml.Node{Kind: yaml.SequenceNode}
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			c, err := yamlNode(e)
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, c)
+		}
+		return n, nil
+	case t.IsMapType() || t.IsObjectType():
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			c, err := yamlNode(e)
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.AsString()}, c)
+		}
+		return n, nil
+	}
+	return nil, fmt.Errorf("cannot encode %s as YAML", t.FriendlyName())
+}

@@ -1,0 +1,287 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// SensitiveMark marks values that must never be shown (from variables with sensitive = true).
+const SensitiveMark = sensitiveMark("sensitive")
+
+type sensitiveMark string
+
+// Variable is a declared input of the plan.
+type Variable struct {
+	Name        string
+	Type        cty.Type
+	Default     cty.Value // cty.NilVal when the variable is required
+	Description string
+	Sensitive   bool
+	DeclRange   hcl.Range
+	validations []validation
+}
+
+type validation struct {
+	condition hcl.Expression
+	message   string
+	rng       hcl.Range
+}
+
+var variableSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "validation"}},
+}
+
+var validationSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "condition", Required: true}, {Name: "error_message", Required: true},
+	},
+}
+
+func decodeVariable(b *hcl.Block) (*Variable, hcl.Diagnostics) {
+	v := &Variable{Name: b.Labels[0], Type: cty.DynamicPseudoType, DeclRange: b.DefRange}
+	if !hclsyntax.ValidIdentifier(v.Name) {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid variable name",
+			Detail: "A variable name must start with a letter and contain only letters, digits, underscores and dashes.", Subject: b.LabelRanges[0].Ptr()}}
+	}
+	content, diags := b.Body.Content(variableSchema)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if a, ok := content.Attributes["type"]; ok {
+		t, d := typeexpr.TypeConstraint(a.Expr)
+		diags = append(diags, d...)
+		v.Type = t
+	}
+	if a, ok := content.Attributes["description"]; ok {
+		diags = append(diags, decodeLiteral(a, cty.String, func(val cty.Value) { v.Description = val.AsString() })...)
+	}
+	if a, ok := content.Attributes["sensitive"]; ok {
+		diags = append(diags, decodeLiteral(a, cty.Bool, func(val cty.Value) { v.Sensitive = val.True() })...)
+	}
+	if a, ok := content.Attributes["default"]; ok && !diags.HasErrors() {
+		val, d := a.Expr.Value(nil)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			conv, err := convert.Convert(val, v.Type)
+			if err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid default value for variable",
+					Detail: fmt.Sprintf("The default for variable %q does not fit its type %s: %s.", v.Name, typeexpr.TypeString(v.Type), err), Subject: a.Expr.Range().Ptr()})
+			}
+			v.Default = conv
+		}
+	}
+	for _, vb := range content.Blocks {
+		vc, d := vb.Body.Content(validationSchema)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		val := validation{condition: vc.Attributes["condition"].Expr, rng: vb.DefRange}
+		diags = append(diags, decodeLiteral(vc.Attributes["error_message"], cty.String, func(m cty.Value) { val.message = m.AsString() })...)
+		for _, tr := range val.condition.Variables() {
+			if tr.RootName() != "var" || len(tr) < 2 {
+				continue
+			}
+			if ga, ok := tr[1].(hcl.TraverseAttr); ok && ga.Name != v.Name {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid validation condition",
+					Detail: fmt.Sprintf("A validation of variable %q may only refer to var.%s.", v.Name, v.Name), Subject: tr.SourceRange().Ptr()})
+			}
+		}
+		v.validations = append(v.validations, val)
+	}
+	return v, diags
+}
+
+func decodeLiteral(a *hcl.Attribute, want cty.Type, set func(cty.Value)) hcl.Diagnostics {
+	val, diags := a.Expr.Value(nil)
+	if diags.HasErrors() {
+		return diags
+	}
+	conv, err := convert.Convert(val, want)
+	if err != nil || conv.IsNull() {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid %s", a.Name),
+			Detail: fmt.Sprintf("%s must be a %s.", a.Name, want.FriendlyName()), Subject: a.Expr.Range().Ptr()}}
+	}
+	set(conv)
+	return nil
+}
+
+// resolveVariables gives each variable its value: default < HOSTPLAN_VAR_name <
+// --var-file < --var, as Terraform orders them.
+func (p *Plan) resolveVariables(in Inputs) (map[string]cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	byName := map[string]*Variable{}
+	for _, v := range p.Variables {
+		byName[v.Name] = v
+	}
+	vals := map[string]cty.Value{}
+	ranges := map[string]hcl.Range{}
+
+	for _, kv := range in.Environ {
+		name, raw, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, "HOSTPLAN_VAR_") {
+			continue
+		}
+		name = strings.TrimPrefix(name, "HOSTPLAN_VAR_")
+		v, known := byName[name]
+		if !known {
+			continue // the environment is shared with other plans
+		}
+		val, d := parseRaw(v, raw, "environment variable HOSTPLAN_VAR_"+name)
+		diags = append(diags, d...)
+		vals[name] = val
+	}
+	for _, path := range in.VarFiles {
+		file, d := p.parser.ParseHCLFile(path)
+		diags = append(diags, d...)
+		if file == nil {
+			continue
+		}
+		attrs, d := file.Body.JustAttributes()
+		diags = append(diags, d...)
+		for name, a := range attrs {
+			v, known := byName[name]
+			if !known {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
+					Detail: fmt.Sprintf("The plan declares no variable %q. %s", name, declaredList(byName)), Subject: a.NameRange.Ptr()})
+				continue
+			}
+			val, d := a.Expr.Value(nil)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				continue
+			}
+			conv, err := convert.Convert(val, v.Type)
+			if err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
+					Detail: fmt.Sprintf("Variable %q must be %s: %s.", name, typeexpr.TypeString(v.Type), err), Subject: a.Expr.Range().Ptr()})
+				continue
+			}
+			vals[name] = conv
+			ranges[name] = a.Expr.Range()
+		}
+	}
+	for _, kv := range in.Vars {
+		name, raw, ok := strings.Cut(kv, "=")
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid --var",
+				Detail: fmt.Sprintf("%q: write it as --var name=value.", kv)})
+			continue
+		}
+		v, known := byName[name]
+		if !known {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
+				Detail: fmt.Sprintf("--var %s: the plan declares no variable %q. %s", name, name, declaredList(byName))})
+			continue
+		}
+		val, d := parseRaw(v, raw, "--var "+name)
+		diags = append(diags, d...)
+		vals[name] = val
+	}
+
+	for _, v := range p.Variables {
+		val, set := vals[v.Name]
+		if !set {
+			if v.Default == cty.NilVal {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
+					Detail:  fmt.Sprintf("Variable %q has no default. Set it with --var %s=..., a --var-file, or HOSTPLAN_VAR_%s.", v.Name, v.Name, v.Name),
+					Subject: v.DeclRange.Ptr()})
+				continue
+			}
+			val = v.Default
+		}
+		if v.Sensitive {
+			val = val.Mark(SensitiveMark)
+		}
+		vals[v.Name] = val
+		diags = append(diags, v.validate(val, ranges[v.Name], p.funcs.evalFuncs())...)
+	}
+	return vals, diags
+}
+
+func (v *Variable) validate(val cty.Value, valRange hcl.Range, funcs funcMap) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{v.Name: val})},
+		Functions: funcs,
+	}
+	for _, check := range v.validations {
+		res, d := check.condition.Value(ctx)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		res, _ = res.Unmark()
+		if res.Type() != cty.Bool || res.IsNull() {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid validation condition",
+				Detail: "The condition must be true or false.", Subject: check.condition.Range().Ptr()})
+			continue
+		}
+		if res.False() {
+			subject := check.rng
+			if valRange != (hcl.Range{}) {
+				subject = valRange
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
+				Detail: fmt.Sprintf("var.%s: %s", v.Name, check.message), Subject: subject.Ptr()})
+		}
+	}
+	return diags
+}
+
+// parseRaw reads a value given on the command line or in the environment: verbatim for
+// string variables, as an HCL expression for any other type.
+func parseRaw(v *Variable, raw, where string) (cty.Value, hcl.Diagnostics) {
+	if v.Type == cty.String {
+		return cty.StringVal(raw), nil
+	}
+	val, err := parseValue(raw, where)
+	if err != nil {
+		if v.Type == cty.DynamicPseudoType {
+			return cty.StringVal(raw), nil
+		}
+		return cty.NilVal, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid value for variable",
+			Detail: fmt.Sprintf("%s: variable %q must be %s, written as an HCL value (for example 3, true, [\"a\"] or { k = \"v\" }).", where, v.Name, typeexpr.TypeString(v.Type))}}
+	}
+	conv, err := convert.Convert(val, v.Type)
+	if err != nil {
+		return cty.NilVal, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid value for variable",
+			Detail: fmt.Sprintf("%s: variable %q must be %s: %s.", where, v.Name, typeexpr.TypeString(v.Type), err)}}
+	}
+	return conv, nil
+}
+
+// parseValue reads a literal HCL value; references and function calls are not allowed.
+func parseValue(raw, where string) (cty.Value, error) {
+	expr, diags := hclsyntax.ParseExpression([]byte(raw), where, hcl.InitialPos)
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	val, diags := expr.Value(nil)
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	return val, nil
+}
+
+func declaredList(byName map[string]*Variable) string {
+	if len(byName) == 0 {
+		return "It declares no variables at all."
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "Declared: " + strings.Join(names, ", ") + "."
+}

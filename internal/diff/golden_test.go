@@ -1,0 +1,56 @@
+package diff
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// goldenCases are realistic changes; gnu_test.go replays them against GNU tools.
+var goldenCases = []struct {
+	name          string // testdata/<name>.golden
+	before, after string // files in testdata
+	path          string // as shown in the header
+	context       int
+}{
+	// Audit logging, PodSecurity and a TLS floor added to kubeadm's manifest.
+	{"kube-apiserver", "kube-apiserver.before.yaml", "kube-apiserver.after.yaml",
+		"/etc/kubernetes/manifests/kube-apiserver.yaml", DefaultContext},
+	{"kube-apiserver-U1", "kube-apiserver.before.yaml", "kube-apiserver.after.yaml",
+		"/etc/kubernetes/manifests/kube-apiserver.yaml", 1},
+	// A hand-edited file without a final newline replaced by a template.
+	{"sshd_config", "sshd_config.before", "sshd_config.after", "/etc/ssh/sshd_config", DefaultContext},
+}
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestGolden(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Unified(tc.path, tc.path, readTestdata(t, tc.before), readTestdata(t, tc.after), tc.context)
+			golden := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("diff differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+		})
+	}
+}

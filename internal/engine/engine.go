@@ -1,0 +1,274 @@
+// Package engine runs a plan against hosts: it connects once per host, gathers facts,
+// evaluates every resource for that host, plans, and applies. It returns values
+// (Plan, ApplyResult); printing them is the renderers' job.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/internal/config"
+	"github.com/hostplan/hostplan/internal/facts"
+	"github.com/hostplan/hostplan/internal/transport"
+	"github.com/hostplan/hostplan/inventory"
+	"github.com/hostplan/hostplan/tasks"
+)
+
+// Dialer opens a host's connection (transport.Dialer in real runs).
+type Dialer interface {
+	Dial(ctx context.Context, t transport.Target) (transport.Conn, error)
+}
+
+// Target is one host with its resolved connection settings.
+type Target struct {
+	Host *inventory.Host
+	Conn inventory.ConnSettings
+}
+
+// Options tune a run.
+type Options struct {
+	// Parallel is how many hosts are worked on at once (default 20).
+	Parallel int
+	// CommandTimeout bounds each resource's plan or apply step (0: none).
+	CommandTimeout time.Duration
+	// Progress, when set, is told what each host is doing. It must be safe for
+	// concurrent use.
+	Progress func(Event)
+}
+
+// Event is one step of a host's progress.
+type Event struct {
+	Host  string
+	Phase string // "connecting", "facts", "planning", "applying", "done", "failed"
+	Done  int    // resources done in this phase
+	Total int
+}
+
+// Engine holds one run: the plan, its targets and their open connections.
+type Engine struct {
+	plan    *config.Plan
+	targets []*Target
+	perTask map[*config.Task]map[string]bool // task -> targeted host names
+	dialer  Dialer
+	opts    Options
+
+	mu    sync.Mutex
+	hosts map[string]*hostState
+}
+
+type hostState struct {
+	conn  transport.Conn
+	facts *facts.Facts
+}
+
+// New checks the plan against the hosts of this run (targets, after --limit) and
+// returns an engine ready to plan. Diagnostics here mean nothing was contacted.
+func New(p *config.Plan, inv *inventory.Inventory, targets []*Target, dialer Dialer, opts Options) (*Engine, hcl.Diagnostics) {
+	if opts.Parallel <= 0 {
+		opts.Parallel = 20
+	}
+	e := &Engine{plan: p, dialer: dialer, opts: opts, perTask: map[*config.Task]map[string]bool{}, hosts: map[string]*hostState{}}
+	limited := map[string]bool{}
+	for _, t := range targets {
+		limited[t.Host.Name] = true
+	}
+	diags := Validate(p, inv, targets)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	used := map[string]bool{}
+	for _, task := range p.Tasks {
+		hosts, _ := inv.HostsIn(task.On)
+		set := map[string]bool{}
+		for _, h := range hosts {
+			if limited[h.Name] {
+				set[h.Name] = true
+				used[h.Name] = true
+			}
+		}
+		e.perTask[task] = set
+	}
+	for _, t := range targets {
+		if used[t.Host.Name] {
+			e.targets = append(e.targets, t)
+		}
+	}
+	return e, diags
+}
+
+// Validate checks task targets against the inventory and evaluates every resource for
+// every targeted host with facts still unknown, so type errors and missing host vars
+// surface before any connection is opened.
+func Validate(p *config.Plan, inv *inventory.Inventory, targets []*Target) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	byName := map[string]*Target{}
+	for _, t := range targets {
+		byName[t.Host.Name] = t
+	}
+	for _, task := range p.Tasks {
+		hosts, unknown := inv.HostsIn(task.On)
+		for _, u := range unknown {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unknown group or host in task targets",
+				Detail:   fmt.Sprintf("Task %q runs on %q, which is neither a group nor a host of the inventory. Groups: %v.", task.Name, u, inv.GroupNames()),
+				Subject:  task.OnRange.Ptr(),
+			})
+		}
+		for _, h := range hosts {
+			t, ok := byName[h.Name]
+			if !ok {
+				continue
+			}
+			ctx, d := p.EvalContext(hostValue(t, cty.DynamicVal))
+			diags = append(diags, forHost(d, h.Name)...)
+			if d.HasErrors() {
+				continue
+			}
+			for _, r := range task.Resources {
+				_, d := p.Build(r, ctx)
+				diags = append(diags, forHost(d, h.Name)...)
+			}
+		}
+	}
+	return dedupe(diags)
+}
+
+// forHost says which host a per-host diagnostic was found on.
+func forHost(diags hcl.Diagnostics, host string) hcl.Diagnostics {
+	for _, d := range diags {
+		if d.Detail != "" {
+			d.Detail = fmt.Sprintf("%s (host %s)", d.Detail, host)
+		}
+	}
+	return diags
+}
+
+// dedupe drops diagnostics that only differ in the host they were found on, keeping the first.
+func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	seen := map[string]bool{}
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		key := d.Summary
+		if d.Subject != nil {
+			key += d.Subject.String()
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, d)
+	}
+	return out
+}
+
+func hostValue(t *Target, factsVal cty.Value) cty.Value {
+	return config.HostValue(t.Host.Name, t.Conn.Address, t.Host.Groups, t.Host.Vars, factsVal)
+}
+
+// Hosts lists the names of the hosts this run works on, in inventory order.
+func (e *Engine) Hosts() []string {
+	out := make([]string, 0, len(e.targets))
+	for _, t := range e.targets {
+		out = append(out, t.Host.Name)
+	}
+	return out
+}
+
+func (e *Engine) progress(host, phase string, done, total int) {
+	if e.opts.Progress != nil {
+		e.opts.Progress(Event{Host: host, Phase: phase, Done: done, Total: total})
+	}
+}
+
+// eachHost runs fn for every target, at most Parallel at once, and waits.
+func (e *Engine) eachHost(fn func(i int, t *Target)) {
+	sem := make(chan struct{}, e.opts.Parallel)
+	var wg sync.WaitGroup
+	for i, t := range e.targets {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			fn(i, t)
+		}()
+	}
+	wg.Wait()
+}
+
+// connect opens (once) the host's connection and gathers its facts.
+func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
+	e.mu.Lock()
+	hs, ok := e.hosts[t.Host.Name]
+	e.mu.Unlock()
+	if ok {
+		return hs, nil
+	}
+	e.progress(t.Host.Name, "connecting", 0, 0)
+	conn, err := e.dialer.Dial(ctx, transportTarget(t))
+	if err != nil {
+		return nil, err
+	}
+	e.progress(t.Host.Name, "facts", 0, 0)
+	f, err := facts.Gather(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	hs = &hostState{conn: conn, facts: f}
+	e.mu.Lock()
+	e.hosts[t.Host.Name] = hs
+	e.mu.Unlock()
+	return hs, nil
+}
+
+func transportTarget(t *Target) transport.Target {
+	c := t.Conn
+	return transport.Target{
+		Name:          t.Host.Name,
+		Address:       c.Address,
+		Port:          c.Port,
+		User:          c.User,
+		IdentityFiles: c.IdentityFile,
+		KnownHosts:    c.KnownHosts,
+		Bastion:       c.Bastion,
+		Become:        c.Become,
+		BecomeUser:    c.BecomeUser,
+		Local:         c.Connection == "local",
+	}
+}
+
+// Close closes every connection of the run.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for name, hs := range e.hosts {
+		if err := hs.conn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", name, err))
+		}
+		delete(e.hosts, name)
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) stepContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.opts.CommandTimeout > 0 {
+		return context.WithTimeout(ctx, e.opts.CommandTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+func (e *Engine) taskHosts(task *config.Task) map[string]bool { return e.perTask[task] }
+
+// resourceHost is the view of a connected host that resources get.
+func resourceHost(t *Target, hs *hostState) *tasks.Host {
+	return &tasks.Host{Name: t.Host.Name, Conn: hs.conn, Facts: hs.facts}
+}

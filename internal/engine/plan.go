@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hostplan/hostplan/tasks"
+)
+
+// Plan is what a run would change, host by host. It is a value: renderers print it,
+// Apply carries it out.
+type Plan struct {
+	Hosts []*HostPlan
+}
+
+// HostPlan is the plan for one host. Err is set when the host could not be planned as a
+// whole (unreachable, facts failed, a resource could not be evaluated).
+type HostPlan struct {
+	Host  string
+	Err   error
+	Steps []*Step
+}
+
+// Step is one resource on one host.
+type Step struct {
+	Task   string
+	Type   string
+	Label  string
+	Change *tasks.Change
+	Err    error
+
+	resource tasks.Resource
+}
+
+// Address names the step's resource as plans print it.
+func (s *Step) Address() string { return fmt.Sprintf("%s %q", s.Type, s.Label) }
+
+// Failed reports whether the host or any of its steps failed to plan.
+func (hp *HostPlan) Failed() bool {
+	if hp.Err != nil {
+		return true
+	}
+	for _, s := range hp.Steps {
+		if s.Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary counts a plan's outcome.
+type Summary struct {
+	Hosts, Changes, Unchanged, FailedHosts int
+}
+
+// Summary counts hosts, changed and unchanged resources, and failed hosts.
+func (p *Plan) Summary() Summary {
+	s := Summary{Hosts: len(p.Hosts)}
+	for _, hp := range p.Hosts {
+		if hp.Failed() {
+			s.FailedHosts++
+		}
+		for _, st := range hp.Steps {
+			switch {
+			case st.Err != nil:
+			case st.Change.Changed():
+				s.Changes++
+			default:
+				s.Unchanged++
+			}
+		}
+	}
+	return s
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (p *Plan) HasChanges() bool { return p.Summary().Changes > 0 }
+
+// Plan connects to every host (once for the whole run), gathers facts and plans each
+// resource. It changes nothing on any host.
+func (e *Engine) Plan(ctx context.Context) *Plan {
+	p := &Plan{Hosts: make([]*HostPlan, len(e.targets))}
+	e.eachHost(func(i int, t *Target) {
+		p.Hosts[i] = e.planHost(ctx, t)
+	})
+	return p
+}
+
+func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
+	hp := &HostPlan{Host: t.Host.Name}
+	hs, err := e.connect(ctx, t)
+	if err != nil {
+		hp.Err = err
+		e.progress(t.Host.Name, "failed", 0, 0)
+		return hp
+	}
+	evalCtx, diags := e.plan.EvalContext(hostValue(t, hs.facts.Value()))
+	if diags.HasErrors() {
+		hp.Err = diags
+		e.progress(t.Host.Name, "failed", 0, 0)
+		return hp
+	}
+	var total int
+	for _, task := range e.plan.Tasks {
+		if e.taskHosts(task)[t.Host.Name] {
+			total += len(task.Resources)
+		}
+	}
+	h := resourceHost(t, hs)
+	done := 0
+	for _, task := range e.plan.Tasks {
+		if !e.taskHosts(task)[t.Host.Name] {
+			continue
+		}
+		for _, r := range task.Resources {
+			e.progress(t.Host.Name, "planning", done, total)
+			st := &Step{Task: task.Name, Type: r.Kind.Type, Label: r.Label}
+			hp.Steps = append(hp.Steps, st)
+			done++
+			res, diags := e.plan.Build(r, evalCtx)
+			if diags.HasErrors() {
+				st.Err = diags
+				continue
+			}
+			st.resource = res
+			sctx, cancel := e.stepContext(ctx)
+			st.Change, st.Err = res.Plan(sctx, h)
+			cancel()
+			if st.Err != nil {
+				st.Err = fmt.Errorf("plan %s on %s: %w", st.Address(), t.Host.Name, st.Err)
+			}
+		}
+	}
+	e.progress(t.Host.Name, "done", done, total)
+	return hp
+}

@@ -1,0 +1,296 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+const sshdPath = "/usr/sbin/sshd"
+
+// hostEnv is the environment of sshd and of Exec: nothing leaks in from the caller.
+var hostEnv = []string{
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh", "LANG=C.UTF-8",
+}
+
+// Host is one lab host, reachable with SSH at Address:Port.
+type Host struct {
+	Name    string // "h1", "h2", ...
+	Address string // "127.0.1.N"
+	Port    int
+	NetNS   string // network namespace name (`ip netns exec NetNS ...` works)
+
+	lab *Lab
+	dir string // Lab.Dir/hN: sshd config, host keys, log, overlay upper dirs, ...
+
+	mu       sync.Mutex
+	ln       net.Listener // nil while unreachable or stopped
+	hostKeys []ssh.Signer // current host keys: ed25519, ecdsa
+	conns    atomic.Int64
+}
+
+// LogPath is the host's sshd log (sshd -E; LogLevel ERROR).
+func (h *Host) LogPath() string { return filepath.Join(h.dir, "sshd.log") }
+
+func (h *Host) mntNS() string { return filepath.Join(h.lab.Dir, h.Name+".mnt") }
+func (h *Host) utsNS() string { return filepath.Join(h.lab.Dir, h.Name+".uts") }
+
+// Connections is the number of TCP connections the host accepted so far.
+func (h *Host) Connections() int { return int(h.conns.Load()) }
+
+// HostKeys are the host's current public host keys (ed25519, ecdsa).
+func (h *Host) HostKeys() []ssh.PublicKey {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []ssh.PublicKey
+	for _, s := range h.hostKeys {
+		out = append(out, s.PublicKey())
+	}
+	return out
+}
+
+// HostKeyLine is the known_hosts line of the host's current ed25519 key
+// ("[127.0.1.N]:PORT ssh-ed25519 AAAA..."), with a trailing newline.
+func (h *Host) HostKeyLine() string {
+	return knownHostsLine(h.Address, h.Port, h.HostKeys()[0])
+}
+
+// KnownHostsLines are the known_hosts lines of all the host's current keys.
+func (h *Host) KnownHostsLines() string {
+	var b strings.Builder
+	for _, k := range h.HostKeys() {
+		b.WriteString(knownHostsLine(h.Address, h.Port, k))
+	}
+	return b.String()
+}
+
+// RotateHostKey gives the host new host keys. Lab.KnownHosts keeps the old ones, so
+// strict host key checking against it fails from now on.
+func (h *Host) RotateHostKey() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.writeHostKeysLocked()
+}
+
+func (h *Host) writeHostKeysLocked() error {
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	var signers []ssh.Signer
+	for _, k := range []struct {
+		key  any
+		file string
+	}{{edKey, "ssh_host_ed25519_key"}, {ecKey, "ssh_host_ecdsa_key"}} {
+		s, err := ssh.NewSignerFromKey(k.key)
+		if err != nil {
+			return err
+		}
+		blk, err := ssh.MarshalPrivateKey(k.key, "root@"+h.Name)
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(h.dir, k.file), pem.EncodeToMemory(blk), 0o600); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(h.dir, k.file+".pub"), ssh.MarshalAuthorizedKey(s.PublicKey()), 0o644); err != nil {
+			return err
+		}
+		signers = append(signers, s)
+	}
+	h.hostKeys = signers
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// SetReachable(false) closes the host's listener: connections are refused (connections
+// already open go on). SetReachable(true) listens again on the same address and port.
+func (h *Host) SetReachable(on bool) error {
+	l := h.lab
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return errors.New("lab: stopped")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !on {
+		if h.ln != nil {
+			h.ln.Close()
+			h.ln = nil
+		}
+		return nil
+	}
+	if h.ln != nil {
+		return nil
+	}
+	addr := net.JoinHostPort(h.Address, strconv.Itoa(h.Port))
+	var err error
+	for i := 0; i < 50; i++ { // the old socket may take a moment to go
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			h.ln = ln
+			l.accepts.Add(1)
+			go h.serve(ln)
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("lab: %s: listen again: %w", h.Name, err)
+}
+
+// serve accepts connections until ln is closed; each one is handed to a fresh
+// `sshd -i` inside the host's namespaces.
+func (h *Host) serve(ln net.Listener) {
+	defer h.lab.accepts.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // EMFILE & co.
+			continue
+		}
+		h.conns.Add(1)
+		go h.handle(c)
+	}
+}
+
+func (h *Host) handle(c net.Conn) {
+	// The socket itself becomes sshd's stdin and stdout (os/exec makes it blocking).
+	f, err := c.(*net.TCPConn).File()
+	c.Close()
+	if err != nil {
+		h.logf("accept: %v", err)
+		return
+	}
+	defer f.Close()
+	l := h.lab
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return
+	}
+	l.conns.Add(1)
+	l.mu.Unlock()
+	defer l.conns.Done()
+
+	logf, err := os.OpenFile(h.LogPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	defer logf.Close()
+	cmd := exec.Command("nsenter", h.nsenterArgs(sshdPath, "-i", "-f", filepath.Join(h.dir, "sshd_config"), "-E", h.LogPath())...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, logf
+	cmd.Env = hostEnv
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(logf, "hostplan-lab: start sshd: %v\n", err)
+		return
+	}
+	f.Close()
+	if err := cmd.Wait(); err != nil && !l.isStopped() {
+		fmt.Fprintf(logf, "hostplan-lab: sshd -i: %v\n", err)
+	}
+}
+
+func (l *Lab) isStopped() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stopped
+}
+
+func (h *Host) logf(format string, args ...any) {
+	if f, err := os.OpenFile(h.LogPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+		fmt.Fprintf(f, "hostplan-lab: "+format+"\n", args...)
+		f.Close()
+	}
+}
+
+// nsenterArgs runs argv in the host's network, mount and UTS namespaces (cwd "/").
+func (h *Host) nsenterArgs(argv ...string) []string {
+	return append([]string{"--net=" + filepath.Join(netnsDir, h.NetNS), "--mount=" + h.mntNS(), "--uts=" + h.utsNS(), "--"}, argv...)
+}
+
+func (h *Host) command(ctx context.Context, argv ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "nsenter", h.nsenterArgs(argv...)...)
+	cmd.Env = hostEnv
+	// A background process that keeps our pipe open must not hang the caller forever.
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// Exec runs `sh -c command` as root inside the host (no SSH; cwd "/", a minimal
+// environment) and returns its combined output. A non-zero exit is an *exec.ExitError.
+func (h *Host) Exec(ctx context.Context, command string) ([]byte, error) {
+	return h.command(ctx, "sh", "-c", command).CombinedOutput()
+}
+
+// ReadFile reads a file as the host sees it. A missing file gives an error that
+// matches fs.ErrNotExist.
+func (h *Host) ReadFile(path string) ([]byte, error) {
+	cmd := h.command(context.Background(), "sh", "-c", `[ -e "$1" ] || exit 3; exec cat -- "$1"`, "sh", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 3 {
+			return nil, &fs.PathError{Op: "read", Path: h.Name + ":" + path, Err: fs.ErrNotExist}
+		}
+		return nil, fmt.Errorf("lab: read %s:%s: %v: %s", h.Name, path, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// WriteFile writes a file on the host as root with the given mode, creating missing
+// parent directories (0755) first, unlike os.WriteFile.
+func (h *Host) WriteFile(path string, data []byte, mode os.FileMode) error {
+	cmd := h.command(context.Background(), "sh", "-c",
+		`mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && chmod "$2" -- "$1"`,
+		"sh", path, strconv.FormatUint(uint64(mode.Perm()), 8))
+	cmd.Stdin = bytes.NewReader(data)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("lab: write %s:%s: %v: %s", h.Name, path, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// SSHLog returns the host's sshd log so far.
+func (h *Host) SSHLog() string {
+	b, _ := os.ReadFile(h.LogPath())
+	return string(b)
+}

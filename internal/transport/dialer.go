@@ -1,0 +1,529 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// Target is one host's resolved connection settings.
+type Target struct {
+	Name    string // inventory name, used in messages (defaults to Address)
+	Address string // host name or IP to dial
+	Port    int    // default 22
+	User    string // login user; default: the local user
+	// IdentityFiles are private keys to offer, first (see Dialer for the order). Empty
+	// means the agent plus whichever of ~/.ssh/id_ed25519, id_ecdsa, id_rsa exist.
+	IdentityFiles []string
+	KnownHosts    string // known_hosts file; default ~/.ssh/known_hosts
+	// Bastion is a jump host "[user@]host[:port]", or a chain "a,b" (a is dialled first,
+	// b through a, the target through b). User defaults to User, port to 22. The same
+	// identity files and known_hosts file are used for the bastions.
+	Bastion    string
+	Become     bool   // run commands and file operations through sudo
+	BecomeUser string // default root
+	Local      bool   // this machine, without SSH (Ansible's connection=local)
+}
+
+// DialerOptions configure a Dialer. Zero values mean the defaults.
+type DialerOptions struct {
+	// AcceptNewHostKeys adds the key of a host that known_hosts does not know (like ssh's
+	// StrictHostKeyChecking=accept-new). A changed key is refused regardless.
+	AcceptNewHostKeys bool
+	// ConnectTimeout bounds TCP connect plus the SSH handshake and authentication of
+	// each connection (default 10s).
+	ConnectTimeout time.Duration
+	// KeepaliveInterval is how often a keepalive@openssh.com request is sent on an idle
+	// or busy connection (default 15s; negative disables). A connection whose peer has not
+	// answered for KeepaliveInterval*KeepaliveCountMax is closed, which makes every
+	// operation on it fail instead of hanging.
+	KeepaliveInterval time.Duration
+	KeepaliveCountMax int // default 3
+	// MaxSessions bounds concurrent command sessions per connection (default 4). The SFTP
+	// session comes on top: keep the sum well under sshd's MaxSessions (10).
+	MaxSessions int
+	// Passphrase is asked for an encrypted identity file the agent does not hold, once per
+	// file per run. nil (not on a terminal) makes such a key an error.
+	Passphrase func(keyFile string) ([]byte, error)
+	// BecomePassword is the sudo password. It is called at most once per run, and only
+	// when sudo asks; the answer (or error) is cached. nil: become uses `sudo -n` and a
+	// sudo that wants a password fails with ErrBecomePasswordRequired.
+	BecomePassword func() ([]byte, error)
+}
+
+// Dialer opens connections for one run. It shares bastion connections, the ssh-agent
+// connection, unlocked keys and the become password among all its connections. It is
+// safe for concurrent use.
+type Dialer struct {
+	opts DialerOptions
+
+	mu       sync.Mutex
+	closed   bool
+	bastions map[string]*bastionEntry
+	conns    map[*conn]struct{}
+
+	khMu sync.Mutex // known_hosts reads and appends
+
+	keyMu sync.Mutex
+	keys  map[string]*keyEntry
+
+	agentOnce sync.Once
+	agent     agent.ExtendedAgent
+	agentConn net.Conn
+
+	becomeMu   sync.Mutex
+	becomeDone bool
+	becomePW   []byte
+	becomeErr  error
+}
+
+// NewDialer returns a Dialer for one run.
+func NewDialer(opts DialerOptions) *Dialer {
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.KeepaliveInterval == 0 {
+		opts.KeepaliveInterval = 15 * time.Second
+	}
+	if opts.KeepaliveCountMax <= 0 {
+		opts.KeepaliveCountMax = 3
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = 4
+	}
+	return &Dialer{
+		opts:     opts,
+		bastions: map[string]*bastionEntry{},
+		conns:    map[*conn]struct{}{},
+		keys:     map[string]*keyEntry{},
+	}
+}
+
+// becomePassword asks DialerOptions.BecomePassword once per run.
+func (d *Dialer) becomePassword() ([]byte, error) {
+	d.becomeMu.Lock()
+	defer d.becomeMu.Unlock()
+	if !d.becomeDone {
+		d.becomeDone = true
+		if d.opts.BecomePassword == nil {
+			d.becomeErr = ErrBecomePasswordRequired
+		} else {
+			d.becomePW, d.becomeErr = d.opts.BecomePassword()
+		}
+	}
+	return d.becomePW, d.becomeErr
+}
+
+// Close closes every connection this Dialer opened and still open, the bastions and the
+// agent connection.
+func (d *Dialer) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	conns := make([]*conn, 0, len(d.conns))
+	for c := range d.conns {
+		conns = append(conns, c)
+	}
+	var bastions []*bastionEntry
+	for _, b := range d.bastions {
+		bastions = append(bastions, b)
+	}
+	d.bastions = map[string]*bastionEntry{}
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	for _, b := range bastions {
+		<-b.ready
+		if b.client != nil {
+			b.client.Close()
+		}
+	}
+	d.agentOnce.Do(func() {}) // waits for a dial in flight; none can start later
+	if d.agentConn != nil {
+		d.agentConn.Close()
+	}
+	d.becomeMu.Lock()
+	clear(d.becomePW)
+	d.becomeMu.Unlock()
+	return nil
+}
+
+func (d *Dialer) track(c *conn) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("dialer closed")
+	}
+	d.conns[c] = struct{}{}
+	return nil
+}
+
+func (d *Dialer) untrack(c *conn) {
+	d.mu.Lock()
+	delete(d.conns, c)
+	d.mu.Unlock()
+}
+
+// normalize fills in a Target's defaults.
+func normalize(t Target) (Target, error) {
+	if t.Name == "" {
+		t.Name = t.Address
+	}
+	if t.Name == "" && t.Local {
+		t.Name = "localhost"
+	}
+	if t.BecomeUser == "" {
+		t.BecomeUser = "root"
+	}
+	if t.Local {
+		return t, nil
+	}
+	if t.Address == "" {
+		return t, fmt.Errorf("host %s: no address", t.Name)
+	}
+	if t.Port == 0 {
+		t.Port = 22
+	}
+	if t.User == "" {
+		t.User = localUser()
+	}
+	if t.KnownHosts == "" {
+		t.KnownHosts = "~/.ssh/known_hosts"
+	}
+	t.KnownHosts = expandHome(t.KnownHosts)
+	return t, nil
+}
+
+func localUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+// Dial opens the connection to t: SSH (through t.Bastion if set) or, for t.Local, this
+// machine. The returned Conn holds exactly one SSH connection for its whole life.
+func (d *Dialer) Dial(ctx context.Context, t Target) (Conn, error) {
+	t, err := normalize(t)
+	if err != nil {
+		return nil, err
+	}
+	if t.Local {
+		c, err := newLocalConn(d, t)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	addr := net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
+	var via *ssh.Client
+	if t.Bastion != "" {
+		hops, err := parseBastions(t.Bastion)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", t.Name, err)
+		}
+		via, err = d.bastionChain(ctx, t, hops)
+		if err != nil {
+			return nil, fmt.Errorf("connect to %s through bastion %s: %w", t.Name, t.Bastion, err)
+		}
+	}
+	client, lv, err := d.dialSSH(ctx, t.Name, addr, t.User, t, via)
+	if err != nil {
+		return nil, err
+	}
+	c := newSSHConn(d, t, client, lv)
+	if err := d.track(c); err != nil {
+		client.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// dialSSH opens one SSH client connection to addr, directly or through via.
+func (d *Dialer) dialSSH(ctx context.Context, name, addr, login string, t Target, via *ssh.Client) (*ssh.Client, *liveness, error) {
+	fail := func(err error) error {
+		return fmt.Errorf("connect to %s (%s@%s): %w", name, login, addr, err)
+	}
+	signers, notes, err := d.signers(t)
+	if err != nil {
+		return nil, nil, fail(err)
+	}
+	if len(signers) == 0 {
+		msg := "no SSH keys to offer: set identity files or load keys into ssh-agent (SSH_AUTH_SOCK)"
+		if len(notes) > 0 {
+			msg += "; " + strings.Join(notes, "; ")
+		}
+		return nil, nil, fail(errors.New(msg))
+	}
+	d.khMu.Lock()
+	db, err := readKnownHosts(t.KnownHosts)
+	d.khMu.Unlock()
+	if err != nil {
+		return nil, nil, fail(err)
+	}
+	var hkMu sync.Mutex
+	var hostKeyErr error
+	check := d.hostKeyCallback(name, t.KnownHosts, d.opts.AcceptNewHostKeys)
+	cfg := &ssh.ClientConfig{
+		User: login,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signers...)},
+		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+			err := check(hostname, remote, key)
+			hkMu.Lock()
+			hostKeyErr = err
+			hkMu.Unlock()
+			return err
+		},
+		HostKeyAlgorithms: db.hostKeyAlgorithms(addr),
+		Timeout:           d.opts.ConnectTimeout,
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, d.opts.ConnectTimeout)
+	defer cancel()
+	var raw net.Conn
+	if via == nil {
+		nd := net.Dialer{Timeout: d.opts.ConnectTimeout}
+		raw, err = nd.DialContext(ctx, "tcp", addr)
+	} else {
+		raw, err = via.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, nil, fail(fmt.Errorf("timed out after %s: %w", d.opts.ConnectTimeout, err))
+		}
+		return nil, nil, fail(err)
+	}
+	// x/crypto's Timeout covers only the TCP connect: a server that accepts and then says
+	// nothing would hang NewClientConn forever. Bound the handshake with a deadline and
+	// by closing the connection when ctx ends.
+	deadline, _ := ctx.Deadline()
+	raw.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(raw, addr, cfg)
+	stopped := stop()
+	if err != nil {
+		raw.Close()
+		hkMu.Lock()
+		hostKeyErr := hostKeyErr
+		hkMu.Unlock()
+		var unknown *UnknownHostKeyError
+		var changed *HostKeyChangedError
+		switch {
+		case errors.As(hostKeyErr, &unknown), errors.As(hostKeyErr, &changed):
+			return nil, nil, hostKeyErr
+		case hostKeyErr != nil:
+			return nil, nil, fail(hostKeyErr)
+		case !stopped && errors.Is(ctx.Err(), context.Canceled):
+			return nil, nil, fail(ctx.Err())
+		case !stopped || isTimeout(err):
+			return nil, nil, fail(fmt.Errorf("SSH handshake timed out after %s", d.opts.ConnectTimeout))
+		case strings.Contains(err.Error(), "unable to authenticate"):
+			msg := fmt.Sprintf("authentication as %s failed (offered %d key(s))", login, len(signers))
+			if len(notes) > 0 {
+				msg += "; " + strings.Join(notes, "; ")
+			}
+			return nil, nil, fail(fmt.Errorf("%s: %w", msg, err))
+		}
+		return nil, nil, fail(err)
+	}
+	raw.SetDeadline(time.Time{})
+	client := ssh.NewClient(sc, chans, reqs)
+	return client, d.startKeepalive(client), nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// liveness tells why keepalive gave up on a connection.
+type liveness struct {
+	mu     sync.Mutex
+	reason error
+}
+
+// lost returns why keepalive closed the connection, or nil.
+func (l *liveness) lost() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reason
+}
+
+func (l *liveness) set(err error) {
+	l.mu.Lock()
+	l.reason = err
+	l.mu.Unlock()
+}
+
+// startKeepalive sends keepalive@openssh.com every interval and closes client when the
+// server has not answered for interval*countMax.
+func (d *Dialer) startKeepalive(client *ssh.Client) *liveness {
+	lv := &liveness{}
+	interval := d.opts.KeepaliveInterval
+	if interval < 0 {
+		return lv
+	}
+	limit := interval * time.Duration(d.opts.KeepaliveCountMax)
+	done := make(chan struct{})
+	go func() {
+		client.Wait()
+		close(done)
+	}()
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			reply := make(chan error, 1)
+			go func() {
+				_, _, err := client.SendRequest("keepalive@openssh.com", true, nil)
+				reply <- err
+			}()
+			timer := time.NewTimer(limit)
+			select {
+			case err := <-reply:
+				timer.Stop()
+				if err != nil {
+					lv.set(fmt.Errorf("keepalive failed: %w", err))
+					client.Close()
+					return
+				}
+			case <-timer.C:
+				// Peer gone: fail everything waiting on it.
+				lv.set(fmt.Errorf("no answer to keepalives for %s", limit))
+				client.Close()
+				return
+			case <-done:
+				timer.Stop()
+				return
+			}
+		}
+	}()
+	return lv
+}
+
+// hop is one bastion of a chain.
+type hop struct {
+	user string // "" = the target's user
+	host string
+	port int
+}
+
+// parseBastions parses "[user@]host[:port]" or a comma-separated chain of them.
+func parseBastions(spec string) ([]hop, error) {
+	var hops []hop
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			return nil, fmt.Errorf("bastion %q: empty hop", spec)
+		}
+		var h hop
+		if i := strings.LastIndex(part, "@"); i >= 0 {
+			h.user, part = part[:i], part[i+1:]
+			if h.user == "" {
+				return nil, fmt.Errorf("bastion %q: empty user", spec)
+			}
+		}
+		h.host, h.port = part, 22
+		if host, port, err := net.SplitHostPort(part); err == nil {
+			p, err := strconv.Atoi(port)
+			if err != nil || p <= 0 || p > 65535 {
+				return nil, fmt.Errorf("bastion %q: bad port %q", spec, port)
+			}
+			h.host, h.port = host, p
+		} else if strings.HasPrefix(part, "[") && strings.HasSuffix(part, "]") {
+			h.host = part[1 : len(part)-1]
+		} else if strings.Count(part, ":") == 1 {
+			return nil, fmt.Errorf("bastion %q: %v", spec, err)
+		}
+		if h.host == "" {
+			return nil, fmt.Errorf("bastion %q: empty host", spec)
+		}
+		hops = append(hops, h)
+	}
+	return hops, nil
+}
+
+// bastionEntry is one shared bastion connection; ready closes when the dial ended.
+type bastionEntry struct {
+	ready  chan struct{}
+	client *ssh.Client
+	err    error
+}
+
+// bastionChain returns the (shared) client of the last hop, dialling what is missing.
+func (d *Dialer) bastionChain(ctx context.Context, t Target, hops []hop) (*ssh.Client, error) {
+	var via *ssh.Client
+	key := ""
+	for _, h := range hops {
+		login := h.user
+		if login == "" {
+			login = t.User
+		}
+		addr := net.JoinHostPort(h.host, strconv.Itoa(h.port))
+		key += login + "@" + addr + ","
+		c, err := d.bastion(ctx, key, addr, login, t, via)
+		if err != nil {
+			return nil, err
+		}
+		via = c
+	}
+	return via, nil
+}
+
+func (d *Dialer) bastion(ctx context.Context, key, addr, login string, t Target, via *ssh.Client) (*ssh.Client, error) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, errors.New("dialer closed")
+	}
+	e, ok := d.bastions[key]
+	if !ok {
+		e = &bastionEntry{ready: make(chan struct{})}
+		d.bastions[key] = e
+		d.mu.Unlock()
+		e.client, _, e.err = d.dialSSH(ctx, "bastion "+addr, addr, login, t, via)
+		d.mu.Lock()
+		if e.err != nil {
+			if d.bastions[key] == e {
+				delete(d.bastions, key) // a later dial may try again
+			}
+		} else {
+			go func(c *ssh.Client) {
+				c.Wait()
+				d.mu.Lock()
+				if d.bastions[key] == e {
+					delete(d.bastions, key)
+				}
+				d.mu.Unlock()
+			}(e.client)
+		}
+		d.mu.Unlock()
+		close(e.ready)
+		return e.client, e.err
+	}
+	d.mu.Unlock()
+	select {
+	case <-e.ready:
+		return e.client, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

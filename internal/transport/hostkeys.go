@@ -1,0 +1,254 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// UnknownHostKeyError: the host is not in known_hosts (and new keys are not accepted).
+type UnknownHostKeyError struct {
+	Host        string // inventory name
+	Address     string // host:port as dialled (the known_hosts entry it needs)
+	KeyType     string // e.g. ssh-ed25519
+	Fingerprint string // SHA256:...
+	KnownHosts  string // file that was searched
+}
+
+func (e *UnknownHostKeyError) Error() string {
+	host, port := splitHostPortDefault(e.Address)
+	return fmt.Sprintf("unknown host key for %s (%s): %s %s is not in %s; "+
+		"check the fingerprint, then accept it with --accept-new-host-keys "+
+		"or add it with: ssh-keyscan -p %s %s >> %s",
+		e.Host, e.Address, e.KeyType, e.Fingerprint, e.KnownHosts, port, host, e.KnownHosts)
+}
+
+// KnownHostsEntry is where known_hosts has a key for a host.
+type KnownHostsEntry struct {
+	File        string
+	Line        int
+	KeyType     string
+	Fingerprint string
+}
+
+// HostKeyChangedError: the host offered a key that differs from the one(s) known_hosts
+// has for it. Always refused, AcceptNewHostKeys or not.
+type HostKeyChangedError struct {
+	Host        string
+	Address     string
+	KeyType     string // what the host offered
+	Fingerprint string
+	KnownHosts  string
+	Old         []KnownHostsEntry
+}
+
+func (e *HostKeyChangedError) Error() string {
+	var old []string
+	for _, o := range e.Old {
+		old = append(old, fmt.Sprintf("%s:%d (%s %s)", o.File, o.Line, o.KeyType, o.Fingerprint))
+	}
+	return fmt.Sprintf("HOST KEY CHANGED for %s (%s): it offered %s %s, but known_hosts has %s. "+
+		"Someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled. "+
+		"Refusing to connect; --accept-new-host-keys never replaces a known key. "+
+		"If the change is expected, remove the old entry (ssh-keygen -R '%s' -f %s) and accept the new key",
+		e.Host, e.Address, e.KeyType, e.Fingerprint, strings.Join(old, ", "),
+		knownhosts.Normalize(e.Address), e.KnownHosts)
+}
+
+func splitHostPortDefault(addr string) (host, port string) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, "22"
+	}
+	return h, p
+}
+
+// knownHostsDB is one reading of a known_hosts file.
+type knownHostsDB struct {
+	file  string
+	check ssh.HostKeyCallback
+	hasCA bool // the file has @cert-authority lines
+}
+
+// readKnownHosts parses file; a missing file is an empty one.
+func readKnownHosts(file string) (*knownHostsDB, error) {
+	data, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read known hosts: %w", err)
+	}
+	src := file
+	if err != nil {
+		src = os.DevNull
+		data = nil
+	}
+	cb, err := knownhosts.New(src)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) { // removed between the two reads
+			cb, err = knownhosts.New(os.DevNull)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("known hosts %s: %w", file, err)
+		}
+	}
+	hasCA := false
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("@cert-authority")) {
+			hasCA = true
+			break
+		}
+	}
+	return &knownHostsDB{file: file, check: cb, hasCA: hasCA}, nil
+}
+
+// probeKey is a public key no known_hosts line can hold: checking it lists every key known
+// for an address (knownhosts puts all matching lines into KeyError.Want).
+type probeKey struct{}
+
+func (probeKey) Type() string                        { return "hostplan-probe" }
+func (probeKey) Marshal() []byte                     { return []byte("\x00\x00\x00\x0ehostplan-probe\x00") }
+func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }
+func (db *knownHostsDB) knownKeys(address string) []knownhosts.KnownKey {
+	err := db.check(address, &net.TCPAddr{IP: net.IPv4zero, Port: 22}, probeKey{})
+	var ke *knownhosts.KeyError
+	if errors.As(err, &ke) {
+		return ke.Want
+	}
+	return nil
+}
+
+// hostKeyAlgorithms picks ClientConfig.HostKeyAlgorithms for address: the algorithms of
+// the key types known_hosts has for it, so the server shows a key we can check
+// (golang/go#29286: by default x/crypto asks for ECDSA first and a host known only by its
+// Ed25519 key would look changed). nil (the library default) for unknown hosts and when
+// the file has @cert-authority lines (certificate algorithms must stay allowed then).
+func (db *knownHostsDB) hostKeyAlgorithms(address string) []string {
+	if db.hasCA {
+		return nil
+	}
+	return algorithmsForKeyTypes(keyTypes(db.knownKeys(address)))
+}
+
+func keyTypes(keys []knownhosts.KnownKey) []string {
+	var types []string
+	for _, k := range keys {
+		types = append(types, k.Key.Type())
+	}
+	return types
+}
+
+// hostKeyAlgoOrder is our preference among the host key algorithms x/crypto verifies.
+var hostKeyAlgoOrder = []struct {
+	keyType string
+	algos   []string
+}{
+	{ssh.KeyAlgoED25519, []string{ssh.KeyAlgoED25519}},
+	{ssh.KeyAlgoECDSA256, []string{ssh.KeyAlgoECDSA256}},
+	{ssh.KeyAlgoECDSA384, []string{ssh.KeyAlgoECDSA384}},
+	{ssh.KeyAlgoECDSA521, []string{ssh.KeyAlgoECDSA521}},
+	{ssh.KeyAlgoRSA, []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}},
+}
+
+// algorithmsForKeyTypes maps known_hosts key types to host key algorithms, in our order
+// of preference; ssh-rsa keys are asked for with SHA-2 signatures first. Types x/crypto
+// cannot verify are left out; nil when nothing is left.
+func algorithmsForKeyTypes(types []string) []string {
+	var algos []string
+	for _, o := range hostKeyAlgoOrder {
+		for _, t := range types {
+			if t == o.keyType {
+				algos = append(algos, o.algos...)
+				break
+			}
+		}
+	}
+	return algos
+}
+
+// hostKeyProblem classifies a knownhosts check error: unknown host (nil Want), a changed
+// key, or something else (revoked key, broken file), returned as is.
+func hostKeyProblem(err error, host, address, file string, key ssh.PublicKey) error {
+	var ke *knownhosts.KeyError
+	if errors.As(err, &ke) {
+		if len(ke.Want) == 0 {
+			return &UnknownHostKeyError{Host: host, Address: address, KeyType: key.Type(),
+				Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file}
+		}
+		ce := &HostKeyChangedError{Host: host, Address: address, KeyType: key.Type(),
+			Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file}
+		for _, w := range ke.Want {
+			ce.Old = append(ce.Old, KnownHostsEntry{File: w.Filename, Line: w.Line,
+				KeyType: w.Key.Type(), Fingerprint: ssh.FingerprintSHA256(w.Key)})
+		}
+		return ce
+	}
+	var re *knownhosts.RevokedError
+	if errors.As(err, &re) {
+		return fmt.Errorf("host key of %s (%s) %s %s is marked @revoked in %s:%d: refusing to connect",
+			host, address, key.Type(), ssh.FingerprintSHA256(key), re.Revoked.Filename, re.Revoked.Line)
+	}
+	return fmt.Errorf("host key of %s (%s): %w", host, address, err)
+}
+
+// appendKnownHost adds a known_hosts line for address, creating the file (and its
+// directory) when missing. The caller serialises calls.
+func appendKnownHost(file, address string, key ssh.PublicKey) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	line := knownhosts.Line([]string{knownhosts.Normalize(address)}, key) + "\n"
+	// Start on a new line if the file does not end with one.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			line = "\n" + line
+		}
+	}
+	if _, err := f.WriteString(line); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// hostKeyCallback checks host keys of one dial against file. Unknown keys are added when
+// accept is set; changed keys are always refused. Reads and appends are serialised by
+// d.khMu, so concurrent dials see whole lines.
+func (d *Dialer) hostKeyCallback(host, file string, accept bool) ssh.HostKeyCallback {
+	return func(address string, remote net.Addr, key ssh.PublicKey) error {
+		d.khMu.Lock()
+		defer d.khMu.Unlock()
+		db, err := readKnownHosts(file)
+		if err != nil {
+			return err
+		}
+		err = db.check(address, remote, key)
+		if err == nil {
+			return nil
+		}
+		problem := hostKeyProblem(err, host, address, file, key)
+		var unknown *UnknownHostKeyError
+		if !accept || !errors.As(problem, &unknown) {
+			return problem
+		}
+		if err := appendKnownHost(file, address, key); err != nil {
+			return fmt.Errorf("add host key of %s to %s: %w", host, file, err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,215 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestShellQuote(t *testing.T) {
+	cases := map[string]string{
+		"":              "''",
+		"root":          "root",
+		"/usr/bin/id":   "/usr/bin/id",
+		"a b":           "'a b'",
+		"it's":          `'it'\''s'`,
+		"'":             `''\'''`,
+		"$HOME":         "'$HOME'",
+		"a=b":           "'a=b'",
+		"x;rm -rf /":    "'x;rm -rf /'",
+		"line1\nline2":  "'line1\nline2'",
+		"back`tick`":    "'back`tick`'",
+		`dq "quoted" \`: `'dq "quoted" \'`,
+	}
+	for in, want := range cases {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// The quoted word must come back unchanged through a real shell.
+func TestShellQuoteRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "plain", "it's", "''", `'\''`, "a\nb", "$(id) `id` ${x:-y}", `\\ \" \'`, "*?[a]", "ümlaut ☃", "-n"} {
+		out, err := exec.Command("/bin/sh", "-c", "printf '%s' "+shellQuote(s)).Output()
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if string(out) != s {
+			t.Errorf("round trip of %q gave %q", s, out)
+		}
+	}
+}
+
+func TestSudoWrapCommand(t *testing.T) {
+	spec := &sudoSpec{user: "root", marker: "hostplan-become-ok-1234"}
+	got := spec.wrapCommand("echo 'hi' && exit 3")
+	want := `sudo -n -u root -- /bin/sh -c 'printf %s hostplan-become-ok-1234 >&2 && exec /bin/sh -c "$1"' hostplan 'echo '\''hi'\'' && exit 3'`
+	if got != want {
+		t.Errorf("wrapCommand:\n got %s\nwant %s", got, want)
+	}
+	spec = &sudoSpec{user: "post gres", marker: "m", prompt: "hostplan-sudo-prompt-ab:"}
+	got = spec.wrapCommand("true")
+	if !strings.HasPrefix(got, `sudo -S -p hostplan-sudo-prompt-ab: -u 'post gres' -- /bin/sh -c `) {
+		t.Errorf("password form: %s", got)
+	}
+}
+
+// Running the part after `sudo ... --` with a plain shell shows what the command sees:
+// exact arguments, the marker first on stderr, the exit status.
+func TestSudoWrapCommandRuns(t *testing.T) {
+	spec := newSudoSpec("root", false)
+	for _, tc := range []struct {
+		cmd        string
+		stdout     string
+		stderr     string
+		exit       int
+		syntaxFail bool
+	}{
+		{cmd: `printf '%s|' "it's" 'a "b"' '$HOME'`, stdout: `it's|a "b"|$HOME|`},
+		{cmd: "echo out; echo err >&2; exit 7", stdout: "out\n", stderr: "err\n", exit: 7},
+		{cmd: "if then fi", syntaxFail: true},
+	} {
+		line := spec.wrapCommand(tc.cmd)
+		rest := strings.TrimPrefix(line, spec.prefix()+" ")
+		cmd := exec.Command("/bin/sh", "-c", rest)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout = &stdout
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		exit := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			exit = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		se := stderr.String()
+		if !strings.HasPrefix(se, spec.marker) {
+			t.Errorf("%q: stderr %q does not start with the marker", tc.cmd, se)
+			continue
+		}
+		se = strings.TrimPrefix(se, spec.marker)
+		if tc.syntaxFail {
+			if exit == 0 || se == "" {
+				t.Errorf("%q: want a syntax error after the marker, got exit %d stderr %q", tc.cmd, exit, se)
+			}
+			continue
+		}
+		if stdout.String() != tc.stdout || se != tc.stderr || exit != tc.exit {
+			t.Errorf("%q: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd, stdout.String(), se, exit, tc.stdout, tc.stderr, tc.exit)
+		}
+	}
+}
+
+func TestSudoWrapSFTPServer(t *testing.T) {
+	spec := &sudoSpec{user: "root", marker: "MARK"}
+	got := spec.wrapSFTPServer()
+	for _, p := range sftpServerPaths {
+		if !strings.Contains(got, p) {
+			t.Errorf("wrapSFTPServer does not look in %s: %s", p, got)
+		}
+	}
+	if !strings.HasPrefix(got, "sudo -n -u root -- /bin/sh -c '") {
+		t.Errorf("wrapSFTPServer: %s", got)
+	}
+}
+
+// feed writes s into w in chunks of n bytes.
+func feed(w *sudoWatcher, s string, n int) {
+	for len(s) > 0 {
+		k := n
+		if k > len(s) {
+			k = len(s)
+		}
+		w.Write([]byte(s[:k]))
+		s = s[k:]
+	}
+}
+
+func TestSudoWatcher(t *testing.T) {
+	const prompt = "hostplan-sudo-prompt-0123456789abcdef:"
+	const marker = "hostplan-become-ok-fedcba9876543210"
+	spec := &sudoSpec{user: "root", prompt: prompt, marker: marker}
+	for _, chunk := range []int{1, 2, 3, 7, 1000} {
+		// Prompt, then the marker, then the command's stderr (which may even contain
+		// the prompt text: it is the command's business then).
+		var out bytes.Buffer
+		w := newSudoWatcher(spec, &out)
+		feed(w, "We trust you have received the usual lecture.\n", chunk)
+		if p, rej, ready := w.state(); p != 0 || rej || ready {
+			t.Fatalf("chunk %d: early state %d %v %v", chunk, p, rej, ready)
+		}
+		feed(w, prompt, chunk)
+		if p, _, _ := w.state(); p != 1 {
+			t.Fatalf("chunk %d: prompt not seen", chunk)
+		}
+		feed(w, marker+"warning: x\n"+prompt+"\n", chunk)
+		p, rej, ready := w.state()
+		if p != 1 || rej || !ready {
+			t.Fatalf("chunk %d: state %d %v %v", chunk, p, rej, ready)
+		}
+		if got := out.String(); got != "warning: x\n"+prompt+"\n" {
+			t.Errorf("chunk %d: command stderr %q", chunk, got)
+		}
+		if got := w.sudoOutput(); got != "We trust you have received the usual lecture." {
+			t.Errorf("chunk %d: sudo output %q", chunk, got)
+		}
+		select {
+		case <-w.notify:
+		default:
+			t.Errorf("chunk %d: no notification", chunk)
+		}
+
+		// A wrong password.
+		out.Reset()
+		w = newSudoWatcher(spec, &out)
+		feed(w, prompt+"\n"+sudoRejected+"\n"+prompt, chunk)
+		p, rej, ready = w.state()
+		if p != 2 || !rej || ready {
+			t.Errorf("chunk %d: rejected state %d %v %v", chunk, p, rej, ready)
+		}
+		if out.Len() != 0 {
+			t.Errorf("chunk %d: sudo output leaked to the command's stderr: %q", chunk, out.String())
+		}
+		if strings.Contains(w.sudoOutput(), prompt) {
+			t.Errorf("chunk %d: prompt not stripped: %q", chunk, w.sudoOutput())
+		}
+
+		// sudo -n refusing: no marker ever.
+		spec2 := &sudoSpec{user: "root", marker: marker}
+		w = newSudoWatcher(spec2, &out)
+		feed(w, "sudo: a password is required\n", chunk)
+		if _, _, ready := w.state(); ready {
+			t.Errorf("chunk %d: ready without marker", chunk)
+		}
+		if got := w.sudoOutput(); got != "sudo: a password is required" {
+			t.Errorf("chunk %d: sudo -n output %q", chunk, got)
+		}
+	}
+}
+
+func TestBecomeFailure(t *testing.T) {
+	cases := []struct {
+		said     string
+		code     int
+		rejected bool
+		is       error
+		contains string
+	}{
+		{"", 1, true, ErrBecomePasswordRejected, "sudo password rejected on web1"},
+		{"sudo: a password is required", 1, false, ErrBecomePasswordRequired, "no become password"},
+		{"labnosudo is not in the sudoers file.", 1, false, ErrBecomeFailed, "labnosudo may not use sudo"},
+		{"Sorry, user bob is not allowed to execute '/bin/sh' as root on web1.", 1, false, ErrBecomeFailed, "may not use sudo"},
+		{"sh: 1: sudo: not found", 127, false, ErrBecomeFailed, "sudo is not installed"},
+		{"sudo: unknown user nosuch", 1, false, ErrBecomeFailed, "unknown user nosuch"},
+	}
+	for _, c := range cases {
+		err := becomeFailure("web1", "labnosudo", "root", c.code, c.said, c.rejected)
+		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.contains) {
+			t.Errorf("%q: got %v, want %v containing %q", c.said, err, c.is, c.contains)
+		}
+	}
+}

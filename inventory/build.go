@@ -1,0 +1,591 @@
+package inventory
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Load reads inventory files and merges them into one inventory. The format follows
+// the file name: ".hcl" is an HCL inventory, ".yml"/".yaml" an Ansible YAML inventory,
+// anything else an Ansible INI inventory. A host or group found in several files is
+// merged: its groups are the union, and a setting or variable given in a later file
+// replaces the earlier one.
+//
+// Every problem is an hcl.Diagnostic whose Subject points into the file; print them
+// with hcl.NewDiagnosticTextWriter and inv.Files. The returned inventory is never nil;
+// when the diagnostics have errors it may be incomplete and should be used only to print
+// them.
+func Load(paths []string) (*Inventory, hcl.Diagnostics) {
+	inv := &Inventory{Files: map[string]*hcl.File{}, Groups: map[string]*Group{}}
+	b := newBuilder()
+	var diags hcl.Diagnostics
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			detail := err.Error()
+			if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+				detail = fmt.Sprintf("%s is a directory; list the inventory files in it instead (for example %s).", path, filepath.Join(path, "hosts.ini"))
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read inventory file",
+				Detail:   detail,
+			})
+			continue
+		}
+		var f *hcl.File
+		var ds hcl.Diagnostics
+		switch format(path) {
+		case "hcl":
+			f, ds = loadHCL(b, path, src)
+		case "yaml":
+			f, ds = loadYAML(b, path, src)
+		default:
+			f, ds = loadINI(b, path, src)
+		}
+		inv.Files[path] = f
+		diags = append(diags, ds...)
+	}
+	diags = append(diags, b.finish(inv)...)
+	return inv, diags
+}
+
+func format(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".hcl":
+		return "hcl"
+	case ".yml", ".yaml":
+		return "yaml"
+	}
+	return "ini"
+}
+
+// connLayer is one level of connection settings: a field is set when it is not its
+// zero value, except Become and Bastion, which have flags (false and "" are settings).
+type connLayer struct {
+	ConnSettings
+	becomeSet  bool
+	bastionSet bool // Bastion == "" with bastionSet means "no jump host"
+}
+
+func (c *connLayer) overlay(o *connLayer) {
+	if o.Connection != "" {
+		c.Connection = o.Connection
+	}
+	if o.Address != "" {
+		c.Address = o.Address
+	}
+	if o.Port != 0 {
+		c.Port = o.Port
+	}
+	if o.User != "" {
+		c.User = o.User
+	}
+	if len(o.IdentityFile) > 0 {
+		c.IdentityFile = append([]string(nil), o.IdentityFile...)
+	}
+	if o.KnownHosts != "" {
+		c.KnownHosts = o.KnownHosts
+	}
+	if o.bastionSet {
+		c.Bastion, c.bastionSet = o.Bastion, true
+	}
+	if o.becomeSet {
+		c.Become, c.becomeSet = o.Become, true
+	}
+	if o.BecomeUser != "" {
+		c.BecomeUser = o.BecomeUser
+	}
+}
+
+// note is a warning about an ansible_* variable set in a layer; msg "" means the
+// variable was set to a supported value (it overrides a note of a lower layer).
+type note struct {
+	msg  string
+	file string
+}
+
+// layer is what one host or group contributes: variables, connection settings and
+// notes about ansible_* variables.
+type layer struct {
+	vars  map[string]cty.Value
+	conn  connLayer
+	notes map[string]note
+	file  string // the file being loaded, for notes
+}
+
+func (l *layer) setVar(name string, v cty.Value) {
+	if l.vars == nil {
+		l.vars = map[string]cty.Value{}
+	}
+	l.vars[name] = v
+}
+
+func (l *layer) note(name, msg string) {
+	if l.notes == nil {
+		l.notes = map[string]note{}
+	}
+	l.notes[name] = note{msg: msg, file: l.file}
+}
+
+type bHost struct {
+	name     string
+	defaults connLayer // defaults{} blocks of the HCL files declaring the host
+	layer
+	groups []string // direct groups, first seen first
+}
+
+// ref is a mention of a group name somewhere in a file.
+type ref struct {
+	name string
+	rng  hcl.Range
+}
+
+type bGroup struct {
+	name     string
+	declared bool // has a section, block, YAML key, or a host lists it
+	layer
+	hosts     []string
+	children  []string
+	childRefs []ref // every `children` mention, for unknown-group and cycle diagnostics
+	varsRefs  []ref // INI [name:vars] sections
+}
+
+// builder collects every file's hosts and groups; finish turns them into an Inventory.
+type builder struct {
+	hosts      []*bHost
+	hostIdx    map[string]*bHost
+	groups     map[string]*bGroup
+	groupOrder []string
+}
+
+func newBuilder() *builder {
+	b := &builder{hostIdx: map[string]*bHost{}, groups: map[string]*bGroup{}}
+	b.group("all").declared = true
+	b.group("ungrouped").declared = true
+	return b
+}
+
+func (b *builder) host(name, file string) *bHost {
+	h := b.hostIdx[name]
+	if h == nil {
+		h = &bHost{name: name}
+		b.hosts = append(b.hosts, h)
+		b.hostIdx[name] = h
+	}
+	h.file = file
+	return h
+}
+
+func (b *builder) group(name string) *bGroup {
+	g := b.groups[name]
+	if g == nil {
+		g = &bGroup{name: name}
+		b.groups[name] = g
+		b.groupOrder = append(b.groupOrder, name)
+	}
+	return g
+}
+
+func (b *builder) groupIn(name, file string) *bGroup {
+	g := b.group(name)
+	g.file = file
+	return g
+}
+
+func (b *builder) addMember(group string, h *bHost) {
+	g := b.group(group)
+	g.declared = true
+	if !contains(g.hosts, h.name) {
+		g.hosts = append(g.hosts, h.name)
+	}
+	if !contains(h.groups, group) {
+		h.groups = append(h.groups, group)
+	}
+}
+
+func (b *builder) addChild(parent, child string, rng hcl.Range) {
+	p := b.group(parent)
+	b.group(child)
+	p.childRefs = append(p.childRefs, ref{name: child, rng: rng})
+	if !contains(p.children, child) {
+		p.children = append(p.children, child)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// validGroupName reports whether name can be a group name: host patterns (Match)
+// separate terms with ',' and ':' and use '!', '&', '~', '*', '?' and '[' themselves.
+func validGroupName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+const groupNameRule = "Group names may use letters, digits, '_', '-' and '.'."
+
+// finish checks group references and cycles, works out memberships and merges every
+// host's layers into inv.
+func (b *builder) finish(inv *Inventory) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+
+	// Child references: known groups only, never "all", no cycles.
+	edges := map[string][]string{}
+	for _, name := range b.groupOrder {
+		g := b.groups[name]
+		for _, r := range g.childRefs {
+			c := b.groups[r.name]
+			switch {
+			case r.name == "all":
+				diags = append(diags, errorAt(r.rng, "Invalid child group", fmt.Sprintf("Group %q lists \"all\" as a child; every group is already inside \"all\", so remove it.", name)))
+				continue
+			case !c.declared:
+				diags = append(diags, errorAt(r.rng, "Unknown child group", fmt.Sprintf("Group %q lists %q as a child, but no inventory file defines a group %q. Define it (with its hosts) or fix the name.%s", name, r.name, r.name, suggest(r.name, b.declaredGroups()))))
+				continue
+			}
+			if !contains(edges[name], r.name) {
+				edges[name] = append(edges[name], r.name)
+			}
+		}
+		for _, r := range g.varsRefs {
+			if !g.declared {
+				diags = append(diags, errorAt(r.rng, "Variables for an undefined group", fmt.Sprintf("This section sets variables of group %q, but no inventory file defines that group (a [%s] or [%s:children] section, or hosts in it).%s", name, name, name, suggest(name, b.declaredGroups()))))
+				break
+			}
+		}
+	}
+	diags = append(diags, b.breakCycles(edges)...)
+
+	// Parents and depth (all = 0, a group = 1 + its deepest parent).
+	parents := map[string][]string{}
+	for _, p := range b.groupOrder {
+		for _, c := range edges[p] {
+			parents[c] = append(parents[c], p)
+		}
+	}
+	all := b.groups["all"]
+	edges["all"] = nil
+	for _, name := range b.groupOrder {
+		if name != "all" && len(parents[name]) == 0 {
+			parents[name] = []string{"all"}
+		}
+		if contains(parents[name], "all") {
+			edges["all"] = append(edges["all"], name)
+		}
+	}
+	depth := map[string]int{"all": 0}
+	var depthOf func(string) int
+	depthOf = func(g string) int {
+		if d, ok := depth[g]; ok {
+			return d
+		}
+		d := 0
+		for _, p := range parents[g] {
+			if pd := depthOf(p) + 1; pd > d {
+				d = pd
+			}
+		}
+		depth[g] = d
+		return d
+	}
+	ancestors := func(g string) []string {
+		seen := map[string]bool{}
+		var walk func(string)
+		walk = func(g string) {
+			for _, p := range parents[g] {
+				if !seen[p] {
+					seen[p] = true
+					walk(p)
+				}
+			}
+		}
+		walk(g)
+		out := make([]string, 0, len(seen))
+		for p := range seen {
+			out = append(out, p)
+		}
+		return out
+	}
+
+	// "ungrouped" holds the hosts that are in no group but all and ungrouped.
+	ung := b.groups["ungrouped"]
+	for _, h := range b.hosts {
+		other := false
+		for _, g := range h.groups {
+			if g != "all" && g != "ungrouped" {
+				other = true
+			}
+		}
+		if other {
+			ung.hosts = remove(ung.hosts, h.name)
+			h.groups = remove(h.groups, "ungrouped")
+		} else if !contains(ung.hosts, h.name) {
+			ung.hosts = append(ung.hosts, h.name)
+			h.groups = append(h.groups, "ungrouped")
+		}
+	}
+
+	type varUse struct {
+		hosts int
+		msg   string
+		files []string
+	}
+	uses := map[string]*varUse{}
+	use := func(name string, n note) *varUse {
+		u := uses[name]
+		if u == nil {
+			u = &varUse{msg: n.msg}
+			uses[name] = u
+		}
+		if !contains(u.files, n.file) {
+			u.files = append(u.files, n.file)
+		}
+		return u
+	}
+
+	inv.Hosts = inv.Hosts[:0]
+	for _, bh := range b.hosts {
+		member := map[string]bool{"all": true}
+		for _, g := range bh.groups {
+			member[g] = true
+			for _, a := range ancestors(g) {
+				member[a] = true
+			}
+		}
+		names := make([]string, 0, len(member))
+		for g := range member {
+			names = append(names, g)
+		}
+		sort.Slice(names, func(i, j int) bool {
+			di, dj := depthOf(names[i]), depthOf(names[j])
+			if di != dj {
+				return di < dj
+			}
+			return names[i] < names[j]
+		})
+
+		conn := bh.defaults
+		vars := map[string]cty.Value{}
+		notes := map[string]note{}
+		apply := func(l *layer) {
+			conn.overlay(&l.conn)
+			for k, v := range l.vars {
+				vars[k] = v
+			}
+			for k, n := range l.notes {
+				notes[k] = n
+			}
+		}
+		for _, g := range names {
+			apply(&b.groups[g].layer)
+		}
+		apply(&bh.layer)
+		for name, n := range notes {
+			if n.msg != "" {
+				use(name, n).hosts++
+			}
+		}
+
+		groups := append([]string(nil), names...)
+		sort.Strings(groups)
+		inv.Hosts = append(inv.Hosts, &Host{
+			Name:      bh.name,
+			Groups:    groups,
+			Vars:      vars,
+			Conn:      conn.ConnSettings,
+			noBastion: conn.bastionSet && conn.Bastion == "",
+		})
+	}
+	// Notes on groups without hosts still deserve a word.
+	for _, name := range b.groupOrder {
+		for k, n := range b.groups[name].notes {
+			if n.msg != "" {
+				use(k, n)
+			}
+		}
+	}
+	names := make([]string, 0, len(uses))
+	for name := range uses {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		u := uses[name]
+		count := "used by no host"
+		switch {
+		case u.hosts == 1:
+			count = "used by 1 host"
+		case u.hosts > 1:
+			count = fmt.Sprintf("used by %d hosts", u.hosts)
+		}
+		msg, hint, _ := strings.Cut(u.msg, "; ")
+		w := fmt.Sprintf("inventory %s: %s %s (%s)", strings.Join(u.files, ", "), name, msg, count)
+		if hint != "" {
+			w += "; " + hint
+		}
+		inv.Warnings = append(inv.Warnings, w)
+	}
+
+	// Groups.
+	allHosts := make([]string, 0, len(b.hosts))
+	for _, h := range b.hosts {
+		allHosts = append(allHosts, h.name)
+	}
+	all.hosts = allHosts
+	all.children = edges["all"]
+	for _, name := range b.groupOrder {
+		g := b.groups[name]
+		vars := make(map[string]cty.Value, len(g.vars))
+		for k, v := range g.vars {
+			vars[k] = v
+		}
+		inv.Groups[name] = &Group{
+			Name:     name,
+			Hosts:    append([]string{}, g.hosts...),
+			Children: append([]string{}, edges[name]...),
+			Vars:     vars,
+		}
+	}
+	return diags
+}
+
+// breakCycles reports every cycle in the children graph and removes the edge that
+// closes it, so the rest of finish can walk the graph.
+func (b *builder) breakCycles(edges map[string][]string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var visit func(string)
+	visit = func(g string) {
+		color[g] = grey
+		stack = append(stack, g)
+		kept := edges[g][:0:0]
+		for _, c := range edges[g] {
+			switch color[c] {
+			case grey:
+				i := len(stack) - 1
+				for stack[i] != c {
+					i--
+				}
+				path := append(append([]string{}, stack[i:]...), c)
+				rng := hcl.Range{}
+				for _, r := range b.groups[g].childRefs {
+					if r.name == c {
+						rng = r.rng
+						break
+					}
+				}
+				diags = append(diags, errorAt(rng, "Cycle in group children", fmt.Sprintf("Groups contain each other: %s. A group cannot be its own descendant; remove one of these children entries.", strings.Join(path, " → "))))
+				continue
+			case white:
+				visit(c)
+			}
+			kept = append(kept, c)
+		}
+		edges[g] = kept
+		stack = stack[:len(stack)-1]
+		color[g] = black
+	}
+	for _, g := range b.groupOrder {
+		if color[g] == white {
+			visit(g)
+		}
+	}
+	return diags
+}
+
+func (b *builder) declaredGroups() []string {
+	var out []string
+	for _, name := range b.groupOrder {
+		if b.groups[name].declared {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func remove(list []string, s string) []string {
+	out := list[:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// suggest returns ` Did you mean "x"?` for the closest candidate, or "".
+func suggest(name string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d < bestD && c != name {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// expandPath expands a leading "~" to the home directory and makes a relative path
+// relative to dir (the inventory file's directory).
+func expandPath(p, dir string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[1:])
+		}
+	}
+	if !filepath.IsAbs(p) && !strings.HasPrefix(p, "~") {
+		p = filepath.Join(dir, p)
+	}
+	return p
+}

@@ -1,0 +1,320 @@
+package inventory
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// HCL inventories:
+//
+//	defaults {                      # optional, at most one per file
+//	  user = "ops"  port = 22  identity_file = "~/.ssh/id_ed25519"
+//	  known_hosts = "~/.ssh/known_hosts"  bastion = "jump@bastion.example:22"
+//	  become = true  become_user = "root"  connection = "ssh"
+//	}
+//	host "master-1" {
+//	  address = "192.168.0.11"        # and every defaults attribute, all optional
+//	  groups  = ["masters"]
+//	  vars    = { node_ip = "192.168.0.11", extra = { a = 1 } }
+//	}
+//	group "masters" {                 # optional
+//	  vars     = { ... }
+//	  children = ["..."]
+//	}
+//
+// A defaults block applies to the host blocks of its own file. identity_file is a
+// string or a list of strings. In identity_file and known_hosts, "~" is the home
+// directory and a relative path is relative to the inventory file's directory.
+// bastion = "" (or "none") means no jump host, even if ~/.ssh/config has a ProxyJump.
+
+var connAttrSchema = []hcl.AttributeSchema{
+	{Name: "user"}, {Name: "port"}, {Name: "identity_file"}, {Name: "known_hosts"},
+	{Name: "bastion"}, {Name: "become"}, {Name: "become_user"}, {Name: "connection"},
+}
+
+var (
+	hclRootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: "defaults"},
+		{Type: "host", LabelNames: []string{"name"}},
+		{Type: "group", LabelNames: []string{"name"}},
+	}}
+	hclDefaultsSchema = &hcl.BodySchema{Attributes: connAttrSchema}
+	hclHostSchema     = &hcl.BodySchema{Attributes: append(append([]hcl.AttributeSchema{}, connAttrSchema...),
+		hcl.AttributeSchema{Name: "address"}, hcl.AttributeSchema{Name: "groups"}, hcl.AttributeSchema{Name: "vars"})}
+	hclGroupSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "vars"}, {Name: "children"}}}
+)
+
+func loadHCL(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if f == nil {
+		f = &hcl.File{Bytes: src}
+	}
+	if diags.HasErrors() {
+		return f, diags
+	}
+	dir := filepath.Dir(path)
+	content, ds := f.Body.Content(hclRootSchema)
+	diags = append(diags, ds...)
+
+	var defaults connLayer
+	var defaultsBlock *hcl.Block
+	var fileHosts []*bHost
+	hostDefs := map[string]hcl.Range{}
+	groupDefs := map[string]hcl.Range{}
+	for _, blk := range content.Blocks {
+		switch blk.Type {
+		case "defaults":
+			if defaultsBlock != nil {
+				diags = append(diags, errorAt(blk.DefRange, "Duplicate defaults block", fmt.Sprintf("This file already has a defaults block on line %d; merge the two.", defaultsBlock.DefRange.Start.Line)))
+				continue
+			}
+			defaultsBlock = blk
+			body, ds := blk.Body.Content(hclDefaultsSchema)
+			diags = append(diags, ds...)
+			diags = append(diags, decodeConnAttrs(body.Attributes, &defaults, dir)...)
+
+		case "host":
+			name, nameRng := blk.Labels[0], blk.LabelRanges[0]
+			if msg := badHostName(name); msg != "" {
+				diags = append(diags, errorAt(nameRng, "Invalid host name", msg))
+				continue
+			}
+			if prev, ok := hostDefs[name]; ok {
+				diags = append(diags, errorWith(nameRng, blk.DefRange, "Duplicate host", fmt.Sprintf("Host %q is already defined on line %d of this file; merge the two blocks into one.", name, prev.Start.Line)))
+				continue
+			}
+			hostDefs[name] = blk.DefRange
+			body, ds := blk.Body.Content(hclHostSchema)
+			diags = append(diags, ds...)
+
+			var conn connLayer
+			diags = append(diags, decodeConnAttrs(body.Attributes, &conn, dir)...)
+			if a := body.Attributes["address"]; a != nil {
+				s, ds := hclString(a, false)
+				diags = append(diags, ds...)
+				conn.Address = s
+			}
+			h := b.host(name, path)
+			h.conn.overlay(&conn)
+			fileHosts = append(fileHosts, h)
+			if a := body.Attributes["groups"]; a != nil {
+				refs, ds := hclNameList(a, "groups")
+				diags = append(diags, ds...)
+				for _, r := range refs {
+					b.addMember(r.name, h)
+				}
+			}
+			if a := body.Attributes["vars"]; a != nil {
+				diags = append(diags, hclVars(a, &h.layer)...)
+			}
+
+		case "group":
+			name, nameRng := blk.Labels[0], blk.LabelRanges[0]
+			if !validGroupName(name) {
+				diags = append(diags, errorAt(nameRng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule)))
+				continue
+			}
+			if prev, ok := groupDefs[name]; ok {
+				diags = append(diags, errorWith(nameRng, blk.DefRange, "Duplicate group", fmt.Sprintf("Group %q is already defined on line %d of this file; merge the two blocks into one.", name, prev.Start.Line)))
+				continue
+			}
+			groupDefs[name] = blk.DefRange
+			body, ds := blk.Body.Content(hclGroupSchema)
+			diags = append(diags, ds...)
+			g := b.groupIn(name, path)
+			g.declared = true
+			if a := body.Attributes["vars"]; a != nil {
+				diags = append(diags, hclVars(a, &g.layer)...)
+			}
+			if a := body.Attributes["children"]; a != nil {
+				refs, ds := hclNameList(a, "children")
+				diags = append(diags, ds...)
+				for _, r := range refs {
+					b.addChild(name, r.name, r.rng)
+				}
+			}
+		}
+	}
+	for _, h := range fileHosts {
+		h.defaults.overlay(&defaults)
+	}
+	return f, diags
+}
+
+// badHostName explains what is wrong with a host name, or returns "".
+func badHostName(name string) string {
+	switch {
+	case name == "":
+		return "A host name cannot be empty."
+	case strings.ContainsAny(name, " \t\r\n,"):
+		return fmt.Sprintf("Host name %q contains a space or a comma; use the host's DNS name or a short alias, and put the address to dial in address.", name)
+	case strings.ContainsAny(name[:1], "!&~"):
+		return fmt.Sprintf("Host name %q starts with %q, which host patterns (--limit) use as an operator.", name, name[:1])
+	case strings.ContainsAny(name, "*?[]"):
+		return fmt.Sprintf("Host name %q contains a wildcard character; HCL inventories name each host (no ranges).", name)
+	}
+	return ""
+}
+
+func decodeConnAttrs(attrs hcl.Attributes, c *connLayer, dir string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, name := range []string{"user", "become_user", "known_hosts", "connection", "bastion"} {
+		a := attrs[name]
+		if a == nil {
+			continue
+		}
+		s, ds := hclString(a, name == "bastion")
+		diags = append(diags, ds...)
+		if ds.HasErrors() {
+			continue
+		}
+		switch name {
+		case "user":
+			c.User = s
+		case "become_user":
+			c.BecomeUser = s
+		case "known_hosts":
+			c.KnownHosts = expandPath(s, dir)
+		case "connection":
+			if s != "ssh" && s != "local" {
+				diags = append(diags, errorAt(a.Expr.Range(), "Invalid connection", fmt.Sprintf("connection must be \"ssh\" or \"local\"; got %q.", s)))
+				continue
+			}
+			c.Connection = s
+		case "bastion":
+			if s == "" || s == "none" {
+				c.Bastion, c.bastionSet = "", true
+				continue
+			}
+			if _, _, _, err := parseJumpHost(s); err != nil {
+				diags = append(diags, errorAt(a.Expr.Range(), "Invalid bastion", err.Error()))
+				continue
+			}
+			c.Bastion, c.bastionSet = s, true
+		}
+	}
+	if a := attrs["port"]; a != nil {
+		v, ds := a.Expr.Value(nil)
+		diags = append(diags, ds...)
+		if !ds.HasErrors() && !v.IsNull() {
+			if p, ok := valuePort(v); ok {
+				c.Port = p
+			} else {
+				diags = append(diags, errorAt(a.Expr.Range(), "Invalid port", fmt.Sprintf("port must be a whole number from 1 to 65535; got %s.", showValue(v))))
+			}
+		}
+	}
+	if a := attrs["become"]; a != nil {
+		v, ds := a.Expr.Value(nil)
+		diags = append(diags, ds...)
+		if !ds.HasErrors() && !v.IsNull() {
+			bv, err := convert.Convert(v, cty.Bool)
+			if err != nil {
+				diags = append(diags, errorAt(a.Expr.Range(), "Invalid become", fmt.Sprintf("become must be true or false; got %s.", showValue(v))))
+			} else {
+				c.Become, c.becomeSet = bv.True(), true
+			}
+		}
+	}
+	if a := attrs["identity_file"]; a != nil {
+		v, ds := a.Expr.Value(nil)
+		diags = append(diags, ds...)
+		if !ds.HasErrors() && !v.IsNull() {
+			files, ok := stringList(v)
+			if !ok {
+				diags = append(diags, errorAt(a.Expr.Range(), "Invalid identity_file", fmt.Sprintf("identity_file must be a path or a list of paths; got %s.", showValue(v))))
+			} else {
+				for i, f := range files {
+					files[i] = expandPath(f, dir)
+				}
+				c.IdentityFile = files
+			}
+		}
+	}
+	return diags
+}
+
+// hclString evaluates a string attribute; a null value is "" (unset).
+func hclString(a *hcl.Attribute, allowEmpty bool) (string, hcl.Diagnostics) {
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || v.IsNull() {
+		return "", diags
+	}
+	s, ok := valueString(v)
+	if !ok {
+		return "", append(diags, errorAt(a.Expr.Range(), "Invalid "+a.Name, fmt.Sprintf("%s must be a string; got %s.", a.Name, showValue(v))))
+	}
+	if strings.TrimSpace(s) == "" && !allowEmpty {
+		return "", append(diags, errorAt(a.Expr.Range(), "Empty "+a.Name, fmt.Sprintf("%s is empty: give it a value or remove the line.", a.Name)))
+	}
+	return s, diags
+}
+
+func stringList(v cty.Value) ([]string, bool) {
+	if s, ok := valueString(v); ok && v.Type() == cty.String {
+		return []string{s}, true
+	}
+	t := v.Type()
+	if !t.IsListType() && !t.IsTupleType() && !t.IsSetType() {
+		return nil, false
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsNull() || e.Type() != cty.String {
+			return nil, false
+		}
+		out = append(out, e.AsString())
+	}
+	return out, true
+}
+
+// hclNameList evaluates a list of group names, with a range for each element.
+func hclNameList(a *hcl.Attribute, what string) ([]ref, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	var out []ref
+	exprs, ds := hcl.ExprList(a.Expr)
+	if ds.HasErrors() {
+		return nil, append(diags, errorAt(a.Expr.Range(), "Invalid "+what, fmt.Sprintf("%s must be a list of group names, like [\"masters\", \"etcd\"].", what)))
+	}
+	for _, e := range exprs {
+		v, ds := e.Value(nil)
+		diags = append(diags, ds...)
+		if ds.HasErrors() {
+			continue
+		}
+		s, ok := valueString(v)
+		if !ok || v.Type() != cty.String {
+			diags = append(diags, errorAt(e.Range(), "Invalid "+what, fmt.Sprintf("%s must be a list of group names (strings); got %s.", what, showValue(v))))
+			continue
+		}
+		if !validGroupName(s) {
+			diags = append(diags, errorAt(e.Range(), "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", s, groupNameRule)))
+			continue
+		}
+		out = append(out, ref{name: s, rng: e.Range()})
+	}
+	return out, diags
+}
+
+func hclVars(a *hcl.Attribute, l *layer) hcl.Diagnostics {
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || v.IsNull() {
+		return diags
+	}
+	t := v.Type()
+	if !t.IsObjectType() && !t.IsMapType() {
+		return append(diags, errorAt(a.Expr.Range(), "Invalid vars", fmt.Sprintf("vars must be an object, like { node_ip = \"10.0.0.1\" }; got %s.", showValue(v))))
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		l.setVar(k.AsString(), e)
+	}
+	return diags
+}

@@ -1,0 +1,299 @@
+package inventory
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Ansible INI inventories:
+//
+//	web1.example.com ansible_port=2222        # ungrouped hosts come first
+//	[webservers]
+//	web[01:20].example.com ansible_user=deploy
+//	[webservers:vars]
+//	http_port = 80
+//	[prod:children]
+//	webservers
+//
+// All values are strings (Ansible evaluates host-line values as Python literals; here
+// "5" stays the string "5", which HCL converts to a number where one is needed).
+// Surrounding quotes are removed. A '#' that starts a word begins a comment, as does a
+// line starting with '#' or ';'.
+
+var iniSection = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`)
+
+func loadINI(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
+	sf := newSrcFile(path, src)
+	dir := filepath.Dir(path)
+	var diags hcl.Diagnostics
+
+	group, state := "ungrouped", "hosts"
+	for line := 1; line <= len(sf.lineStarts); line++ {
+		start, end := sf.lineStarts[line-1], sf.lineEnd(line)
+		if line == 1 && bytes.HasPrefix(src, []byte("\ufeff")) {
+			start += 3
+		}
+		raw := string(src[start:end])
+		text := strings.TrimLeft(raw, " \t")
+		off := start + len(raw) - len(text) // byte offset of text in src
+		text = strings.TrimRight(text, " \t")
+		if text == "" || text[0] == '#' || text[0] == ';' {
+			continue
+		}
+		lineRng := sf.rng(off, off+len(text))
+
+		if text[0] == '[' {
+			if m := iniSection.FindStringSubmatch(text); m != nil {
+				name, kind := m[1], m[2]
+				nameRng := sf.rng(off+1, off+1+len(name))
+				if !validGroupName(name) {
+					diags = append(diags, errorAt(nameRng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule)))
+					state = "skip"
+					continue
+				}
+				group = name
+				g := b.groupIn(name, path)
+				switch kind {
+				case "":
+					state = "hosts"
+					g.declared = true
+				case "vars":
+					state = "vars"
+					g.varsRefs = append(g.varsRefs, ref{name: name, rng: nameRng})
+				case "children":
+					state = "children"
+					g.declared = true
+				default:
+					diags = append(diags, errorAt(sf.rng(off+2+len(name), off+2+len(name)+len(kind)), "Unknown section type", fmt.Sprintf("[%s:%s] is not a section type; use [%s] for hosts, [%s:vars] for variables or [%s:children] for child groups.", name, kind, name, name, name)))
+					state = "skip"
+				}
+				continue
+			}
+			if body, _, _ := strings.Cut(text, "#"); strings.HasSuffix(strings.TrimSpace(body), "]") {
+				diags = append(diags, errorAt(lineRng, "Invalid section header", "A section header is [group], [group:vars] or [group:children], with no spaces inside the brackets."))
+				state = "skip"
+				continue
+			}
+		}
+
+		switch state {
+		case "skip":
+		case "hosts":
+			diags = append(diags, iniHostLine(b, sf, dir, group, text, off)...)
+		case "vars":
+			diags = append(diags, iniVarLine(b, sf, dir, group, text, off)...)
+		case "children":
+			toks, err := shlexSplit(text)
+			if err != nil {
+				diags = append(diags, errorAt(lineRng, "Invalid line", err.Error()))
+				continue
+			}
+			if len(toks) == 0 {
+				continue
+			}
+			t := toks[0]
+			rng := sf.rng(off+t.start, off+t.end)
+			if len(toks) > 1 {
+				diags = append(diags, errorAt(sf.rng(off+toks[1].start, off+toks[len(toks)-1].end), "Unexpected text after a child group", fmt.Sprintf("A [%s:children] section lists one group name per line; set group variables in a [%s:vars] section.", group, t.text)))
+			}
+			if !validGroupName(t.text) {
+				diags = append(diags, errorAt(rng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", t.text, groupNameRule)))
+				continue
+			}
+			b.addChild(group, t.text, rng)
+		}
+	}
+	return sf.hclFile(), diags
+}
+
+func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	toks, err := shlexSplit(text)
+	if err != nil {
+		return hcl.Diagnostics{errorAt(sf.rng(off, off+len(text)), "Invalid host line", err.Error())}
+	}
+	if len(toks) == 0 {
+		return nil
+	}
+	pat := toks[0]
+	names, port, err := parseHostPattern(pat.text)
+	if err != nil {
+		return hcl.Diagnostics{errorAt(sf.rng(off+pat.start, off+pat.end), "Invalid host pattern", err.Error()+".")}
+	}
+	if strings.Contains(pat.text, "=") {
+		diags = append(diags, errorAt(sf.rng(off+pat.start, off+pat.end), "Missing host name", fmt.Sprintf("A host line starts with the host name, then key=value variables; %q looks like a variable. Variables for a whole group go into a [%s:vars] section.", pat.text, group)))
+		return diags
+	}
+
+	type kv struct {
+		key string
+		val string
+		rng hcl.Range
+	}
+	var vars []kv
+	for _, t := range toks[1:] {
+		key, val, ok := strings.Cut(t.text, "=")
+		if !ok || key == "" {
+			diags = append(diags, errorAt(sf.rng(off+t.start, off+t.end), "Expected key=value", fmt.Sprintf("After the host name a host line holds variables as key=value; %q is not one. Quote values with spaces: key=\"a b\".", t.text)))
+			continue
+		}
+		vstart := off + t.start + strings.IndexByte(text[t.start:t.end], '=') + 1
+		vars = append(vars, kv{key, val, sf.rng(vstart, off+t.end)})
+	}
+
+	for _, name := range names {
+		h := b.host(name, sf.name)
+		b.addMember(group, h)
+		if port != 0 {
+			h.conn.Port = port
+		}
+		for _, v := range vars {
+			if d := setAnsibleVar(&h.layer, v.key, cty.StringVal(v.val), v.rng, dir); d != nil {
+				diags = append(diags, d)
+			}
+		}
+	}
+	return diagsOnce(diags)
+}
+
+// diagsOnce drops repeated diagnostics (a bad value on a ranged host line is bad once).
+func diagsOnce(diags hcl.Diagnostics) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	seen := map[string]bool{}
+	for _, d := range diags {
+		k := d.Summary + "\x00" + d.Detail
+		if d.Subject != nil {
+			k += d.Subject.String()
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func iniVarLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.Diagnostics {
+	eq := strings.IndexByte(text, '=')
+	if eq < 0 {
+		return hcl.Diagnostics{errorAt(sf.rng(off, off+len(text)), "Expected key=value", fmt.Sprintf("Lines in a [%s:vars] section are key=value.", group))}
+	}
+	key := strings.TrimSpace(text[:eq])
+	if key == "" || strings.ContainsAny(key, " \t") {
+		return hcl.Diagnostics{errorAt(sf.rng(off, off+eq), "Invalid variable name", fmt.Sprintf("%q is not a variable name; lines in a [%s:vars] section are key=value.", key, group))}
+	}
+	rest := text[eq+1:]
+	vstart := off + eq + 1 + len(rest) - len(strings.TrimLeft(rest, " \t"))
+	rest = strings.TrimLeft(rest, " \t")
+	val, n, err := iniValue(rest)
+	rng := sf.rng(vstart, vstart+n)
+	if err != nil {
+		return hcl.Diagnostics{errorAt(rng, "Invalid value", err.Error())}
+	}
+	g := b.groupIn(group, sf.name)
+	if d := setAnsibleVar(&g.layer, key, cty.StringVal(val), rng, dir); d != nil {
+		return hcl.Diagnostics{d}
+	}
+	return nil
+}
+
+// iniValue reads the value of a key=value line in a vars section: a quoted string
+// ('...' or "..." with backslash escapes) or the text up to a " #" comment. It returns
+// the value and how many bytes of s it used.
+func iniValue(s string) (string, int, error) {
+	if s != "" && (s[0] == '"' || s[0] == '\'') {
+		toks, err := shlexSplit(s)
+		if err != nil {
+			return "", len(s), err
+		}
+		if rest := strings.TrimLeft(s[toks[0].end:], " \t"); rest == "" || rest[0] == '#' {
+			return toks[0].text, toks[0].end, nil
+		}
+		// "quoted" followed by more words: keep the line's value verbatim.
+	}
+	v := s
+	for i := 1; i < len(s); i++ {
+		if s[i] == '#' && (s[i-1] == ' ' || s[i-1] == '\t') {
+			v = s[:i]
+			break
+		}
+	}
+	v = strings.TrimRight(v, " \t")
+	return v, len(v), nil
+}
+
+type token struct {
+	text       string
+	start, end int // byte offsets in the line, of the token's source text
+}
+
+// shlexSplit splits a line into words like Python's shlex.split(line, comments=True)
+// (which Ansible uses for host lines): whitespace separates words, '...' is literal,
+// "..." allows \" \\ \$ \` escapes, a backslash outside quotes escapes the next
+// character, and a '#' starting a word begins a comment.
+func shlexSplit(line string) ([]token, error) {
+	var toks []token
+	i := 0
+	for {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		if i >= len(line) || line[i] == '#' {
+			return toks, nil
+		}
+		start := i
+		var sb strings.Builder
+	word:
+		for i < len(line) {
+			c := line[i]
+			switch c {
+			case ' ', '\t':
+				break word
+			case '\'':
+				j := strings.IndexByte(line[i+1:], '\'')
+				if j < 0 {
+					return nil, fmt.Errorf("unterminated ' quote in %q", line[start:])
+				}
+				sb.WriteString(line[i+1 : i+1+j])
+				i += j + 2
+			case '"':
+				i++
+				closed := false
+				for i < len(line) {
+					if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
+						sb.WriteByte(line[i+1])
+						i += 2
+						continue
+					}
+					if line[i] == '"' {
+						closed = true
+						i++
+						break
+					}
+					sb.WriteByte(line[i])
+					i++
+				}
+				if !closed {
+					return nil, fmt.Errorf("unterminated \" quote in %q", line[start:])
+				}
+			case '\\':
+				if i+1 < len(line) {
+					sb.WriteByte(line[i+1])
+					i += 2
+				} else {
+					i++
+				}
+			default:
+				sb.WriteByte(c)
+				i++
+			}
+		}
+		toks = append(toks, token{text: sb.String(), start: start, end: i})
+	}
+}

@@ -1,0 +1,405 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/kevinburke/ssh_config"
+)
+
+// ResolveOptions tell Resolve where to find the local pieces it consults. The zero
+// value reads ~/.ssh/config and uses the current user's home and name.
+type ResolveOptions struct {
+	// SSHConfig is the ssh_config file to read; "" means $HOME/.ssh/config and "none"
+	// reads none. A missing file is fine.
+	SSHConfig string
+	// Home is the home directory for "~" and %d in ssh_config and for the built-in
+	// defaults; "" means the current user's ($HOME).
+	Home string
+	// LocalUser is the built-in default login user and %u; "" means the current OS user.
+	LocalUser string
+}
+
+// sshConfigFile is a parsed ssh_config, cached per inventory and path.
+type sshConfigFile struct {
+	cfg *ssh_config.Config // nil when missing or unusable
+}
+
+// Resolve returns the settings to connect to h with, every defaulted field filled in.
+// Each field comes from the first of these that sets it:
+//
+//  1. the inventory: the host's own settings, then its groups' connection variables
+//     (the deepest group first), then the defaults{} of its HCL files (h.Conn);
+//  2. ~/.ssh/config (opts.SSHConfig), looked up by the inventory address if one is
+//     set, else by the host name, exactly as `ssh <address>` would: HostName (which
+//     replaces the address it was looked up by), User, Port, IdentityFile (all of them,
+//     in order; only when the inventory gives none), ProxyJump, UserKnownHostsFile
+//     (the first file). "~" and the tokens %%, %d, %h, %i, %L, %l, %n, %p, %r and %u
+//     are expanded. Match blocks are skipped (and reported once in inv.Warnings), and
+//     a file that cannot be parsed is ignored with a warning;
+//  3. built-in defaults: connection "ssh", address = the host name, port 22, the
+//     local user, ~/.ssh/known_hosts, identity files ~/.ssh/id_ed25519, id_ecdsa and
+//     id_rsa (only when nothing above named any; some may not exist), become_user
+//     "root".
+//
+// Hosts with connection "local" skip ~/.ssh/config and have no bastion. A ProxyJump with several hops or an
+// unreadable Port is an error. Resolve is safe for concurrent use; it may append to
+// inv.Warnings, so read those after the Resolve calls have returned.
+func (inv *Inventory) Resolve(h *Host, opts ResolveOptions) (ConnSettings, error) {
+	return inv.resolve(h.Name, h.Conn, h.noBastion, opts, nil, "")
+}
+
+// ResolveBastion returns the settings to connect to the jump host of a resolved host
+// (target.Bastion, "[user@]host[:port]"). The jump host is looked up in ~/.ssh/config
+// by its host part like any host (so a bastion can be an ssh_config alias); user and
+// port written in the bastion string win. Without an IdentityFile from ssh_config it
+// offers the target's identity files, and it checks its host key in the target's
+// known_hosts file unless ssh_config names another. Its own Bastion is set when
+// ssh_config gives it a ProxyJump (a chain the caller may refuse).
+func (inv *Inventory) ResolveBastion(target ConnSettings, opts ResolveOptions) (ConnSettings, error) {
+	if target.Bastion == "" {
+		return ConnSettings{}, errors.New("the host has no bastion")
+	}
+	u, host, port, err := parseJumpHost(target.Bastion)
+	if err != nil {
+		return ConnSettings{}, err
+	}
+	in := ConnSettings{Connection: "ssh", User: u, Port: port}
+	return inv.resolve(host, in, false, opts, target.IdentityFile, target.KnownHosts)
+}
+
+func (inv *Inventory) resolve(name string, in ConnSettings, noBastion bool, opts ResolveOptions, fallbackIDs []string, fallbackKnown string) (ConnSettings, error) {
+	c := in
+	c.IdentityFile = append([]string(nil), in.IdentityFile...)
+	home := opts.Home
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	local := opts.LocalUser
+	if local == "" {
+		if u, err := user.Current(); err == nil {
+			local = u.Username
+		} else {
+			local = os.Getenv("USER")
+		}
+	}
+	if c.Connection == "" {
+		c.Connection = "ssh"
+	}
+	alias := c.Address
+	if alias == "" {
+		alias = name
+	}
+	c.Address = alias
+
+	var cfgPath string
+	var cfg *ssh_config.Config
+	if c.Connection == "ssh" {
+		cfgPath = opts.SSHConfig
+		if cfgPath == "" && home != "" {
+			cfgPath = filepath.Join(home, ".ssh", "config")
+		}
+		if cfgPath != "" && cfgPath != "none" {
+			cfg = inv.sshConfig(cfgPath)
+		}
+	}
+	get := func(key string) string {
+		if cfg == nil {
+			return ""
+		}
+		v, _ := cfg.Get(alias, key)
+		return strings.TrimSpace(v)
+	}
+	tok := tokens{home: home, localUser: local, alias: alias}
+	var unknown []string
+	expand := func(key, v string) string {
+		out, bad := tok.expand(v)
+		for _, b := range bad {
+			unknown = append(unknown, fmt.Sprintf("%%%c in %s", b, key))
+		}
+		return expandTilde(out, home)
+	}
+
+	if hn := get("HostName"); hn != "" {
+		tok.host = alias
+		c.Address = expand("HostName", hn)
+	}
+	tok.host = c.Address
+	if c.Port == 0 {
+		if p := get("Port"); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 {
+				return c, fmt.Errorf("%s: Port %q for host %s is not a port number from 1 to 65535", cfgPath, p, alias)
+			}
+			c.Port = n
+		}
+	}
+	if c.Port == 0 {
+		c.Port = 22
+	}
+	tok.port = strconv.Itoa(c.Port)
+	if c.User == "" {
+		if u := get("User"); u != "" {
+			c.User = expand("User", u)
+		}
+	}
+	if c.User == "" {
+		c.User = local
+	}
+	tok.remoteUser = c.User
+
+	if len(c.IdentityFile) == 0 && cfg != nil {
+		ids, _ := cfg.GetAll(alias, "IdentityFile")
+		for _, id := range ids {
+			if id = strings.TrimSpace(id); id != "" && !strings.EqualFold(id, "none") {
+				c.IdentityFile = append(c.IdentityFile, expand("IdentityFile", id))
+			}
+		}
+	}
+	if len(c.IdentityFile) == 0 {
+		c.IdentityFile = append(c.IdentityFile, fallbackIDs...)
+	}
+	if len(c.IdentityFile) == 0 && home != "" {
+		for _, k := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			c.IdentityFile = append(c.IdentityFile, filepath.Join(home, ".ssh", k))
+		}
+	}
+
+	if c.KnownHosts == "" {
+		if kh := strings.Fields(get("UserKnownHostsFile")); len(kh) > 0 && !strings.EqualFold(kh[0], "none") {
+			c.KnownHosts = expand("UserKnownHostsFile", kh[0])
+		}
+	}
+	if c.KnownHosts == "" {
+		c.KnownHosts = fallbackKnown
+	}
+	if c.KnownHosts == "" && home != "" {
+		c.KnownHosts = filepath.Join(home, ".ssh", "known_hosts")
+	}
+
+	if c.Connection == "local" {
+		c.Bastion = ""
+	} else if c.Bastion == "" && !noBastion {
+		if pj := get("ProxyJump"); pj != "" && !strings.EqualFold(pj, "none") {
+			pj = expand("ProxyJump", pj)
+			if _, _, _, err := parseJumpHost(pj); err != nil {
+				return c, fmt.Errorf("%s: ProxyJump for host %s: %v", cfgPath, alias, err)
+			}
+			c.Bastion = strings.TrimPrefix(pj, "ssh://")
+		} else if pc := get("ProxyCommand"); pj == "" && pc != "" && !strings.EqualFold(pc, "none") {
+			inv.warnLocked(fmt.Sprintf("%s: ProxyCommand for host %s is not supported and was ignored; hostplan connects directly (use ProxyJump for a jump host)", cfgPath, alias))
+		}
+	}
+	if c.BecomeUser == "" {
+		c.BecomeUser = "root"
+	}
+	if len(unknown) > 0 {
+		inv.warnLocked(fmt.Sprintf("%s: unsupported tokens for host %s were left as written: %s", cfgPath, alias, strings.Join(unknown, ", ")))
+	}
+	if c.User == "" {
+		return c, fmt.Errorf("cannot tell which user to log in to %s as: set user in the inventory (the local user is unknown)", name)
+	}
+	return c, nil
+}
+
+func (inv *Inventory) warnLocked(msg string) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.warn(msg)
+}
+
+// sshConfig parses an ssh_config file once per inventory. Match blocks are cut out
+// before parsing (the library cannot evaluate most Match criteria and fails the whole
+// file on them) and reported once; an unparseable file is reported and ignored.
+func (inv *Inventory) sshConfig(path string) *ssh_config.Config {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if c, ok := inv.sshCache[path]; ok {
+		return c.cfg
+	}
+	if inv.sshCache == nil {
+		inv.sshCache = map[string]*sshConfigFile{}
+	}
+	entry := &sshConfigFile{}
+	inv.sshCache[path] = entry
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			inv.warn(fmt.Sprintf("%s could not be read and was ignored: %v", path, err))
+		}
+		return nil
+	}
+	src, matchLines := stripMatchBlocks(data)
+	cfg, err := ssh_config.DecodeBytes(src)
+	if err != nil {
+		inv.warn(fmt.Sprintf("%s could not be parsed and was ignored (%v); hostplan uses only the inventory and built-in defaults for connection settings", path, err))
+		return nil
+	}
+	if len(matchLines) > 0 {
+		lines := make([]string, len(matchLines))
+		for i, l := range matchLines {
+			lines[i] = strconv.Itoa(l)
+		}
+		word := "line"
+		if len(lines) > 1 {
+			word = "lines"
+		}
+		inv.warn(fmt.Sprintf("%s: Match blocks are not evaluated by hostplan and their settings were ignored (%s %s); use Host blocks, or set these hosts' connection settings in the inventory", path, word, strings.Join(lines, ", ")))
+	}
+	entry.cfg = cfg
+	return cfg
+}
+
+// stripMatchBlocks blanks every Match block (from a Match line up to the next Host or
+// Match line), keeping line numbers, and turns "Match all" into "Host *", which means
+// the same. It returns the line numbers of the Match lines it dropped.
+func stripMatchBlocks(src []byte) ([]byte, []int) {
+	lines := strings.SplitAfter(string(src), "\n")
+	var dropped []int
+	skipping := false
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		kw, rest := trimmed, ""
+		if j := strings.IndexAny(trimmed, " \t="); j >= 0 {
+			kw, rest = trimmed[:j], strings.TrimLeft(trimmed[j:], " \t=")
+		}
+		switch strings.ToLower(kw) {
+		case "host":
+			skipping = false
+		case "match":
+			if f := strings.Fields(rest); len(f) == 1 && strings.EqualFold(f[0], "all") {
+				skipping = false
+				lines[i] = "Host *\n"
+				continue
+			}
+			skipping = true
+			dropped = append(dropped, i+1)
+		}
+		if skipping {
+			lines[i] = "\n"
+		}
+	}
+	return []byte(strings.Join(lines, "")), dropped
+}
+
+// tokens expands ssh_config's percent tokens.
+type tokens struct {
+	home, localUser, alias, host, port, remoteUser string
+}
+
+func (t tokens) expand(s string) (string, []byte) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	var sb strings.Builder
+	var unknown []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' || i+1 >= len(s) {
+			sb.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case '%':
+			sb.WriteByte('%')
+		case 'd':
+			sb.WriteString(t.home)
+		case 'h':
+			sb.WriteString(t.host)
+		case 'n':
+			sb.WriteString(t.alias)
+		case 'p':
+			sb.WriteString(t.port)
+		case 'r':
+			sb.WriteString(t.remoteUser)
+		case 'u':
+			sb.WriteString(t.localUser)
+		case 'i':
+			sb.WriteString(strconv.Itoa(os.Getuid()))
+		case 'l', 'L':
+			hn, _ := os.Hostname()
+			if s[i] == 'L' {
+				hn, _, _ = strings.Cut(hn, ".")
+			}
+			sb.WriteString(hn)
+		default:
+			unknown = append(unknown, s[i])
+			sb.WriteByte('%')
+			sb.WriteByte(s[i])
+		}
+	}
+	return sb.String(), unknown
+}
+
+// expandTilde expands "~" and "~/..." to home, and "~user/..." to that user's home.
+func expandTilde(p, home string) string {
+	if !strings.HasPrefix(p, "~") {
+		return p
+	}
+	name, rest, _ := strings.Cut(p[1:], "/")
+	dir := home
+	if name != "" {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return p
+		}
+		dir = u.HomeDir
+	}
+	if dir == "" {
+		return p
+	}
+	return filepath.Join(dir, rest)
+}
+
+// parseJumpHost splits "[user@]host[:port]" (or ssh://[user@]host[:port], or
+// [user@][ipv6]:port); port 0 means not given.
+func parseJumpHost(s string) (usr, host string, port int, err error) {
+	bad := func(why string) (string, string, int, error) {
+		return "", "", 0, fmt.Errorf("bastion %q %s; write it as \"[user@]host[:port]\", for example \"jump@bastion.example.com:22\"", s, why)
+	}
+	rest := strings.TrimPrefix(strings.TrimSpace(s), "ssh://")
+	if strings.Contains(rest, ",") {
+		return bad("lists several jump hosts, and hostplan supports one")
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		usr, rest = rest[:i], rest[i+1:]
+		if usr == "" {
+			return bad("has an empty user before '@'")
+		}
+	}
+	hostPart, portPart := rest, ""
+	switch {
+	case strings.HasPrefix(rest, "["):
+		j := strings.IndexByte(rest, ']')
+		if j < 0 {
+			return bad("has an unclosed '['")
+		}
+		hostPart, portPart = rest[1:j], strings.TrimPrefix(rest[j+1:], ":")
+		if rest[j+1:] != "" && !strings.HasPrefix(rest[j+1:], ":") {
+			return bad("has text after ']'")
+		}
+	case strings.Count(rest, ":") == 1:
+		hostPart, portPart, _ = strings.Cut(rest, ":")
+	}
+	if hostPart == "" {
+		return bad("has no host")
+	}
+	if strings.ContainsAny(hostPart, " \t/@") {
+		return bad("is not a host name")
+	}
+	if portPart != "" {
+		p, perr := strconv.Atoi(portPart)
+		if perr != nil || p < 1 || p > 65535 {
+			return bad("has a port that is not a number from 1 to 65535")
+		}
+		port = p
+	}
+	return usr, hostPart, port, nil
+}

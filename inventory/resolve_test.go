@@ -1,0 +1,354 @@
+package inventory
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const testSSHConfig = `# a realistic ~/.ssh/config
+Host alias1
+  HostName real1.example.com
+  User cfguser
+  Port 2201
+  IdentityFile ~/.ssh/id_%h_%r
+  IdentityFile "%d/keys/%n-%p"
+  ProxyJump jump@bastion.example.com:2222
+
+Host 10.0.0.*
+  User netuser
+  UserKnownHostsFile ~/.ssh/known_hosts_lab /etc/ssh/other_known_hosts
+
+Match host weird exec "test -f /etc/weird"
+  User matchuser
+  Port 9999
+
+Host tokhost
+  HostName %h.internal
+  IdentityFile /keys/%u/%C
+
+Host nojump
+  ProxyJump none
+
+Host pc
+  ProxyCommand ssh -W %h:%p gateway
+
+Host multi
+  ProxyJump a@one,b@two
+
+Host badport
+  Port ssh
+
+Host bastion.example.com
+  HostName 192.0.2.1
+  IdentityFile ~/.ssh/bastion_key
+
+Match all
+  User defaultuser
+  IdentityFile ~/.ssh/global
+`
+
+const resolveInventory = `
+host "alias1" {}
+host "override" {
+  address       = "alias1"
+  user          = "invuser"
+  port          = 22
+  identity_file = "/k"
+  bastion       = ""
+}
+host "lab" {
+  address = "10.0.0.5"
+}
+host "plain" {}
+host "weird" {}
+host "tokhost" {}
+host "nojump" {}
+host "pc" {}
+host "multi" {}
+host "badport" {}
+host "local" {
+  connection = "local"
+}
+host "invbastion" {
+  address = "alias1"
+  bastion = "other@gw:22"
+  known_hosts = "/inv/known_hosts"
+}
+`
+
+func sshOpts(t *testing.T, config string) ResolveOptions {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ResolveOptions{SSHConfig: p, Home: testHome, LocalUser: "tester"}
+}
+
+func TestResolve(t *testing.T) {
+	inv := mustLoadSrc(t, "inv.hcl", resolveInventory)
+	opts := sshOpts(t, testSSHConfig)
+	h := testHome
+	tests := []struct {
+		host string
+		want ConnSettings
+		err  string
+	}{
+		{host: "alias1", want: ConnSettings{
+			Connection: "ssh", Address: "real1.example.com", Port: 2201, User: "cfguser",
+			IdentityFile: []string{h + "/.ssh/id_real1.example.com_cfguser", h + "/keys/alias1-2201", h + "/.ssh/global"},
+			KnownHosts:   h + "/.ssh/known_hosts", Bastion: "jump@bastion.example.com:2222", BecomeUser: "root"}},
+		{host: "override", want: ConnSettings{
+			Connection: "ssh", Address: "real1.example.com", Port: 22, User: "invuser",
+			IdentityFile: []string{"/k"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
+		{host: "lab", want: ConnSettings{
+			Connection: "ssh", Address: "10.0.0.5", Port: 22, User: "netuser",
+			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts_lab", BecomeUser: "root"}},
+		{host: "plain", want: ConnSettings{
+			Connection: "ssh", Address: "plain", Port: 22, User: "defaultuser",
+			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
+		// The Match block is skipped: no matchuser, no port 9999.
+		{host: "weird", want: ConnSettings{
+			Connection: "ssh", Address: "weird", Port: 22, User: "defaultuser",
+			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
+		{host: "tokhost", want: ConnSettings{
+			Connection: "ssh", Address: "tokhost.internal", Port: 22, User: "defaultuser",
+			IdentityFile: []string{"/keys/tester/%C", h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
+		{host: "nojump", want: ConnSettings{
+			Connection: "ssh", Address: "nojump", Port: 22, User: "defaultuser",
+			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
+		{host: "pc", want: ConnSettings{
+			Connection: "ssh", Address: "pc", Port: 22, User: "defaultuser",
+			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
+		{host: "local", want: ConnSettings{
+			Connection: "local", Address: "local", Port: 22, User: "tester",
+			IdentityFile: []string{h + "/.ssh/id_ed25519", h + "/.ssh/id_ecdsa", h + "/.ssh/id_rsa"},
+			KnownHosts:   h + "/.ssh/known_hosts", BecomeUser: "root"}},
+		{host: "invbastion", want: ConnSettings{
+			Connection: "ssh", Address: "real1.example.com", Port: 2201, User: "cfguser",
+			IdentityFile: []string{h + "/.ssh/id_real1.example.com_cfguser", h + "/keys/alias1-2201", h + "/.ssh/global"},
+			KnownHosts:   "/inv/known_hosts", Bastion: "other@gw:22", BecomeUser: "root"}},
+		{host: "multi", err: "several jump hosts"},
+		{host: "badport", err: `Port "ssh" for host badport`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			got, err := inv.Resolve(inv.Host(tt.host), opts)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+
+	wantWarnings := []string{
+		opts.SSHConfig + ": Match blocks are not evaluated by hostplan and their settings were ignored (line 14)",
+		opts.SSHConfig + ": unsupported tokens for host tokhost were left as written: %C in IdentityFile",
+		opts.SSHConfig + ": ProxyCommand for host pc is not supported and was ignored",
+	}
+	if len(inv.Warnings) != len(wantWarnings) {
+		t.Fatalf("warnings:\n%s", strings.Join(inv.Warnings, "\n"))
+	}
+	for i, w := range wantWarnings {
+		if !strings.HasPrefix(inv.Warnings[i], w) {
+			t.Errorf("warning %d = %q, want prefix %q", i, inv.Warnings[i], w)
+		}
+	}
+	// Resolving again reports nothing new.
+	for _, h := range inv.Hosts {
+		_, _ = inv.Resolve(h, opts)
+	}
+	if len(inv.Warnings) != len(wantWarnings) {
+		t.Errorf("warnings repeated:\n%s", strings.Join(inv.Warnings, "\n"))
+	}
+	// Resolve does not change the host.
+	if c := inv.Host("alias1").Conn; c.User != "" || c.Port != 0 || c.Address != "" {
+		t.Errorf("Resolve modified Host.Conn: %+v", c)
+	}
+}
+
+func TestResolveBuiltinDefaults(t *testing.T) {
+	inv := mustLoadSrc(t, "inv.hcl", "host \"web1\" {}\n")
+	for _, cfg := range []string{"none", filepath.Join(t.TempDir(), "missing")} {
+		got, err := inv.Resolve(inv.Host("web1"), ResolveOptions{SSHConfig: cfg, Home: "/h", LocalUser: "me"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ConnSettings{Connection: "ssh", Address: "web1", Port: 22, User: "me",
+			IdentityFile: []string{"/h/.ssh/id_ed25519", "/h/.ssh/id_ecdsa", "/h/.ssh/id_rsa"},
+			KnownHosts:   "/h/.ssh/known_hosts", BecomeUser: "root"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngot  %+v\nwant %+v", cfg, got, want)
+		}
+	}
+	if len(inv.Warnings) != 0 {
+		t.Errorf("a missing ssh_config must not warn: %q", inv.Warnings)
+	}
+}
+
+// The default ssh_config is $HOME/.ssh/config (opts.Home).
+func TestResolveDefaultConfigPath(t *testing.T) {
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Host web1\n  User fromconfig\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv := mustLoadSrc(t, "inv.hcl", "host \"web1\" {}\n")
+	got, err := inv.Resolve(inv.Host("web1"), ResolveOptions{Home: home, LocalUser: "me"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.User != "fromconfig" {
+		t.Errorf("user = %q", got.User)
+	}
+}
+
+// An ssh_config the library cannot parse (here: Match exec in an included file, which
+// hostplan cannot strip) is reported and ignored.
+func TestResolveUnparseableConfig(t *testing.T) {
+	dir := t.TempDir()
+	inc := filepath.Join(dir, "included")
+	if err := os.WriteFile(inc, []byte("Match exec \"true\"\n  User x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := sshOpts(t, "Include "+inc+"\nHost web1\n  User fromconfig\n")
+	opts.LocalUser = "me"
+	inv := mustLoadSrc(t, "inv.hcl", "host \"web1\" {}\n")
+	got, err := inv.Resolve(inv.Host("web1"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.User != "me" {
+		t.Errorf("user = %q: the unparseable file should have been ignored", got.User)
+	}
+	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], "could not be parsed and was ignored") {
+		t.Errorf("warnings = %q", inv.Warnings)
+	}
+}
+
+func TestResolveBastion(t *testing.T) {
+	inv := mustLoadSrc(t, "inv.hcl", resolveInventory)
+	opts := sshOpts(t, testSSHConfig)
+	target, err := inv.Resolve(inv.Host("alias1"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := inv.ResolveBastion(target, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ConnSettings{Connection: "ssh", Address: "192.0.2.1", Port: 2222, User: "jump",
+		IdentityFile: []string{testHome + "/.ssh/bastion_key", testHome + "/.ssh/global"},
+		KnownHosts:   testHome + "/.ssh/known_hosts", BecomeUser: "root"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+
+	// Without ssh_config the jump host borrows the target's keys and known_hosts.
+	none := ResolveOptions{SSHConfig: "none", Home: testHome, LocalUser: "me"}
+	target = ConnSettings{Bastion: "[2001:db8::1]:2200", IdentityFile: []string{"/k/target"}, KnownHosts: "/k/known"}
+	got, err = inv.ResolveBastion(target, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = ConnSettings{Connection: "ssh", Address: "2001:db8::1", Port: 2200, User: "me",
+		IdentityFile: []string{"/k/target"}, KnownHosts: "/k/known", BecomeUser: "root"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	if _, err := inv.ResolveBastion(ConnSettings{}, none); err == nil {
+		t.Error("no bastion: want an error")
+	}
+}
+
+func TestParseJumpHost(t *testing.T) {
+	tests := []struct {
+		in, user, host string
+		port           int
+		err            string
+	}{
+		{in: "bastion", host: "bastion"},
+		{in: "jump@bastion:2222", user: "jump", host: "bastion", port: 2222},
+		{in: "ssh://jump@bastion:22", user: "jump", host: "bastion", port: 22},
+		{in: "a@b@bastion", user: "a@b", host: "bastion"},
+		{in: "[::1]:22", host: "::1", port: 22},
+		{in: "2001:db8::1", host: "2001:db8::1"},
+		{in: "@bastion", err: "empty user"},
+		{in: "bastion:0", err: "port"},
+		{in: "jump@", err: "no host"},
+		{in: "a,b", err: "several jump hosts"},
+		{in: "[::1", err: "unclosed"},
+	}
+	for _, tt := range tests {
+		u, h, p, err := parseJumpHost(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || u != tt.user || h != tt.host || p != tt.port {
+			t.Errorf("%q: got %q %q %d %v", tt.in, u, h, p, err)
+		}
+	}
+}
+
+func TestStripMatchBlocks(t *testing.T) {
+	in := "Host a\n  User x\nMatch user bob\n  User y\n\n  Port 1\nhost b\n  User z\n  match=exec foo\n  User w\nMatch All\n  User all\n"
+	want := "Host a\n  User x\n\n\n\n\nhost b\n  User z\n\n\nHost *\n  User all\n"
+	got, lines := stripMatchBlocks([]byte(in))
+	if string(got) != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if fmt.Sprint(lines) != "[3 9]" {
+		t.Errorf("lines = %v", lines)
+	}
+}
+
+// Resolve is called for many hosts at once; run with -race.
+func TestResolveConcurrent(t *testing.T) {
+	var src strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&src, "host \"h%d\" {\n  address = \"10.0.0.%d\"\n}\n", i, i)
+	}
+	inv := mustLoadSrc(t, "inv.hcl", src.String())
+	opts := sshOpts(t, testSSHConfig)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(inv.Hosts))
+	for _, h := range inv.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := inv.Resolve(h, opts)
+			if err == nil && c.User != "netuser" {
+				err = fmt.Errorf("%s: user %q", h.Name, c.User)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(inv.Warnings) != 1 {
+		t.Errorf("want the Match warning once, got %q", inv.Warnings)
+	}
+}

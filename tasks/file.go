@@ -1,0 +1,219 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+func init() {
+	register(&Kind{
+		Type:      "file",
+		LabelName: "path",
+		Spec: hcldec.ObjectSpec{
+			"content":  &hcldec.AttrSpec{Name: "content", Type: cty.String},
+			"source":   &hcldec.AttrSpec{Name: "source", Type: cty.String},
+			"template": &hcldec.AttrSpec{Name: "template", Type: cty.String},
+			"vars":     &hcldec.AttrSpec{Name: "vars", Type: cty.DynamicPseudoType},
+			"mode":     &hcldec.AttrSpec{Name: "mode", Type: cty.String},
+			"owner":    &hcldec.AttrSpec{Name: "owner", Type: cty.String},
+			"group":    &hcldec.AttrSpec{Name: "group", Type: cty.String},
+			"state":    &hcldec.AttrSpec{Name: "state", Type: cty.String},
+		},
+		Build: buildFile,
+	})
+}
+
+// File manages one regular file's content, mode and ownership.
+type File struct {
+	Path      string
+	Content   []byte
+	Absent    bool
+	Mode      fs.FileMode
+	HasMode   bool
+	Owner     string
+	Group     string
+	Sensitive bool
+}
+
+func buildFile(label string, a Attrs) (Resource, error) {
+	f := &File{Path: label, Owner: a.String("owner", ""), Group: a.String("group", "")}
+	if err := checkAbsPath(label); err != nil {
+		return nil, err
+	}
+	switch state := a.String("state", "present"); state {
+	case "present":
+	case "absent":
+		f.Absent = true
+	default:
+		return nil, &AttrError{Attr: "state", Msg: fmt.Sprintf("%q is not a state; use \"present\" or \"absent\"", state)}
+	}
+	var sources []string
+	for _, n := range []string{"content", "source", "template"} {
+		if a.Has(n) {
+			sources = append(sources, n)
+		}
+	}
+	if len(sources) > 1 {
+		return nil, &AttrError{Attr: sources[1], Msg: fmt.Sprintf("set only one of content, source and template (%s is set too)", sources[0])}
+	}
+	if a.Has("vars") && !a.Has("template") {
+		return nil, &AttrError{Attr: "vars", Msg: "vars only applies to template"}
+	}
+	if f.Absent && len(sources) > 0 {
+		return nil, &AttrError{Attr: sources[0], Msg: "a file with state = \"absent\" has no content"}
+	}
+	if !f.Absent && len(sources) == 0 {
+		return nil, &AttrError{Attr: "content", Msg: "a file needs one of content, source or template"}
+	}
+	switch {
+	case a.Has("content"):
+		f.Content = []byte(a.String("content", ""))
+		f.Sensitive = a.sensitiveAny("content")
+	case a.Has("source"):
+		p := a.localPath(a.String("source", ""))
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("cannot read %s: %v", p, errors.Unwrap(err))}
+		}
+		f.Content = data
+		f.Sensitive = a.sensitiveAny("source")
+	case a.Has("template"):
+		if a.Template == nil {
+			return nil, &AttrError{Attr: "template", Msg: "templates are not available here"}
+		}
+		vars := cty.EmptyObjectVal
+		if a.Has("vars") {
+			vars = a.Value.GetAttr("vars")
+		}
+		out, err := a.Template(a.localPath(a.String("template", "")), vars)
+		if err != nil {
+			return nil, &AttrError{Attr: "template", Msg: err.Error()}
+		}
+		f.Content = []byte(out)
+		f.Sensitive = a.sensitiveAny("template", "vars")
+	}
+	var err error
+	if f.Mode, f.HasMode, err = a.Mode("mode"); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Type implements Resource.
+func (f *File) Type() string { return "file" }
+
+// Label implements Resource.
+func (f *File) Label() string { return f.Path }
+
+// Plan implements Resource.
+func (f *File) Plan(ctx context.Context, h *Host) (*Change, error) {
+	cur, err := h.Conn.Stat(ctx, f.Path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if exists && !cur.Mode.IsRegular() {
+		return nil, fmt.Errorf("%s exists and is not a regular file (%s); hostplan does not replace it", f.Path, cur.Mode.Type())
+	}
+	fc := &FileChange{Path: f.Path, OldExists: exists, NewExists: !f.Absent, Sensitive: f.Sensitive}
+	c := &Change{Action: NoOp, File: fc}
+	if exists {
+		fc.OldMode = cur.Mode
+		if fc.Old, err = h.Conn.ReadFile(ctx, f.Path); err != nil {
+			return nil, err
+		}
+	}
+	if f.Absent {
+		if exists {
+			c.Action = Delete
+		}
+		return c, nil
+	}
+	fc.New = f.Content
+	uid, gid, err := h.ownerIDs(f.Owner, f.Group)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		c.Action = Create
+		c.Details = append(c.Details, "mode "+FormatMode(f.newMode()))
+		if f.Owner != "" || f.Group != "" {
+			c.Details = append(c.Details, "owner "+h.ownerString(uid, gid))
+		}
+		if _, err := h.Conn.Stat(ctx, path.Dir(f.Path)); errors.Is(err, fs.ErrNotExist) {
+			c.Details = append(c.Details, "parent directory "+path.Dir(f.Path)+" does not exist yet")
+		}
+		return c, nil
+	}
+	if !bytes.Equal(fc.Old, fc.New) {
+		c.Action = Update
+	}
+	attrDetails := attrChanges(h, cur, f.Mode, f.HasMode, uid, gid)
+	if len(attrDetails) > 0 {
+		c.Action = Update
+		c.Details = append(c.Details, attrDetails...)
+	}
+	return c, nil
+}
+
+func (f *File) newMode() fs.FileMode {
+	if f.HasMode {
+		return f.Mode
+	}
+	return 0o644
+}
+
+// Apply implements Resource.
+func (f *File) Apply(ctx context.Context, h *Host, c *Change) error {
+	if f.Absent {
+		return h.Conn.Remove(ctx, f.Path)
+	}
+	uid, gid, err := h.ownerIDs(f.Owner, f.Group)
+	if err != nil {
+		return err
+	}
+	if c.Action == Create || !bytes.Equal(c.File.Old, c.File.New) {
+		attrs := transport.FileAttrs{Mode: f.newMode(), UID: uid, GID: gid}
+		if c.File.OldExists && !f.HasMode {
+			attrs.Mode = c.File.OldMode
+		}
+		if err := h.Conn.WriteFile(ctx, f.Path, f.Content, attrs); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%w (does the parent directory exist? add a directory resource before this file)", err)
+			}
+			return err
+		}
+		return nil
+	}
+	return setAttrs(ctx, h, f.Path, f.Mode, f.HasMode, uid, gid)
+}
+
+// checkAbsPath refuses relative remote paths: they would depend on the login directory.
+func checkAbsPath(p string) error {
+	if !path.IsAbs(p) {
+		return &AttrError{Attr: "path", Msg: fmt.Sprintf("%q is not an absolute path", p)}
+	}
+	if path.Clean(p) != p {
+		return &AttrError{Attr: "path", Msg: fmt.Sprintf("%q is not a clean path; write %q", p, path.Clean(p))}
+	}
+	return nil
+}
+
+// localPath resolves a path on this machine relative to the plan file.
+func (a Attrs) localPath(p string) string {
+	if filepath.IsAbs(p) || a.Dir == "" {
+		return p
+	}
+	return filepath.Join(a.Dir, p)
+}

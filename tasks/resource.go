@@ -1,0 +1,122 @@
+// Package tasks holds hostplan's resource types. Each type lives in its own file and does
+// three things: read the host's current state, compare it with the desired state, and
+// apply the difference. Planning never changes anything on a host.
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/internal/facts"
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+// Host is one connected host as resources see it.
+type Host struct {
+	Name  string
+	Conn  transport.Conn
+	Facts *facts.Facts
+}
+
+// Resource is one declared resource, evaluated for one host.
+type Resource interface {
+	// Type is the block type, e.g. "file".
+	Type() string
+	// Label is the block label, e.g. "/etc/motd".
+	Label() string
+	// Plan reads current state and returns what Apply would do. It must not modify the host.
+	Plan(ctx context.Context, h *Host) (*Change, error)
+	// Apply carries out a change that Plan returned for the same host.
+	Apply(ctx context.Context, h *Host, c *Change) error
+}
+
+// Action is what a change does to a resource.
+type Action string
+
+// Actions, in the words a plan prints.
+const (
+	NoOp   Action = "no-op"
+	Create Action = "create"
+	Update Action = "update"
+	Delete Action = "delete"
+	Run    Action = "run"
+)
+
+// Change is the planned difference for one resource on one host.
+type Change struct {
+	Action Action
+	// Details are short human lines ("mode 0644 -> 0600", "would run: no guard").
+	Details []string
+	// File is set when the change writes or removes a file, for a unified diff.
+	File *FileChange
+}
+
+// FileChange is the content of a file before and after the change.
+type FileChange struct {
+	Path      string
+	Old, New  []byte
+	OldExists bool
+	OldMode   fs.FileMode
+	NewExists bool
+	// Sensitive content is never shown; the plan only says that it changes.
+	Sensitive bool
+}
+
+// Changed reports whether the change does anything.
+func (c *Change) Changed() bool { return c != nil && c.Action != NoOp }
+
+// Kind describes one resource type to the plan language.
+type Kind struct {
+	Type string
+	// LabelName names the block label in messages ("path", "name").
+	LabelName string
+	// Spec declares the block's attributes and nested blocks.
+	Spec hcldec.ObjectSpec
+	// Build makes a resource from the label and the decoded (unmarked) attributes.
+	// Errors of type *AttrError point the user at one attribute.
+	Build func(label string, attrs Attrs) (Resource, error)
+}
+
+// Attrs are a block's decoded attribute values, with the names of those that were
+// derived from sensitive values.
+type Attrs struct {
+	Value     cty.Value
+	Sensitive map[string]bool
+	// Dir is the directory of the plan file, for paths on this machine.
+	Dir string
+	// Template renders a template file with vars, as templatefile() does.
+	Template func(path string, vars cty.Value) (string, error)
+}
+
+// AttrError is a problem with one attribute's value.
+type AttrError struct {
+	Attr string
+	Msg  string
+}
+
+func (e *AttrError) Error() string { return fmt.Sprintf("%s: %s", e.Attr, e.Msg) }
+
+var kinds = map[string]*Kind{}
+
+func register(k *Kind) { kinds[k.Type] = k }
+
+// Lookup returns the resource kind for a block type.
+func Lookup(typ string) (*Kind, bool) {
+	k, ok := kinds[typ]
+	return k, ok
+}
+
+// Types lists every resource type, sorted.
+func Types() []string {
+	out := make([]string, 0, len(kinds))
+	for t := range kinds {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
