@@ -589,3 +589,13 @@ func expandPath(p, dir string) string {
 	}
 	return p
 }
+
+// fileDir is the absolute directory of an inventory file, which relative paths in it
+// are relative to.
+func fileDir(path string) string {
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}

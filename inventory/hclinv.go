@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -58,7 +57,7 @@ func loadHCL(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return f, diags
 	}
-	dir := filepath.Dir(path)
+	dir := fileDir(path)
 	content, ds := f.Body.Content(hclRootSchema)
 	diags = append(diags, ds...)
 

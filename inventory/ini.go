@@ -3,7 +3,6 @@ package inventory
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -30,7 +29,7 @@ var iniSection = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`
 
 func loadINI(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
 	sf := newSrcFile(path, src)
-	dir := filepath.Dir(path)
+	dir := fileDir(path)
 	var diags hcl.Diagnostics
 
 	group, state := "ungrouped", "hosts"

@@ -1,7 +1,9 @@
 package inventory
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -23,7 +25,11 @@ func TestLoadGolden(t *testing.T) {
 				paths = append(paths, filepath.Join("testdata", f))
 			}
 			inv := mustLoad(t, paths...)
-			checkGolden(t, tt.golden, dump(inv))
+			cwd, err := os.Getwd()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, tt.golden, strings.ReplaceAll(dump(inv), cwd+string(filepath.Separator), "$PWD/"))
 		})
 	}
 }

@@ -354,3 +354,20 @@ func TestEmptyFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestINIAllAndUngroupedSections(t *testing.T) {
+	src := "top\n[all]\na\n[ungrouped]\nb\n[web]\nb\nc\n[all:vars]\nx=1\n"
+	inv := mustLoadSrc(t, "hosts", src)
+	if got := hostNames(inv.GroupHosts("ungrouped")); got != "top a" {
+		t.Errorf("ungrouped = %q (b is in web, so not ungrouped)", got)
+	}
+	if got := strings.Join(inv.Host("b").Groups, " "); got != "all web" {
+		t.Errorf("b groups = %q", got)
+	}
+	if got := strings.Join(inv.Groups["ungrouped"].Hosts, " "); got != "top a" {
+		t.Errorf("Groups[ungrouped].Hosts = %q", got)
+	}
+	if inv.Host("c").Vars["x"].AsString() != "1" {
+		t.Error("all:vars not applied")
+	}
+}

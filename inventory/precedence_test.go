@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,6 +98,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestHCLPrecedence(t *testing.T) {
 	t.Setenv("HOME", testHome)
 	inv := mustLoad(t, "testdata/cluster.hcl")
+	cwd, _ := os.Getwd()
 	m1, fwd, ws := inv.Host("master-1"), inv.Host("forwarder"), inv.Host("workstation")
 	tests := []struct{ name, got, want string }{
 		{"defaults user", m1.Conn.User, "ops"},
@@ -105,8 +107,8 @@ func TestHCLPrecedence(t *testing.T) {
 		{"host become=false beats defaults", map[bool]string{true: "true", false: "false"}[fwd.Conn.Become], "false"},
 		{"defaults bastion", m1.Conn.Bastion, "jump@bastion.example.com:2222"},
 		{"bastion = \"\" clears it", fwd.Conn.Bastion, ""},
-		{"identity list, relative to the file, ~ expanded", strings.Join(fwd.Conn.IdentityFile, " "), "testdata/keys/forwarder /home/tester/.ssh/id_rsa"},
-		{"known_hosts relative to the file", m1.Conn.KnownHosts, "testdata/keys/known_hosts"},
+		{"identity list, relative to the file, ~ expanded", strings.Join(fwd.Conn.IdentityFile, " "), cwd + "/testdata/keys/forwarder /home/tester/.ssh/id_rsa"},
+		{"known_hosts relative to the file", m1.Conn.KnownHosts, cwd + "/testdata/keys/known_hosts"},
 		{"child group var beats parent", m1.Vars["role"].AsString(), "control-plane"},
 		{"host var beats groups", showHCL(m1.Vars["weight"]), "10"},
 		{"group var beats parent", showHCL(inv.Host("master-2").Vars["weight"]), "1"},

@@ -3,7 +3,6 @@ package inventory
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,7 +41,7 @@ type yamlLoader struct {
 var yamlErrLine = regexp.MustCompile(`line (\d+)`)
 
 func loadYAML(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
-	l := &yamlLoader{b: b, sf: newSrcFile(path, src), dir: filepath.Dir(path)}
+	l := &yamlLoader{b: b, sf: newSrcFile(path, src), dir: fileDir(path)}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")

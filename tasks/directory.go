@@ -70,8 +70,12 @@ func (d *Directory) Plan(ctx context.Context, h *Host) (*Change, error) {
 			c.Details = append(c.Details, "owner "+h.ownerString(uid, gid))
 		}
 		for _, p := range missing {
-			c.Details = append(c.Details, "creates parent "+p+" (mode 0755)")
+			if !h.dirs[p] {
+				c.Details = append(c.Details, "creates parent "+p+" (mode 0755)")
+			}
+			h.willCreateDir(p)
 		}
+		h.willCreateDir(d.Path)
 		return c, nil
 	}
 	if err != nil {

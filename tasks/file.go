@@ -151,7 +151,7 @@ func (f *File) Plan(ctx context.Context, h *Host) (*Change, error) {
 		if f.Owner != "" || f.Group != "" {
 			c.Details = append(c.Details, "owner "+h.ownerString(uid, gid))
 		}
-		if _, err := h.Conn.Stat(ctx, path.Dir(f.Path)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := h.Conn.Stat(ctx, path.Dir(f.Path)); errors.Is(err, fs.ErrNotExist) && !h.dirs[path.Dir(f.Path)] {
 			c.Details = append(c.Details, "parent directory "+path.Dir(f.Path)+" does not exist yet")
 		}
 		return c, nil

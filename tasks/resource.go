@@ -21,6 +21,17 @@ type Host struct {
 	Name  string
 	Conn  transport.Conn
 	Facts *facts.Facts
+
+	// dirs are directories that earlier steps of this run will have created, so a
+	// later file's plan need not warn that its parent is missing.
+	dirs map[string]bool
+}
+
+func (h *Host) willCreateDir(p string) {
+	if h.dirs == nil {
+		h.dirs = map[string]bool{}
+	}
+	h.dirs[p] = true
 }
 
 // Resource is one declared resource, evaluated for one host.

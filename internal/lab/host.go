@@ -222,8 +222,12 @@ func (h *Host) handle(c net.Conn) {
 		return
 	}
 	f.Close()
+	// sshd -i exits 255 whenever the client goes away: only other failures are news.
 	if err := cmd.Wait(); err != nil && !l.isStopped() {
-		fmt.Fprintf(logf, "hostplan-lab: sshd -i: %v\n", err)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 255 {
+			fmt.Fprintf(logf, "hostplan-lab: sshd -i: %v\n", err)
+		}
 	}
 }
 

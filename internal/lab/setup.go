@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -26,8 +27,10 @@ var (
 	emptyDirs   = []struct {
 		name string
 		mode os.FileMode
-	}{{"root", 0o700}, {"home", 0o755}, {"tmp", 0o1777}, {"srv", 0o755}}
+	}{{"root", 0o700}, {"home", 0o755}, {"tmp", os.ModeSticky | 0o777}, {"srv", 0o755}}
 )
+
+var traceSetup = os.Getenv("LAB_TRACE") != ""
 
 func lookPath(name string) (string, error) { return exec.LookPath(name) }
 
@@ -364,11 +367,26 @@ Subsystem sftp %[5]s
 		f.Close()
 	}
 	script := h.setupScript(base)
+	if traceSetup {
+		var b strings.Builder
+		for _, line := range strings.Split(script, "\n") {
+			b.WriteString(line + "\n")
+			if line != "" && !strings.HasSuffix(line, "|") && !strings.HasPrefix(line, "set") {
+				b.WriteString("echo \"$(date +%s.%N) $(echo '" + strings.ReplaceAll(strings.ReplaceAll(line, "'", ""), "$", "") + "' | cut -c1-40)\" >&2\n")
+			}
+		}
+		script = b.String()
+	}
 	cmd := exec.CommandContext(ctx, "unshare", "--net="+netnsFile, "--mount="+h.mntNS(), "--uts="+h.utsNS(),
 		"--propagation", "private", "sh", "-c", script)
 	cmd.Env = hostEnv
-	if out, err := cmd.CombinedOutput(); err != nil {
+	t0 := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		return fmt.Errorf("lab: %s: creating namespaces: %v: %s", h.Name, err, strings.TrimSpace(string(out)))
+	}
+	if traceSetup {
+		fmt.Printf("%s: unshare %v (start %d.%09d)\n%s", h.Name, time.Since(t0), t0.Unix(), t0.Nanosecond(), out)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ import (
 
 func startLab(t *testing.T, hosts int) *lab.Lab {
 	t.Helper()
-	t.Setenv("SSH_AUTH_SOCK", "") // never the developer's agent
+	t.Parallel()
 	return lab.ForTest(t, lab.Options{Hosts: hosts})
 }
 
@@ -35,8 +35,11 @@ func labTarget(l *lab.Lab, h *lab.Host, user string) Target {
 		IdentityFiles: []string{l.UserKey}, KnownHosts: l.KnownHosts}
 }
 
+// newTestDialer returns a Dialer that never uses the developer's ssh-agent (without
+// t.Setenv, so lab tests can run in parallel).
 func newTestDialer(t *testing.T, opts DialerOptions) *Dialer {
 	d := NewDialer(opts)
+	d.agentOnce.Do(func() {}) // no agent
 	t.Cleanup(func() { d.Close() })
 	return d
 }
@@ -599,14 +602,14 @@ func TestLabBastion(t *testing.T) {
 
 	// The target's host key is checked too (known only to the bastion → refused).
 	os.WriteFile(kh, base, 0o600)
-	_, err = NewDialer(DialerOptions{}).Dial(ctx, target("inner-unknown", "root", bastion))
+	_, err = newTestDialer(t, DialerOptions{}).Dial(ctx, target("inner-unknown", "root", bastion))
 	var unknown *UnknownHostKeyError
 	if !errors.As(err, &unknown) || unknown.Address != fmt.Sprintf("127.0.0.1:%d", innerPort) {
 		t.Errorf("unknown target behind bastion: %v", err)
 	}
 	// And the bastion's.
 	os.WriteFile(kh, []byte(inner.String()), 0o600)
-	_, err = NewDialer(DialerOptions{}).Dial(ctx, target("inner-bastion-unknown", "root", bastion))
+	_, err = newTestDialer(t, DialerOptions{}).Dial(ctx, target("inner-bastion-unknown", "root", bastion))
 	if !errors.As(err, &unknown) || unknown.Address != fmt.Sprintf("%s:%d", h.Address, h.Port) {
 		t.Errorf("unknown bastion: %v", err)
 	}

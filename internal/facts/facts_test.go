@@ -1,0 +1,74 @@
+package facts
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+func TestParse(t *testing.T) {
+	out := `kernel=6.1.0-18-amd64
+arch=x86_64
+os=Linux
+hostname=m1
+user=ops
+uid=1000
+systemd=1
+--- os-release
+PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"
+ID="rocky"
+ID_LIKE="rhel centos fedora"
+VERSION_ID="9.3"
+--- passwd
+root:x:0:0:root:/root:/bin/bash
+toor:x:0:0:second root:/root:/bin/sh
+ops:x:1000:1000::/home/ops:/bin/bash
+broken line
+--- group
+root:x:0:
+wheel:x:10:ops
+`
+	f := parse([]byte(out))
+	want := Facts{OSFamily: "linux", Distro: "rocky", DistroVersion: "9.3", DistroFamily: "rhel", Kernel: "6.1.0-18-amd64",
+		Arch: "x86_64", Hostname: "m1", User: "ops", UID: 1000, Systemd: true}
+	got := *f
+	got.users, got.groups, got.userNames, got.groupNames = nil, nil, nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if id, ok := f.UserID("ops"); !ok || id != 1000 {
+		t.Errorf("UserID(ops) = %d, %v", id, ok)
+	}
+	if _, ok := f.UserID("broken line"); ok {
+		t.Errorf("a malformed passwd line became a user")
+	}
+	if n := f.UserName(0); n != "root" {
+		t.Errorf("UserName(0) = %q, want the first listed name", n)
+	}
+	if n := f.GroupName(4242); n != "4242" {
+		t.Errorf("unknown gid prints as %q", n)
+	}
+	if id, ok := f.GroupID("wheel"); !ok || id != 10 {
+		t.Errorf("GroupID(wheel) = %d, %v", id, ok)
+	}
+	v := f.Value()
+	if v.GetAttr("distro_family") != cty.StringVal("rhel") || v.GetAttr("firewalld") != cty.False {
+		t.Errorf("Value: %#v", v)
+	}
+}
+
+func TestFamily(t *testing.T) {
+	for _, tc := range []struct{ id, like, want string }{
+		{"debian", "", "debian"},
+		{"ubuntu", "debian", "debian"},
+		{"centos", "rhel fedora", "rhel"},
+		{"almalinux", "rhel centos fedora", "rhel"},
+		{"opensuse-leap", "suse opensuse", "suse"},
+		{"alpine", "", "alpine"},
+	} {
+		if got := family(tc.id, tc.like); got != tc.want {
+			t.Errorf("family(%q, %q) = %q, want %q", tc.id, tc.like, got, tc.want)
+		}
+	}
+}

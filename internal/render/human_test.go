@@ -1,0 +1,113 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hostplan/hostplan/internal/engine"
+	"github.com/hostplan/hostplan/tasks"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func golden(t *testing.T, name string, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the output (run go test -update after checking):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func samplePlan() *engine.Plan {
+	return &engine.Plan{Hosts: []*engine.HostPlan{
+		{Host: "m1", Steps: []*engine.Step{
+			{Task: "audit", Type: "directory", Label: "/var/log/kubernetes", Change: &tasks.Change{Action: tasks.Create, Details: []string{"mode 0755"}}},
+			{Task: "audit", Type: "file", Label: "/etc/kubernetes/audit-policy.yaml", Change: &tasks.Change{
+				Action: tasks.Update, Details: []string{"mode 0644 -> 0600"},
+				File: &tasks.FileChange{Path: "/etc/kubernetes/audit-policy.yaml", OldExists: true, NewExists: true,
+					Old: []byte("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nomitStages:\n- RequestReceived\nrules:\n- level: Metadata\n"),
+					New: []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages:\n- RequestReceived\nrules:\n- level: Metadata\n")},
+			}},
+			{Task: "audit", Type: "file", Label: "/etc/token", Change: &tasks.Change{Action: tasks.Update,
+				File: &tasks.FileChange{Path: "/etc/token", OldExists: true, NewExists: true, Old: []byte("token=old\n"), New: []byte("token=new\n"), Sensitive: true}}},
+			{Task: "audit", Type: "file", Label: "/etc/stale", Change: &tasks.Change{Action: tasks.Delete,
+				File: &tasks.FileChange{Path: "/etc/stale", OldExists: true, Old: []byte("old\n")}}},
+			{Task: "audit", Type: "file", Label: "/etc/same", Change: &tasks.Change{Action: tasks.NoOp}},
+			{Task: "other", Type: "command", Label: "reload", Change: &tasks.Change{Action: tasks.Run, Details: []string{"no guard (creates, unless, only_if): runs on every apply", "would run: systemctl reload x"}}},
+		}},
+		{Host: "m2", Steps: []*engine.Step{
+			{Task: "audit", Type: "file", Label: "/etc/same", Change: &tasks.Change{Action: tasks.NoOp}},
+		}},
+		{Host: "m3", Err: errors.New("dial 192.0.2.3:22: connection refused")},
+		{Host: "m4", Steps: []*engine.Step{
+			{Task: "audit", Type: "file", Label: "/etc/x", Err: errors.New(`owner: user "app" does not exist on m4`)},
+		}},
+	}}
+}
+
+func TestPlanGolden(t *testing.T) {
+	var b bytes.Buffer
+	(&Human{W: &b, DiffContext: 3}).Plan(samplePlan())
+	out := b.String()
+	if strings.Contains(out, "token=") {
+		t.Fatalf("sensitive content leaked into the plan output:\n%s", out)
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Fatalf("colour codes without Color")
+	}
+	golden(t, "plan.golden", out)
+}
+
+func TestPlanColor(t *testing.T) {
+	var b bytes.Buffer
+	(&Human{W: &b, DiffContext: 3, Color: true}).Plan(samplePlan())
+	if !strings.Contains(b.String(), green+"+apiVersion: audit.k8s.io/v1"+reset) {
+		t.Fatalf("added lines are not green:\n%q", b.String())
+	}
+}
+
+func TestApplyGolden(t *testing.T) {
+	res := &engine.ApplyResult{Hosts: []*engine.HostResult{
+		{Host: "m1", Changed: []string{`directory "/var/log/kubernetes"`, `file "/etc/kubernetes/audit-policy.yaml"`}, Unchanged: 3},
+		{Host: "m2", Unchanged: 5},
+		{Host: "m3", Err: errors.New("not applied: dial 192.0.2.3:22: connection refused")},
+		{Host: "m4", Changed: []string{`file "/etc/a"`}, Failed: `command "reload"`, FailedErr: errors.New(`command "reload" exited 1: unit x not found`), Skipped: []string{`file "/etc/b"`}},
+	}}
+	var b bytes.Buffer
+	(&Human{W: &b}).Apply(res)
+	golden(t, "apply.golden", b.String())
+}
+
+func TestDiagnosticsSnippet(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "main.hcl")
+	src := "task \"t\" {\n\ton = [\"mastrs\"]\n}\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(src, `["mastrs"]`)
+	rng := hcl.Range{Filename: path, Start: hcl.Pos{Line: 2, Column: 7, Byte: start}, End: hcl.Pos{Line: 2, Column: 17, Byte: start + 10}}
+	var b bytes.Buffer
+	(&Human{W: &b}).Diagnostics(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown group", Detail: "Groups: all, masters.", Subject: &rng}})
+	want := "Error: Unknown group\n  --> " + path + ":2:7\n   |\n 2 | \ton = [\"mastrs\"]\n   | \t     ^^^^^^^^^^\nGroups: all, masters.\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
