@@ -281,10 +281,11 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	p := e.Plan(ctx)
 	r.Plan(p)
 	if !p.HasChanges() {
-		fmt.Fprintln(a.stdout, "No changes. Nothing to apply.")
-		if p.Summary().FailedHosts > 0 {
+		if n := p.Summary().FailedHosts; n > 0 {
+			fmt.Fprintf(a.stdout, "Nothing to apply on the hosts that could be planned; %d failed.\n", n)
 			return exitError
 		}
+		fmt.Fprintln(a.stdout, "No changes. Nothing to apply.")
 		return exitOK
 	}
 	if !autoApprove && !a.confirm() {

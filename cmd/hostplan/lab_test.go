@@ -30,9 +30,15 @@ func (r result) String() string {
 
 func hostplan(t *testing.T, args ...string) result {
 	t.Helper()
+	return hostplanEnv(t, nil, args...)
+}
+
+// hostplanEnv runs the CLI with extra environment. HOME points at an empty dir so the
+// machine's ~/.ssh/config and keys play no part.
+func hostplanEnv(t *testing.T, extra []string, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
-	// HOME points at an empty dir so the machine's ~/.ssh/config and keys play no part.
-	env := []string{"HOME=" + t.TempDir(), "NO_COLOR=1"}
+	env := append([]string{"HOME=" + t.TempDir(), "NO_COLOR=1", "SSH_AUTH_SOCK="}, extra...)
 	code := run(context.Background(), args, strings.NewReader(""), &out, &errb, env)
 	return result{code, out.String(), errb.String()}
 }
@@ -470,4 +476,45 @@ func ownerOf(info fs.FileInfo) string {
 		return fmt.Sprintf("%d:%d", st.Uid, st.Gid)
 	}
 	return "?"
+}
+
+// TestLabSensitiveNeverShown: a sensitive variable's value appears in no output, whether
+// it goes into a file's content or a command that fails.
+func TestLabSensitiveNeverShown(t *testing.T) {
+	l, inv := startLab(t, 1, "root")
+	const secret = "tok-9f8e7d6c5b4a"
+	planDir := writeFiles(t, map[string]string{"main.hcl": `
+variable "token" {
+  type      = string
+  sensitive = true
+}
+task "t" {
+  on = ["lab"]
+  file "/etc/app-token" {
+    content = "token=${var.token}\n"
+    mode    = "0600"
+  }
+  command "login" {
+    run    = "echo using ${var.token} >&2; exit 3"
+    unless = "test -e /etc/logged-in"
+  }
+}`})
+	if err := l.Hosts[0].WriteFile("/etc/app-token", []byte("token=old-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"plan"}, {"apply", "--auto-approve"}} {
+		r := hostplanEnv(t, []string{"HOSTPLAN_VAR_token=" + secret}, append(args, "-i", inv, planDir)...)
+		if strings.Contains(r.String(), secret) || strings.Contains(r.String(), "old-value") {
+			t.Fatalf("%s printed the sensitive value:\n%s", args[0], r)
+		}
+		if !strings.Contains(r.stdout, "(sensitive content changes; diff hidden)") {
+			t.Errorf("%s does not say the sensitive file changes:\n%s", args[0], r)
+		}
+		if args[0] == "apply" && (r.code != exitError || !strings.Contains(r.stdout, `command "login" exited 3`)) {
+			t.Errorf("apply should fail on the command, naming it:\n%s", r)
+		}
+	}
+	if got := remote(t, l.Hosts[0], "cat /etc/app-token"); got != "token="+secret {
+		t.Errorf("token file: %q", got)
+	}
 }

@@ -214,10 +214,10 @@ func (h *Host) handle(c net.Conn) {
 		return
 	}
 	defer logf.Close()
-	cmd := exec.Command("nsenter", h.nsenterArgs(sshdPath, "-i", "-f", filepath.Join(h.dir, "sshd_config"), "-E", h.LogPath())...)
+	cmd := exec.Command(sshdPath, "-i", "-f", filepath.Join(h.dir, "sshd_config"), "-E", h.LogPath())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, logf
 	cmd.Env = hostEnv
-	if err := cmd.Start(); err != nil {
+	if err := h.startIn(cmd); err != nil {
 		fmt.Fprintf(logf, "hostplan-lab: start sshd: %v\n", err)
 		return
 	}
@@ -244,51 +244,60 @@ func (h *Host) logf(format string, args ...any) {
 	}
 }
 
-// nsenterArgs runs argv in the host's network, mount and UTS namespaces (cwd "/").
-func (h *Host) nsenterArgs(argv ...string) []string {
-	return append([]string{"--net=" + filepath.Join(netnsDir, h.NetNS), "--mount=" + h.mntNS(), "--uts=" + h.utsNS(), "--"}, argv...)
-}
-
+// command is argv to run as root inside the host (cwd "/", a minimal environment).
+// Start it with startIn, not Start.
 func (h *Host) command(ctx context.Context, argv ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "nsenter", h.nsenterArgs(argv...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = hostEnv
 	// A background process that keeps our pipe open must not hang the caller forever.
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
 
+func (h *Host) run(cmd *exec.Cmd) error {
+	if err := h.startIn(cmd); err != nil {
+		return err
+	}
+	return cmd.Wait()
+}
+
 // Exec runs `sh -c command` as root inside the host (no SSH; cwd "/", a minimal
 // environment) and returns its combined output. A non-zero exit is an *exec.ExitError.
 func (h *Host) Exec(ctx context.Context, command string) ([]byte, error) {
-	return h.command(ctx, "sh", "-c", command).CombinedOutput()
+	cmd := h.command(ctx, "/bin/sh", "-c", command)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := h.run(cmd)
+	return out.Bytes(), err
 }
 
 // ReadFile reads a file as the host sees it. A missing file gives an error that
 // matches fs.ErrNotExist.
 func (h *Host) ReadFile(path string) ([]byte, error) {
-	cmd := h.command(context.Background(), "sh", "-c", `[ -e "$1" ] || exit 3; exec cat -- "$1"`, "sh", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
+	cmd := h.command(context.Background(), "/bin/sh", "-c", `[ -e "$1" ] || exit 3; exec cat -- "$1"`, "sh", path)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := h.run(cmd); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 3 {
 			return nil, &fs.PathError{Op: "read", Path: h.Name + ":" + path, Err: fs.ErrNotExist}
 		}
 		return nil, fmt.Errorf("lab: read %s:%s: %v: %s", h.Name, path, err, strings.TrimSpace(stderr.String()))
 	}
-	return out, nil
+	return stdout.Bytes(), nil
 }
 
 // WriteFile writes a file on the host as root with the given mode, creating missing
 // parent directories (0755) first, unlike os.WriteFile.
 func (h *Host) WriteFile(path string, data []byte, mode os.FileMode) error {
-	cmd := h.command(context.Background(), "sh", "-c",
+	cmd := h.command(context.Background(), "/bin/sh", "-c",
 		`mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && chmod "$2" -- "$1"`,
 		"sh", path, strconv.FormatUint(uint64(mode.Perm()), 8))
 	cmd.Stdin = bytes.NewReader(data)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("lab: write %s:%s: %v: %s", h.Name, path, err, strings.TrimSpace(string(out)))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := h.run(cmd); err != nil {
+		return fmt.Errorf("lab: write %s:%s: %v: %s", h.Name, path, err, strings.TrimSpace(out.String()))
 	}
 	return nil
 }

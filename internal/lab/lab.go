@@ -4,7 +4,7 @@
 // reached through a real OpenSSH server (`sshd -i`, one per TCP connection) on
 // 127.0.1.N:PORT. Nothing done on a lab host touches the real machine's files.
 //
-// A lab needs root (CAP_SYS_ADMIN), sshd, nsenter, unshare, mount and ip. Tests use
+// A lab needs root (CAP_SYS_ADMIN) and OpenSSH's sshd and sftp-server. Tests use
 // ForTest, which skips when those are missing.
 package lab
 
@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +68,7 @@ type Lab struct {
 	Hosts            []*Host
 
 	groups  func(i int) []string
+	signer  ssh.Signer
 	owner   *os.File // flock'ed for the lab's lifetime: Clean leaves labs with a live owner alone
 	mounted bool     // Dir is bind-mounted on itself (private)
 
@@ -109,10 +111,8 @@ func Unavailable() string {
 	if sftpServerPath() == "" {
 		return "no OpenSSH sftp-server found (apt-get install openssh-server)"
 	}
-	for _, p := range []string{"nsenter", "unshare", "mount", "ip", "sh"} {
-		if _, err := lookPath(p); err != nil {
-			return "missing program " + p + " (apt-get install util-linux mount iproute2)"
-		}
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		return "no /bin/sh"
 	}
 	return ""
 }
@@ -223,8 +223,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := ensureNetnsDir(); err != nil {
 		return l, err
 	}
-	userSigner, err := l.writeUserKeys()
-	if err != nil {
+	if l.signer, err = l.writeUserKeys(); err != nil {
 		return l, err
 	}
 	base, err := readBaseFiles()
@@ -240,9 +239,8 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		h.Port = ln.Addr().(*net.TCPAddr).Port
 	}
 
-	// Hosts come up in parallel: most of the time goes into fork+exec of mount(8) & co.
 	errs := make([]error, len(l.Hosts))
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, h := range l.Hosts {
 		wg.Add(1)
@@ -250,7 +248,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs[i] = h.setup(ctx, base, userSigner)
+			if errs[i] = ctx.Err(); errs[i] == nil {
+				errs[i] = h.setup(base)
+			}
 		}()
 	}
 	wg.Wait()
@@ -292,6 +292,9 @@ func (l *Lab) takeOwnership() error {
 	l.owner = f
 	return nil
 }
+
+// Signer is the lab user key (the one in UserKey), for Go SSH clients.
+func (l *Lab) Signer() ssh.Signer { return l.signer }
 
 // Host returns the host called name (h1, h2, ...), or nil.
 func (l *Lab) Host(name string) *Host {

@@ -1,19 +1,16 @@
 package lab
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -29,10 +26,6 @@ var (
 		mode os.FileMode
 	}{{"root", 0o700}, {"home", 0o755}, {"tmp", os.ModeSticky | 0o777}, {"srv", 0o755}}
 )
-
-var traceSetup = os.Getenv("LAB_TRACE") != ""
-
-func lookPath(name string) (string, error) { return exec.LookPath(name) }
 
 func sftpServerPath() string {
 	for _, p := range []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/lib/ssh/sftp-server", "/usr/libexec/sftp-server"} {
@@ -261,7 +254,7 @@ func writeWithAttr(path string, data []byte, a fileAttr) error {
 }
 
 // setup prepares the host's files and creates its namespaces.
-func (h *Host) setup(ctx context.Context, base *baseFiles, userKey ssh.Signer) error {
+func (h *Host) setup(base *baseFiles) error {
 	if err := os.Mkdir(h.dir, 0o755); err != nil {
 		return err
 	}
@@ -357,7 +350,7 @@ Subsystem sftp %[5]s
 	if err := os.Mkdir(filepath.Join(h.dir, "run"), 0o755); err != nil {
 		return err
 	}
-	// unshare binds the new namespaces onto these files.
+	// createNamespaces binds the new namespaces onto these files.
 	netnsFile := filepath.Join(netnsDir, h.NetNS)
 	for _, p := range []string{h.mntNS(), h.utsNS(), netnsFile} {
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
@@ -366,58 +359,5 @@ Subsystem sftp %[5]s
 		}
 		f.Close()
 	}
-	script := h.setupScript(base)
-	if traceSetup {
-		var b strings.Builder
-		for _, line := range strings.Split(script, "\n") {
-			b.WriteString(line + "\n")
-			if line != "" && !strings.HasSuffix(line, "|") && !strings.HasPrefix(line, "set") {
-				b.WriteString("echo \"$(date +%s.%N) $(echo '" + strings.ReplaceAll(strings.ReplaceAll(line, "'", ""), "$", "") + "' | cut -c1-40)\" >&2\n")
-			}
-		}
-		script = b.String()
-	}
-	cmd := exec.CommandContext(ctx, "unshare", "--net="+netnsFile, "--mount="+h.mntNS(), "--uts="+h.utsNS(),
-		"--propagation", "private", "sh", "-c", script)
-	cmd.Env = hostEnv
-	t0 := time.Now()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("lab: %s: creating namespaces: %v: %s", h.Name, err, strings.TrimSpace(string(out)))
-	}
-	if traceSetup {
-		fmt.Printf("%s: unshare %v (start %d.%09d)\n%s", h.Name, time.Since(t0), t0.Unix(), t0.Nanosecond(), out)
-	}
-	return nil
-}
-
-// setupScript runs once in the host's new namespaces and mounts its file systems. Paths
-// are safe to use unquoted (see dirRE).
-func (h *Host) setupScript(base *baseFiles) string {
-	D, H := h.lab.Dir, h.dir
-	var s strings.Builder
-	s.WriteString("set -eu\nip link set lo up\n")
-	// This mount namespace is a copy of the real one: drop the copies of other labs' and
-	// hosts' namespace files (under /run and the lab dir) so they do not keep those alive.
-	fmt.Fprintf(&s, `awk -v d=%s/ '{ if (index($5, "/run/") == 1 || index($5, d) == 1) print $5 }' /proc/self/mountinfo | sort -r |
-while read -r m; do umount -n -l "$m" 2>/dev/null || true; done
-`, D)
-	// A private /run: sshd's privilege separation dir, sudo timestamps, no way to reach
-	// the real machine's systemd or dbus. The lab dir is bound back in if it lives there.
-	fmt.Fprintf(&s, "mount -n -t tmpfs -o mode=0755,nosuid,nodev,size=64m tmpfs %s/run\n", H)
-	fmt.Fprintf(&s, "mkdir -p %[1]s/run/sshd %[1]s/run/lock %[1]s/run/user && chmod 1777 %[1]s/run/lock\n", H)
-	if rel, ok := strings.CutPrefix(D, "/run/"); ok {
-		fmt.Fprintf(&s, "mkdir -p %[1]s/run/%[2]s && mount -n --bind %[3]s %[1]s/run/%[2]s\n", H, rel, D)
-	}
-	fmt.Fprintf(&s, "mount -n --move %s/run /run\n", H)
-	for _, d := range base.overlays {
-		fmt.Fprintf(&s, "mount -n -t overlay overlay -o lowerdir=/%[1]s,upperdir=%[2]s/upper/%[1]s,workdir=%[2]s/work/%[1]s /%[1]s\n", d, H)
-	}
-	for _, i := range base.empties {
-		fmt.Fprintf(&s, "mount -n --bind %[2]s/%[1]s /%[1]s\n", emptyDirs[i].name, H)
-	}
-	// sysfs of this network namespace (/sys/class/net lists only lo), as `ip netns exec` does.
-	s.WriteString("umount -n -l /sys 2>/dev/null || true\nmount -n -t sysfs -o nosuid,nodev,noexec sysfs /sys\n")
-	fmt.Fprintf(&s, "hostname %s\n", h.Name)
-	return s.String()
+	return h.createNamespaces(base)
 }

@@ -72,17 +72,11 @@ var _ Conn = (*conn)(nil)
 func (c *conn) Run(ctx context.Context, command string, stdin io.Reader) (*Result, error) {
 	res, err := c.run(ctx, command, stdin)
 	if err != nil {
-		return nil, fmt.Errorf("run %s on %s: %w", abbrev(command), c.host, err)
+		// The command's text stays out of the error: it may carry a sensitive value.
+		// Callers say which resource ran it.
+		return nil, fmt.Errorf("run a command on %s: %w", c.host, err)
 	}
 	return res, nil
-}
-
-func abbrev(cmd string) string {
-	cmd = strings.Join(strings.Fields(cmd), " ")
-	if len(cmd) > 60 {
-		cmd = cmd[:57] + "..."
-	}
-	return fmt.Sprintf("%q", cmd)
 }
 
 func (c *conn) run(ctx context.Context, command string, stdin io.Reader) (*Result, error) {

@@ -64,6 +64,26 @@ type DialerOptions struct {
 // Dialer opens connections for one run. It shares bastion connections, the ssh-agent
 // connection, unlocked keys and the become password among all its connections. It is
 // safe for concurrent use.
+//
+// Authentication offers public keys only: with Target.IdentityFiles set, those files
+// first (in order), then the ssh-agent's other keys; without, the agent's keys, then
+// ~/.ssh/id_ed25519, id_ecdsa, id_rsa. The configured key is so tried before sshd's
+// MaxAuthTries (6) runs out on a crowded agent.
+//
+// Host keys are checked against Target.KnownHosts: unknown hosts fail with an
+// *UnknownHostKeyError (or are added with AcceptNewHostKeys), changed keys always fail
+// with a *HostKeyChangedError. Bastions are checked the same way.
+//
+// Become wraps every command as
+//
+//	sudo -n -u USER -- /bin/sh -c 'printf %s MARKER >&2 && exec /bin/sh -c "$1"' hostplan 'COMMAND'
+//
+// or, when DialerOptions.BecomePassword is set, `sudo -S -p RANDOM-PROMPT -u USER -- ...`:
+// the password is written only once that prompt shows on stderr, the command's stdin
+// only once the marker shows, and "Sorry, try again." aborts with
+// ErrBecomePasswordRejected. Prompt, marker and whatever sudo said before the marker are
+// not part of Result.Stderr. File operations with become go over an sftp-server started
+// the same way, so they run as USER.
 type Dialer struct {
 	opts DialerOptions
 

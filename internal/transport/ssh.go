@@ -32,7 +32,7 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 		},
 		closeTransport: client.Close,
 	}
-	if t.Become {
+	if t.Become && t.User != t.BecomeUser { // logged in as the become user: no sudo needed
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)
 	}
 	return c
