@@ -518,3 +518,30 @@ task "t" {
 		t.Errorf("token file: %q", got)
 	}
 }
+
+// TestLabSSHConfig: a host known only by an alias reaches the lab host through the
+// OpenSSH client config's HostName, Port, User and IdentityFile.
+func TestLabSSHConfig(t *testing.T) {
+	l := lab.ForTest(t, lab.Options{Hosts: 1})
+	h := l.Hosts[0]
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ssh_config")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("Host db-primary\n  HostName %s\n  Port %d\n  User root\n  IdentityFile %s\n", h.Address, h.Port, l.UserKey)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inv := filepath.Join(dir, "inv.hcl")
+	if err := os.WriteFile(inv, []byte(fmt.Sprintf("defaults {\n  known_hosts = %q\n}\nhost \"db-primary\" {}\n", l.KnownHosts)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := hostplan(t, "inventory", "-i", inv, "--ssh-config", cfg)
+	if want := fmt.Sprintf("root@%s:%d", h.Address, h.Port); r.code != exitOK || !strings.Contains(r.stdout, want) {
+		t.Fatalf("inventory does not show %s:\n%s", want, r)
+	}
+	planDir := writeFiles(t, map[string]string{"main.hcl": "task \"t\" {\n  on = [\"db-primary\"]\n  file \"/etc/via-ssh-config\" { content = \"${host.facts.hostname}\\n\" }\n}\n"})
+	if r = hostplan(t, "apply", "--auto-approve", "--ssh-config", cfg, "-i", inv, planDir); r.code != exitOK {
+		t.Fatalf("apply through ssh_config:\n%s", r)
+	}
+	if got := remote(t, h, "cat /etc/via-ssh-config"); got != h.Name {
+		t.Errorf("file on %s: %q", h.Name, got)
+	}
+}

@@ -40,9 +40,11 @@ type Host struct {
 	NetNS   string // network namespace name (`ip netns exec NetNS ...` works)
 
 	lab *Lab
-	dir string // Lab.Dir/hN: sshd config, host keys, log, overlay upper dirs, ...
+	dir string  // Lab.Dir/hN: sshd config, host keys, log, overlay upper dirs, ...
+	ns  nsFiles // the host's namespaces, open until Stop
 
-	mu       sync.Mutex
+	reachMu  sync.Mutex   // serialises SetReachable
+	mu       sync.Mutex   // guards ln and hostKeys; taken after Lab.mu
 	ln       net.Listener // nil while unreachable or stopped
 	hostKeys []ssh.Signer // current host keys: ed25519, ecdsa
 	conns    atomic.Int64
@@ -50,9 +52,6 @@ type Host struct {
 
 // LogPath is the host's sshd log (sshd -E; LogLevel ERROR).
 func (h *Host) LogPath() string { return filepath.Join(h.dir, "sshd.log") }
-
-func (h *Host) mntNS() string { return filepath.Join(h.lab.Dir, h.Name+".mnt") }
-func (h *Host) utsNS() string { return filepath.Join(h.lab.Dir, h.Name+".uts") }
 
 // Connections is the number of TCP connections the host accepted so far.
 func (h *Host) Connections() int { return int(h.conns.Load()) }
@@ -139,37 +138,56 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 // SetReachable(false) closes the host's listener: connections are refused (connections
 // already open go on). SetReachable(true) listens again on the same address and port.
 func (h *Host) SetReachable(on bool) error {
+	h.reachMu.Lock()
+	defer h.reachMu.Unlock()
 	l := h.lab
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stopped {
-		return errors.New("lab: stopped")
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if !on {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		h.mu.Lock()
+		defer h.mu.Unlock()
 		if h.ln != nil {
 			h.ln.Close()
 			h.ln = nil
 		}
+		if l.stopped {
+			return errStopped
+		}
 		return nil
 	}
-	if h.ln != nil {
+	h.mu.Lock()
+	listening := h.ln != nil
+	h.mu.Unlock()
+	if listening {
 		return nil
+	}
+	if l.isStopped() {
+		return errStopped
 	}
 	addr := net.JoinHostPort(h.Address, strconv.Itoa(h.Port))
+	var ln net.Listener
 	var err error
 	for i := 0; i < 50; i++ { // the old socket may take a moment to go
-		var ln net.Listener
 		if ln, err = net.Listen("tcp", addr); err == nil {
-			h.ln = ln
-			l.accepts.Add(1)
-			go h.serve(ln)
-			return nil
+			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("lab: %s: listen again: %w", h.Name, err)
+	if err != nil {
+		return fmt.Errorf("lab: %s: listen again: %w", h.Name, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		ln.Close()
+		return errStopped
+	}
+	h.mu.Lock()
+	h.ln = ln
+	h.mu.Unlock()
+	l.accepts.Add(1)
+	go h.serve(ln)
+	return nil
 }
 
 // serve accepts connections until ln is closed; each one is handed to a fresh
@@ -200,15 +218,6 @@ func (h *Host) handle(c net.Conn) {
 	}
 	defer f.Close()
 	l := h.lab
-	l.mu.Lock()
-	if l.stopped {
-		l.mu.Unlock()
-		return
-	}
-	l.conns.Add(1)
-	l.mu.Unlock()
-	defer l.conns.Done()
-
 	logf, err := os.OpenFile(h.LogPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return
@@ -217,10 +226,13 @@ func (h *Host) handle(c net.Conn) {
 	cmd := exec.Command(sshdPath, "-i", "-f", filepath.Join(h.dir, "sshd_config"), "-E", h.LogPath())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, logf
 	cmd.Env = hostEnv
-	if err := h.startIn(cmd); err != nil {
-		fmt.Fprintf(logf, "hostplan-lab: start sshd: %v\n", err)
+	if err := h.startIn(cmd, true); err != nil {
+		if !errors.Is(err, errStopped) {
+			fmt.Fprintf(logf, "hostplan-lab: start sshd: %v\n", err)
+		}
 		return
 	}
+	defer l.conns.Done()
 	f.Close()
 	// sshd -i exits 255 whenever the client goes away: only other failures are news.
 	if err := cmd.Wait(); err != nil && !l.isStopped() {
@@ -255,7 +267,7 @@ func (h *Host) command(ctx context.Context, argv ...string) *exec.Cmd {
 }
 
 func (h *Host) run(cmd *exec.Cmd) error {
-	if err := h.startIn(cmd); err != nil {
+	if err := h.startIn(cmd, false); err != nil {
 		return err
 	}
 	return cmd.Wait()
@@ -300,6 +312,14 @@ func (h *Host) WriteFile(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("lab: write %s:%s: %v: %s", h.Name, path, err, strings.TrimSpace(out.String()))
 	}
 	return nil
+}
+
+// EnterCommand is a shell command that gives a root shell in the host without SSH, for
+// a human debugging a running lab: "nsenter --net=... --mount=/proc/PID/fd/N --uts=...".
+func (h *Host) EnterCommand() string {
+	pid := os.Getpid()
+	return fmt.Sprintf("nsenter --net=/run/netns/%s --mount=/proc/%d/fd/%d --uts=/proc/%d/fd/%d",
+		h.NetNS, pid, h.ns.mnt.Fd(), pid, h.ns.uts.Fd())
 }
 
 // SSHLog returns the host's sshd log so far.

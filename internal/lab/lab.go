@@ -67,13 +67,13 @@ type Lab struct {
 	EncryptedUserKey string // same key, encrypted with KeyPassphrase
 	Hosts            []*Host
 
-	groups  func(i int) []string
-	signer  ssh.Signer
-	owner   *os.File // flock'ed for the lab's lifetime: Clean leaves labs with a live owner alone
-	mounted bool     // Dir is bind-mounted on itself (private)
+	groups func(i int) []string
+	signer ssh.Signer
+	owner  *os.File // flock'ed for the lab's lifetime: Clean leaves labs with a live owner alone
 
 	mu      sync.Mutex
 	stopped bool
+	startMu sync.RWMutex   // held (R) while starting a process in a host; Stop takes it (W)
 	conns   sync.WaitGroup // sshd processes still running (Add only under mu while !stopped)
 	accepts sync.WaitGroup // accept loops
 
@@ -92,6 +92,8 @@ var (
 	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,15}$`)
 	// Paths go into overlay mount options and shell scripts unquoted.
 	dirRE = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
+	// The names in a lab's state dir.
+	labEntryRE = regexp.MustCompile(`^(owner|owner\.tmp|lab\.json|known_hosts|authorized_keys|id_ed25519.*|h[0-9]+(\.mnt|\.uts)?)$`)
 	// Paths the hosts cover with their own mounts: a state dir there would be hidden from sshd.
 	coveredDirs = []string{"/etc", "/usr", "/var", "/opt", "/root", "/home", "/tmp", "/srv", "/sys"}
 )
@@ -173,6 +175,11 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, err
 	}
+	if filepath.Dir(dir) == DefaultRoot {
+		if err := os.Chmod(DefaultRoot, 0o755); err != nil { // whatever the umask
+			return nil, err
+		}
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
@@ -211,14 +218,6 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	if err := writeJSON(filepath.Join(dir, "lab.json"), st); err != nil {
 		return l, err
-	}
-	// unshare binds the mount namespace files into Dir: that needs a private mount.
-	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
-		return l, fmt.Errorf("lab: bind mount %s: %w", dir, err)
-	}
-	l.mounted = true
-	if err := syscall.Mount("", dir, "", syscall.MS_PRIVATE, ""); err != nil {
-		return l, fmt.Errorf("lab: make %s private: %w", dir, err)
 	}
 	if err := ensureNetnsDir(); err != nil {
 		return l, err
@@ -335,14 +334,28 @@ func (l *Lab) stop() error {
 	}
 	l.mu.Unlock()
 	l.accepts.Wait()
+	l.startMu.Lock() // wait for processes being started, so that the kill below sees them
+	l.startMu.Unlock()
 
 	var netns []string
 	for _, h := range l.Hosts {
 		netns = append(netns, h.NetNS)
 	}
-	var errs []error
-	if l.owner != nil || l.mounted {
-		errs = append(errs, teardown(l.Dir, netns))
+	// Start only calls Stop once it created Dir, so Dir is this lab's to delete.
+	inodes := map[uint64]bool{}
+	for _, h := range l.Hosts {
+		for _, f := range []*os.File{h.ns.net, h.ns.mnt, h.ns.uts} {
+			if f == nil {
+				continue
+			}
+			if fi, err := f.Stat(); err == nil {
+				inodes[fi.Sys().(*syscall.Stat_t).Ino] = true
+			}
+		}
+	}
+	errs := []error{teardown(l.Dir, netns, inodes)}
+	for _, h := range l.Hosts {
+		h.ns.close() // the last reference to an empty host's mount namespace
 	}
 	done := make(chan struct{})
 	go func() { l.conns.Wait(); close(done) }()
@@ -393,9 +406,16 @@ func cleanOne(dir string) error {
 		if err != nil || time.Since(fi.ModTime()) < time.Minute {
 			return nil
 		}
-		if _, err := os.Stat(filepath.Join(dir, "lab.json")); err != nil {
-			_ = os.Remove(dir) // only if empty: never delete a directory that is not ours
+		// Never delete a directory that is not a lab's: only one with nothing but lab
+		// state files (a Start or Stop that died half way).
+		entries, err := os.ReadDir(dir)
+		if err != nil {
 			return nil
+		}
+		for _, e := range entries {
+			if !labEntryRE.MatchString(e.Name()) {
+				return nil
+			}
 		}
 	} else {
 		defer f.Close()
@@ -412,22 +432,29 @@ func cleanOne(dir string) error {
 			return fmt.Errorf("lab: %s: %w", dir, err)
 		}
 	}
-	return teardown(dir, st.NetNS)
+	return teardown(dir, st.NetNS, nil)
 }
 
-// teardown kills the processes in the lab's namespaces and removes the namespaces, the
-// mounts under dir and dir itself. Missing pieces are fine (idempotent).
-func teardown(dir string, netns []string) error {
+// teardown kills the processes in the lab's namespaces (the netns names and the
+// namespace inodes), removes the netns files, any mount under dir and dir itself.
+// Missing pieces are fine (idempotent).
+func teardown(dir string, netns []string, inodes map[uint64]bool) error {
+	all := map[uint64]bool{}
+	for ino := range inodes {
+		all[ino] = true
+	}
 	var nsPaths []string
 	for _, n := range netns {
-		nsPaths = append(nsPaths, filepath.Join(netnsDir, n))
-	}
-	for _, pat := range []string{"*.mnt", "*.uts"} {
-		m, _ := filepath.Glob(filepath.Join(dir, pat))
-		nsPaths = append(nsPaths, m...)
+		p := filepath.Join(netnsDir, n)
+		nsPaths = append(nsPaths, p)
+		var sfs syscall.Statfs_t
+		var st syscall.Stat_t
+		if syscall.Statfs(p, &sfs) == nil && sfs.Type == nsfsMagic && syscall.Stat(p, &st) == nil {
+			all[st.Ino] = true
+		}
 	}
 	var errs []error
-	if err := killNamespaces(nsPaths); err != nil {
+	if err := killNamespaces(all); err != nil {
 		errs = append(errs, err)
 	}
 	for _, p := range nsPaths {
@@ -438,8 +465,8 @@ func teardown(dir string, netns []string) error {
 			errs = append(errs, err)
 		}
 	}
-	// Every mount at or under dir, deepest first (normally just dir's own bind mount).
-	mounts, err := mountPoints()
+	// Labs mount nothing under dir; a lab of an older version of this package did.
+	mounts, err := readMountPoints("/proc/thread-self/mountinfo")
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -459,20 +486,9 @@ func teardown(dir string, netns []string) error {
 
 const nsfsMagic = 0x6e736673
 
-// killNamespaces SIGKILLs every process in one of the namespaces bound at paths, until
+// killNamespaces SIGKILLs every process in one of the namespaces (by inode), until
 // none is left (processes may fork while we look).
-func killNamespaces(paths []string) error {
-	inodes := map[uint64]bool{}
-	for _, p := range paths {
-		var sfs syscall.Statfs_t
-		if err := syscall.Statfs(p, &sfs); err != nil || sfs.Type != nsfsMagic {
-			continue // not (or no longer) a namespace
-		}
-		var st syscall.Stat_t
-		if err := syscall.Stat(p, &st); err == nil {
-			inodes[st.Ino] = true
-		}
-	}
+func killNamespaces(inodes map[uint64]bool) error {
 	if len(inodes) == 0 {
 		return nil
 	}
@@ -523,22 +539,6 @@ func pidsIn(inodes map[uint64]bool) []int {
 		}
 	}
 	return pids
-}
-
-// mountPoints lists the mount points of this mount namespace in mount order.
-func mountPoints() ([]string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 {
-			out = append(out, unescapeMount(f[4]))
-		}
-	}
-	return out, nil
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space, ...).

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,40 +19,70 @@ import (
 // other goroutine ever runs in a lab host's namespaces. (This replaces unshare(1),
 // nsenter(1), ip(8) and ~15 mount(8) processes per host: under load every exec costs
 // tens of milliseconds.)
+//
+// A host's mount and UTS namespaces live as long as the Lab holds a file descriptor of
+// them (and while processes run in them): they are not bound to files. Binding a mount
+// namespace file fails with EINVAL at random on Linux 6.18 when the binding process is
+// not in the initial mount namespace (mnt_ns_loop compares namespace ids, which are no
+// longer allocated in order), e.g. in a container. And a lab whose owner died leaves no
+// mounts behind this way. The network namespace is also bound to /run/netns/NetNS, like
+// `ip netns add` does, so `ip netns exec` works and Clean can find a dead lab's processes.
+
+// nsFiles are open namespace files of one host.
+type nsFiles struct{ net, mnt, uts *os.File }
+
+func (n *nsFiles) close() {
+	for _, f := range []*os.File{n.net, n.mnt, n.uts} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
 
 // createNamespaces creates the host's network, mount and UTS namespaces, mounts its
-// file systems and binds the namespaces to /run/netns/NetNS, Dir/hN.mnt and Dir/hN.uts.
+// file systems, keeps the namespaces open in h.ns and binds the network namespace to
+// /run/netns/NetNS.
 func (h *Host) createNamespaces(base *baseFiles) error {
-	type ready struct {
-		tid int
+	type result struct {
+		ns  nsFiles
 		err error
 	}
-	readyc := make(chan ready, 1)
-	release := make(chan struct{})
-	go func() {
-		runtime.LockOSThread() // for good: this thread must die with the goroutine
-		if err := h.setupNamespaces(base); err != nil {
-			readyc <- ready{err: err}
-			return
+	resc := make(chan result, 1)
+	onThrowawayThread(func() {
+		var r result
+		if r.err = h.setupNamespaces(base); r.err == nil {
+			r.ns, r.err = openNamespaces()
 		}
-		readyc <- ready{tid: unix.Gettid()}
-		<-release // keep the namespaces alive until they are bound
-	}()
-	r := <-readyc
-	defer close(release)
+		resc <- r
+	})
+	r := <-resc
 	if r.err != nil {
 		return fmt.Errorf("lab: %s: %w", h.Name, r.err)
 	}
-	// This goroutine's thread is in the real mount namespace, where the binds belong.
-	for _, b := range []struct{ ns, target string }{
-		{"net", filepath.Join(netnsDir, h.NetNS)}, {"mnt", h.mntNS()}, {"uts", h.utsNS()},
-	} {
-		src := fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), r.tid, b.ns)
-		if err := unix.Mount(src, b.target, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("lab: %s: bind %s namespace to %s: %w", h.Name, b.ns, b.target, err)
-		}
+	h.ns = r.ns
+	// This goroutine's thread is in the real mount namespace, where the bind belongs.
+	target := filepath.Join(netnsDir, h.NetNS)
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", h.ns.net.Fd()), target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("lab: %s: bind network namespace to %s: %w", h.Name, target, err)
 	}
 	return nil
+}
+
+// openNamespaces opens the calling thread's network, mount and UTS namespaces.
+func openNamespaces() (nsFiles, error) {
+	var n nsFiles
+	for _, x := range []struct {
+		f    **os.File
+		name string
+	}{{&n.net, "net"}, {&n.mnt, "mnt"}, {&n.uts, "uts"}} {
+		f, err := os.Open("/proc/thread-self/ns/" + x.name)
+		if err != nil {
+			n.close()
+			return nsFiles{}, err
+		}
+		*x.f = f
+	}
+	return n, nil
 }
 
 // setupNamespaces runs on a locked thread: it moves the thread to new namespaces and
@@ -67,9 +98,9 @@ func (h *Host) setupNamespaces(base *baseFiles) error {
 	if err := loUp(); err != nil {
 		return err
 	}
-	// The new mount namespace is a copy of the real one: drop the copies of other labs'
-	// and hosts' namespace files (under /run and the lab dir) so they do not keep those
-	// namespaces alive. Lazy unmounts only affect this namespace.
+	// The new mount namespace is a copy of the real one: drop its copies of the mounts
+	// under /run (other hosts' /run/netns files: they would keep those namespaces alive)
+	// and under the lab dir. Lazy unmounts only affect this namespace.
 	mounts, err := readMountPoints("/proc/thread-self/mountinfo")
 	if err != nil {
 		return err
@@ -154,19 +185,58 @@ func loUp() error {
 	return nil
 }
 
+var errStopped = errors.New("lab: stopped")
+
 // startIn starts cmd inside the host's namespaces: it is forked from a locked thread
 // that first joins them (the child inherits the thread's namespaces; cwd is "/").
-func (h *Host) startIn(cmd *exec.Cmd) error {
+// With track, a started process is counted in Lab.conns (the caller calls Done).
+// Nothing starts once Stop began: Stop waits for starts in flight before it kills.
+func (h *Host) startIn(cmd *exec.Cmd, track bool) error {
+	l := h.lab
+	l.startMu.RLock()
+	defer l.startMu.RUnlock()
+	if l.isStopped() {
+		return errStopped
+	}
+	defer func() {
+		if track && cmd.Process != nil {
+			l.conns.Add(1)
+		}
+	}()
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // for good: this thread joins the host and must die with us
+	onThrowawayThread(func() {
 		if err := h.enter(); err != nil {
 			errc <- fmt.Errorf("lab: %s: %w", h.Name, err)
 			return
 		}
 		errc <- cmd.Start()
-	}()
+	})
 	return <-errc
+}
+
+// onThrowawayThread runs fn in a new goroutine locked to an OS thread that the Go
+// runtime ends when fn returns, so fn may move the thread to other namespaces. That
+// thread is never the main thread: the runtime does not end the main thread but parks
+// it for good, and /proc/self shows the main thread's namespaces, so a main thread
+// left in a lab host would change /proc/self/mountinfo & co. for the whole process.
+func onThrowawayThread(fn func()) {
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		if unix.Gettid() != unix.Getpid() {
+			fn()
+			return
+		}
+		// We hold the main thread, so a goroutine started now cannot get it. Give the
+		// main thread back (unlock) once that goroutine is done.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread()
+			fn()
+		}()
+		<-done
+		runtime.UnlockOSThread()
+	}()
 }
 
 // enter moves the calling (locked) thread into the host's namespaces.
@@ -176,21 +246,11 @@ func (h *Host) enter() error {
 		return fmt.Errorf("unshare fs: %w", err)
 	}
 	for _, ns := range []struct {
-		path string
-		typ  int
-	}{
-		{filepath.Join(netnsDir, h.NetNS), unix.CLONE_NEWNET},
-		{h.utsNS(), unix.CLONE_NEWUTS},
-		{h.mntNS(), unix.CLONE_NEWNS}, // last: the paths above are in the real mount namespace
-	} {
-		fd, err := unix.Open(ns.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", ns.path, err)
-		}
-		err = unix.Setns(fd, ns.typ)
-		unix.Close(fd)
-		if err != nil {
-			return fmt.Errorf("setns %s: %w", ns.path, err)
+		f   *os.File
+		typ int
+	}{{h.ns.net, unix.CLONE_NEWNET}, {h.ns.uts, unix.CLONE_NEWUTS}, {h.ns.mnt, unix.CLONE_NEWNS}} {
+		if err := unix.Setns(int(ns.f.Fd()), ns.typ); err != nil {
+			return fmt.Errorf("setns %s: %w", ns.f.Name(), err)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
@@ -36,39 +37,63 @@ func sftpServerPath() string {
 	return ""
 }
 
-// writeUserKeys writes the lab user key (plain and encrypted) and authorized_keys.
-func (l *Lab) writeUserKeys() (ssh.Signer, error) {
+// userKey is the lab user key of this process: every lab a process starts uses the same
+// one, because encrypting it (bcrypt KDF, 16 rounds) costs ~100ms.
+var userKey struct {
+	once                  sync.Once
+	signer                ssh.Signer
+	plain, encrypted, pub []byte
+	err                   error
+}
+
+func makeUserKey() {
+	u := &userKey
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return nil, err
+		u.err = err
+		return
 	}
-	signer, err := ssh.NewSignerFromKey(key)
-	if err != nil {
-		return nil, err
+	if u.signer, u.err = ssh.NewSignerFromKey(key); u.err != nil {
+		return
 	}
-	comment := "hostplan-lab-" + l.Name
+	const comment = "hostplan-lab"
 	blk, err := ssh.MarshalPrivateKey(key, comment)
 	if err != nil {
-		return nil, err
+		u.err = err
+		return
 	}
-	if err := os.WriteFile(l.UserKey, pem.EncodeToMemory(blk), 0o600); err != nil {
-		return nil, err
-	}
+	u.plain = pem.EncodeToMemory(blk)
 	eblk, err := ssh.MarshalPrivateKeyWithPassphrase(key, comment, []byte(KeyPassphrase))
 	if err != nil {
+		u.err = err
+		return
+	}
+	u.encrypted = pem.EncodeToMemory(eblk)
+	pub := ssh.MarshalAuthorizedKey(u.signer.PublicKey())
+	u.pub = append(pub[:len(pub)-1], []byte(" "+comment+"\n")...)
+}
+
+// writeUserKeys writes the lab user key (plain and encrypted) and authorized_keys.
+func (l *Lab) writeUserKeys() (ssh.Signer, error) {
+	userKey.once.Do(makeUserKey)
+	if userKey.err != nil {
+		return nil, userKey.err
+	}
+	if err := os.WriteFile(l.UserKey, userKey.plain, 0o600); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(l.EncryptedUserKey, pem.EncodeToMemory(eblk), 0o600); err != nil {
+	if err := os.WriteFile(l.EncryptedUserKey, userKey.encrypted, 0o600); err != nil {
 		return nil, err
 	}
-	pub := ssh.MarshalAuthorizedKey(signer.PublicKey())
-	pub = append(pub[:len(pub)-1], []byte(" "+comment+"\n")...)
 	for _, p := range []string{l.UserKey + ".pub", l.EncryptedUserKey + ".pub", filepath.Join(l.Dir, "authorized_keys")} {
-		if err := os.WriteFile(p, pub, 0o644); err != nil {
+		if err := os.WriteFile(p, userKey.pub, 0o644); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(p, 0o644); err != nil { // sshd reads it as the login user
 			return nil, err
 		}
 	}
-	return signer, nil
+	return userKey.signer, nil
 }
 
 type labUser struct {
@@ -350,14 +375,11 @@ Subsystem sftp %[5]s
 	if err := os.Mkdir(filepath.Join(h.dir, "run"), 0o755); err != nil {
 		return err
 	}
-	// createNamespaces binds the new namespaces onto these files.
-	netnsFile := filepath.Join(netnsDir, h.NetNS)
-	for _, p := range []string{h.mntNS(), h.utsNS(), netnsFile} {
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
-		if err != nil {
-			return fmt.Errorf("lab: %s: %w", h.Name, err)
-		}
-		f.Close()
+	// createNamespaces binds the network namespace onto this file.
+	f, err := os.OpenFile(filepath.Join(netnsDir, h.NetNS), os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("lab: %s: %w", h.Name, err)
 	}
+	f.Close()
 	return h.createNamespaces(base)
 }

@@ -106,8 +106,8 @@ func up(args []string) error {
 	}
 	for _, h := range l.Hosts {
 		r.Hosts = append(r.Hosts, readyHost{h.Name, h.Address, h.Port, h.NetNS})
-		fmt.Fprintf(os.Stderr, "hostplan-lab: %s %s:%d  ssh -i %s -o UserKnownHostsFile=%s -p %d %s@%s\n",
-			h.Name, h.Address, h.Port, l.UserKey, l.KnownHosts, h.Port, *user, h.Address)
+		fmt.Fprintf(os.Stderr, "hostplan-lab: %s %s:%d\n  ssh -i %s -o UserKnownHostsFile=%s -p %d %s@%s\n  %s\n",
+			h.Name, h.Address, h.Port, l.UserKey, l.KnownHosts, h.Port, *user, h.Address, h.EnterCommand())
 	}
 	if *readyFile != "" {
 		b, _ := json.MarshalIndent(r, "", "  ")
