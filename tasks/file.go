@@ -129,7 +129,7 @@ func (f *File) Plan(ctx context.Context, h *Host) (*Change, error) {
 	fc := &FileChange{Path: f.Path, OldExists: exists, NewExists: !f.Absent, Sensitive: f.Sensitive}
 	c := &Change{Action: NoOp, File: fc}
 	if exists {
-		fc.OldMode = cur.Mode
+		fc.OldMode, fc.OldUID, fc.OldGID = cur.Mode, cur.UID, cur.GID
 		if fc.Old, err = h.Conn.ReadFile(ctx, f.Path); err != nil {
 			return nil, err
 		}
@@ -141,6 +141,7 @@ func (f *File) Plan(ctx context.Context, h *Host) (*Change, error) {
 		return c, nil
 	}
 	fc.New = f.Content
+	h.willCreateFile(f.Path)
 	uid, gid, err := h.ownerIDs(f.Owner, f.Group)
 	if err != nil {
 		return nil, err
@@ -197,6 +198,22 @@ func (f *File) Apply(ctx context.Context, h *Host, c *Change) error {
 		return nil
 	}
 	return setAttrs(ctx, h, f.Path, f.Mode, f.HasMode, uid, gid)
+}
+
+// Revert implements Reverter.
+func (f *File) Revert(ctx context.Context, h *Host, c *Change) error {
+	return revertFile(ctx, h, c.File)
+}
+
+// revertFile puts back the file a change replaced, created or removed.
+func revertFile(ctx context.Context, h *Host, fc *FileChange) error {
+	if !fc.OldExists {
+		if err := h.Conn.Remove(ctx, fc.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return h.Conn.WriteFile(ctx, fc.Path, fc.Old, transport.FileAttrs{Mode: fc.OldMode.Perm() | fc.OldMode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), UID: fc.OldUID, GID: fc.OldGID})
 }
 
 // checkAbsPath refuses relative remote paths: they would depend on the login directory.

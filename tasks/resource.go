@@ -22,9 +22,9 @@ type Host struct {
 	Conn  transport.Conn
 	Facts *facts.Facts
 
-	// dirs are directories that earlier steps of this run will have created, so a
-	// later file's plan need not warn that its parent is missing.
-	dirs map[string]bool
+	// dirs and files are what earlier steps of this run will have created, so a later
+	// step's plan can count on them (a file's parent, a policy a static pod mounts).
+	dirs, files map[string]bool
 }
 
 func (h *Host) willCreateDir(p string) {
@@ -32,6 +32,13 @@ func (h *Host) willCreateDir(p string) {
 		h.dirs = map[string]bool{}
 	}
 	h.dirs[p] = true
+}
+
+func (h *Host) willCreateFile(p string) {
+	if h.files == nil {
+		h.files = map[string]bool{}
+	}
+	h.files[p] = true
 }
 
 // Resource is one declared resource, evaluated for one host.
@@ -44,6 +51,13 @@ type Resource interface {
 	Plan(ctx context.Context, h *Host) (*Change, error)
 	// Apply carries out a change that Plan returned for the same host.
 	Apply(ctx context.Context, h *Host, c *Change) error
+}
+
+// Reverter is a resource whose applied change can be undone, for the rollback of a
+// rolling apply whose health gate failed.
+type Reverter interface {
+	// Revert restores what the host had before Apply carried out c.
+	Revert(ctx context.Context, h *Host, c *Change) error
 }
 
 // Action is what a change does to a resource.
@@ -65,6 +79,9 @@ type Change struct {
 	Details []string
 	// File is set when the change writes or removes a file, for a unified diff.
 	File *FileChange
+	// ReadVersion is the version of an API object the plan read (a resourceVersion);
+	// the apply is refused when the object changed since.
+	ReadVersion string
 }
 
 // FileChange is the content of a file before and after the change.
@@ -73,6 +90,8 @@ type FileChange struct {
 	Old, New  []byte
 	OldExists bool
 	OldMode   fs.FileMode
+	OldUID    int
+	OldGID    int
 	NewExists bool
 	// Sensitive content is never shown; the plan only says that it changes.
 	Sensitive bool

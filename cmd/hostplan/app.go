@@ -42,6 +42,7 @@ type common struct {
 	noColor           bool
 	acceptNewHostKeys bool
 	sshConfig         string
+	noRollback        bool // apply only
 }
 
 type multiFlag []string
@@ -216,6 +217,7 @@ func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human
 	e, diags := engine.New(l.plan, l.inv, l.targets, dialer, engine.Options{
 		Parallel:       c.parallel,
 		CommandTimeout: c.commandTimeout,
+		NoRollback:     c.noRollback,
 	})
 	if diags.HasErrors() {
 		a.diagnostics(r, diags)
@@ -259,6 +261,7 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	var autoApprove bool
 	fs := a.flags("apply", &c, true)
 	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
+	fs.BoolVar(&c.noRollback, "no-rollback", false, "leave a host whose change or health gate failed as it is, to debug in place (the rollout still stops)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return exitError

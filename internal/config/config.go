@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/hostplan/hostplan/internal/health"
 	"github.com/hostplan/hostplan/tasks"
 )
 
@@ -35,8 +36,45 @@ type Task struct {
 	OnRange   hcl.Range
 	DefRange  hcl.Range
 	Resources []*Resource
+	// Serial is how many hosts change at once; the zero value means all of them.
+	Serial Serial
+	// RunOnce runs the task on the first of its hosts only (cluster-wide changes).
+	RunOnce bool
+	// Health is the gate each host must pass after its changes, before the next batch.
+	Health *health.KubeAPIServer
 
-	onExpr hcl.Expression
+	onExpr     hcl.Expression
+	serialExpr hcl.Expression
+	runOnce    hcl.Expression
+	healthBody *hcl.Block
+}
+
+// Serial is a task's batch size: a count of hosts or a percentage of them.
+type Serial struct {
+	Count   int
+	Percent int
+}
+
+// Rolling reports whether the task changes hosts in batches.
+func (s Serial) Rolling() bool { return s.Count > 0 || s.Percent > 0 }
+
+// BatchSize is the batch size for a task on n hosts: a percentage rounds down but is at
+// least one host, as Ansible's serial does.
+func (s Serial) BatchSize(n int) int {
+	switch {
+	case s.Count > 0:
+		return min(s.Count, n)
+	case s.Percent > 0:
+		return max(1, n*s.Percent/100)
+	}
+	return n
+}
+
+func (s Serial) String() string {
+	if s.Percent > 0 {
+		return fmt.Sprintf("%d%%", s.Percent)
+	}
+	return fmt.Sprint(s.Count)
 }
 
 // Resource is one resource block, not yet evaluated for a host.
@@ -193,7 +231,10 @@ func duplicate(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
 }
 
 func decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
-	schema := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "on", Required: true}}}
+	schema := &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "on", Required: true}, {Name: "serial"}, {Name: "run_once"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "health", LabelNames: []string{"kind"}}},
+	}
 	for _, typ := range tasks.Types() {
 		k, _ := tasks.Lookup(typ)
 		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: typ, LabelNames: []string{k.LabelName}})
@@ -204,8 +245,27 @@ func decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	}
 	onExpr := content.Attributes["on"].Expr
 	t := &Task{Name: b.Labels[0], DefRange: b.DefRange, OnRange: onExpr.Range(), onExpr: onExpr}
+	if a := content.Attributes["serial"]; a != nil {
+		t.serialExpr = a.Expr
+	}
+	if a := content.Attributes["run_once"]; a != nil {
+		t.runOnce = a.Expr
+	}
 	seen := map[string]hcl.Range{}
 	for _, rb := range content.Blocks {
+		if rb.Type == "health" {
+			if t.healthBody != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Duplicate health block",
+					Detail:   fmt.Sprintf("Task %q already has a health gate at %s; a task has at most one.", t.Name, t.healthBody.DefRange),
+					Subject:  rb.DefRange.Ptr(),
+				})
+				continue
+			}
+			t.healthBody = rb
+			continue
+		}
 		k, _ := tasks.Lookup(rb.Type)
 		r := &Resource{Task: t, Kind: k, Label: rb.Labels[0], Body: rb.Body, DefRange: rb.DefRange, LabelRange: rb.LabelRanges[0]}
 		if prev, dup := seen[r.Address()]; dup {
@@ -244,6 +304,7 @@ func (p *Plan) evalTaskTargets() hcl.Diagnostics {
 			continue
 		}
 		t.On = list
+		diags = append(diags, t.evalRollout(ctx)...)
 	}
 	return diags
 }

@@ -4,11 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hostplan/hostplan/internal/config"
+	"github.com/hostplan/hostplan/internal/health"
+	"github.com/hostplan/hostplan/tasks"
 )
 
 // ApplyResult is what an apply did, host by host.
 type ApplyResult struct {
 	Hosts []*HostResult
+	// Stopped explains a rollout that stopped early: after a failure in a rolling or
+	// health-gated task no further host and no later task is changed.
+	Stopped string
 }
 
 // HostResult is what happened on one host.
@@ -20,14 +31,41 @@ type HostResult struct {
 	// Failed is the resource whose apply failed; the host stopped there.
 	Failed    string
 	FailedErr error
-	// Skipped are changes not attempted because an earlier one failed.
+	// Skipped are changes not attempted because an earlier one failed or the rollout
+	// stopped.
 	Skipped   []string
 	Unchanged int
+	// Health holds the gates this host went through, in task order.
+	Health []*HealthCheck
 }
 
-// Summary counts an apply's outcome.
+// HealthCheck is one health gate of one host after its changes in a task.
+type HealthCheck struct {
+	Task string
+	Gate string // what was waited for
+	// Restarted: the server restarted with the new configuration.
+	Restarted bool
+	Waited    time.Duration
+	Err       error // nil: healthy
+	// Rollback is set when the host's changes in the task were undone.
+	Rollback *Rollback
+}
+
+// Rollback is what undoing a host's changes in a task did.
+type Rollback struct {
+	Disabled    bool     // --no-rollback: the host was left as it is
+	Restored    []string // resources put back, in the order they were restored
+	NotRestored []string // resources that cannot be undone (commands)
+	Err         error
+	// The gate again, after the restore.
+	Healthy   bool
+	Waited    time.Duration
+	HealthErr error
+}
+
+// ApplySummary counts an apply's outcome.
 type ApplySummary struct {
-	Changed, Unchanged, Failed int
+	Changed, Unchanged, Failed, RolledBack int
 }
 
 // Summary counts changed and unchanged resources and failures (a host that could not be
@@ -37,64 +75,194 @@ func (r *ApplyResult) Summary() ApplySummary {
 	for _, h := range r.Hosts {
 		s.Changed += len(h.Changed)
 		s.Unchanged += h.Unchanged
-		if h.Err != nil || h.FailedErr != nil {
+		if h.failed() {
 			s.Failed++
+		}
+		for _, hc := range h.Health {
+			if hc.Rollback != nil && len(hc.Rollback.Restored) > 0 {
+				s.RolledBack++
+			}
 		}
 	}
 	return s
 }
 
-// OK reports whether every host applied cleanly.
-func (r *ApplyResult) OK() bool { return r.Summary().Failed == 0 }
+func (h *HostResult) failed() bool {
+	if h.Err != nil || h.FailedErr != nil {
+		return true
+	}
+	for _, hc := range h.Health {
+		if hc.Err != nil {
+			return true
+		}
+	}
+	return false
+}
 
-// Apply carries out a plan made by this engine, over the same connections. Hosts whose
-// plan failed are left untouched. On each host, resources change in order and the host
-// stops at the first failure, because later resources may depend on earlier ones.
+// OK reports whether every host applied cleanly.
+func (r *ApplyResult) OK() bool { return r.Summary().Failed == 0 && r.Stopped == "" }
+
+// Apply carries out a plan made by this engine, over the same connections. Tasks run in
+// order, each on all its hosts before the next starts. Within a task, hosts change in
+// batches (serial) and each host passes the task's health gate before the next batch;
+// a host whose changes fail or whose gate fails is rolled back and the rollout stops.
+// Without serial or a gate, a failure stops only that host: later resources may depend
+// on earlier ones. Hosts whose plan failed are left untouched.
 func (e *Engine) Apply(ctx context.Context, p *Plan) *ApplyResult {
 	res := &ApplyResult{Hosts: make([]*HostResult, len(p.Hosts))}
-	byName := map[string]*Target{}
-	for _, t := range e.targets {
-		byName[t.Host.Name] = t
-	}
-	index := map[*Target]int{}
+	byHost := map[string]*HostResult{}
+	plans := map[string]*HostPlan{}
 	for i, hp := range p.Hosts {
-		index[byName[hp.Host]] = i
-	}
-	e.eachHost(func(_ int, t *Target) {
-		i, ok := index[t]
-		if !ok {
-			return
+		hr := &HostResult{Host: hp.Host}
+		if hp.Failed() {
+			hr.Err = errors.New("not applied: its plan failed")
+			if hp.Err != nil {
+				hr.Err = fmt.Errorf("not applied: %w", hp.Err)
+			}
 		}
-		res.Hosts[i] = e.applyHost(ctx, t, p.Hosts[i])
-	})
+		res.Hosts[i] = hr
+		byHost[hp.Host] = hr
+		plans[hp.Host] = hp
+	}
+	for _, task := range e.plan.Tasks {
+		var todo []*Target
+		for _, t := range e.targets {
+			hr, hp := byHost[t.Host.Name], plans[t.Host.Name]
+			if hr == nil || hr.Err != nil {
+				continue
+			}
+			steps := hp.taskSteps(task.Name)
+			if len(steps) == 0 {
+				continue
+			}
+			if res.Stopped != "" || hr.FailedErr != nil || hr.gateFailed() {
+				hr.skip(steps)
+				continue
+			}
+			if !anyChanged(steps) {
+				hr.Unchanged += len(steps)
+				continue
+			}
+			todo = append(todo, t)
+		}
+		size := task.Serial.BatchSize(len(todo))
+		for start := 0; start < len(todo); start += size {
+			batch := todo[start:min(start+size, len(todo))]
+			if res.Stopped != "" {
+				for _, t := range batch {
+					byHost[t.Host.Name].skip(plans[t.Host.Name].taskSteps(task.Name))
+				}
+				continue
+			}
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, e.opts.Parallel)
+			for _, t := range batch {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					e.applyTask(ctx, t, task, plans[t.Host.Name].taskSteps(task.Name), byHost[t.Host.Name])
+				}()
+			}
+			wg.Wait()
+			if !task.Serial.Rolling() && task.Health == nil {
+				continue
+			}
+			var failed []string
+			for _, t := range batch {
+				if hr := byHost[t.Host.Name]; hr.FailedErr != nil || hr.gateFailed() {
+					failed = append(failed, t.Host.Name)
+				}
+			}
+			if len(failed) > 0 {
+				var rest []string
+				for _, t := range todo[start+len(batch):] {
+					rest = append(rest, t.Host.Name)
+				}
+				res.Stopped = fmt.Sprintf("rollout of task %q stopped: %s failed", task.Name, strings.Join(failed, ", "))
+				if len(rest) > 0 {
+					res.Stopped += fmt.Sprintf("; not changed: %s", strings.Join(rest, ", "))
+				}
+				if i := slices.Index(e.plan.Tasks, task); i+1 < len(e.plan.Tasks) {
+					res.Stopped += "; later tasks not run"
+				}
+			}
+		}
+	}
+	for _, t := range e.targets {
+		if hr := byHost[t.Host.Name]; hr != nil && hr.Err == nil {
+			phase := "done"
+			if hr.failed() {
+				phase = "failed"
+			}
+			e.progress(t.Host.Name, phase, 0, 0)
+		}
+	}
 	return res
 }
 
-func (e *Engine) applyHost(ctx context.Context, t *Target, hp *HostPlan) *HostResult {
-	hr := &HostResult{Host: hp.Host}
-	if hp.Failed() {
-		hr.Err = errors.New("not applied: its plan failed")
-		if hp.Err != nil {
-			hr.Err = fmt.Errorf("not applied: %w", hp.Err)
+func (hp *HostPlan) taskSteps(task string) []*Step {
+	var out []*Step
+	for _, st := range hp.Steps {
+		if st.Task == task {
+			out = append(out, st)
 		}
-		return hr
 	}
+	return out
+}
+
+func anyChanged(steps []*Step) bool {
+	return slices.ContainsFunc(steps, func(s *Step) bool { return s.Change.Changed() })
+}
+
+func (hr *HostResult) skip(steps []*Step) {
+	for _, st := range steps {
+		if st.Change.Changed() {
+			hr.Skipped = append(hr.Skipped, st.Address())
+		} else {
+			hr.Unchanged++
+		}
+	}
+}
+
+func (hr *HostResult) gateFailed() bool {
+	return slices.ContainsFunc(hr.Health, func(hc *HealthCheck) bool { return hc.Err != nil })
+}
+
+// applyTask applies one task's steps on one host, then runs the task's health gate, and
+// rolls the host back when a step or the gate fails.
+func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, steps []*Step, hr *HostResult) {
 	e.mu.Lock()
 	hs := e.hosts[t.Host.Name]
 	e.mu.Unlock()
 	if hs == nil {
-		hr.Err = errors.New("not applied: no connection from the plan")
-		return hr
+		hr.FailedErr = errors.New("not applied: no connection from the plan")
+		return
 	}
 	h := resourceHost(t, hs)
-	var total int
-	for _, st := range hp.Steps {
+	gate := task.Health
+	var before *health.Snapshot
+	if gate != nil {
+		sctx, cancel := e.stepContext(ctx)
+		snap, err := gate.Snapshot(sctx, hs.conn)
+		cancel()
+		if err != nil {
+			hr.Failed = fmt.Sprintf("health gate of task %q", task.Name)
+			hr.FailedErr = fmt.Errorf("before changing %s: %w", t.Host.Name, err)
+			hr.skip(steps)
+			return
+		}
+		before = snap
+	}
+	var applied []*Step
+	total := 0
+	for _, st := range steps {
 		if st.Change.Changed() {
 			total++
 		}
 	}
-	done := 0
-	for _, st := range hp.Steps {
+	for _, st := range steps {
 		if !st.Change.Changed() {
 			hr.Unchanged++
 			continue
@@ -103,22 +271,79 @@ func (e *Engine) applyHost(ctx context.Context, t *Target, hp *HostPlan) *HostRe
 			hr.Skipped = append(hr.Skipped, st.Address())
 			continue
 		}
-		e.progress(t.Host.Name, "applying", done, total)
+		e.progress(t.Host.Name, "applying", len(applied), total)
 		sctx, cancel := e.stepContext(ctx)
 		err := st.resource.Apply(sctx, h, st.Change)
 		cancel()
-		done++
 		if err != nil {
 			hr.Failed = st.Address()
 			hr.FailedErr = fmt.Errorf("apply %s on %s: %w", st.Address(), t.Host.Name, err)
+			// A failed write leaves the old file (atomic rename); a failed command may
+			// have done part of its work: undo what we can, that one included.
+			applied = append(applied, st)
 			continue
 		}
 		hr.Changed = append(hr.Changed, st.Address())
+		applied = append(applied, st)
 	}
-	phase := "done"
-	if hr.FailedErr != nil {
-		phase = "failed"
+	if gate == nil {
+		return
 	}
-	e.progress(t.Host.Name, phase, done, total)
-	return hr
+	hc := &HealthCheck{Task: task.Name, Gate: gate.Describe()}
+	hr.Health = append(hr.Health, hc)
+	if hr.FailedErr == nil {
+		e.progress(t.Host.Name, "health", 0, 0)
+		var expect *health.Snapshot
+		if touches(applied, gate) {
+			expect = before
+		}
+		r, err := gate.Wait(ctx, hs.conn, expect)
+		hc.Restarted, hc.Waited, hc.Err = r.Restarted, r.Waited, err
+		if err == nil {
+			return
+		}
+	} else {
+		hc.Err = errors.New("not checked: a change failed")
+	}
+	hc.Rollback = e.rollback(ctx, h, gate, applied)
+}
+
+// touches reports whether a step changed the manifest the gate watches: only then must
+// the server restart.
+func touches(steps []*Step, gate *health.KubeAPIServer) bool {
+	manifest := gate.ManifestPath()
+	return slices.ContainsFunc(steps, func(s *Step) bool {
+		return s.Change.File != nil && s.Change.File.Path == manifest
+	})
+}
+
+// rollback undoes applied steps in reverse order and waits for the gate again.
+func (e *Engine) rollback(ctx context.Context, h *tasks.Host, gate *health.KubeAPIServer, applied []*Step) *Rollback {
+	rb := &Rollback{}
+	if e.opts.NoRollback {
+		rb.Disabled = true
+		return rb
+	}
+	e.progress(h.Name, "rolling back", 0, 0)
+	var errs []error
+	for i := len(applied) - 1; i >= 0; i-- {
+		st := applied[i]
+		rv, ok := st.resource.(tasks.Reverter)
+		if !ok {
+			rb.NotRestored = append(rb.NotRestored, st.Address())
+			continue
+		}
+		sctx, cancel := e.stepContext(ctx)
+		err := rv.Revert(sctx, h, st.Change)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("restore %s: %w", st.Address(), err))
+			continue
+		}
+		rb.Restored = append(rb.Restored, st.Address())
+	}
+	rb.Err = errors.Join(errs...)
+	r, err := gate.Wait(ctx, h.Conn, nil)
+	rb.Healthy, rb.Waited, rb.HealthErr = err == nil, r.Waited, err
+	return rb
 }

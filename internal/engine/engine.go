@@ -37,6 +37,9 @@ type Options struct {
 	Parallel int
 	// CommandTimeout bounds each resource's plan or apply step (0: none).
 	CommandTimeout time.Duration
+	// NoRollback leaves a host whose change or health gate failed as it is, for
+	// debugging in place (the rollout still stops).
+	NoRollback bool
 	// Progress, when set, is told what each host is doing. It must be safe for
 	// concurrent use.
 	Progress func(Event)
@@ -45,7 +48,7 @@ type Options struct {
 // Event is one step of a host's progress.
 type Event struct {
 	Host  string
-	Phase string // "connecting", "facts", "planning", "applying", "done", "failed"
+	Phase string // "connecting", "facts", "planning", "applying", "health", "rolling back", "done", "failed"
 	Done  int    // resources done in this phase
 	Total int
 }
@@ -90,6 +93,9 @@ func New(p *config.Plan, inv *inventory.Inventory, targets []*Target, dialer Dia
 			if limited[h.Name] {
 				set[h.Name] = true
 				used[h.Name] = true
+				if task.RunOnce {
+					break // the first targeted host does it for all
+				}
 			}
 		}
 		e.perTask[task] = set

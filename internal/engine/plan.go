@@ -11,6 +11,16 @@ import (
 // Apply carries it out.
 type Plan struct {
 	Hosts []*HostPlan
+	// Rollouts describe the tasks that do not change all their hosts at once.
+	Rollouts []Rollout
+}
+
+// Rollout is how a task changes its hosts, when that is not "all at once".
+type Rollout struct {
+	Task    string
+	Serial  string // "1", "30%"; "" when all at once
+	RunOnce string // the one host a run_once task runs on
+	Gate    string // what the health gate waits for
 }
 
 // HostPlan is the plan for one host. Err is set when the host could not be planned as a
@@ -80,6 +90,25 @@ func (p *Plan) HasChanges() bool { return p.Summary().Changes > 0 }
 // resource. It changes nothing on any host.
 func (e *Engine) Plan(ctx context.Context) *Plan {
 	p := &Plan{Hosts: make([]*HostPlan, len(e.targets))}
+	for _, task := range e.plan.Tasks {
+		r := Rollout{Task: task.Name}
+		if task.Serial.Rolling() {
+			r.Serial = task.Serial.String()
+		}
+		if task.RunOnce {
+			for _, t := range e.targets {
+				if e.taskHosts(task)[t.Host.Name] {
+					r.RunOnce = t.Host.Name
+				}
+			}
+		}
+		if task.Health != nil {
+			r.Gate = task.Health.Describe()
+		}
+		if r != (Rollout{Task: task.Name}) {
+			p.Rollouts = append(p.Rollouts, r)
+		}
+	}
 	e.eachHost(func(i int, t *Target) {
 		p.Hosts[i] = e.planHost(ctx, t)
 	})

@@ -28,6 +28,12 @@ type Facts struct {
 	UID           int
 	Systemd       bool // systemd is PID 1's init
 	Firewalld     bool // firewalld answers "running"
+	// KubernetesVersion is the control plane's version on a master ("v1.32.13"): the tag
+	// of the kube-apiserver image in its static pod manifest (what kubelet runs), else
+	// what a kube-apiserver binary on the PATH says. Empty elsewhere.
+	KubernetesVersion string
+
+	kubeBinary string
 
 	users, groups         map[string]int
 	userNames, groupNames map[int]string // first name listed for an id
@@ -43,6 +49,9 @@ printf 'user=%s\n' "$(id -un 2>/dev/null)"
 printf 'uid=%s\n' "$(id -u 2>/dev/null)"
 if [ -d /run/systemd/system ]; then echo systemd=1; fi
 if command -v firewall-cmd >/dev/null 2>&1 && [ "$(firewall-cmd --state 2>/dev/null)" = running ]; then echo firewalld=1; fi
+m=/etc/kubernetes/manifests/kube-apiserver.yaml
+if [ -r "$m" ]; then printf 'kube_image=%s\n' "$(sed -n 's/^[[:space:]]*image:[[:space:]]*//p' "$m" | grep kube-apiserver | head -n 1)"; fi
+if command -v kube-apiserver >/dev/null 2>&1; then printf 'kube_binary=%s\n' "$(kube-apiserver --version 2>/dev/null | head -n 1)"; fi
 echo '--- os-release'
 cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
 echo '--- passwd'
@@ -106,6 +115,9 @@ func parse(out []byte) *Facts {
 	f.Distro = osRelease["ID"]
 	f.DistroVersion = osRelease["VERSION_ID"]
 	f.DistroFamily = family(osRelease["ID"], osRelease["ID_LIKE"])
+	if f.KubernetesVersion == "" {
+		f.KubernetesVersion = f.kubeBinary
+	}
 	return f
 }
 
@@ -127,7 +139,31 @@ func (f *Facts) set(k, v string) {
 		f.Systemd = true
 	case "firewalld":
 		f.Firewalld = true
+	case "kube_image":
+		f.KubernetesVersion = imageTag(v)
+	case "kube_binary":
+		// "Kubernetes v1.32.13"
+		if fs := strings.Fields(v); len(fs) == 2 && strings.HasPrefix(fs[1], "v") {
+			f.kubeBinary = fs[1]
+		}
 	}
+}
+
+// imageTag returns the version tag of an image reference such as
+// "registry.k8s.io/kube-apiserver:v1.32.13" or a quoted one with a digest; "" when the
+// tag is not a version.
+func imageTag(ref string) string {
+	ref = strings.Trim(strings.TrimSpace(ref), `"'`)
+	ref, _, _ = strings.Cut(ref, "@")
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ""
+	}
+	tag := ref[i+1:]
+	if len(tag) < 2 || tag[0] != 'v' || tag[1] < '0' || tag[1] > '9' {
+		return ""
+	}
+	return tag
 }
 
 // family maps os-release ID and ID_LIKE to the families tools care about.
@@ -188,5 +224,7 @@ func (f *Facts) Value() cty.Value {
 		"user":           cty.StringVal(f.User),
 		"systemd":        cty.BoolVal(f.Systemd),
 		"firewalld":      cty.BoolVal(f.Firewalld),
+		// kubernetes_version is "" on hosts that are not masters.
+		"kubernetes_version": cty.StringVal(f.KubernetesVersion),
 	})
 }

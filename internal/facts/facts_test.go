@@ -72,3 +72,24 @@ func TestFamily(t *testing.T) {
 		}
 	}
 }
+
+func TestKubernetesVersion(t *testing.T) {
+	for _, tc := range []struct{ out, want string }{
+		{"kube_image=registry.k8s.io/kube-apiserver:v1.32.13\n", "v1.32.13"},
+		{"kube_image=\"registry.k8s.io/kube-apiserver:v1.28.3\"\nkube_binary=Kubernetes v1.27.0\n", "v1.28.3"},
+		{"kube_image=myreg:5000/kube-apiserver:v1.30.1@sha256:abc\n", "v1.30.1"},
+		{"kube_image=myreg:5000/kube-apiserver\nkube_binary=Kubernetes v1.27.0\n", "v1.27.0"},
+		{"kube_image=registry.k8s.io/kube-apiserver:latest\n", ""},
+		{"kube_binary=Kubernetes v1.31.2\n", "v1.31.2"},
+		{"kube_binary=garbage\n", ""},
+		{"", ""},
+	} {
+		f := parse([]byte(tc.out))
+		if f.KubernetesVersion != tc.want {
+			t.Errorf("%q: KubernetesVersion %q, want %q", tc.out, f.KubernetesVersion, tc.want)
+		}
+		if got := f.Value().GetAttr("kubernetes_version").AsString(); got != tc.want {
+			t.Errorf("%q: host.facts.kubernetes_version %q", tc.out, got)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -49,6 +50,28 @@ var actionSymbols = map[tasks.Action]struct{ sym, color, word string }{
 
 // Plan prints every host's changes and errors, then the summary line.
 func (r *Human) Plan(p *engine.Plan) {
+	for _, ro := range p.Rollouts {
+		var parts []string
+		if ro.Serial != "" {
+			unit := " hosts"
+			if ro.Serial == "1" {
+				unit = " host"
+			} else if strings.HasSuffix(ro.Serial, "%") {
+				unit = " of the hosts"
+			}
+			parts = append(parts, "rolling, "+ro.Serial+unit+" at a time")
+		}
+		if ro.RunOnce != "" {
+			parts = append(parts, "runs once, on "+ro.RunOnce)
+		}
+		if ro.Gate != "" {
+			parts = append(parts, "each host waits for: "+ro.Gate)
+		}
+		fmt.Fprintf(r.W, "%s %s\n", r.paint(bold, fmt.Sprintf("task %q:", ro.Task)), strings.Join(parts, "; "))
+	}
+	if len(p.Rollouts) > 0 {
+		fmt.Fprintln(r.W)
+	}
 	for _, hp := range p.Hosts {
 		r.hostPlan(hp)
 	}
@@ -184,12 +207,18 @@ func (r *Human) Apply(res *engine.ApplyResult) {
 			continue
 		}
 		head := r.paint(bold, "host "+hr.Host)
+		failedGate := false
+		for _, hc := range hr.Health {
+			failedGate = failedGate || hc.Err != nil
+		}
 		switch {
 		case hr.Err != nil:
 			fmt.Fprintf(r.W, "%s: %s\n", head, r.paint(red, "FAILED"))
 			r.error("  ", hr.Err)
-		case hr.FailedErr != nil:
+		case hr.FailedErr != nil || failedGate:
 			fmt.Fprintf(r.W, "%s: %s after %d changed\n", head, r.paint(red, "FAILED"), len(hr.Changed))
+		case len(hr.Changed) == 0 && len(hr.Skipped) > 0:
+			fmt.Fprintf(r.W, "%s: %s\n", head, r.paint(yellow, "not changed (the rollout stopped)"))
 		case len(hr.Changed) == 0:
 			fmt.Fprintf(r.W, "%s: nothing to do\n", head)
 		default:
@@ -201,19 +230,66 @@ func (r *Human) Apply(res *engine.ApplyResult) {
 		if hr.FailedErr != nil {
 			fmt.Fprintf(r.W, "    %s %s\n", r.paint(red, "failed"), hr.Failed)
 			r.error("      ", hr.FailedErr)
-			for _, s := range hr.Skipped {
-				fmt.Fprintf(r.W, "    %s %s\n", r.paint(yellow, "skipped"), s)
-			}
+		}
+		for _, hc := range hr.Health {
+			r.healthCheck(hc)
+		}
+		for _, s := range hr.Skipped {
+			fmt.Fprintf(r.W, "    %s %s\n", r.paint(yellow, "skipped"), s)
 		}
 	}
+	if res.Stopped != "" {
+		fmt.Fprintln(r.W, r.paint(red, "Rollout stopped: "+res.Stopped+"."))
+	}
 	s := res.Summary()
-	line := fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d failed.", s.Changed, s.Unchanged, s.Failed)
+	line := fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d failed", s.Changed, s.Unchanged, s.Failed)
+	if s.RolledBack > 0 {
+		line += fmt.Sprintf(", %d rolled back", s.RolledBack)
+	}
 	color := bold
-	if s.Failed > 0 {
+	if s.Failed > 0 || res.Stopped != "" {
 		color = red
 	}
-	fmt.Fprintln(r.W, r.paint(color, line))
+	fmt.Fprintln(r.W, r.paint(color, line+"."))
 }
+
+func (r *Human) healthCheck(hc *engine.HealthCheck) {
+	task := fmt.Sprintf("task %q", hc.Task)
+	switch {
+	case hc.Err == nil && hc.Restarted:
+		fmt.Fprintf(r.W, "    %s %s: restarted with the new configuration, healthy after %s\n", r.paint(green, "healthy"), task, seconds(hc.Waited))
+	case hc.Err == nil:
+		fmt.Fprintf(r.W, "    %s %s: healthy after %s\n", r.paint(green, "healthy"), task, seconds(hc.Waited))
+	default:
+		fmt.Fprintf(r.W, "    %s %s: health gate failed\n", r.paint(red, "unhealthy"), task)
+		r.error("      ", hc.Err)
+	}
+	rb := hc.Rollback
+	if rb == nil {
+		return
+	}
+	if rb.Disabled {
+		fmt.Fprintf(r.W, "    %s the host was left as it is (--no-rollback)\n", r.paint(yellow, "no rollback:"))
+		return
+	}
+	for _, a := range rb.Restored {
+		fmt.Fprintf(r.W, "    %s %s\n", r.paint(yellow, "restored"), a)
+	}
+	for _, a := range rb.NotRestored {
+		fmt.Fprintf(r.W, "    %s %s (a command cannot be undone)\n", r.paint(red, "not restored"), a)
+	}
+	if rb.Err != nil {
+		r.error("      ", rb.Err)
+	}
+	if rb.Healthy {
+		fmt.Fprintf(r.W, "    %s after the rollback, healthy again after %s\n", r.paint(green, "healthy"), seconds(rb.Waited))
+	} else {
+		fmt.Fprintf(r.W, "    %s after the rollback: still not healthy\n", r.paint(red, "UNHEALTHY"))
+		r.error("      ", rb.HealthErr)
+	}
+}
+
+func seconds(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"strings"
 	"sync"
 
@@ -57,6 +58,8 @@ type conn struct {
 	openFiles func(ctx context.Context) (fileOps, error)
 	// closeTransport ends the underlying connection (after the files were closed).
 	closeTransport func() error
+	// dialTCP opens a TCP connection from the host.
+	dialTCP func(ctx context.Context, addr string) (net.Conn, error)
 
 	filesMu sync.Mutex
 	files   fileOps
@@ -67,6 +70,15 @@ type conn struct {
 }
 
 var _ Conn = (*conn)(nil)
+
+// DialTCP implements Conn.
+func (c *conn) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	nc, err := c.dialTCP(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s from %s: %w", addr, c.host, err)
+	}
+	return nc, nil
+}
 
 // Run implements Conn.
 func (c *conn) Run(ctx context.Context, command string, stdin io.Reader) (*Result, error) {

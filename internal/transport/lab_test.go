@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -65,7 +66,7 @@ func hostExec(t *testing.T, h *lab.Host, cmd string) string {
 
 func hostList(t *testing.T, h *lab.Host, dir string) func() []string {
 	return func() []string {
-		return strings.Fields(hostExec(t, h, "ls -A "+shellQuote(dir)))
+		return strings.Fields(hostExec(t, h, "ls -A "+ShellQuote(dir)))
 	}
 }
 
@@ -612,5 +613,45 @@ func TestLabBastion(t *testing.T) {
 	_, err = newTestDialer(t, DialerOptions{}).Dial(ctx, target("inner-bastion-unknown", "root", bastion))
 	if !errors.As(err, &unknown) || unknown.Address != fmt.Sprintf("%s:%d", h.Address, h.Port) {
 		t.Errorf("unknown bastion: %v", err)
+	}
+}
+
+// TestLabDialTCP reaches a service that listens only on the lab host's own loopback,
+// through the SSH connection, as the kube-apiserver health gate does.
+func TestLabDialTCP(t *testing.T) {
+	if _, err := exec.LookPath("socat"); err != nil {
+		t.Skip("needs socat (make deps installs it)")
+	}
+	l := startLab(t, 1)
+	h := l.Hosts[0]
+	c := mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
+	ctx := context.Background()
+	// socat serves one connection and exits; it answers with the host's name, so the
+	// answer proves which network namespace we reached.
+	res, err := c.Run(ctx, `socat TCP-LISTEN:47123,bind=127.0.0.1,reuseaddr SYSTEM:'hostname' </dev/null >/dev/null 2>&1 &`, nil)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("start socat: %v %+v", err, res)
+	}
+	var got []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nc, err := c.DialTCP(ctx, "127.0.0.1:47123")
+		if err == nil {
+			got, err = io.ReadAll(nc)
+			nc.Close()
+			if err == nil && len(got) > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer from socat on the host: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.TrimSpace(string(got)) != h.Name {
+		t.Errorf("answer %q, want the lab host's name %q", got, h.Name)
+	}
+	if _, err := c.DialTCP(ctx, "127.0.0.1:1"); err == nil {
+		t.Error("DialTCP to a closed port succeeded")
 	}
 }

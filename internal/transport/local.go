@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -22,6 +23,10 @@ func newLocalConn(d *Dialer, t Target) (*conn, error) {
 		st:        localStarter{},
 		plain:     func(command string) string { return command },
 		openFiles: func(context.Context) (fileOps, error) { return osOps{}, nil },
+		dialTCP: func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
 	}
 	if t.Become && !(os.Geteuid() == 0 && t.BecomeUser == "root") {
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 
 	"github.com/pkg/sftp"
@@ -22,7 +23,7 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 		st:    st,
 		// The exec request is run by the login user's shell; make it /bin/sh as
 		// documented, whatever that shell is.
-		plain: func(command string) string { return "/bin/sh -c " + shellQuote(command) },
+		plain: func(command string) string { return "/bin/sh -c " + ShellQuote(command) },
 		openFiles: func(ctx context.Context) (fileOps, error) {
 			sc, err := sftp.NewClient(client, sftpOptions()...)
 			if err != nil {
@@ -31,6 +32,9 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 			return newSFTPOps(sc, nil), nil
 		},
 		closeTransport: client.Close,
+		dialTCP: func(ctx context.Context, addr string) (net.Conn, error) {
+			return client.DialContext(ctx, "tcp", addr)
+		},
 	}
 	if t.Become && t.User != t.BecomeUser { // logged in as the become user: no sudo needed
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)

@@ -30,10 +30,10 @@ var sftpServerPaths = []string{
 	"/usr/libexec/sftp-server",         // BSDs, macOS
 }
 
-// shellQuote quotes s for a POSIX shell: inside single quotes, each embedded single quote
+// ShellQuote quotes s for a POSIX shell: inside single quotes, each embedded single quote
 // written as '\” (close, escaped quote, reopen). Words of only safe characters are left
 // bare. The result is always exactly one word, also for the empty string.
-func shellQuote(s string) string {
+func ShellQuote(s string) string {
 	if s == "" {
 		return "''"
 	}
@@ -84,9 +84,9 @@ func newSudoSpec(user string, withPassword bool) *sudoSpec {
 // prefix is the sudo invocation up to and including `--`.
 func (s *sudoSpec) prefix() string {
 	if s.prompt == "" {
-		return "sudo -n -u " + shellQuote(s.user) + " --"
+		return "sudo -n -u " + ShellQuote(s.user) + " --"
 	}
-	return "sudo -S -p " + shellQuote(s.prompt) + " -u " + shellQuote(s.user) + " --"
+	return "sudo -S -p " + ShellQuote(s.prompt) + " -u " + ShellQuote(s.user) + " --"
 }
 
 // wrapCommand returns the line that runs command with /bin/sh -c as s.user:
@@ -99,7 +99,7 @@ func (s *sudoSpec) prefix() string {
 // after the marker, like any other failure of the command.
 func (s *sudoSpec) wrapCommand(command string) string {
 	inner := `printf %s ` + s.marker + ` >&2 && exec /bin/sh -c "$1"`
-	return s.prefix() + " /bin/sh -c " + shellQuote(inner) + " hostplan " + shellQuote(command)
+	return s.prefix() + " /bin/sh -c " + ShellQuote(inner) + " hostplan " + ShellQuote(command)
 }
 
 // wrapSFTPServer returns the line that starts sftp-server as s.user, looking for it at
@@ -112,7 +112,7 @@ func (s *sudoSpec) wrapSFTPServer() string {
 	}
 	b.WriteString(`; do if [ -x "$p" ]; then printf %s ` + s.marker + ` >&2; exec "$p"; fi; done; `)
 	b.WriteString(`echo "hostplan: no sftp-server found (looked in` + strings.Join(sftpServerPaths, " ") + `)" >&2; exit 127`)
-	return s.prefix() + " /bin/sh -c " + shellQuote(b.String())
+	return s.prefix() + " /bin/sh -c " + ShellQuote(b.String())
 }
 
 // sudoRejected is what sudo prints after a wrong password.

@@ -24,8 +24,8 @@ func TestShellQuote(t *testing.T) {
 		`dq "quoted" \`: `'dq "quoted" \'`,
 	}
 	for in, want := range cases {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		if got := ShellQuote(in); got != want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
@@ -33,7 +33,7 @@ func TestShellQuote(t *testing.T) {
 // The quoted word must come back unchanged through a real shell.
 func TestShellQuoteRoundTrip(t *testing.T) {
 	for _, s := range []string{"", "plain", "it's", "''", `'\''`, "a\nb", "$(id) `id` ${x:-y}", `\\ \" \'`, "*?[a]", "ümlaut ☃", "-n"} {
-		out, err := exec.Command("/bin/sh", "-c", "printf '%s' "+shellQuote(s)).Output()
+		out, err := exec.Command("/bin/sh", "-c", "printf '%s' "+ShellQuote(s)).Output()
 		if err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}

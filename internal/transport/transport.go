@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"net"
 	"time"
 )
 
@@ -61,6 +62,10 @@ type Conn interface {
 	Chown(ctx context.Context, path string, uid, gid int) error
 	// Remove deletes a file or an empty directory.
 	Remove(ctx context.Context, path string) error
+	// DialTCP opens a TCP connection from the host to addr ("127.0.0.1:6443"), through
+	// the same connection (an SSH direct-tcpip channel): health checks reach services
+	// that listen only on the host's own addresses, with no curl needed there.
+	DialTCP(ctx context.Context, addr string) (net.Conn, error)
 	// Close ends the connection.
 	Close() error
 }

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/internal/health"
+)
+
+// healthSpecs are the gates a task may wait on. Only the API server's exists so far.
+var healthSpecs = map[string]hcldec.ObjectSpec{
+	"kube_apiserver": {
+		"manifest":    &hcldec.AttrSpec{Name: "manifest", Type: cty.String},
+		"container":   &hcldec.AttrSpec{Name: "container", Type: cty.String},
+		"address":     &hcldec.AttrSpec{Name: "address", Type: cty.String},
+		"port":        &hcldec.AttrSpec{Name: "port", Type: cty.Number},
+		"ca_file":     &hcldec.AttrSpec{Name: "ca_file", Type: cty.String},
+		"server_name": &hcldec.AttrSpec{Name: "server_name", Type: cty.String},
+		"timeout":     &hcldec.AttrSpec{Name: "timeout", Type: cty.String},
+	},
+}
+
+// evalRollout evaluates a task's serial, run_once and health settings. They are the
+// same for every host, so they may use variables and locals but not host values.
+func (t *Task) evalRollout(ctx *hcl.EvalContext) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if t.serialExpr != nil {
+		s, d := evalSerial(t.serialExpr, ctx)
+		diags = append(diags, d...)
+		t.Serial = s
+	}
+	if t.runOnce != nil {
+		v, d := t.runOnce.Value(ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			v, _ = v.Unmark()
+			if v.IsNull() || !v.IsKnown() || v.Type() != cty.Bool {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid run_once",
+					Detail:   "run_once must be true or false.",
+					Subject:  t.runOnce.Range().Ptr(),
+				})
+			} else {
+				t.RunOnce = v.True()
+			}
+		}
+	}
+	if t.healthBody != nil {
+		g, d := decodeHealth(t.healthBody, ctx)
+		diags = append(diags, d...)
+		t.Health = g
+	}
+	return diags
+}
+
+func evalSerial(expr hcl.Expression, ctx *hcl.EvalContext) (Serial, hcl.Diagnostics) {
+	bad := func(detail string) (Serial, hcl.Diagnostics) {
+		return Serial{}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid serial",
+			Detail:   detail + ` Write a number of hosts (serial = 1) or a percentage of the task's hosts (serial = "30%").`,
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+	v, diags := expr.Value(ctx)
+	if diags.HasErrors() {
+		return Serial{}, diags
+	}
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() || !v.IsKnown() {
+		return bad("serial has no value.")
+	}
+	switch v.Type() {
+	case cty.Number:
+		n, acc := v.AsBigFloat().Int64()
+		if acc != big.Exact || n < 1 {
+			return bad(fmt.Sprintf("%s is not a whole number of hosts of at least 1.", v.AsBigFloat().Text('f', -1)))
+		}
+		return Serial{Count: int(n)}, nil
+	case cty.String:
+		s := strings.TrimSpace(v.AsString())
+		if p, ok := strings.CutSuffix(s, "%"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || n < 1 || n > 100 {
+				return bad(fmt.Sprintf("%q is not a percentage between 1%% and 100%%.", s))
+			}
+			return Serial{Percent: n}, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return bad(fmt.Sprintf("%q is neither a number of hosts nor a percentage.", s))
+		}
+		return Serial{Count: n}, nil
+	}
+	return bad(fmt.Sprintf("serial is a %s.", v.Type().FriendlyName()))
+}
+
+func decodeHealth(b *hcl.Block, ctx *hcl.EvalContext) (*health.KubeAPIServer, hcl.Diagnostics) {
+	kind := b.Labels[0]
+	spec, ok := healthSpecs[kind]
+	if !ok {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown health gate",
+			Detail:   fmt.Sprintf("%q is not a health gate hostplan knows; the one there is: health \"kube_apiserver\" { }.", kind),
+			Subject:  b.LabelRanges[0].Ptr(),
+		}}
+	}
+	v, diags := hcldec.Decode(b.Body, spec, ctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	v, _ = v.UnmarkDeep()
+	str := func(name string) string {
+		if a := v.GetAttr(name); !a.IsNull() {
+			return a.AsString()
+		}
+		return ""
+	}
+	g := &health.KubeAPIServer{
+		Manifest:   str("manifest"),
+		Container:  str("container"),
+		Address:    str("address"),
+		CAFile:     str("ca_file"),
+		ServerName: str("server_name"),
+	}
+	attrRange := func(name string) *hcl.Range {
+		attrs, _ := b.Body.JustAttributes()
+		if a, ok := attrs[name]; ok {
+			return a.Expr.Range().Ptr()
+		}
+		return b.DefRange.Ptr()
+	}
+	if p := v.GetAttr("port"); !p.IsNull() {
+		n, acc := p.AsBigFloat().Int64()
+		if acc != big.Exact || n < 1 || n > 65535 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid port",
+				Detail: "port must be a TCP port number (1-65535).", Subject: attrRange("port")})
+		}
+		g.Port = int(n)
+	}
+	if s := str("timeout"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid timeout",
+				Detail: fmt.Sprintf("%q is not a duration; write it like \"5m\" or \"90s\".", s), Subject: attrRange("timeout")})
+		}
+		g.Timeout = d
+	}
+	for _, name := range []string{"manifest", "ca_file"} {
+		if p := str(name); p != "" && !strings.HasPrefix(p, "/") {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid path",
+				Detail: fmt.Sprintf("%s must be an absolute path on the host, not %q.", name, p), Subject: attrRange(name)})
+		}
+	}
+	return g, diags
+}
