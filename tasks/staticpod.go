@@ -1,0 +1,307 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/internal/kubeyaml"
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+func init() {
+	register(&Kind{
+		Type:      "static_pod",
+		LabelName: "path",
+		Spec: hcldec.ObjectSpec{
+			"container":    &hcldec.AttrSpec{Name: "container", Type: cty.String, Required: true},
+			"flags":        &hcldec.AttrSpec{Name: "flags", Type: cty.Map(cty.String)},
+			"remove_flags": &hcldec.AttrSpec{Name: "remove_flags", Type: cty.List(cty.String)},
+			"env":          &hcldec.AttrSpec{Name: "env", Type: cty.Map(cty.String)},
+			"backup_dir":   &hcldec.AttrSpec{Name: "backup_dir", Type: cty.String},
+			"keep_backups": &hcldec.AttrSpec{Name: "keep_backups", Type: cty.Number},
+			"volume_mount": &hcldec.BlockMapSpec{TypeName: "volume_mount", LabelNames: []string{"name"}, Nested: hcldec.ObjectSpec{
+				"mount_path": &hcldec.AttrSpec{Name: "mount_path", Type: cty.String, Required: true},
+				"read_only":  &hcldec.AttrSpec{Name: "read_only", Type: cty.Bool},
+			}},
+			"host_path_volume": &hcldec.BlockMapSpec{TypeName: "host_path_volume", LabelNames: []string{"name"}, Nested: hcldec.ObjectSpec{
+				"path": &hcldec.AttrSpec{Name: "path", Type: cty.String, Required: true},
+				"type": &hcldec.AttrSpec{Name: "type", Type: cty.String},
+			}},
+		},
+		Build: buildStaticPod,
+	})
+}
+
+// StaticPod edits one container of a kubelet static pod manifest in place: flags, env,
+// volume mounts and hostPath volumes. Everything else in the file stays byte for byte.
+// Before each change the old manifest is copied to a backup folder outside the
+// manifests directory (kubelet runs every file there, backups included).
+type StaticPod struct {
+	Path        string
+	Edit        kubeyaml.PodEdit
+	BackupDir   string
+	KeepBackups int
+	// Sensitive hides the diff: a flag or env value came from a sensitive value.
+	Sensitive bool
+
+	// backup is the copy Apply made, for Revert.
+	backup string
+}
+
+var hostPathTypes = map[string]bool{"": true, "DirectoryOrCreate": true, "Directory": true, "FileOrCreate": true,
+	"File": true, "Socket": true, "CharDevice": true, "BlockDevice": true}
+
+func buildStaticPod(label string, a Attrs) (Resource, error) {
+	if err := checkAbsPath(label); err != nil {
+		return nil, err
+	}
+	s := &StaticPod{
+		Path:      label,
+		Edit:      kubeyaml.PodEdit{Container: a.String("container", ""), RemoveFlags: a.Strings("remove_flags")},
+		BackupDir: a.String("backup_dir", "/etc/kubernetes/hostplan-backups"),
+		Sensitive: a.sensitiveAny("flags", "env"),
+	}
+	var err error
+	if s.KeepBackups, err = a.Int("keep_backups", 10); err != nil {
+		return nil, err
+	}
+	if s.KeepBackups < 1 {
+		return nil, &AttrError{Attr: "keep_backups", Msg: "keep at least 1 backup: the rollback restores the newest"}
+	}
+	if !path.IsAbs(s.BackupDir) {
+		return nil, &AttrError{Attr: "backup_dir", Msg: fmt.Sprintf("%q is not an absolute path", s.BackupDir)}
+	}
+	s.BackupDir = path.Clean(s.BackupDir)
+	if dir := path.Dir(label); s.BackupDir == dir || strings.HasPrefix(s.BackupDir, dir+"/") {
+		return nil, &AttrError{Attr: "backup_dir", Msg: fmt.Sprintf("%s is inside %s: kubelet would run the backups there as pods; keep backups outside it", s.BackupDir, dir)}
+	}
+	flags := a.StringMap("flags")
+	for _, name := range sortedKeys(flags) {
+		if strings.HasPrefix(name, "-") {
+			return nil, &AttrError{Attr: "flags", Msg: fmt.Sprintf("write flag names without dashes: %q, not %q", strings.TrimLeft(name, "-"), name)}
+		}
+		s.Edit.Flags = append(s.Edit.Flags, kubeyaml.Flag{Name: name, Value: flags[name]})
+	}
+	for _, name := range s.Edit.RemoveFlags {
+		if _, both := flags[name]; both {
+			return nil, &AttrError{Attr: "remove_flags", Msg: fmt.Sprintf("%q is also set in flags", name)}
+		}
+	}
+	env := a.StringMap("env")
+	for _, name := range sortedKeys(env) {
+		s.Edit.Env = append(s.Edit.Env, kubeyaml.EnvVar{Name: name, Value: env[name]})
+	}
+	if a.Has("volume_mount") {
+		for it := a.Value.GetAttr("volume_mount").ElementIterator(); it.Next(); {
+			k, v := it.Element()
+			m := kubeyaml.VolumeMount{Name: k.AsString(), MountPath: v.GetAttr("mount_path").AsString()}
+			if ro := v.GetAttr("read_only"); !ro.IsNull() {
+				m.ReadOnly = ro.True()
+			}
+			if !path.IsAbs(m.MountPath) {
+				return nil, &AttrError{Attr: "volume_mount", Msg: fmt.Sprintf("mount_path of %q must be absolute, not %q", m.Name, m.MountPath)}
+			}
+			s.Edit.VolumeMounts = append(s.Edit.VolumeMounts, m)
+		}
+	}
+	if a.Has("host_path_volume") {
+		for it := a.Value.GetAttr("host_path_volume").ElementIterator(); it.Next(); {
+			k, v := it.Element()
+			vol := kubeyaml.HostPathVolume{Name: k.AsString(), Path: v.GetAttr("path").AsString()}
+			if t := v.GetAttr("type"); !t.IsNull() {
+				vol.Type = t.AsString()
+			}
+			if !hostPathTypes[vol.Type] {
+				return nil, &AttrError{Attr: "host_path_volume", Msg: fmt.Sprintf("type %q of %q is not a hostPath type (DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice)", vol.Type, vol.Name)}
+			}
+			if !path.IsAbs(vol.Path) {
+				return nil, &AttrError{Attr: "host_path_volume", Msg: fmt.Sprintf("path of %q must be absolute, not %q", vol.Name, vol.Path)}
+			}
+			s.Edit.Volumes = append(s.Edit.Volumes, vol)
+		}
+	}
+	return s, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Type implements Resource.
+func (s *StaticPod) Type() string { return "static_pod" }
+
+// Label implements Resource.
+func (s *StaticPod) Label() string { return s.Path }
+
+// Plan implements Resource.
+func (s *StaticPod) Plan(ctx context.Context, h *Host) (*Change, error) {
+	old, err := h.Conn.ReadFile(ctx, s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no manifest at %s (is this a control-plane node? kubeadm writes it at init/join)", s.Path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := h.Conn.Stat(ctx, s.Path)
+	if err != nil {
+		return nil, err
+	}
+	updated, err := kubeyaml.EditStaticPod(old, s.Edit)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (the file was not changed)", s.Path, err)
+	}
+	if err := s.checkFileVolumes(ctx, h); err != nil {
+		return nil, err
+	}
+	fc := &FileChange{Path: s.Path, Old: old, New: updated, OldExists: true, NewExists: true,
+		OldMode: st.Mode, OldUID: st.UID, OldGID: st.GID, Sensitive: s.Sensitive}
+	c := &Change{Action: NoOp, File: fc}
+	if !bytes.Equal(old, updated) {
+		c.Action = Update
+		c.Details = append(c.Details,
+			fmt.Sprintf("backup to %s/<UTC time>/%s first (keeps %d)", s.BackupDir, path.Base(s.Path), s.KeepBackups),
+			"kubelet restarts the pod when this file changes")
+	}
+	return c, nil
+}
+
+// checkFileVolumes refuses a FileOrCreate volume whose file neither exists nor is
+// created by an earlier resource: kubelet would create it empty, and an API server
+// given an empty audit policy exits at start.
+func (s *StaticPod) checkFileVolumes(ctx context.Context, h *Host) error {
+	for _, v := range s.Edit.Volumes {
+		if v.Type != "FileOrCreate" && v.Type != "File" {
+			continue
+		}
+		if h.files[v.Path] {
+			continue
+		}
+		if _, err := h.Conn.Stat(ctx, v.Path); err == nil {
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return fmt.Errorf("volume %q mounts %s (type %s), which does not exist and no earlier resource creates it: kubelet would create an empty file and the pod would fail to start; put the resource that writes %s (audit_policy or file) before this static_pod", v.Name, v.Path, v.Type, v.Path)
+	}
+	return nil
+}
+
+// Apply implements Resource.
+func (s *StaticPod) Apply(ctx context.Context, h *Host, c *Change) error {
+	cur, err := h.Conn.ReadFile(ctx, s.Path)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(cur, c.File.Old) {
+		return fmt.Errorf("%s changed on the host since the plan was made; run plan again", s.Path)
+	}
+	if s.backup, err = s.writeBackup(ctx, h, cur, c.File); err != nil {
+		return fmt.Errorf("back up %s: %w", s.Path, err)
+	}
+	attrs := transport.FileAttrs{Mode: c.File.OldMode.Perm(), UID: c.File.OldUID, GID: c.File.OldGID}
+	if err := h.Conn.WriteFile(ctx, s.Path, c.File.New, attrs); err != nil {
+		return err
+	}
+	return s.pruneBackups(ctx, h)
+}
+
+// Revert implements Reverter: the backup Apply made goes back in place.
+func (s *StaticPod) Revert(ctx context.Context, h *Host, c *Change) error {
+	old := c.File.Old
+	if s.backup != "" {
+		b, err := h.Conn.ReadFile(ctx, s.backup)
+		if err != nil {
+			return fmt.Errorf("read backup %s: %w", s.backup, err)
+		}
+		old = b
+	}
+	return h.Conn.WriteFile(ctx, s.Path, old, transport.FileAttrs{Mode: c.File.OldMode.Perm(), UID: c.File.OldUID, GID: c.File.OldGID})
+}
+
+const backupTimeLayout = "20060102T150405.000Z"
+
+var backupName = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z$`)
+
+func (s *StaticPod) writeBackup(ctx context.Context, h *Host, data []byte, fc *FileChange) (string, error) {
+	private := transport.FileAttrs{Mode: 0o700, UID: -1, GID: -1}
+	if _, err := h.Conn.Stat(ctx, s.BackupDir); errors.Is(err, fs.ErrNotExist) {
+		if err := mkdirAll(ctx, h, s.BackupDir, private); err != nil {
+			return "", err
+		}
+	} else if err != nil {
+		return "", err
+	}
+	dir := path.Join(s.BackupDir, time.Now().UTC().Format(backupTimeLayout))
+	if err := h.Conn.Mkdir(ctx, dir, private); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	file := path.Join(dir, path.Base(s.Path))
+	attrs := transport.FileAttrs{Mode: fc.OldMode.Perm(), UID: fc.OldUID, GID: fc.OldGID}
+	if err := h.Conn.WriteFile(ctx, file, data, attrs); err != nil {
+		return "", err
+	}
+	return file, nil
+}
+
+// mkdirAll creates dir and its missing parents.
+func mkdirAll(ctx context.Context, h *Host, dir string, attrs transport.FileAttrs) error {
+	if _, err := h.Conn.Stat(ctx, dir); err == nil {
+		return nil
+	}
+	if parent := path.Dir(dir); parent != dir {
+		if err := mkdirAll(ctx, h, parent, attrs); err != nil {
+			return err
+		}
+	}
+	if err := h.Conn.Mkdir(ctx, dir, attrs); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// pruneBackups keeps the newest KeepBackups backups of this manifest.
+func (s *StaticPod) pruneBackups(ctx context.Context, h *Host) error {
+	res, err := h.Conn.Run(ctx, "ls -1 -- "+transport.ShellQuote(s.BackupDir), nil)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("list %s: %s", s.BackupDir, strings.TrimSpace(string(res.Stderr)))
+	}
+	var mine []string
+	for _, name := range strings.Split(string(res.Stdout), "\n") {
+		if !backupName.MatchString(name) {
+			continue
+		}
+		if _, err := h.Conn.Stat(ctx, path.Join(s.BackupDir, name, path.Base(s.Path))); err == nil {
+			mine = append(mine, name)
+		}
+	}
+	sort.Strings(mine)
+	for len(mine) > s.KeepBackups {
+		dir := path.Join(s.BackupDir, mine[0])
+		if err := h.Conn.Remove(ctx, path.Join(dir, path.Base(s.Path))); err != nil {
+			return fmt.Errorf("prune old backup: %w", err)
+		}
+		// Other manifests' backups may share the folder: then it stays.
+		_ = h.Conn.Remove(ctx, dir)
+		mine = mine[1:]
+	}
+	return nil
+}
