@@ -43,6 +43,8 @@ type KubeadmConfig struct {
 	Component  string
 	Kubeconfig string
 	Edit       kubeyaml.ClusterEdit
+	// Sensitive hides the diff: an argument came from a sensitive value.
+	Sensitive bool
 }
 
 const kubeadmConfigMap = "configmap/kube-system/kubeadm-config"
@@ -52,7 +54,7 @@ func buildKubeadmConfig(label string, a Attrs) (Resource, error) {
 		return nil, &AttrError{Attr: "component", Msg: fmt.Sprintf("%q is not supported; the component is \"apiServer\"", label)}
 	}
 	k := &KubeadmConfig{Component: label, Kubeconfig: a.String("kubeconfig", "/etc/kubernetes/admin.conf"),
-		Edit: kubeyaml.ClusterEdit{RemoveArgs: a.Strings("remove_args")}}
+		Edit: kubeyaml.ClusterEdit{RemoveArgs: a.Strings("remove_args")}, Sensitive: a.sensitiveAny("extra_args")}
 	if !path.IsAbs(k.Kubeconfig) {
 		return nil, &AttrError{Attr: "kubeconfig", Msg: fmt.Sprintf("%q is not an absolute path on the host", k.Kubeconfig)}
 	}
@@ -131,7 +133,7 @@ func (k *KubeadmConfig) Plan(ctx context.Context, h *Host) (*Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s ClusterConfiguration: %w", kubeadmConfigMap, err)
 	}
-	c := &Change{Action: NoOp, File: &FileChange{Path: kubeadmConfigMap + ":ClusterConfiguration", Old: old, New: updated, OldExists: true, NewExists: true}}
+	c := &Change{Action: NoOp, File: &FileChange{Path: kubeadmConfigMap + ":ClusterConfiguration", Old: old, New: updated, OldExists: true, NewExists: true, Sensitive: k.Sensitive}}
 	if !bytes.Equal(old, updated) {
 		c.Action = Update
 		c.Details = append(c.Details, "recorded for kubeadm upgrade (resourceVersion "+cm.Metadata.ResourceVersion+")")

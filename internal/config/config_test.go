@@ -307,6 +307,61 @@ func TestDiagnostics(t *testing.T) {
 			summary: "Unsupported block type", line: 1, detail: "This looks like an inventory",
 		},
 		{
+			name:    "serial zero",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  serial = 0\n}\n",
+			summary: "Invalid serial", line: 3, detail: "at least 1",
+		},
+		{
+			name:    "serial bad percentage",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  serial = \"150%\"\n}\n",
+			summary: "Invalid serial", line: 3, detail: "between 1% and 100%",
+		},
+		{
+			name:    "run_once not a bool",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  run_once = \"yes please\"\n}\n",
+			summary: "Invalid run_once", line: 3,
+		},
+		{
+			name:    "unknown health gate",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  health \"http\" {}\n}\n",
+			summary: "Unknown health gate", line: 3, detail: "kube_apiserver",
+		},
+		{
+			name:    "health timeout",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  health \"kube_apiserver\" {\n    timeout = \"5 minutes\"\n  }\n}\n",
+			summary: "Invalid timeout", line: 4,
+		},
+		{
+			name:    "health unknown attribute",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  health \"kube_apiserver\" {\n    timout = \"5m\"\n  }\n}\n",
+			summary: "Unsupported argument", line: 4, detail: `Did you mean "timeout"?`,
+		},
+		{
+			name:    "two health gates",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  health \"kube_apiserver\" {}\n  health \"kube_apiserver\" {}\n}\n",
+			summary: "Duplicate health block", line: 4,
+		},
+		{
+			name:    "validation with can()",
+			plan:    "variable \"id\" {\n  type = string\n  default = \"no spaces allowed\"\n  validation {\n    condition = can(regex(\"^[a-z]+$\", var.id))\n    error_message = \"id is letters only.\"\n  }\n}\n",
+			summary: "Invalid value for variable", detail: "id is letters only.",
+		},
+		{
+			name:    "static_pod flag with dashes",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  static_pod \"/etc/kubernetes/manifests/a.yaml\" {\n    container = \"a\"\n    flags = { \"--v\" = \"2\" }\n  }\n}\n",
+			summary: `Invalid static_pod "/etc/kubernetes/manifests/a.yaml"`, line: 5, detail: "without dashes",
+		},
+		{
+			name:    "static_pod backups inside manifests",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  static_pod \"/etc/kubernetes/manifests/a.yaml\" {\n    container = \"a\"\n    backup_dir = \"/etc/kubernetes/manifests/old\"\n  }\n}\n",
+			summary: `Invalid static_pod "/etc/kubernetes/manifests/a.yaml"`, line: 5, detail: "kubelet would run the backups",
+		},
+		{
+			name:    "audit_policy for an old cluster",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  audit_policy \"/etc/kubernetes/p.yaml\" {\n    kubernetes_version = \"v1.15.3\"\n  }\n}\n",
+			summary: `Invalid audit_policy "/etc/kubernetes/p.yaml"`, line: 4, detail: "1.16",
+		},
+		{
 			name:    "syntax error",
 			plan:    "task \"t\" {\n  on = [\"all\"\n}\n",
 			summary: "Missing item separator", line: 3,
@@ -343,6 +398,52 @@ func TestDiagnostics(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRollout(t *testing.T) {
+	dir := writePlan(t, map[string]string{"plan.hcl": `
+variable "batch" {
+  default = "25%"
+}
+task "a" {
+  on     = ["masters"]
+  serial = var.batch
+  health "kube_apiserver" {
+    timeout = "90s"
+    port    = 7443
+  }
+}
+task "b" {
+  on       = ["all"]
+  serial   = 2
+  run_once = true
+}
+task "c" {
+  on = ["all"]
+}
+`})
+	p, diags := Load(dir, Inputs{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	a, b, c := p.Tasks[0], p.Tasks[1], p.Tasks[2]
+	if a.Serial != (Serial{Percent: 25}) || a.Health == nil || a.Health.Port != 7443 || a.Health.Timeout.String() != "1m30s" {
+		t.Errorf("task a: %+v %+v", a.Serial, a.Health)
+	}
+	if b.Serial != (Serial{Count: 2}) || !b.RunOnce || c.Serial.Rolling() || c.Health != nil || c.RunOnce {
+		t.Errorf("tasks b, c: %+v %+v", b, c)
+	}
+	for _, tc := range []struct {
+		s       Serial
+		n, want int
+	}{
+		{Serial{}, 7, 7}, {Serial{Count: 1}, 7, 1}, {Serial{Count: 10}, 3, 3},
+		{Serial{Percent: 25}, 7, 1}, {Serial{Percent: 30}, 10, 3}, {Serial{Percent: 50}, 1, 1}, {Serial{Percent: 100}, 4, 4},
+	} {
+		if got := tc.s.BatchSize(tc.n); got != tc.want {
+			t.Errorf("%+v.BatchSize(%d) = %d, want %d", tc.s, tc.n, got, tc.want)
+		}
 	}
 }
 

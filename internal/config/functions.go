@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
@@ -71,6 +72,8 @@ func (t funcTable) pure() funcMap {
 		}),
 		"file":       t.fileFunc(),
 		"yamlencode": yamlEncodeFunc,
+		// can and try, as in Terraform: validation conditions such as can(regex(...)).
+		"can": tryfunc.CanFunc, "try": tryfunc.TryFunc,
 	}
 }
 

@@ -70,11 +70,11 @@ func (g *KubeAPIServer) ManifestPath() string { return g.withDefaults().Manifest
 // Describe says what the gate waits for, for plans.
 func (g *KubeAPIServer) Describe() string {
 	d := g.withDefaults()
-	port := "its --secure-port"
+	at := d.Address + " at its --secure-port"
 	if d.Port != 0 {
-		port = strconv.Itoa(d.Port)
+		at = net.JoinHostPort(d.Address, strconv.Itoa(d.Port))
 	}
-	return fmt.Sprintf("kube-apiserver of %s restarted with the new flags and /livez, /readyz OK on %s:%s (timeout %s)", d.Manifest, d.Address, port, d.Timeout)
+	return fmt.Sprintf("kube-apiserver of %s restarted with the new flags, /livez and /readyz OK on %s (timeout %s)", d.Manifest, at, d.Timeout)
 }
 
 // Process is one running kube-apiserver.

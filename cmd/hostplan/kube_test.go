@@ -1,0 +1,201 @@
+package main
+
+// The kube tier: a real kube-apiserver v1.32 on every lab master (internal/lab), run by
+// a stand-in for kubelet's static pods. These tests apply the flagship example and a
+// failing variant of it, end to end through the CLI.
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hostplan/hostplan/internal/lab"
+)
+
+// startKube starts n lab hosts, all in group "masters", each running kube-apiserver.
+func startKube(t *testing.T, n int) (*lab.Lab, *lab.KubeCluster, string) {
+	t.Helper()
+	l := lab.ForTest(t, lab.Options{Hosts: n, Groups: func(int) []string { return []string{"masters"} }})
+	c := lab.KubeForTest(t, l, lab.KubeOptions{})
+	inv := filepath.Join(t.TempDir(), "inventory.hcl")
+	if err := l.WriteInventory(inv, "root"); err != nil {
+		t.Fatal(err)
+	}
+	return l, c, inv
+}
+
+var healthyAfter = regexp.MustCompile(`healthy task "audit-logging": restarted with the new configuration, healthy after ([0-9.]+m?s)`)
+
+// TestKubeSecurityCenterExample is scenario 1: the flagship example on three masters.
+func TestKubeSecurityCenterExample(t *testing.T) {
+	t.Parallel()
+	l, c, inv := startKube(t, 3)
+	example := filepath.Join("..", "..", "examples", "security-center")
+	args := []string{"-i", inv, "--var", "cluster_id=c0ffee", "--var", "health_timeout=3m", example}
+
+	r := hostplan(t, append([]string{"plan"}, args...)...)
+	if r.code != 2 {
+		t.Fatalf("plan:\n%s", r)
+	}
+	for _, want := range []string{`task "audit-logging": rolling, 1 host at a time; each host waits for: kube-apiserver`,
+		`task "record-in-kubeadm-config": runs once, on h1`, "+    - --audit-policy-file=/etc/kubernetes/audit-policy.yaml",
+		"+    - name: aliyun_logs_audit-c0ffee_jsonfile", "+  - name: audit-log-maxage", "apiVersion: audit.k8s.io/v1\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(r.stdout)
+	}
+
+	start := time.Now()
+	r = hostplan(t, append([]string{"apply", "--auto-approve"}, args...)...)
+	applyTime := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("apply:\n%s", r)
+	}
+	times := healthyAfter.FindAllStringSubmatch(r.stdout, -1)
+	if len(times) != 3 {
+		t.Fatalf("want a restarted, healthy API server on each of the 3 masters:\n%s", r.stdout)
+	}
+	for i, m := range times {
+		t.Logf("master h%d: change -> healthy %s", i+1, m[1])
+	}
+	t.Logf("apply of the example on 3 masters: %s", applyTime.Round(100*time.Millisecond))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, m := range l.Hosts {
+		if err := c.Healthy(ctx, m); err != nil {
+			t.Errorf("%s: %v", m.Name, err)
+		}
+		if c.Restarts(m) != 2 {
+			t.Errorf("%s: kube-apiserver started %d times, want 2 (initial + one restart)", m.Name, c.Restarts(m))
+		}
+		waitAuditEvent(ctx, t, c, m)
+	}
+	out, err := c.Kubectl(ctx, l.Hosts[0], "--namespace", "kube-system", "get", "configmap", "kubeadm-config", "--output", "jsonpath={.data.ClusterConfiguration}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: audit-policy-file", "value: /etc/kubernetes/audit-policy.yaml", "name: k8s-audit", "pathType: FileOrCreate"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("kubeadm-config ClusterConfiguration lacks %q:\n%s", want, out)
+		}
+	}
+
+	r = hostplan(t, append([]string{"plan"}, args...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "Plan: 3 hosts, 0 to change") {
+		t.Errorf("plan after apply must show no change:\n%s", r)
+	}
+	before := []int{c.Restarts(l.Hosts[0]), c.Restarts(l.Hosts[1]), c.Restarts(l.Hosts[2])}
+	r = hostplan(t, append([]string{"apply", "--auto-approve"}, args...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "No changes") {
+		t.Errorf("second apply:\n%s", r)
+	}
+	for i, m := range l.Hosts {
+		if c.Restarts(m) != before[i] {
+			t.Errorf("%s: the second apply restarted kube-apiserver", m.Name)
+		}
+	}
+}
+
+// waitAuditEvent makes API requests on m until its audit log holds an audit.k8s.io/v1
+// Event (the log is written asynchronously, in batches).
+func waitAuditEvent(ctx context.Context, t *testing.T, c *lab.KubeCluster, m *lab.Host) {
+	t.Helper()
+	var last string
+	for ctx.Err() == nil {
+		c.Kubectl(ctx, m, "get", "namespaces")
+		b, _ := m.ReadFile("/var/log/kubernetes/kubernetes.audit")
+		for _, line := range strings.Split(string(b), "\n") {
+			var ev struct{ Kind, APIVersion string }
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Kind == "Event" && ev.APIVersion == "audit.k8s.io/v1" {
+				return
+			}
+		}
+		last = string(b)
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Errorf("%s: no audit.k8s.io/v1 Event in /var/log/kubernetes/kubernetes.audit (%d bytes)", m.Name, len(last))
+}
+
+// badPolicyPlan bypasses the policy check on purpose: a plain file resource ships a
+// v1beta1 policy, which kube-apiserver 1.32 refuses at start.
+const badPolicyPlan = `
+task "audit-logging" {
+  on     = ["masters"]
+  serial = 1
+  health "kube_apiserver" {
+    timeout = "40s"
+  }
+  file "/etc/kubernetes/audit-policy.yaml" {
+    content = "apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n"
+    mode    = "0600"
+  }
+  static_pod "/etc/kubernetes/manifests/kube-apiserver.yaml" {
+    container = "kube-apiserver"
+    flags = {
+      "audit-log-path"    = "/var/log/kubernetes/kubernetes.audit"
+      "audit-policy-file" = "/etc/kubernetes/audit-policy.yaml"
+    }
+  }
+}
+`
+
+// TestKubeRollbackOnFailedGate is scenario 2: master 1's API server does not come back;
+// its change is rolled back, it is healthy again, and masters 2 and 3 are never touched.
+func TestKubeRollbackOnFailedGate(t *testing.T) {
+	t.Parallel()
+	l, c, inv := startKube(t, 3)
+	planDir := writeFiles(t, map[string]string{"main.hcl": badPolicyPlan})
+	r := hostplan(t, "apply", "--auto-approve", "-i", inv, planDir)
+	if r.code != 1 {
+		t.Fatalf("apply must fail:\n%s", r)
+	}
+	for _, want := range []string{
+		"host h1: FAILED",
+		`unhealthy task "audit-logging": health gate failed`,
+		`restored static_pod "/etc/kubernetes/manifests/kube-apiserver.yaml"`,
+		`restored file "/etc/kubernetes/audit-policy.yaml"`,
+		"healthy after the rollback, healthy again after",
+		`Rollout stopped: rollout of task "audit-logging" stopped: h1 failed; not changed: h2, h3.`,
+		"host h2: not changed (the rollout stopped)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("apply output:\n%s", r.stdout)
+	}
+	m1 := l.Hosts[0]
+	got, err := m1.ReadFile("/etc/kubernetes/manifests/kube-apiserver.yaml")
+	if err != nil || string(got) != string(c.Manifest(m1)) {
+		t.Errorf("h1's manifest was not restored byte for byte (err %v)", err)
+	}
+	if _, err := m1.ReadFile("/etc/kubernetes/audit-policy.yaml"); err == nil {
+		t.Errorf("h1: the policy file the rollback should remove is still there")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Healthy(ctx, m1); err != nil {
+		t.Errorf("h1 is not healthy after the rollback: %v", err)
+	}
+	for _, m := range l.Hosts[1:] {
+		// Their running API servers write logs, so compare what hostplan would write.
+		if got, err := m.ReadFile("/etc/kubernetes/manifests/kube-apiserver.yaml"); err != nil || string(got) != string(c.Manifest(m)) {
+			t.Errorf("%s: the manifest was changed (err %v)", m.Name, err)
+		}
+		if _, err := m.ReadFile("/etc/kubernetes/audit-policy.yaml"); err == nil {
+			t.Errorf("%s: a policy file was written", m.Name)
+		}
+		if n := c.Restarts(m); n != 1 {
+			t.Errorf("%s: kube-apiserver started %d times; it should never have restarted", m.Name, n)
+		}
+	}
+}
