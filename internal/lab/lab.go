@@ -76,6 +76,10 @@ type Lab struct {
 	startMu sync.RWMutex   // held (R) while starting a process in a host; Stop takes it (W)
 	conns   sync.WaitGroup // sshd processes still running (Add only under mu while !stopped)
 	accepts sync.WaitGroup // accept loops
+	// stopHooks end what runs beside the hosts (a kube cluster's etcd, forwarders,
+	// stand-in kubelets): Stop calls them, last added first, before it kills the hosts'
+	// processes. Appended under mu while !stopped.
+	stopHooks []func() error
 
 	stopOnce sync.Once
 	stopErr  error
@@ -336,6 +340,12 @@ func (l *Lab) stop() error {
 	l.accepts.Wait()
 	l.startMu.Lock() // wait for processes being started, so that the kill below sees them
 	l.startMu.Unlock()
+	var errs []error
+	for i := len(l.stopHooks) - 1; i >= 0; i-- {
+		if err := l.stopHooks[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
 
 	var netns []string
 	for _, h := range l.Hosts {
@@ -353,7 +363,7 @@ func (l *Lab) stop() error {
 			}
 		}
 	}
-	errs := []error{teardown(l.Dir, netns, inodes)}
+	errs = append(errs, teardown(l.Dir, netns, inodes))
 	for _, h := range l.Hosts {
 		h.ns.close() // the last reference to an empty host's mount namespace
 	}
@@ -370,6 +380,17 @@ func (l *Lab) stop() error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lab %s: stop: %w", l.Name, err)
 	}
+	return nil
+}
+
+// onStop registers fn to run at Stop (see stopHooks); errStopped once Stop began.
+func (l *Lab) onStop(fn func() error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return errStopped
+	}
+	l.stopHooks = append(l.stopHooks, fn)
 	return nil
 }
 

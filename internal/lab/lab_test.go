@@ -276,12 +276,19 @@ func TestLab(t *testing.T) {
 	}
 }
 
-// nsInodes lists the namespace inodes of a lab's hosts.
+// nsInodes lists the namespace inodes of a lab's hosts. It keeps the namespaces open
+// until the test ends: the kernel reuses a freed namespace's inode number at once, and
+// pidsIn would then find another lab's processes (parallel tests and packages).
 func nsInodes(t *testing.T, l *Lab) map[uint64]bool {
 	out := map[uint64]bool{}
 	for _, h := range l.Hosts {
 		for _, f := range []*os.File{h.ns.net, h.ns.mnt, h.ns.uts} {
-			fi, err := f.Stat()
+			hold, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { hold.Close() })
+			fi, err := hold.Stat()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -546,7 +553,12 @@ func TestStopDuringConnections(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Stop while connections are in flight: wait until some commands got through (on a
+	// loaded machine that takes longer than any fixed pause), then a little more.
+	for deadline := time.Now().Add(30 * time.Second); ok.Load() < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
 	start := time.Now()
 	if err := l.Stop(); err != nil {
 		t.Error(err)

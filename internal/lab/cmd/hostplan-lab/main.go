@@ -1,11 +1,13 @@
 // Command hostplan-lab runs lab hosts (see package lab) for demos and manual tests.
 //
-//	hostplan-lab up [-n 3] [-name NAME] [-dir DIR] [-inventory FILE] [-user root] [-ready FILE]
+//	hostplan-lab up [-n 3] [-name NAME] [-dir DIR] [-inventory FILE] [-user root] [-ready FILE] [-kube]
 //	hostplan-lab clean [-root DIR]
 //
 // up starts a lab, writes the inventory and then the ready file (JSON describing the
 // lab; written atomically, removed again at exit), and serves until SIGINT or SIGTERM,
-// then stops the lab. clean removes labs whose owner process died.
+// then stops the lab. With -kube, every host is also a kubeadm-style Kubernetes master
+// (lab.StartKube; needs `make kube-bins`) before the ready file is written. clean
+// removes labs whose owner process died.
 package main
 
 import (
@@ -46,7 +48,7 @@ func main() {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  hostplan-lab up [-n 3] [-name NAME] [-dir DIR] [-inventory FILE] [-user root] [-ready FILE]
+  hostplan-lab up [-n 3] [-name NAME] [-dir DIR] [-inventory FILE] [-user root] [-ready FILE] [-kube]
   hostplan-lab clean [-root DIR]
 `)
 	os.Exit(2)
@@ -68,6 +70,13 @@ type ready struct {
 	EncryptedUserKey string      `json:"encrypted_user_key"`
 	Inventory        string      `json:"inventory,omitempty"`
 	Hosts            []readyHost `json:"hosts"`
+	Kube             *readyKube  `json:"kube,omitempty"`
+}
+
+type readyKube struct {
+	Version      string   `json:"version"`
+	EtcdEndpoint string   `json:"etcd_endpoint"`
+	Masters      []string `json:"masters"`
 }
 
 func up(args []string) error {
@@ -78,6 +87,7 @@ func up(args []string) error {
 	inv := fs.String("inventory", "", "write an HCL inventory of the lab here")
 	user := fs.String("user", "root", "login user for the inventory")
 	readyFile := fs.String("ready", "", "write this JSON file once the lab is up")
+	kube := fs.Bool("kube", false, "run a Kubernetes control plane (kube-apiserver static pods, one etcd) on every host")
 	_ = fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("up: unexpected arguments %q", fs.Args())
@@ -86,7 +96,12 @@ func up(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	start := time.Now()
-	l, err := lab.Start(ctx, lab.Options{Hosts: *n, Dir: *dir, Name: *name})
+	opts := lab.Options{Hosts: *n, Dir: *dir, Name: *name}
+	if *kube {
+		// The security-center example and kubeadm inventories call them masters.
+		opts.Groups = func(int) []string { return []string{"lab", "masters"} }
+	}
+	l, err := lab.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -103,6 +118,19 @@ func up(args []string) error {
 		if err := l.WriteInventory(*inv, *user); err != nil {
 			return err
 		}
+	}
+	if *kube {
+		kstart := time.Now()
+		c, err := l.StartKube(ctx, lab.KubeOptions{})
+		if err != nil {
+			return err
+		}
+		r.Kube = &readyKube{Version: c.Version, EtcdEndpoint: c.EtcdEndpoint}
+		for _, m := range c.Masters {
+			r.Kube.Masters = append(r.Kube.Masters, m.Name)
+		}
+		fmt.Fprintf(os.Stderr, "hostplan-lab: kube-apiserver %s on %d masters in %v (kubectl inside a host uses %s)\n",
+			c.Version, len(c.Masters), time.Since(kstart).Round(time.Millisecond), lab.KubeAdminConf)
 	}
 	for _, h := range l.Hosts {
 		r.Hosts = append(r.Hosts, readyHost{h.Name, h.Address, h.Port, h.NetNS})
