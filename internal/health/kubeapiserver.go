@@ -126,7 +126,11 @@ func (g *KubeAPIServer) Wait(ctx context.Context, conn transport.Conn, before *S
 			res.Waited = time.Since(start)
 			return res, nil
 		}
-		last = err
+		// A check cut short by the deadline says nothing about the server: report
+		// what the last complete check saw.
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
 			res.Waited = time.Since(start)
