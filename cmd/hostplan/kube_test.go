@@ -198,3 +198,23 @@ func TestKubeRollbackOnFailedGate(t *testing.T) {
 		}
 	}
 }
+
+// TestKubeNoRollback: with --no-rollback the failed master keeps the broken change for
+// debugging in place, and the rollout still stops.
+func TestKubeNoRollback(t *testing.T) {
+	t.Parallel()
+	l, c, inv := startKube(t, 2)
+	planDir := writeFiles(t, map[string]string{"main.hcl": strings.Replace(badPolicyPlan, `timeout = "40s"`, `timeout = "15s"`, 1)})
+	r := hostplan(t, "apply", "--auto-approve", "--no-rollback", "-i", inv, planDir)
+	if r.code != 1 || !strings.Contains(r.stdout, "no rollback: the host was left as it is (--no-rollback)") ||
+		!strings.Contains(r.stdout, "not changed: h2") {
+		t.Fatalf("apply --no-rollback:\n%s", r)
+	}
+	got, err := l.Hosts[0].ReadFile("/etc/kubernetes/manifests/kube-apiserver.yaml")
+	if err != nil || !strings.Contains(string(got), "--audit-policy-file=") {
+		t.Errorf("h1 should keep the failed change (err %v)", err)
+	}
+	if got, _ := l.Hosts[1].ReadFile("/etc/kubernetes/manifests/kube-apiserver.yaml"); string(got) != string(c.Manifest(l.Hosts[1])) {
+		t.Errorf("h2 was changed")
+	}
+}
