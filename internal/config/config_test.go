@@ -362,6 +362,16 @@ func TestDiagnostics(t *testing.T) {
 			summary: `Invalid audit_policy "/etc/kubernetes/p.yaml"`, line: 4, detail: "1.16",
 		},
 		{
+			name:    "sysctl without value",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  sysctl \"net.ipv4.ip_forward\" {\n    file = \"/etc/sysctl.d/a.conf\"\n  }\n}\n",
+			summary: `Invalid sysctl "net.ipv4.ip_forward"`, line: 3, detail: "needs a value",
+		},
+		{
+			name:    "sysctl file not .conf",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  sysctl \"net.ipv4.ip_forward\" {\n    value = \"1\"\n    file = \"/etc/sysctl.d/a\"\n  }\n}\n",
+			summary: `Invalid sysctl "net.ipv4.ip_forward"`, line: 5, detail: "ending in .conf",
+		},
+		{
 			name:    "syntax error",
 			plan:    "task \"t\" {\n  on = [\"all\"\n}\n",
 			summary: "Missing item separator", line: 3,

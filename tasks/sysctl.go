@@ -1,0 +1,266 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+func init() {
+	register(&Kind{
+		Type:      "sysctl",
+		LabelName: "key",
+		Spec: hcldec.ObjectSpec{
+			"value": &hcldec.AttrSpec{Name: "value", Type: cty.String},
+			"file":  &hcldec.AttrSpec{Name: "file", Type: cty.String},
+			"state": &hcldec.AttrSpec{Name: "state", Type: cty.String},
+		},
+		Build: buildSysctl,
+	})
+}
+
+// Sysctl sets a kernel parameter now (the runtime value, /proc/sys) and for the next
+// boot (a line in a sysctl.d file). The manual way, `echo 1 > /proc/sys/...`, is lost
+// at reboot; a file alone does nothing until reboot.
+type Sysctl struct {
+	Key   string
+	Value string
+	File  string
+	// Absent removes the key's line from File; the runtime value is left as it is
+	// (hostplan cannot know what it was before).
+	Absent bool
+}
+
+var sysctlKey = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*[A-Za-z0-9_]$`)
+
+func buildSysctl(label string, a Attrs) (Resource, error) {
+	if !sysctlKey.MatchString(label) || strings.Contains(label, "..") {
+		return nil, &AttrError{Attr: "key", Msg: fmt.Sprintf("%q is not a sysctl key such as \"net.ipv4.ip_forward\"", label)}
+	}
+	s := &Sysctl{Key: label, Value: normalizeSysctl(a.String("value", "")),
+		File: a.String("file", "/etc/sysctl.d/90-hostplan-"+label+".conf")}
+	switch state := a.String("state", "present"); state {
+	case "present":
+		if !a.Has("value") || s.Value == "" {
+			return nil, &AttrError{Attr: "value", Msg: "a sysctl needs a value"}
+		}
+	case "absent":
+		if a.Has("value") {
+			return nil, &AttrError{Attr: "value", Msg: "a sysctl with state = \"absent\" has no value"}
+		}
+		s.Absent = true
+	default:
+		return nil, &AttrError{Attr: "state", Msg: fmt.Sprintf("%q is not a state; use \"present\" or \"absent\"", state)}
+	}
+	if strings.ContainsAny(s.Value, "\n#;") {
+		return nil, &AttrError{Attr: "value", Msg: "a sysctl value is one line without # or ;"}
+	}
+	if !path.IsAbs(s.File) || path.Clean(s.File) != s.File || !strings.HasSuffix(s.File, ".conf") {
+		return nil, &AttrError{Attr: "file", Msg: fmt.Sprintf("%q must be a clean absolute path ending in .conf (systemd-sysctl reads only *.conf)", s.File)}
+	}
+	return s, nil
+}
+
+// normalizeSysctl compares values as the kernel prints them: fields separated by one
+// space (/proc/sys uses tabs for multi-field values).
+func normalizeSysctl(v string) string { return strings.Join(strings.Fields(v), " ") }
+
+// Type implements Resource.
+func (s *Sysctl) Type() string { return "sysctl" }
+
+// Label implements Resource.
+func (s *Sysctl) Label() string { return s.Key }
+
+func (s *Sysctl) procPath() string { return "/proc/sys/" + strings.ReplaceAll(s.Key, ".", "/") }
+
+// Plan implements Resource.
+func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
+	old, err := h.Conn.ReadFile(ctx, s.File)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	updated := s.editFile(old, exists)
+	fc := &FileChange{Path: s.File, Old: old, New: updated, OldExists: exists, NewExists: updated != nil}
+	c := &Change{Action: NoOp, File: fc}
+	switch {
+	case !exists && updated != nil:
+		c.Action = Create
+	case exists && updated == nil:
+		c.Action = Delete
+	case exists && !bytes.Equal(old, updated):
+		c.Action = Update
+	}
+	if s.Absent {
+		return c, nil
+	}
+	cur, err := s.runtime(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if cur != s.Value {
+		if c.Action == NoOp {
+			c.Action = Update
+		}
+		c.Details = append(c.Details, fmt.Sprintf("runtime value %q -> %q", cur, s.Value))
+	}
+	others, err := s.otherSettings(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	c.Details = append(c.Details, others...)
+	return c, nil
+}
+
+func (s *Sysctl) runtime(ctx context.Context, h *Host) (string, error) {
+	b, err := h.Conn.ReadFile(ctx, s.procPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("the kernel of %s has no %s (%s)", h.Name, s.Key, s.procPath())
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", s.procPath(), err)
+	}
+	return normalizeSysctl(string(b)), nil
+}
+
+// otherSettings warns about other sysctl files that set the key to another value: at
+// boot the file read last wins, which may not be ours.
+func (s *Sysctl) otherSettings(ctx context.Context, h *Host) ([]string, error) {
+	cmd := "grep -H -E " + transport.ShellQuote(`^[[:space:]]*-?`+regexp.QuoteMeta(s.Key)+`[[:space:]]*=`) +
+		" /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf 2>/dev/null; true"
+	res, err := h.Conn.Run(ctx, cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		file, setting, ok := strings.Cut(line, ":")
+		if !ok || file == s.File {
+			continue
+		}
+		_, v, _ := strings.Cut(setting, "=")
+		if normalizeSysctl(v) != s.Value {
+			out = append(out, fmt.Sprintf("note: %s sets %s = %s; at boot the file read last wins (files sort by name across the sysctl.d folders, /etc/sysctl.conf last)", file, s.Key, normalizeSysctl(v)))
+		}
+	}
+	return out, nil
+}
+
+// editFile returns the file with the key set (or removed): the first line for the key
+// is replaced in place, later duplicates dropped, and a missing key appended. nil means
+// the file should not exist (a file only hostplan wrote, now empty of settings).
+func (s *Sysctl) editFile(old []byte, exists bool) []byte {
+	want := s.Key + " = " + s.Value
+	var lines []string
+	if exists {
+		lines = strings.SplitAfter(string(old), "\n")
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+	}
+	var out []string
+	found := false
+	settings := 0
+	for _, l := range lines {
+		trimmed := strings.TrimSpace(l)
+		if k, _, ok := strings.Cut(strings.TrimPrefix(trimmed, "-"), "="); ok && !strings.HasPrefix(trimmed, "#") && !strings.HasPrefix(trimmed, ";") {
+			if strings.ReplaceAll(strings.TrimSpace(k), "/", ".") == s.Key {
+				if s.Absent || found {
+					continue
+				}
+				found = true
+				if _, v, _ := strings.Cut(trimmed, "="); normalizeSysctl(v) == s.Value {
+					out = append(out, l)
+				} else {
+					out = append(out, want+"\n")
+				}
+				settings++
+				continue
+			}
+			settings++
+		}
+		out = append(out, l)
+	}
+	if !s.Absent && !found {
+		if !exists {
+			out = append(out, "# Managed by hostplan.\n")
+		}
+		if n := len(out); n > 0 && !strings.HasSuffix(out[n-1], "\n") {
+			out[n-1] += "\n"
+		}
+		out = append(out, want+"\n")
+		settings++
+	}
+	if !exists && s.Absent {
+		return nil
+	}
+	if s.Absent && settings == 0 && onlyOurHeader(out) {
+		return nil
+	}
+	return []byte(strings.Join(out, ""))
+}
+
+func onlyOurHeader(lines []string) bool {
+	for _, l := range lines {
+		if t := strings.TrimSpace(l); t != "" && t != "# Managed by hostplan." {
+			return false
+		}
+	}
+	return true
+}
+
+// Apply implements Resource.
+func (s *Sysctl) Apply(ctx context.Context, h *Host, c *Change) error {
+	fc := c.File
+	switch {
+	case fc.OldExists && !fc.NewExists:
+		if err := h.Conn.Remove(ctx, s.File); err != nil {
+			return err
+		}
+	case !bytes.Equal(fc.Old, fc.New) || fc.OldExists != fc.NewExists:
+		if err := h.Conn.WriteFile(ctx, s.File, fc.New, transport.FileAttrs{UID: -1, GID: -1}); err != nil {
+			return err
+		}
+	}
+	if s.Absent {
+		return nil
+	}
+	cur, err := s.runtime(ctx, h)
+	if err != nil {
+		return err
+	}
+	if cur == s.Value {
+		return nil
+	}
+	// Writing /proc/sys needs no sysctl binary; the shell redirect runs as the become user.
+	res, err := h.Conn.Run(ctx, "printf '%s\\n' "+transport.ShellQuote(s.Value)+" > "+transport.ShellQuote(s.procPath()), nil)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("set %s: %s", s.Key, strings.TrimSpace(string(res.Stderr)))
+	}
+	if cur, err = s.runtime(ctx, h); err != nil {
+		return err
+	}
+	if cur != s.Value {
+		return fmt.Errorf("set %s to %q, but the kernel reports %q", s.Key, s.Value, cur)
+	}
+	return nil
+}
+
+// Revert implements Reverter: the file comes back; the runtime value stays (the kernel
+// keeps no history of it).
+func (s *Sysctl) Revert(ctx context.Context, h *Host, c *Change) error {
+	return revertFile(ctx, h, c.File)
+}
