@@ -79,6 +79,9 @@ type Change struct {
 	Details []string
 	// File is set when the change writes or removes a file, for a unified diff.
 	File *FileChange
+	// Diff is a unified diff made by a tool on the host (kubectl diff), when the change
+	// is not a file's.
+	Diff string
 	// ReadVersion is the version of an API object the plan read (a resourceVersion);
 	// the apply is refused when the object changed since.
 	ReadVersion string

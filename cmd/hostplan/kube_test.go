@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -216,5 +217,106 @@ func TestKubeNoRollback(t *testing.T) {
 	}
 	if got, _ := l.Hosts[1].ReadFile("/etc/kubernetes/manifests/kube-apiserver.yaml"); string(got) != string(c.Manifest(l.Hosts[1])) {
 		t.Errorf("h2 was changed")
+	}
+}
+
+// TestKubeKubectlApply: the onboarding manifest applied with kubectl on a master; the
+// plan is kubectl diff, empty after the apply; secret values never shown; errors clear.
+func TestKubeKubectlApply(t *testing.T) {
+	t.Parallel()
+	l, c, inv := startKube(t, 1)
+	manifest := `apiVersion: v1
+kind: Namespace
+metadata:
+  name: security-center
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: onboarding
+  namespace: security-center
+data:
+  cluster: c0ffee
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: agent-token
+  namespace: security-center
+stringData:
+  token: s3cr3t-agent-token
+`
+	planDir := writeFiles(t, map[string]string{
+		"onboarding.yaml": manifest,
+		"main.hcl": `
+task "onboarding" {
+  on = ["masters"]
+  kubectl_apply "security-center" {
+    manifest = file("onboarding.yaml")
+  }
+}
+`})
+	r := hostplan(t, "plan", "-i", inv, planDir)
+	if r.code != 2 || !strings.Contains(r.stdout, `+ kubectl_apply "security-center" (create)`) || !strings.Contains(r.stdout, "+  cluster: c0ffee") ||
+		!strings.Contains(r.stdout, "token: '***'") {
+		t.Fatalf("plan should show the new objects, secret masked:\n%s", r)
+	}
+	if strings.Contains(r.stdout+r.stderr, "s3cr3t-agent-token") {
+		t.Errorf("the plan shows the secret's value:\n%s", r.stdout)
+	}
+	if r = hostplan(t, "apply", "--auto-approve", "-i", inv, planDir); r.code != 0 {
+		t.Fatalf("apply:\n%s", r)
+	}
+	ctx := context.Background()
+	out, err := c.Kubectl(ctx, l.Hosts[0], "--namespace", "security-center", "get", "configmap", "onboarding", "--output", "jsonpath={.data.cluster}")
+	if err != nil || string(out) != "c0ffee" {
+		t.Errorf("configmap after apply: %q %v", out, err)
+	}
+	if r = hostplan(t, "plan", "-i", inv, planDir); r.code != 0 {
+		t.Errorf("plan after apply must be empty:\n%s", r)
+	}
+	// A changed value is a kubectl diff of the live object.
+	changed := writeFiles(t, map[string]string{
+		"onboarding.yaml": strings.Replace(manifest, "cluster: c0ffee", "cluster: beef", 1),
+		"main.hcl":        "task \"onboarding\" {\n  on = [\"masters\"]\n  kubectl_apply \"security-center\" {\n    manifest = file(\"onboarding.yaml\")\n  }\n}\n",
+	})
+	if r = hostplan(t, "plan", "-i", inv, changed); r.code != 2 || !strings.Contains(r.stdout, "-  cluster: c0ffee") || !strings.Contains(r.stdout, "+  cluster: beef") ||
+		!strings.Contains(r.stdout, "--- live/") {
+		t.Errorf("plan of a changed value should be kubectl's diff:\n%s", r)
+	}
+
+	bad := writeFiles(t, map[string]string{"main.hcl": `
+task "onboarding" {
+  on = ["masters"]
+  kubectl_apply "bad" {
+    manifest = "apiVersion: v1\nkind: NoSuchKind\nmetadata:\n  name: x\n"
+  }
+}
+`})
+	if r = hostplan(t, "plan", "-i", inv, bad); r.code != 1 || !strings.Contains(r.stdout, `no matches for kind "NoSuchKind"`) {
+		t.Errorf("a kind the API server does not know must fail the plan with its message:\n%s", r)
+	}
+}
+
+// TestLabKubectlMissing: kubectl_apply on a host without kubectl says so.
+func TestLabKubectlMissing(t *testing.T) {
+	t.Parallel()
+	_, inv := startLab(t, 1, "root")
+	planDir := writeFiles(t, map[string]string{"main.hcl": `
+task "onboarding" {
+  on = ["all"]
+  kubectl_apply "x" {
+    manifest = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n"
+  }
+}
+`})
+	// The lab host sees this machine's /usr: whether kubectl is there decides which of
+	// the two checks speaks first.
+	want := "kubectl is not installed on h1"
+	if _, err := exec.LookPath("kubectl"); err == nil {
+		want = "no readable kubeconfig at /etc/kubernetes/admin.conf on h1"
+	}
+	if r := hostplan(t, "plan", "-i", inv, planDir); r.code != 1 || !strings.Contains(r.stdout, want) {
+		t.Errorf("plan want %q:\n%s", want, r)
 	}
 }

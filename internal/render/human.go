@@ -121,6 +121,9 @@ func (r *Human) hostPlan(hp *engine.HostPlan) {
 		if fc := st.Change.File; fc != nil {
 			r.fileDiff(hp.Host, fc)
 		}
+		if st.Change.Diff != "" {
+			r.diffLines(st.Change.Diff)
+		}
 	}
 	fmt.Fprintln(r.W)
 }
@@ -145,6 +148,11 @@ func (r *Human) fileDiff(host string, fc *tasks.FileChange) {
 		// An empty file created or removed has no lines to show.
 		text = fmt.Sprintf("--- %s\n+++ %s\n", oldName, newName)
 	}
+	r.diffLines(text)
+}
+
+// diffLines prints a unified diff, indented and coloured.
+func (r *Human) diffLines(text string) {
 	for _, line := range strings.SplitAfter(text, "\n") {
 		if line == "" {
 			continue
