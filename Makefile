@@ -1,7 +1,7 @@
 # hostplan: every target works on a fresh Debian machine as root with only Go installed.
 GO        ?= go
 BIN       := bin
-PKGS      := openssh-server openssh-client socat iptables iproute2 sudo patch diffutils etcd-server
+PKGS      := openssh-server openssh-client socat iptables iproute2 sudo patch diffutils etcd-server nftables dbus firewalld
 DEMO_DIR  ?= /tmp/hostplan-demo
 
 .PHONY: all build deps kube-bins test lint bench demo lab-clean clean
@@ -12,12 +12,19 @@ build:
 	$(GO) build -o $(BIN)/hostplan ./cmd/hostplan
 	$(GO) build -o $(BIN)/hostplan-lab ./internal/lab/cmd/hostplan-lab
 
-# deps installs the system packages the lab needs (apt-get update first, as on a fresh machine).
+# deps installs the system packages the lab needs (apt-get update first, as on a fresh
+# machine). A policy-rc.d that refuses service starts keeps packages such as firewalld
+# and etcd from starting on this machine itself: the lab runs its own copies.
 deps:
 	@missing=""; for p in $(PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && guard=1; \
+		fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; rc=$$?; \
+		if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+		exit $$rc; \
 	fi
 
 # kube-bins builds kube-apiserver and kubectl for the lab's kube clusters from the Go

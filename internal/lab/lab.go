@@ -81,6 +81,9 @@ type Lab struct {
 	// processes. Appended under mu while !stopped.
 	stopHooks []func() error
 
+	links     linkState     // link.go
+	firewalls firewallState // firewalld.go
+
 	stopOnce sync.Once
 	stopErr  error
 }
