@@ -372,6 +372,21 @@ func TestDiagnostics(t *testing.T) {
 			summary: `Invalid sysctl "net.ipv4.ip_forward"`, line: 5, detail: "ending in .conf",
 		},
 		{
+			name:    "port out of range",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  port_forward \"api\" {\n    listen_port = 70000\n    to_address = \"10.0.0.1\"\n    to_port = 6443\n  }\n}\n",
+			summary: `Invalid port_forward "api"`, line: 4, detail: "is not a port",
+		},
+		{
+			name:    "address not an IP",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  port_forward \"api\" {\n    listen_port = 8443\n    to_address = \"apiserver.local\"\n    to_port = 6443\n  }\n}\n",
+			summary: `Invalid port_forward "api"`, line: 5, detail: "not an IPv4 address",
+		},
+		{
+			name:    "unknown method",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  port_forward \"api\" {\n    listen_port = 8443\n    to_address = \"10.0.0.1\"\n    to_port = 6443\n    method = \"nft\"\n  }\n}\n",
+			summary: `Invalid port_forward "api"`, line: 7, detail: "is not a method",
+		},
+		{
 			name:    "syntax error",
 			plan:    "task \"t\" {\n  on = [\"all\"\n}\n",
 			summary: "Missing item separator", line: 3,

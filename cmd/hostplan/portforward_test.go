@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hostplan/hostplan/internal/lab"
+)
+
+// forwardTopology links client h1 to forwarder h2 to backend h3 (veth pairs inside the
+// lab) and starts a TCP service on the backend. It returns the forwarder's address the
+// client dials, and the backend's.
+func forwardTopology(t *testing.T, l *lab.Lab) (front, back string) {
+	t.Helper()
+	h1, h2, h3 := l.Host("h1"), l.Host("h2"), l.Host("h3")
+	l1, err := l.Link(h1, h2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := l.Link(h2, h3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := h3.ListenIn(net.JoinHostPort(l2.BAddr.String(), "6443"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "api server on h3\n")
+			c.Close()
+		}
+	}()
+	return l1.BAddr.String(), l2.BAddr.String()
+}
+
+// reaches reports whether a client on h1 gets the backend's greeting through addr.
+func reaches(h *lab.Host, addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := h.DialIn(ctx, addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return line == "api server on h3\n"
+}
+
+func forwardPlan(back, method, state string) string {
+	return fmt.Sprintf(`
+task "forwarder" {
+  on = ["h2"]
+  port_forward "apiserver" {
+    listen_port = 8443
+    to_address  = %q
+    to_port     = 6443
+    masquerade  = true
+    method      = %q
+    state       = %q
+  }
+}
+`, back, method, state)
+}
+
+func TestLabPortForwardIptables(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 3, "root")
+	front, back := forwardTopology(t, l)
+	h2 := l.Host("h2")
+	target := net.JoinHostPort(front, "8443")
+	if reaches(l.Host("h1"), target) {
+		t.Fatal("the forward works before any rule")
+	}
+	before := hashAll(t, l)
+	netsh := writeFiles(t, map[string]string{"main.hcl": forwardPlan(back, "netsh", "present")})
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, netsh); r.code != 1 || !strings.Contains(r.stdout, `method "netsh" needs a Windows host; h2 runs linux`) {
+		t.Errorf("netsh on Linux must fail the plan:\n%s", r)
+	}
+	if after := hashAll(t, l); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("a refused plan changed a host")
+	}
+	planDir := writeFiles(t, map[string]string{"main.hcl": forwardPlan(back, "auto", "present")})
+	r := hostplan(t, "plan", "-i", inv, planDir)
+	if r.code != 2 || !strings.Contains(r.stdout, "method iptables (auto: firewalld is not running)") || !strings.Contains(r.stdout, "+++ h2:/etc/iptables/rules.v4 (planned)") {
+		t.Fatalf("plan:\n%s", r)
+	}
+	planned := r.stdout
+	for i := range 3 {
+		if r = hostplan(t, "apply", "--auto-approve", "-i", inv, planDir); r.code != 0 {
+			t.Fatalf("apply %d:\n%s", i, r)
+		}
+	}
+	if !reaches(l.Host("h1"), target) {
+		t.Errorf("h1 -> h2:8443 does not reach h3:6443 after apply")
+	}
+	nat := remote(t, h2, "iptables -t nat -S PREROUTING")
+	if n := strings.Count(nat, "-j DNAT"); n != 1 {
+		t.Errorf("%d DNAT rules after three applies:\n%s", n, nat)
+	}
+	if got := remote(t, h2, "cat /proc/sys/net/ipv4/ip_forward"); got != "1" {
+		t.Errorf("ip_forward %s", got)
+	}
+	// The saved rules are what the plan said they would be.
+	saved := remote(t, h2, "cat /etc/iptables/rules.v4")
+	for _, line := range strings.Split(saved, "\n") {
+		if strings.Contains(line, "hostplan:apiserver") && !strings.Contains(planned, "+"+line) {
+			t.Errorf("saved rule %q was not in the plan's diff of rules.v4", line)
+		}
+	}
+	if r = hostplan(t, "plan", "-i", inv, planDir); r.code != 0 {
+		t.Errorf("plan after apply must be empty:\n%s", r)
+	}
+	absent := writeFiles(t, map[string]string{"main.hcl": forwardPlan(back, "iptables", "absent")})
+	if r = hostplan(t, "apply", "--auto-approve", "-i", inv, absent); r.code != 0 {
+		t.Fatalf("apply absent:\n%s", r)
+	}
+	if reaches(l.Host("h1"), target) {
+		t.Errorf("the forward still works after state = absent")
+	}
+	if all := remote(t, h2, "iptables-save"); strings.Contains(all, "hostplan:apiserver") {
+		t.Errorf("rules left after absent:\n%s", all)
+	}
+	if r = hostplan(t, "plan", "-i", inv, absent); r.code != 0 {
+		t.Errorf("plan after absent must be empty:\n%s", r)
+	}
+}
+
+func TestLabPortForwardFirewalld(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 3, "root")
+	front, back := forwardTopology(t, l)
+	h2 := l.Host("h2")
+	lab.StartFirewalldForTest(t, h2)
+	target := net.JoinHostPort(front, "8443")
+	planDir := writeFiles(t, map[string]string{"main.hcl": forwardPlan(back, "auto", "present")})
+	r := hostplan(t, "plan", "-i", inv, planDir)
+	if r.code != 2 || !strings.Contains(r.stdout, "method firewalld (auto: firewalld is running)") {
+		t.Fatalf("plan:\n%s", r)
+	}
+	if r = hostplan(t, "apply", "--auto-approve", "-i", inv, planDir); r.code != 0 {
+		t.Fatalf("apply:\n%s", r)
+	}
+	spec := fmt.Sprintf("port=8443:proto=tcp:toaddr=%s:toport=6443", back)
+	for _, q := range []string{"", "--permanent "} {
+		if got := remote(t, h2, "firewall-cmd "+q+"--query-forward-port="+spec); got != "yes" {
+			t.Errorf("firewall-cmd %s--query-forward-port: %s", q, got)
+		}
+	}
+	if !reaches(l.Host("h1"), target) {
+		t.Errorf("h1 -> h2:8443 does not reach h3:6443 through firewalld")
+	}
+	remote(t, h2, "firewall-cmd --reload")
+	if !reaches(l.Host("h1"), target) {
+		t.Errorf("the forward is gone after firewall-cmd --reload")
+	}
+	if r = hostplan(t, "plan", "-i", inv, planDir); r.code != 0 {
+		t.Errorf("plan after apply must be empty:\n%s", r)
+	}
+	absent := writeFiles(t, map[string]string{"main.hcl": forwardPlan(back, "firewalld", "absent")})
+	if r = hostplan(t, "apply", "--auto-approve", "-i", inv, absent); r.code != 0 {
+		t.Fatalf("apply absent:\n%s", r)
+	}
+	if reaches(l.Host("h1"), target) {
+		t.Errorf("the forward still works after state = absent")
+	}
+}

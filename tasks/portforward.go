@@ -1,0 +1,531 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+func init() {
+	register(&Kind{
+		Type:      "port_forward",
+		LabelName: "name",
+		Spec: hcldec.ObjectSpec{
+			"listen_port": &hcldec.AttrSpec{Name: "listen_port", Type: cty.Number, Required: true},
+			"to_address":  &hcldec.AttrSpec{Name: "to_address", Type: cty.String, Required: true},
+			"to_port":     &hcldec.AttrSpec{Name: "to_port", Type: cty.Number, Required: true},
+			"protocol":    &hcldec.AttrSpec{Name: "protocol", Type: cty.String},
+			"masquerade":  &hcldec.AttrSpec{Name: "masquerade", Type: cty.Bool},
+			"method":      &hcldec.AttrSpec{Name: "method", Type: cty.String},
+			"zone":        &hcldec.AttrSpec{Name: "zone", Type: cty.String},
+			"state":       &hcldec.AttrSpec{Name: "state", Type: cty.String},
+		},
+		Build: buildPortForward,
+	})
+}
+
+// PortForward forwards a port of this host to another address (the forwarder of a
+// hybrid cluster: public port -> on-prem API server). Linux hosts use firewalld when it
+// runs, else iptables; both make the rule live now and keep it across reboots.
+type PortForward struct {
+	Name       string
+	ListenPort int
+	To         netip.Addr
+	ToPort     int
+	Protocol   string
+	Masquerade bool
+	Method     string // "auto", "firewalld", "iptables", "netsh"
+	Zone       string
+	Absent     bool
+
+	chosen string // the method Plan chose, for Apply
+}
+
+var zoneName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,17}$`)
+
+func buildPortForward(label string, a Attrs) (Resource, error) {
+	p := &PortForward{Name: label, Protocol: a.String("protocol", "tcp"), Method: a.String("method", "auto"),
+		Zone: a.String("zone", "public"), Masquerade: a.Bool("masquerade", false)}
+	if !regexp.MustCompile(`^[A-Za-z0-9_.-]{1,40}$`).MatchString(label) {
+		return nil, &AttrError{Attr: "name", Msg: fmt.Sprintf("%q: use up to 40 letters, digits, '.', '_' or '-' (it tags the rules)", label)}
+	}
+	var err error
+	for _, x := range []struct {
+		attr string
+		dst  *int
+	}{{"listen_port", &p.ListenPort}, {"to_port", &p.ToPort}} {
+		if *x.dst, err = a.Int(x.attr, 0); err != nil {
+			return nil, err
+		}
+		if *x.dst < 1 || *x.dst > 65535 {
+			return nil, &AttrError{Attr: x.attr, Msg: fmt.Sprintf("%d is not a port (1-65535)", *x.dst)}
+		}
+	}
+	addr := a.String("to_address", "")
+	if p.To, err = netip.ParseAddr(addr); err != nil || !p.To.Is4() {
+		return nil, &AttrError{Attr: "to_address", Msg: fmt.Sprintf("%q is not an IPv4 address", addr)}
+	}
+	if p.Protocol != "tcp" && p.Protocol != "udp" {
+		return nil, &AttrError{Attr: "protocol", Msg: fmt.Sprintf("%q is not \"tcp\" or \"udp\"", p.Protocol)}
+	}
+	switch p.Method {
+	case "auto", "firewalld", "iptables", "netsh":
+	default:
+		return nil, &AttrError{Attr: "method", Msg: fmt.Sprintf("%q is not a method; use \"auto\", \"firewalld\", \"iptables\" or \"netsh\"", p.Method)}
+	}
+	if !zoneName.MatchString(p.Zone) {
+		return nil, &AttrError{Attr: "zone", Msg: fmt.Sprintf("%q is not a firewalld zone name", p.Zone)}
+	}
+	switch state := a.String("state", "present"); state {
+	case "present":
+	case "absent":
+		p.Absent = true
+	default:
+		return nil, &AttrError{Attr: "state", Msg: fmt.Sprintf("%q is not a state; use \"present\" or \"absent\"", state)}
+	}
+	return p, nil
+}
+
+// Type implements Resource.
+func (p *PortForward) Type() string { return "port_forward" }
+
+// Label implements Resource.
+func (p *PortForward) Label() string { return p.Name }
+
+// choose picks the method for this host and says why.
+func (p *PortForward) choose(h *Host) (string, string, error) {
+	windows := h.Facts != nil && h.Facts.OSFamily == "windows"
+	firewalld := h.Facts != nil && h.Facts.Firewalld
+	switch p.Method {
+	case "netsh":
+		if !windows {
+			return "", "", fmt.Errorf("method \"netsh\" needs a Windows host; %s runs %s", h.Name, h.Facts.OSFamily)
+		}
+	case "firewalld":
+		if !firewalld {
+			return "", "", fmt.Errorf("method \"firewalld\", but firewalld is not running on %s (firewall-cmd --state); start it or use method = \"iptables\"", h.Name)
+		}
+		return "firewalld", "method firewalld (as set)", nil
+	case "iptables":
+		if windows {
+			return "", "", fmt.Errorf("method \"iptables\" on Windows host %s; use \"netsh\"", h.Name)
+		}
+		return "iptables", "method iptables (as set)", nil
+	case "auto":
+		switch {
+		case windows:
+		case firewalld:
+			return "firewalld", "method firewalld (auto: firewalld is running)", nil
+		default:
+			return "iptables", "method iptables (auto: firewalld is not running)", nil
+		}
+	}
+	return "", "", fmt.Errorf("Windows hosts (netsh) are not supported yet")
+}
+
+// Plan implements Resource.
+func (p *PortForward) Plan(ctx context.Context, h *Host) (*Change, error) {
+	method, why, err := p.choose(h)
+	if err != nil {
+		return nil, err
+	}
+	p.chosen = method
+	var c *Change
+	if method == "firewalld" {
+		c, err = p.planFirewalld(ctx, h)
+	} else {
+		c, err = p.planIptables(ctx, h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Details = append([]string{why}, c.Details...)
+	return c, nil
+}
+
+// Apply implements Resource.
+func (p *PortForward) Apply(ctx context.Context, h *Host, c *Change) error {
+	if p.chosen == "firewalld" {
+		return p.applyFirewalld(ctx, h)
+	}
+	return p.applyIptables(ctx, h, c)
+}
+
+// run runs a command; a failure's output is the caller's to quote (toolError).
+func run(ctx context.Context, h *Host, cmd string) (*transport.Result, error) {
+	return h.Conn.Run(ctx, cmd, nil)
+}
+
+func toolError(what string, res *transport.Result) error {
+	msg := strings.TrimSpace(string(res.Stderr))
+	if msg == "" {
+		msg = strings.TrimSpace(string(res.Stdout))
+	}
+	return fmt.Errorf("%s: exit %d: %s", what, res.ExitCode, msg)
+}
+
+// --- firewalld
+
+func (p *PortForward) forwardSpec() string {
+	return fmt.Sprintf("port=%d:proto=%s:toaddr=%s:toport=%d", p.ListenPort, p.Protocol, p.To, p.ToPort)
+}
+
+// firewalldQuery asks firewall-cmd a yes/no question; it exits 0 for yes, 1 for no.
+func (p *PortForward) firewalldQuery(ctx context.Context, h *Host, permanent bool, query string) (bool, error) {
+	cmd := "firewall-cmd --zone=" + p.Zone
+	if permanent {
+		cmd += " --permanent"
+	}
+	cmd += " " + query
+	res, err := run(ctx, h, cmd)
+	if err != nil {
+		return false, err
+	}
+	switch res.ExitCode {
+	case 0:
+		return true, nil
+	case 1:
+		return false, nil
+	}
+	return false, toolError(cmd, res)
+}
+
+// firewalldSteps are the firewall-cmd commands that bring the host to the wanted state.
+func (p *PortForward) firewalldSteps(ctx context.Context, h *Host) ([]string, error) {
+	var steps []string
+	for _, item := range []struct {
+		query, add, remove string
+		want               bool
+	}{
+		{"--query-forward-port=" + p.forwardSpec(), "--add-forward-port=" + p.forwardSpec(), "--remove-forward-port=" + p.forwardSpec(), !p.Absent},
+		// Masquerade is only ever added: other rules of the zone may need it.
+		{"--query-masquerade", "--add-masquerade", "", p.Masquerade && !p.Absent},
+	} {
+		if !item.want && item.remove == "" {
+			continue
+		}
+		for _, permanent := range []bool{true, false} {
+			has, err := p.firewalldQuery(ctx, h, permanent, item.query)
+			if err != nil {
+				return nil, err
+			}
+			flag := ""
+			if permanent {
+				flag = " --permanent"
+			}
+			switch {
+			case item.want && !has:
+				steps = append(steps, "firewall-cmd --zone="+p.Zone+flag+" "+item.add)
+			case !item.want && has:
+				steps = append(steps, "firewall-cmd --zone="+p.Zone+flag+" "+item.remove)
+			}
+		}
+	}
+	return steps, nil
+}
+
+func (p *PortForward) planFirewalld(ctx context.Context, h *Host) (*Change, error) {
+	steps, err := p.firewalldSteps(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	c := &Change{Action: NoOp}
+	if len(steps) > 0 {
+		c.Action = Update
+		if p.Absent {
+			c.Action = Delete
+		}
+		// Permanent and runtime are changed separately (no --reload), so runtime-only
+		// rules others added stay.
+		for _, s := range steps {
+			c.Details = append(c.Details, "would run: "+s)
+		}
+	}
+	return c, nil
+}
+
+func (p *PortForward) applyFirewalld(ctx context.Context, h *Host) error {
+	steps, err := p.firewalldSteps(ctx, h)
+	if err != nil {
+		return err
+	}
+	for _, s := range steps {
+		res, err := run(ctx, h, s)
+		if err != nil {
+			return err
+		}
+		if res.ExitCode != 0 {
+			return toolError(s, res)
+		}
+	}
+	return nil
+}
+
+// --- iptables
+
+type iptRule struct {
+	table, chain, spec string
+}
+
+func (p *PortForward) comment() string { return "hostplan:" + p.Name }
+
+// savedComment is the comment match as iptables-save prints it.
+func (p *PortForward) savedComment() string { return `--comment "` + p.comment() + `" ` }
+
+// iptablesRules are the rules of this forward, each tagged with a comment naming it.
+func (p *PortForward) iptablesRules() []iptRule {
+	tag := "-m comment --comment " + p.comment()
+	proto := fmt.Sprintf("-p %s -m %s", p.Protocol, p.Protocol)
+	rules := []iptRule{
+		{"nat", "PREROUTING", fmt.Sprintf("%s --dport %d %s -j DNAT --to-destination %s:%d", proto, p.ListenPort, tag, p.To, p.ToPort)},
+		{"filter", "FORWARD", fmt.Sprintf("-d %s/32 %s --dport %d %s -j ACCEPT", p.To, proto, p.ToPort, tag)},
+		{"filter", "FORWARD", fmt.Sprintf("-s %s/32 %s --sport %d %s -j ACCEPT", p.To, proto, p.ToPort, tag)},
+	}
+	if p.Masquerade {
+		rules = append(rules, iptRule{"nat", "POSTROUTING", fmt.Sprintf("-d %s/32 %s --dport %d %s -j MASQUERADE", p.To, proto, p.ToPort, tag)})
+	}
+	return rules
+}
+
+func (p *PortForward) forwarding() *Sysctl {
+	return &Sysctl{Key: "net.ipv4.ip_forward", Value: "1", File: "/etc/sysctl.d/90-hostplan-net.ipv4.ip_forward.conf"}
+}
+
+// rulesFile is where the distro's boot scripts restore saved rules from.
+func rulesFile(h *Host) string {
+	if h.Facts != nil && h.Facts.DistroFamily == "rhel" {
+		return "/etc/sysconfig/iptables"
+	}
+	return "/etc/iptables/rules.v4"
+}
+
+// iptablesSteps are the iptables commands that bring the ruleset to the wanted state:
+// -C before -A, so rules are never doubled; with absent, -D while -C finds one.
+func (p *PortForward) iptablesSteps(ctx context.Context, h *Host) ([]string, error) {
+	var steps []string
+	rules := p.iptablesRules()
+	if p.Absent {
+		// Remove with or without masquerade, whatever the plan says now.
+		q := *p
+		q.Masquerade = true
+		rules = q.iptablesRules()
+	}
+	for _, r := range rules {
+		check := fmt.Sprintf("iptables -w -t %s -C %s %s", r.table, r.chain, r.spec)
+		res, err := run(ctx, h, check)
+		if err != nil {
+			return nil, err
+		}
+		if res.ExitCode == 127 {
+			return nil, fmt.Errorf("iptables is not installed on %s", h.Name)
+		}
+		present := res.ExitCode == 0
+		if res.ExitCode != 0 && res.ExitCode != 1 {
+			return nil, toolError(check, res)
+		}
+		switch {
+		case !p.Absent && !present:
+			steps = append(steps, fmt.Sprintf("iptables -w -t %s -A %s %s", r.table, r.chain, r.spec))
+		case p.Absent && present:
+			steps = append(steps, fmt.Sprintf("while iptables -w -t %s -C %[2]s %[3]s 2>/dev/null; do iptables -w -t %[1]s -D %[2]s %[3]s || exit 1; done", r.table, r.chain, r.spec))
+		}
+	}
+	return steps, nil
+}
+
+var saveCounters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+// normalizeSave drops what changes between two iptables-save runs of the same rules:
+// comment lines (they carry a timestamp) and packet counters.
+func normalizeSave(s string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		b.WriteString(saveCounters.ReplaceAllString(line, "[0:0]"))
+	}
+	return b.String()
+}
+
+// plannedSave is the iptables-save output after steps: our -A lines appended to their
+// chains, our rules removed. It is exact as long as the rules read back as we write
+// them, which the idempotence test checks.
+func (p *PortForward) plannedSave(current string, steps []string) string {
+	if len(steps) == 0 {
+		return current
+	}
+	lines := strings.SplitAfter(current, "\n")
+	var out []string
+	for _, l := range lines {
+		if p.Absent && strings.Contains(l, p.savedComment()) {
+			continue
+		}
+		out = append(out, l)
+	}
+	if p.Absent {
+		return strings.Join(out, "")
+	}
+	for _, r := range p.iptablesRules() {
+		// iptables-save quotes comments.
+		add := fmt.Sprintf("-A %s %s\n", r.chain, strings.Replace(r.spec, "--comment "+p.comment()+" ", p.savedComment(), 1))
+		if !containsStep(steps, r) {
+			continue
+		}
+		out = insertRule(out, r.table, r.chain, add)
+	}
+	return strings.Join(out, "")
+}
+
+func containsStep(steps []string, r iptRule) bool {
+	want := fmt.Sprintf("iptables -w -t %s -A %s %s", r.table, r.chain, r.spec)
+	for _, s := range steps {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// insertRule puts an appended rule where iptables-save prints it: after the rules of
+// its chain and of the chains declared before it, creating the table's section when
+// iptables-save had none.
+func insertRule(lines []string, table, chain, rule string) []string {
+	start := -1
+	for i, l := range lines {
+		if l == "*"+table+"\n" {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		decls := map[string][]string{
+			"nat":    {":PREROUTING ACCEPT [0:0]\n", ":INPUT ACCEPT [0:0]\n", ":OUTPUT ACCEPT [0:0]\n", ":POSTROUTING ACCEPT [0:0]\n"},
+			"filter": {":INPUT ACCEPT [0:0]\n", ":FORWARD ACCEPT [0:0]\n", ":OUTPUT ACCEPT [0:0]\n"},
+		}
+		out := append(lines, "*"+table+"\n")
+		out = append(out, decls[table]...)
+		return append(out, rule, "COMMIT\n")
+	}
+	order := map[string]int{}
+	at := start
+	for i := start + 1; i < len(lines) && lines[i] != "COMMIT\n"; i++ {
+		l := lines[i]
+		switch {
+		case strings.HasPrefix(l, ":"):
+			order[strings.Fields(l[1:])[0]] = i
+			at = i
+		case strings.HasPrefix(l, "-A "):
+			c := strings.Fields(l)[1]
+			oc, ok1 := order[c]
+			ours, ok2 := order[chain]
+			if c == chain || (ok1 && ok2 && oc < ours) {
+				at = i
+			}
+		}
+	}
+	out := append([]string{}, lines[:at+1]...)
+	out = append(out, rule)
+	return append(out, lines[at+1:]...)
+}
+
+func (p *PortForward) planIptables(ctx context.Context, h *Host) (*Change, error) {
+	steps, err := p.iptablesSteps(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	c := &Change{Action: NoOp}
+	for _, s := range steps {
+		c.Details = append(c.Details, "would run: "+s)
+	}
+	if !p.Absent {
+		sc, err := p.forwarding().Plan(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		if sc.Changed() {
+			c.Details = append(c.Details, "net.ipv4.ip_forward = 1, now and in "+p.forwarding().File)
+			c.Details = append(c.Details, sc.Details...)
+		}
+		if sc.Changed() && c.Action == NoOp {
+			c.Action = Update
+		}
+	}
+	// The saved ruleset: what boot restores.
+	save, err := run(ctx, h, "iptables-save")
+	if err != nil {
+		return nil, err
+	}
+	if save.ExitCode != 0 {
+		return nil, toolError("iptables-save", save)
+	}
+	file := rulesFile(h)
+	old, err := h.Conn.ReadFile(ctx, file)
+	exists := err == nil
+	planned := p.plannedSave(normalizeSave(string(save.Stdout)), steps)
+	if exists && normalizeSave(string(old)) == planned {
+		planned = string(old) // saved already; keep it byte for byte
+	}
+	c.File = &FileChange{Path: file, Old: old, New: []byte(planned), OldExists: exists, NewExists: true}
+	if len(steps) > 0 || !exists || string(old) != planned {
+		if c.Action == NoOp {
+			c.Action = Update
+		}
+	}
+	if p.Absent && c.Action != NoOp {
+		c.Action = Delete
+	}
+	return c, nil
+}
+
+func (p *PortForward) applyIptables(ctx context.Context, h *Host, c *Change) error {
+	if !p.Absent {
+		fwd := p.forwarding()
+		sc, err := fwd.Plan(ctx, h)
+		if err != nil {
+			return err
+		}
+		if sc.Changed() {
+			if err := fwd.Apply(ctx, h, sc); err != nil {
+				return fmt.Errorf("enable forwarding: %w", err)
+			}
+		}
+	}
+	steps, err := p.iptablesSteps(ctx, h)
+	if err != nil {
+		return err
+	}
+	for _, s := range steps {
+		res, err := run(ctx, h, s)
+		if err != nil {
+			return err
+		}
+		if res.ExitCode != 0 {
+			return toolError("iptables", res)
+		}
+	}
+	save, err := run(ctx, h, "iptables-save")
+	if err != nil {
+		return err
+	}
+	if save.ExitCode != 0 {
+		return toolError("iptables-save", save)
+	}
+	file := rulesFile(h)
+	if old, err := h.Conn.ReadFile(ctx, file); err == nil && normalizeSave(string(old)) == normalizeSave(string(save.Stdout)) {
+		return nil
+	}
+	if err := mkdirAll(ctx, h, pathDir(file), transport.FileAttrs{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+		return err
+	}
+	return h.Conn.WriteFile(ctx, file, []byte(normalizeSave(string(save.Stdout))), transport.FileAttrs{Mode: 0o600, UID: -1, GID: -1})
+}
+
+func pathDir(p string) string { return p[:strings.LastIndex(p, "/")] }
