@@ -511,6 +511,12 @@ func (p *PortForward) applyIptables(ctx context.Context, h *Host, c *Change) err
 			return toolError("iptables", res)
 		}
 	}
+	return saveRules(ctx, h)
+}
+
+// saveRules writes the running ruleset where the distro restores it at boot, unless it
+// is saved there already.
+func saveRules(ctx context.Context, h *Host) error {
 	save, err := run(ctx, h, "iptables-save")
 	if err != nil {
 		return err
