@@ -31,12 +31,24 @@ func startKube(t *testing.T, n int) (*lab.Lab, *lab.KubeCluster, string) {
 
 var healthyAfter = regexp.MustCompile(`healthy task "audit-logging": restarted with the new configuration, healthy after ([0-9.]+m?s)`)
 
-// TestKubeSecurityCenterExample is scenario 1: the flagship example on three masters.
+// TestKubeSecurityCenterExample is scenario 1: the flagship example on three masters
+// (and a forwarder, for the example's forwarding task).
 func TestKubeSecurityCenterExample(t *testing.T) {
 	t.Parallel()
-	l, c, inv := startKube(t, 3)
+	all := lab.ForTest(t, lab.Options{Hosts: 4, Groups: func(i int) []string {
+		if i == 3 {
+			return []string{"forwarders"}
+		}
+		return []string{"masters"}
+	}})
+	c := lab.KubeForTest(t, all, lab.KubeOptions{Masters: all.Hosts[:3]})
+	inv := filepath.Join(t.TempDir(), "inventory.hcl")
+	if err := all.WriteInventory(inv, "root"); err != nil {
+		t.Fatal(err)
+	}
+	masters := all.Hosts[:3]
 	example := filepath.Join("..", "..", "examples", "security-center")
-	args := []string{"-i", inv, "--var", "cluster_id=c0ffee", "--var", "health_timeout=3m", example}
+	args := []string{"-i", inv, "--var", "cluster_id=c0ffee", "--var", "health_timeout=3m", "--var", "apiserver_address=192.168.0.11", example}
 
 	r := hostplan(t, append([]string{"plan"}, args...)...)
 	if r.code != 2 {
@@ -44,7 +56,8 @@ func TestKubeSecurityCenterExample(t *testing.T) {
 	}
 	for _, want := range []string{`task "audit-logging": rolling, 1 host at a time; each host waits for: kube-apiserver`,
 		`task "record-in-kubeadm-config": runs once, on h1`, "+    - --audit-policy-file=/etc/kubernetes/audit-policy.yaml",
-		"+    - name: aliyun_logs_audit-c0ffee_jsonfile", "+  - name: audit-log-maxage", "apiVersion: audit.k8s.io/v1\n"} {
+		"+    - name: aliyun_logs_audit-c0ffee_jsonfile", "+  - name: audit-log-maxage", "apiVersion: audit.k8s.io/v1\n",
+		`port_forward "apiserver" (update)`, `allowlist "security-center" (update)`} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("plan lacks %q", want)
 		}
@@ -70,7 +83,7 @@ func TestKubeSecurityCenterExample(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, m := range l.Hosts {
+	for _, m := range masters {
 		if err := c.Healthy(ctx, m); err != nil {
 			t.Errorf("%s: %v", m.Name, err)
 		}
@@ -79,7 +92,7 @@ func TestKubeSecurityCenterExample(t *testing.T) {
 		}
 		waitAuditEvent(ctx, t, c, m)
 	}
-	out, err := c.Kubectl(ctx, l.Hosts[0], "--namespace", "kube-system", "get", "configmap", "kubeadm-config", "--output", "jsonpath={.data.ClusterConfiguration}")
+	out, err := c.Kubectl(ctx, masters[0], "--namespace", "kube-system", "get", "configmap", "kubeadm-config", "--output", "jsonpath={.data.ClusterConfiguration}")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,15 +103,15 @@ func TestKubeSecurityCenterExample(t *testing.T) {
 	}
 
 	r = hostplan(t, append([]string{"plan"}, args...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, "Plan: 3 hosts, 0 to change") {
+	if r.code != 0 || !strings.Contains(r.stdout, "Plan: 4 hosts, 0 to change") {
 		t.Errorf("plan after apply must show no change:\n%s", r)
 	}
-	before := []int{c.Restarts(l.Hosts[0]), c.Restarts(l.Hosts[1]), c.Restarts(l.Hosts[2])}
+	before := []int{c.Restarts(masters[0]), c.Restarts(masters[1]), c.Restarts(masters[2])}
 	r = hostplan(t, append([]string{"apply", "--auto-approve"}, args...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "No changes") {
 		t.Errorf("second apply:\n%s", r)
 	}
-	for i, m := range l.Hosts {
+	for i, m := range masters {
 		if c.Restarts(m) != before[i] {
 			t.Errorf("%s: the second apply restarted kube-apiserver", m.Name)
 		}

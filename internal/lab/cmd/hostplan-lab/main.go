@@ -1,6 +1,6 @@
 // Command hostplan-lab runs lab hosts (see package lab) for demos and manual tests.
 //
-//	hostplan-lab up [-n 3] [-name NAME] [-dir DIR] [-inventory FILE] [-user root] [-ready FILE] [-kube]
+//	hostplan-lab up [-n 3] [-name NAME] [-dir DIR] [-inventory FILE] [-user root] [-ready FILE] [-kube [-forwarders N]]
 //	hostplan-lab clean [-root DIR]
 //
 // up starts a lab, writes the inventory and then the ready file (JSON describing the
@@ -48,7 +48,7 @@ func main() {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
-  hostplan-lab up [-n 3] [-name NAME] [-dir DIR] [-inventory FILE] [-user root] [-ready FILE] [-kube]
+  hostplan-lab up [-n 3] [-name NAME] [-dir DIR] [-inventory FILE] [-user root] [-ready FILE] [-kube [-forwarders N]]
   hostplan-lab clean [-root DIR]
 `)
 	os.Exit(2)
@@ -87,7 +87,8 @@ func up(args []string) error {
 	inv := fs.String("inventory", "", "write an HCL inventory of the lab here")
 	user := fs.String("user", "root", "login user for the inventory")
 	readyFile := fs.String("ready", "", "write this JSON file once the lab is up")
-	kube := fs.Bool("kube", false, "run a Kubernetes control plane (kube-apiserver static pods, one etcd) on every host")
+	kube := fs.Bool("kube", false, "run a Kubernetes control plane (kube-apiserver static pods, one etcd) on every host but the forwarders")
+	forwarders := fs.Int("forwarders", 0, "with -kube: the last N hosts are forwarders (group \"forwarders\", no control plane)")
 	_ = fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("up: unexpected arguments %q", fs.Args())
@@ -99,7 +100,16 @@ func up(args []string) error {
 	opts := lab.Options{Hosts: *n, Dir: *dir, Name: *name}
 	if *kube {
 		// The security-center example and kubeadm inventories call them masters.
-		opts.Groups = func(int) []string { return []string{"lab", "masters"} }
+		masters := *n - *forwarders
+		if *forwarders < 0 || masters < 1 {
+			return fmt.Errorf("up: -forwarders %d leaves no master of %d hosts", *forwarders, *n)
+		}
+		opts.Groups = func(i int) []string {
+			if i >= masters {
+				return []string{"lab", "forwarders"}
+			}
+			return []string{"lab", "masters"}
+		}
 	}
 	l, err := lab.Start(ctx, opts)
 	if err != nil {
@@ -121,7 +131,7 @@ func up(args []string) error {
 	}
 	if *kube {
 		kstart := time.Now()
-		c, err := l.StartKube(ctx, lab.KubeOptions{})
+		c, err := l.StartKube(ctx, lab.KubeOptions{Masters: l.Hosts[:*n-*forwarders]})
 		if err != nil {
 			return err
 		}
