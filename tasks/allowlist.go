@@ -79,12 +79,9 @@ func buildAllowlist(label string, a Attrs) (Resource, error) {
 	if !zoneName.MatchString(l.Zone) {
 		return nil, &AttrError{Attr: "zone", Msg: fmt.Sprintf("%q is not a firewalld zone name", l.Zone)}
 	}
-	switch state := a.String("state", "present"); state {
-	case "present":
-	case "absent":
-		l.Absent = true
-	default:
-		return nil, &AttrError{Attr: "state", Msg: fmt.Sprintf("%q is not a state; use \"present\" or \"absent\"", state)}
+
+	if l.Absent, err = a.Absent(); err != nil {
+		return nil, err
 	}
 	return l, nil
 }

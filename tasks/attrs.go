@@ -70,6 +70,18 @@ func (a Attrs) StringMap(name string) map[string]string {
 	return out
 }
 
+// Absent reads the state attribute: "present" (the default) or "absent".
+func (a Attrs) Absent() (bool, error) {
+	switch state := a.String("state", "present"); state {
+	case "present":
+		return false, nil
+	case "absent":
+		return true, nil
+	default:
+		return false, &AttrError{Attr: "state", Msg: fmt.Sprintf("%q is not a state; use \"present\" or \"absent\"", state)}
+	}
+}
+
 // Mode parses an octal permission string such as "0644" or "600".
 func (a Attrs) Mode(name string) (fs.FileMode, bool, error) {
 	if !a.Has(name) {

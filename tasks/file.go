@@ -51,12 +51,9 @@ func buildFile(label string, a Attrs) (Resource, error) {
 	if err := checkAbsPath(label); err != nil {
 		return nil, err
 	}
-	switch state := a.String("state", "present"); state {
-	case "present":
-	case "absent":
-		f.Absent = true
-	default:
-		return nil, &AttrError{Attr: "state", Msg: fmt.Sprintf("%q is not a state; use \"present\" or \"absent\"", state)}
+	var err error
+	if f.Absent, err = a.Absent(); err != nil {
+		return nil, err
 	}
 	var sources []string
 	for _, n := range []string{"content", "source", "template"} {
@@ -103,7 +100,6 @@ func buildFile(label string, a Attrs) (Resource, error) {
 		f.Content = []byte(out)
 		f.Sensitive = a.sensitiveAny("template", "vars")
 	}
-	var err error
 	if f.Mode, f.HasMode, err = a.Mode("mode"); err != nil {
 		return nil, err
 	}

@@ -83,12 +83,9 @@ func buildPortForward(label string, a Attrs) (Resource, error) {
 	if !zoneName.MatchString(p.Zone) {
 		return nil, &AttrError{Attr: "zone", Msg: fmt.Sprintf("%q is not a firewalld zone name", p.Zone)}
 	}
-	switch state := a.String("state", "present"); state {
-	case "present":
-	case "absent":
-		p.Absent = true
-	default:
-		return nil, &AttrError{Attr: "state", Msg: fmt.Sprintf("%q is not a state; use \"present\" or \"absent\"", state)}
+
+	if p.Absent, err = a.Absent(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

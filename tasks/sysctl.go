@@ -49,19 +49,17 @@ func buildSysctl(label string, a Attrs) (Resource, error) {
 	}
 	s := &Sysctl{Key: label, Value: normalizeSysctl(a.String("value", "")),
 		File: a.String("file", "/etc/sysctl.d/90-hostplan-"+label+".conf")}
-	switch state := a.String("state", "present"); state {
-	case "present":
-		if !a.Has("value") || s.Value == "" {
-			return nil, &AttrError{Attr: "value", Msg: "a sysctl needs a value"}
-		}
-	case "absent":
-		if a.Has("value") {
-			return nil, &AttrError{Attr: "value", Msg: "a sysctl with state = \"absent\" has no value"}
-		}
-		s.Absent = true
-	default:
-		return nil, &AttrError{Attr: "state", Msg: fmt.Sprintf("%q is not a state; use \"present\" or \"absent\"", state)}
+	absent, err := a.Absent()
+	if err != nil {
+		return nil, err
 	}
+	switch {
+	case !absent && (!a.Has("value") || s.Value == ""):
+		return nil, &AttrError{Attr: "value", Msg: "a sysctl needs a value"}
+	case absent && a.Has("value"):
+		return nil, &AttrError{Attr: "value", Msg: "a sysctl with state = \"absent\" has no value"}
+	}
+	s.Absent = absent
 	if strings.ContainsAny(s.Value, "\n#;") {
 		return nil, &AttrError{Attr: "value", Msg: "a sysctl value is one line without # or ;"}
 	}

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/hostplan/hostplan/internal/textdist"
 )
 
 // Region is one Security Center region: the public addresses it connects
@@ -111,31 +113,11 @@ func suggest(name string) string {
 		if strings.EqualFold(in, r.City) || strings.EqualFold(strings.ReplaceAll(in, " ", ""), strings.ReplaceAll(r.City, " ", "")) {
 			return n
 		}
-		if d := levenshtein(in, n); d < bestDist {
+		if d := textdist.Distance(in, n); d < bestDist {
 			best, bestDist = n, d
 		}
 	}
 	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Sources returns the source prefixes to allow for r: its public addresses
