@@ -216,18 +216,38 @@ func (c *conn) fileOps(ctx context.Context) (fileOps, error) {
 	if c.files != nil {
 		return c.files, nil
 	}
-	var f fileOps
-	var err error
-	if c.become != nil {
-		f, err = c.openSudoSFTP(ctx)
-	} else {
-		f, err = c.openFiles(ctx)
+	// Opening SFTP takes a channel request that a half-dead peer never answers, and
+	// pkg/sftp takes no context: wait for it here, so ctx still bounds the call.
+	type opened struct {
+		f   fileOps
+		err error
 	}
-	if err != nil {
-		return nil, err
+	ch := make(chan opened, 1)
+	go func() {
+		var o opened
+		if c.become != nil {
+			o.f, o.err = c.openSudoSFTP(ctx)
+		} else {
+			o.f, o.err = c.openFiles(ctx)
+		}
+		ch <- o
+	}()
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			return nil, o.err
+		}
+		c.files = o.f
+		return o.f, nil
+	case <-ctx.Done():
+		// The open finishes or fails when the connection closes; its result is dropped.
+		go func() {
+			if o := <-ch; o.err == nil {
+				o.f.close()
+			}
+		}()
+		return nil, fmt.Errorf("open file transfer (SFTP): %w", ctx.Err())
 	}
-	c.files = f
-	return f, nil
 }
 
 // sftpOptions are the pkg/sftp client options of every connection. Concurrent writes are

@@ -516,8 +516,13 @@ func TestLabDeadPeer(t *testing.T) {
 		_, err := c2.Run(ctx, "sleep 60", nil)
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
-	hostExec(t, h, `for p in $(`+sshdPIDs+`); do kill -KILL $p; done`)
+	// Kill only once the command runs (all of the connection's sshd processes exist then),
+	// and again until none is left: a process forked during the kill would keep the
+	// connection half alive.
+	waitFor(t, func() bool { return strings.TrimSpace(hostExec(t, h, "pgrep -x sleep || true")) != "" })
+	waitFor(t, func() bool {
+		return strings.TrimSpace(hostExec(t, h, `for p in $(`+sshdPIDs+`); do kill -KILL $p; echo $p; done`)) == ""
+	})
 	start = time.Now()
 	select {
 	case err := <-done:
@@ -528,8 +533,20 @@ func TestLabDeadPeer(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("run on a killed sshd still blocked after 10s")
 	}
-	if _, err := c2.Stat(ctx, "/"); err == nil {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c2.Stat(sctx, "/"); err == nil {
 		t.Errorf("stat after the connection died succeeded")
+	}
+}
+
+// waitFor polls cond for up to 20 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met after 20s")
+		}
 	}
 }
 
