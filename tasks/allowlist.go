@@ -93,20 +93,10 @@ func (l *Allowlist) Type() string { return "allowlist" }
 func (l *Allowlist) Label() string { return l.Name }
 
 func (l *Allowlist) choose(h *Host) (string, string, error) {
-	firewalld := h.Facts != nil && h.Facts.Firewalld
-	switch {
-	case h.Facts != nil && h.Facts.OSFamily == "windows":
+	if h.Facts != nil && h.Facts.OSFamily == "windows" {
 		return "", "", fmt.Errorf("allowlists on Windows hosts are not supported yet")
-	case l.Method == "firewalld" && !firewalld:
-		return "", "", fmt.Errorf("method \"firewalld\", but firewalld is not running on %s (firewall-cmd --state)", h.Name)
-	case l.Method == "firewalld":
-		return "firewalld", "method firewalld (as set)", nil
-	case l.Method == "iptables":
-		return "iptables", "method iptables (as set)", nil
-	case firewalld:
-		return "firewalld", "method firewalld (auto: firewalld is running)", nil
 	}
-	return "iptables", "method iptables (auto: firewalld is not running)", nil
+	return linuxFirewall(h, l.Method)
 }
 
 func shellLine(args []string) string {

@@ -99,32 +99,31 @@ func (p *PortForward) Label() string { return p.Name }
 // choose picks the method for this host and says why.
 func (p *PortForward) choose(h *Host) (string, string, error) {
 	windows := h.Facts != nil && h.Facts.OSFamily == "windows"
-	firewalld := h.Facts != nil && h.Facts.Firewalld
-	switch p.Method {
-	case "netsh":
-		if !windows {
-			return "", "", fmt.Errorf("method \"netsh\" needs a Windows host; %s runs %s", h.Name, h.Facts.OSFamily)
-		}
-	case "firewalld":
-		if !firewalld {
-			return "", "", fmt.Errorf("method \"firewalld\", but firewalld is not running on %s (firewall-cmd --state); start it or use method = \"iptables\"", h.Name)
-		}
-		return "firewalld", "method firewalld (as set)", nil
-	case "iptables":
-		if windows {
-			return "", "", fmt.Errorf("method \"iptables\" on Windows host %s; use \"netsh\"", h.Name)
-		}
-		return "iptables", "method iptables (as set)", nil
-	case "auto":
-		switch {
-		case windows:
-		case firewalld:
-			return "firewalld", "method firewalld (auto: firewalld is running)", nil
-		default:
-			return "iptables", "method iptables (auto: firewalld is not running)", nil
-		}
+	switch {
+	case p.Method == "netsh" && !windows:
+		return "", "", fmt.Errorf("method \"netsh\" needs a Windows host; %s runs %s", h.Name, h.Facts.OSFamily)
+	case p.Method == "iptables" && windows:
+		return "", "", fmt.Errorf("method \"iptables\" on Windows host %s; use \"netsh\"", h.Name)
+	case windows:
+		return "", "", fmt.Errorf("Windows hosts (netsh) are not supported yet")
 	}
-	return "", "", fmt.Errorf("Windows hosts (netsh) are not supported yet")
+	return linuxFirewall(h, p.Method)
+}
+
+// linuxFirewall resolves method "auto", "firewalld" or "iptables" for a Linux host:
+// firewalld when it runs (rules made behind its back would be lost at its next
+// reload), else iptables. The second value says why, for the plan.
+func linuxFirewall(h *Host, method string) (string, string, error) {
+	firewalld := h.Facts != nil && h.Facts.Firewalld
+	switch {
+	case method == "firewalld" && !firewalld:
+		return "", "", fmt.Errorf("method \"firewalld\", but firewalld is not running on %s (firewall-cmd --state); start it or use method = \"iptables\"", h.Name)
+	case method == "firewalld", method == "iptables":
+		return method, "method " + method + " (as set)", nil
+	case firewalld:
+		return "firewalld", "method firewalld (auto: firewalld is running)", nil
+	}
+	return "iptables", "method iptables (auto: firewalld is not running)", nil
 }
 
 // Plan implements Resource.
