@@ -71,13 +71,8 @@ func buildAllowlist(label string, a Attrs) (Resource, error) {
 	if err := l.Allow.Validate(); err != nil {
 		return nil, &AttrError{Attr: "ports", Msg: err.Error()}
 	}
-	switch l.Method {
-	case "auto", "firewalld", "iptables":
-	default:
-		return nil, &AttrError{Attr: "method", Msg: fmt.Sprintf("%q is not a method; use \"auto\", \"firewalld\" or \"iptables\"", l.Method)}
-	}
-	if !zoneName.MatchString(l.Zone) {
-		return nil, &AttrError{Attr: "zone", Msg: fmt.Sprintf("%q is not a firewalld zone name", l.Zone)}
+	if err := checkFirewallAttrs(l.Method, l.Zone, "auto", "firewalld", "iptables"); err != nil {
+		return nil, err
 	}
 
 	if l.Absent, err = a.Absent(); err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -75,13 +77,8 @@ func buildPortForward(label string, a Attrs) (Resource, error) {
 	if p.Protocol != "tcp" && p.Protocol != "udp" {
 		return nil, &AttrError{Attr: "protocol", Msg: fmt.Sprintf("%q is not \"tcp\" or \"udp\"", p.Protocol)}
 	}
-	switch p.Method {
-	case "auto", "firewalld", "iptables", "netsh":
-	default:
-		return nil, &AttrError{Attr: "method", Msg: fmt.Sprintf("%q is not a method; use \"auto\", \"firewalld\", \"iptables\" or \"netsh\"", p.Method)}
-	}
-	if !zoneName.MatchString(p.Zone) {
-		return nil, &AttrError{Attr: "zone", Msg: fmt.Sprintf("%q is not a firewalld zone name", p.Zone)}
+	if err := checkFirewallAttrs(p.Method, p.Zone, "auto", "firewalld", "iptables", "netsh"); err != nil {
+		return nil, err
 	}
 
 	if p.Absent, err = a.Absent(); err != nil {
@@ -108,6 +105,17 @@ func (p *PortForward) choose(h *Host) (string, string, error) {
 		return "", "", fmt.Errorf("Windows hosts (netsh) are not supported yet")
 	}
 	return linuxFirewall(h, p.Method)
+}
+
+// checkFirewallAttrs checks the method and zone attributes of a firewall resource.
+func checkFirewallAttrs(method, zone string, methods ...string) error {
+	if !slices.Contains(methods, method) {
+		return &AttrError{Attr: "method", Msg: fmt.Sprintf("%q is not a method; use one of %q", method, methods)}
+	}
+	if !zoneName.MatchString(zone) {
+		return &AttrError{Attr: "zone", Msg: fmt.Sprintf("%q is not a firewalld zone name", zone)}
+	}
+	return nil
 }
 
 // linuxFirewall resolves method "auto", "firewalld" or "iptables" for a Linux host:
@@ -173,55 +181,87 @@ func (p *PortForward) forwardSpec() string {
 	return fmt.Sprintf("port=%d:proto=%s:toaddr=%s:toport=%d", p.ListenPort, p.Protocol, p.To, p.ToPort)
 }
 
-// firewalldQuery asks firewall-cmd a yes/no question; it exits 0 for yes, 1 for no.
-func (p *PortForward) firewalldQuery(ctx context.Context, h *Host, permanent bool, query string) (bool, error) {
-	cmd := "firewall-cmd --zone=" + p.Zone
-	if permanent {
-		cmd += " --permanent"
+// exitCodes runs checks in one command (one SSH round trip, not one per check) and
+// returns each one's exit code and output on one line.
+func exitCodes(ctx context.Context, h *Host, checks []string) ([]string, []string, error) {
+	var script strings.Builder
+	for _, q := range checks {
+		fmt.Fprintf(&script, "o=$(%s 2>&1); c=$?; printf '%%s %%s\\n' \"$c\" \"$(printf '%%s' \"$o\" | tr '\\n' ' ')\"\n", q)
 	}
-	cmd += " " + query
-	res, err := run(ctx, h, cmd)
+	res, err := run(ctx, h, script.String())
 	if err != nil {
-		return false, err
+		return nil, nil, err
 	}
-	switch res.ExitCode {
-	case 0:
-		return true, nil
-	case 1:
-		return false, nil
+	lines := strings.Split(strings.TrimSuffix(string(res.Stdout), "\n"), "\n")
+	if res.ExitCode != 0 || len(lines) != len(checks) {
+		return nil, nil, toolError("checks", res)
 	}
-	return false, toolError(cmd, res)
+	codes, msgs := make([]string, len(lines)), make([]string, len(lines))
+	for i, line := range lines {
+		codes[i], msgs[i], _ = strings.Cut(line, " ")
+	}
+	return codes, msgs, nil
+}
+
+// yesNo reads checks that exit 0 for yes and 1 for no (firewall-cmd --query-*,
+// iptables -C); anything else is an error quoting the tool.
+func yesNo(ctx context.Context, h *Host, tool string, checks []string) ([]bool, error) {
+	codes, msgs, err := exitCodes(ctx, h, checks)
+	if err != nil {
+		return nil, err
+	}
+	answers := make([]bool, len(checks))
+	for i, code := range codes {
+		switch code {
+		case "0":
+			answers[i] = true
+		case "1":
+		case "127":
+			return nil, fmt.Errorf("%s is not installed on %s", tool, h.Name)
+		default:
+			return nil, fmt.Errorf("%s: exit %s: %s", checks[i], code, strings.TrimSpace(msgs[i]))
+		}
+	}
+	return answers, nil
 }
 
 // firewalldSteps are the firewall-cmd commands that bring the host to the wanted state.
 func (p *PortForward) firewalldSteps(ctx context.Context, h *Host) ([]string, error) {
-	var steps []string
-	for _, item := range []struct {
+	type item struct {
 		query, add, remove string
 		want               bool
-	}{
-		{"--query-forward-port=" + p.forwardSpec(), "--add-forward-port=" + p.forwardSpec(), "--remove-forward-port=" + p.forwardSpec(), !p.Absent},
+		permanent          bool
+	}
+	var items []item
+	for _, permanent := range []bool{true, false} {
+		items = append(items, item{"--query-forward-port=" + p.forwardSpec(), "--add-forward-port=" + p.forwardSpec(), "--remove-forward-port=" + p.forwardSpec(), !p.Absent, permanent})
 		// Masquerade is only ever added: other rules of the zone may need it.
-		{"--query-masquerade", "--add-masquerade", "", p.Masquerade && !p.Absent},
-	} {
-		if !item.want && item.remove == "" {
-			continue
+		if p.Masquerade && !p.Absent {
+			items = append(items, item{"--query-masquerade", "--add-masquerade", "", true, permanent})
 		}
-		for _, permanent := range []bool{true, false} {
-			has, err := p.firewalldQuery(ctx, h, permanent, item.query)
-			if err != nil {
-				return nil, err
-			}
-			flag := ""
-			if permanent {
-				flag = " --permanent"
-			}
-			switch {
-			case item.want && !has:
-				steps = append(steps, "firewall-cmd --zone="+p.Zone+flag+" "+item.add)
-			case !item.want && has:
-				steps = append(steps, "firewall-cmd --zone="+p.Zone+flag+" "+item.remove)
-			}
+	}
+	cmd := func(it item, arg string) string {
+		c := "firewall-cmd --zone=" + p.Zone
+		if it.permanent {
+			c += " --permanent"
+		}
+		return c + " " + arg
+	}
+	queries := make([]string, len(items))
+	for i, it := range items {
+		queries[i] = cmd(it, it.query)
+	}
+	has, err := yesNo(ctx, h, "firewall-cmd", queries)
+	if err != nil {
+		return nil, err
+	}
+	var steps []string
+	for i, it := range items {
+		switch {
+		case it.want && !has[i]:
+			steps = append(steps, cmd(it, it.add))
+		case !it.want && has[i]:
+			steps = append(steps, cmd(it, it.remove))
 		}
 	}
 	return steps, nil
@@ -313,23 +353,19 @@ func (p *PortForward) iptablesSteps(ctx context.Context, h *Host) ([]string, err
 		q.Masquerade = true
 		rules = q.iptablesRules()
 	}
-	for _, r := range rules {
-		check := fmt.Sprintf("iptables -w -t %s -C %s %s", r.table, r.chain, r.spec)
-		res, err := run(ctx, h, check)
-		if err != nil {
-			return nil, err
-		}
-		if res.ExitCode == 127 {
-			return nil, fmt.Errorf("iptables is not installed on %s", h.Name)
-		}
-		present := res.ExitCode == 0
-		if res.ExitCode != 0 && res.ExitCode != 1 {
-			return nil, toolError(check, res)
-		}
+	checks := make([]string, len(rules))
+	for i, r := range rules {
+		checks[i] = fmt.Sprintf("iptables -w -t %s -C %s %s", r.table, r.chain, r.spec)
+	}
+	present, err := yesNo(ctx, h, "iptables", checks)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range rules {
 		switch {
-		case !p.Absent && !present:
+		case !p.Absent && !present[i]:
 			steps = append(steps, fmt.Sprintf("iptables -w -t %s -A %s %s", r.table, r.chain, r.spec))
-		case p.Absent && present:
+		case p.Absent && present[i]:
 			steps = append(steps, fmt.Sprintf("while iptables -w -t %s -C %[2]s %[3]s 2>/dev/null; do iptables -w -t %[1]s -D %[2]s %[3]s || exit 1; done", r.table, r.chain, r.spec))
 		}
 	}
@@ -524,10 +560,8 @@ func saveRules(ctx context.Context, h *Host) error {
 	if old, err := h.Conn.ReadFile(ctx, file); err == nil && normalizeSave(string(old)) == normalizeSave(string(save.Stdout)) {
 		return nil
 	}
-	if err := mkdirAll(ctx, h, pathDir(file), transport.FileAttrs{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+	if err := mkdirAll(ctx, h, path.Dir(file), transport.FileAttrs{Mode: 0o755, UID: -1, GID: -1}); err != nil {
 		return err
 	}
 	return h.Conn.WriteFile(ctx, file, []byte(normalizeSave(string(save.Stdout))), transport.FileAttrs{Mode: 0o600, UID: -1, GID: -1})
 }
-
-func pathDir(p string) string { return p[:strings.LastIndex(p, "/")] }

@@ -259,18 +259,19 @@ func (s *StaticPod) writeBackup(ctx context.Context, h *Host, data []byte, fc *F
 	return file, nil
 }
 
-// mkdirAll creates dir and its missing parents.
+// mkdirAll creates dir and its missing parents, all with attrs.
 func mkdirAll(ctx context.Context, h *Host, dir string, attrs transport.FileAttrs) error {
 	if _, err := h.Conn.Stat(ctx, dir); err == nil {
 		return nil
 	}
-	if parent := path.Dir(dir); parent != dir {
-		if err := mkdirAll(ctx, h, parent, attrs); err != nil {
+	missing, err := missingParents(ctx, h, dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range append(missing, dir) {
+		if err := h.Conn.Mkdir(ctx, p, attrs); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
-	}
-	if err := h.Conn.Mkdir(ctx, dir, attrs); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
 	}
 	return nil
 }

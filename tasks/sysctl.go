@@ -102,7 +102,7 @@ func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
 	if s.Absent {
 		return c, nil
 	}
-	cur, err := s.runtime(ctx, h)
+	cur, others, err := s.probe(ctx, h)
 	if err != nil {
 		return nil, err
 	}
@@ -111,10 +111,6 @@ func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
 			c.Action = Update
 		}
 		c.Details = append(c.Details, fmt.Sprintf("runtime value %q -> %q", cur, s.Value))
-	}
-	others, err := s.otherSettings(ctx, h)
-	if err != nil {
-		return nil, err
 	}
 	c.Details = append(c.Details, others...)
 	return c, nil
@@ -131,27 +127,36 @@ func (s *Sysctl) runtime(ctx context.Context, h *Host) (string, error) {
 	return normalizeSysctl(string(b)), nil
 }
 
-// otherSettings warns about other sysctl files that set the key to another value: at
-// boot the file read last wins, which may not be ours.
-func (s *Sysctl) otherSettings(ctx context.Context, h *Host) ([]string, error) {
-	cmd := "grep -H -E " + transport.ShellQuote(`^[[:space:]]*-?`+regexp.QuoteMeta(s.Key)+`[[:space:]]*=`) +
+// probe reads the runtime value and the other sysctl files that set the key, in one
+// command. Another file with another value is worth a note: at boot the file read last
+// wins, which may not be ours.
+func (s *Sysctl) probe(ctx context.Context, h *Host) (string, []string, error) {
+	cmd := "cat " + transport.ShellQuote(s.procPath()) + " || exit 3; echo '--- files'; grep -H -E " +
+		transport.ShellQuote(`^[[:space:]]*-?`+regexp.QuoteMeta(s.Key)+`[[:space:]]*=`) +
 		" /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf 2>/dev/null; true"
 	res, err := h.Conn.Run(ctx, cmd, nil)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+	if res.ExitCode == 3 {
+		return "", nil, fmt.Errorf("the kernel of %s has no %s (%s)", h.Name, s.Key, s.procPath())
+	}
+	if res.ExitCode != 0 {
+		return "", nil, toolError("read "+s.procPath(), res)
+	}
+	runtime, files, _ := strings.Cut(string(res.Stdout), "--- files\n")
+	var notes []string
+	for _, line := range strings.Split(strings.TrimSpace(files), "\n") {
 		file, setting, ok := strings.Cut(line, ":")
 		if !ok || file == s.File {
 			continue
 		}
 		_, v, _ := strings.Cut(setting, "=")
 		if normalizeSysctl(v) != s.Value {
-			out = append(out, fmt.Sprintf("note: %s sets %s = %s; at boot the file read last wins (files sort by name across the sysctl.d folders, /etc/sysctl.conf last)", file, s.Key, normalizeSysctl(v)))
+			notes = append(notes, fmt.Sprintf("note: %s sets %s = %s; at boot the file read last wins (files sort by name across the sysctl.d folders, /etc/sysctl.conf last)", file, s.Key, normalizeSysctl(v)))
 		}
 	}
-	return out, nil
+	return normalizeSysctl(runtime), notes, nil
 }
 
 // editFile returns the file with the key set (or removed): the first line for the key
