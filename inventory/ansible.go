@@ -23,7 +23,7 @@ const (
 	kindBecome                      // ConnSettings.Become
 	kindBecomeUser                  // ConnSettings.BecomeUser
 	kindBecomeMethod                // "sudo" is what hostplan does; anything else is unsupported
-	kindShellType                   // "sh" is what hostplan does; anything else is unsupported
+	kindShellType                   // ConnSettings.Shell: "sh" or "cmd"; powershell is unsupported
 	kindHarmless                    // tunes Ansible itself; dropped silently
 	kindUnsupported                 // changes connection behaviour; dropped with a warning
 	kindUnknown                     // an ansible_* name we do not know; kept, with a warning
@@ -215,10 +215,12 @@ func setAnsibleVar(l *layer, name string, v cty.Value, rng hcl.Range, dir string
 			l.note(name, "is not supported and was ignored; "+hintBecome)
 		}
 	case kindShellType:
-		if s == "sh" {
+		switch s {
+		case "sh", "cmd":
+			l.conn.Shell = s
 			l.note(name, "")
-		} else {
-			l.note(name, "is not supported and was ignored; hostplan runs commands with /bin/sh -c")
+		default:
+			l.note(name, "is not supported and was ignored; hostplan runs commands with /bin/sh -c, or with cmd.exe on Windows (ansible_shell_type=cmd)")
 		}
 	}
 	return nil

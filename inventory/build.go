@@ -104,6 +104,9 @@ func (c *connLayer) overlay(o *connLayer) {
 	if o.BecomeUser != "" {
 		c.BecomeUser = o.BecomeUser
 	}
+	if o.Shell != "" {
+		c.Shell = o.Shell
+	}
 }
 
 // note is a warning about an ansible_* variable set in a layer; msg "" means the

@@ -105,6 +105,8 @@ func TestHCLDiagnostics(t *testing.T) {
 			"Invalid group name", "2:19", "letters, digits"},
 		{"bad connection", "host \"a\" {\n  connection = \"winrm\"\n}\n",
 			"Invalid connection", "2:16", `must be "ssh" or "local"; got "winrm"`},
+		{"bad shell", "host \"a\" {\n  shell = \"powershell\"\n}\n",
+			"Invalid shell", "2:11", `must be "sh" or "cmd"`},
 		{"bad bastion port", "defaults {\n  bastion = \"jump@bastion:99999\"\n}\n",
 			"Invalid bastion", "2:13", "port that is not a number"},
 		{"multi-hop bastion", "defaults {\n  bastion = \"a@one,b@two\"\n}\n",

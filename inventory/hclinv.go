@@ -35,6 +35,7 @@ import (
 var connAttrSchema = []hcl.AttributeSchema{
 	{Name: "user"}, {Name: "port"}, {Name: "identity_file"}, {Name: "known_hosts"},
 	{Name: "bastion"}, {Name: "become"}, {Name: "become_user"}, {Name: "connection"},
+	{Name: "shell"},
 }
 
 var (
@@ -163,7 +164,7 @@ func badHostName(name string) string {
 
 func decodeConnAttrs(attrs hcl.Attributes, c *connLayer, dir string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	for _, name := range []string{"user", "become_user", "known_hosts", "connection", "bastion"} {
+	for _, name := range []string{"user", "become_user", "known_hosts", "connection", "bastion", "shell"} {
 		a := attrs[name]
 		if a == nil {
 			continue
@@ -186,6 +187,12 @@ func decodeConnAttrs(attrs hcl.Attributes, c *connLayer, dir string) hcl.Diagnos
 				continue
 			}
 			c.Connection = s
+		case "shell":
+			if s != "sh" && s != "cmd" {
+				diags = append(diags, errorAt(a.Expr.Range(), "Invalid shell", fmt.Sprintf("shell must be \"sh\" or \"cmd\" (cmd.exe, OpenSSH for Windows' default); got %q. Leave it out to detect it when connecting.", s)))
+				continue
+			}
+			c.Shell = s
 		case "bastion":
 			if s == "" || s == "none" {
 				c.Bastion, c.bastionSet = "", true

@@ -87,6 +87,7 @@ type ConnSettings struct {
 	Bastion      string   // "[user@]host[:port]" to jump through (ProxyJump), empty for none
 	Become       bool     // run commands and writes through sudo
 	BecomeUser   string   // default root
+	Shell        string   // "sh" or "cmd" (a Windows host); "" detects it when connecting
 }
 
 // Group is a named set of hosts with its own variables.

@@ -131,6 +131,7 @@ func TestINIConnectionVars(t *testing.T) {
 a ansible_host=10.0.0.1 ansible_port=2222 ansible_user=deploy ansible_ssh_private_key_file=keys/a ansible_become=Yes ansible_become_user=postgres ansible_connection=ssh
 b ansible_ssh_host=10.0.0.2 ansible_ssh_port=2200 ansible_ssh_user=old ansible_become=0 ansible_connection=local
 c:2022 ansible_become=TRUE ansible_become_method=sudo ansible_shell_type=sh ansible_python_interpreter=/usr/bin/python3
+win ansible_shell_type=cmd
 `
 	inv := mustLoadSrc(t, "hosts", src)
 	a, b, c := inv.Host("a").Conn, inv.Host("b").Conn, inv.Host("c").Conn
@@ -143,8 +144,11 @@ c:2022 ansible_become=TRUE ansible_become_method=sudo ansible_shell_type=sh ansi
 	if b.Address != "10.0.0.2" || b.Port != 2200 || b.User != "old" || b.Become || b.Connection != "local" {
 		t.Errorf("b: %+v", b)
 	}
-	if c.Port != 2022 || !c.Become {
+	if c.Port != 2022 || !c.Become || c.Shell != "sh" {
 		t.Errorf("c: %+v", c)
+	}
+	if w := inv.Host("win").Conn; w.Shell != "cmd" {
+		t.Errorf("win: shell %q, want cmd", w.Shell)
 	}
 	for _, h := range inv.Hosts {
 		for k := range h.Vars {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/hostplan/hostplan/internal/netsh"
 	"github.com/hostplan/hostplan/internal/transport"
 )
 
@@ -29,7 +30,8 @@ func init() {
 			"zone":        &hcldec.AttrSpec{Name: "zone", Type: cty.String},
 			"state":       &hcldec.AttrSpec{Name: "state", Type: cty.String},
 		},
-		Build: buildPortForward,
+		Build:   buildPortForward,
+		Windows: true,
 	})
 }
 
@@ -99,10 +101,14 @@ func (p *PortForward) choose(h *Host) (string, string, error) {
 	switch {
 	case p.Method == "netsh" && !windows:
 		return "", "", fmt.Errorf("method \"netsh\" needs a Windows host; %s runs %s", h.Name, h.Facts.OSFamily)
-	case p.Method == "iptables" && windows:
-		return "", "", fmt.Errorf("method \"iptables\" on Windows host %s; use \"netsh\"", h.Name)
+	case windows && p.Method != "auto" && p.Method != "netsh":
+		return "", "", fmt.Errorf("method %q on Windows host %s; use \"netsh\" (or \"auto\")", p.Method, h.Name)
+	case windows && p.Protocol != "tcp":
+		return "", "", fmt.Errorf("protocol %q on Windows host %s: the netsh port proxy forwards TCP only", p.Protocol, h.Name)
+	case p.Method == "netsh":
+		return "netsh", "method netsh (as set)", nil
 	case windows:
-		return "", "", fmt.Errorf("Windows hosts (netsh) are not supported yet")
+		return "netsh", "method netsh (auto: Windows host)", nil
 	}
 	return linuxFirewall(h, p.Method)
 }
@@ -142,9 +148,12 @@ func (p *PortForward) Plan(ctx context.Context, h *Host) (*Change, error) {
 	}
 	p.chosen = method
 	var c *Change
-	if method == "firewalld" {
+	switch method {
+	case "firewalld":
 		c, err = p.planFirewalld(ctx, h)
-	} else {
+	case "netsh":
+		c, err = p.planNetsh(ctx, h)
+	default:
 		c, err = p.planIptables(ctx, h)
 	}
 	if err != nil {
@@ -156,8 +165,11 @@ func (p *PortForward) Plan(ctx context.Context, h *Host) (*Change, error) {
 
 // Apply implements Resource.
 func (p *PortForward) Apply(ctx context.Context, h *Host, c *Change) error {
-	if p.chosen == "firewalld" {
+	switch p.chosen {
+	case "firewalld":
 		return p.applyFirewalld(ctx, h)
+	case "netsh":
+		return p.applyNetsh(ctx, h)
 	}
 	return p.applyIptables(ctx, h, c)
 }
@@ -299,6 +311,90 @@ func (p *PortForward) applyFirewalld(ctx context.Context, h *Host) error {
 		}
 		if res.ExitCode != 0 {
 			return toolError(s, res)
+		}
+	}
+	return nil
+}
+
+// --- netsh (Windows)
+
+// netshSteps reads the port proxy entries and hostplan's firewall rule for this forward
+// and returns the netsh commands that bring both to the wanted state: the proxy first
+// and the port opened after it, or, for absent, the port closed first.
+func (p *PortForward) netshSteps(ctx context.Context, h *Host) ([]netsh.Command, error) {
+	show := netsh.ShowV4ToV4Command()
+	res, err := run(ctx, h, show.Text)
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		return nil, toolError(show.Text, res)
+	}
+	entries, err := netsh.ParseShowV4ToV4(string(res.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", show.Text, err)
+	}
+	want := netsh.Entry{ListenAddress: "*", ListenPort: p.ListenPort, ConnectAddress: p.To.String(), ConnectPort: p.ToPort}
+	proxy, err := netsh.Plan(entries, want, p.Absent)
+	if err != nil {
+		return nil, err
+	}
+
+	showRule, err := netsh.ShowRuleCommand(p.Name)
+	if err != nil {
+		return nil, err
+	}
+	if res, err = run(ctx, h, showRule.Text); err != nil {
+		return nil, err
+	}
+	rules, err := netsh.ParseShowRule(string(res.Stdout), res.ExitCode)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", showRule.Text, err)
+	}
+	rule, err := netsh.PlanRule(rules, p.Name, p.ListenPort, p.Absent)
+	if err != nil {
+		return nil, err
+	}
+	if p.Absent {
+		return append(rule, proxy...), nil
+	}
+	return append(proxy, rule...), nil
+}
+
+func (p *PortForward) planNetsh(ctx context.Context, h *Host) (*Change, error) {
+	steps, err := p.netshSteps(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	c := &Change{Action: NoOp}
+	if len(steps) > 0 {
+		c.Action = Update
+		if p.Absent {
+			c.Action = Delete
+		}
+		for _, s := range steps {
+			c.Details = append(c.Details, "would run: "+s.Text)
+		}
+	}
+	if p.Masquerade && !p.Absent {
+		// The port proxy opens its own connection to the target, from this host.
+		c.Details = append(c.Details, "masquerade: nothing to do (the port proxy connects from this host's own address)")
+	}
+	return c, nil
+}
+
+func (p *PortForward) applyNetsh(ctx context.Context, h *Host) error {
+	steps, err := p.netshSteps(ctx, h)
+	if err != nil {
+		return err
+	}
+	for _, s := range steps {
+		res, err := run(ctx, h, s.Text)
+		if err != nil {
+			return err
+		}
+		if res.ExitCode != 0 {
+			return toolError(s.Text, res)
 		}
 	}
 	return nil

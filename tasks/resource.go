@@ -110,6 +110,9 @@ type Kind struct {
 	LabelName string
 	// Spec declares the block's attributes and nested blocks.
 	Spec hcldec.ObjectSpec
+	// Windows is set for types that work on Windows hosts, where commands run in
+	// cmd.exe and no POSIX tool exists; the others are refused there at plan time.
+	Windows bool
 	// Build makes a resource from the label and the decoded (unmarked) attributes.
 	// Errors of type *AttrError point the user at one attribute.
 	Build func(label string, attrs Attrs) (Resource, error)

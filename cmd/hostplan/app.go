@@ -406,6 +406,9 @@ func (a *app) inventory(args []string) int {
 			}
 			fmt.Fprintf(a.stdout, "  keys:       %s\n", strings.Join(cs.IdentityFile, ", "))
 			fmt.Fprintf(a.stdout, "  known_hosts: %s\n", cs.KnownHosts)
+			if cs.Shell != "" {
+				fmt.Fprintf(a.stdout, "  shell:      %s\n", cs.Shell)
+			}
 		}
 		if cs.Become {
 			fmt.Fprintf(a.stdout, "  become:     sudo to %s\n", cs.BecomeUser)

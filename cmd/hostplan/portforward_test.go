@@ -76,9 +76,26 @@ task "forwarder" {
 
 func TestLabPortForwardIptables(t *testing.T) {
 	t.Parallel()
+	for _, backend := range []string{"nft", "legacy"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testPortForwardIptables(t, backend)
+		})
+	}
+}
+
+// testPortForwardIptables runs the iptables method against the forwarder's iptables
+// switched (by Debian's alternatives, in the host's own /etc) to backend.
+func testPortForwardIptables(t *testing.T, backend string) {
 	l, inv := startLab(t, 3, "root")
 	front, back := forwardTopology(t, l)
 	h2 := l.Host("h2")
+	// iptables-save and iptables-restore follow as slaves of the iptables alternative.
+	remote(t, h2, "update-alternatives --quiet --set iptables /usr/sbin/iptables-"+backend)
+	if v := remote(t, h2, "iptables --version"); !strings.Contains(v, map[string]string{"nft": "(nf_tables)", "legacy": "(legacy)"}[backend]) {
+		t.Fatalf("iptables in h2 is %q, want the %s backend", v, backend)
+	}
+	other := map[string]string{"nft": "legacy", "legacy": "nft"}[backend]
 	target := net.JoinHostPort(front, "8443")
 	if reaches(l.Host("h1"), target) {
 		t.Fatal("the forward works before any rule")
@@ -108,6 +125,9 @@ func TestLabPortForwardIptables(t *testing.T) {
 	nat := remote(t, h2, "iptables -t nat -S PREROUTING")
 	if n := strings.Count(nat, "-j DNAT"); n != 1 {
 		t.Errorf("%d DNAT rules after three applies:\n%s", n, nat)
+	}
+	if o := remote(t, h2, "iptables-"+other+"-save"); strings.Contains(o, "hostplan:apiserver") {
+		t.Errorf("rules went to the %s backend, not %s:\n%s", other, backend, o)
 	}
 	if got := remote(t, h2, "cat /proc/sys/net/ipv4/ip_forward"); got != "1" {
 		t.Errorf("ip_forward %s", got)

@@ -1,7 +1,12 @@
 # Security Center onboarding, step 1: traffic forwarding (hybrid clusters whose API server
 # is not reachable from the internet). The forwarder's port A reaches the on-prem API
-# server at apiserver_address:apiserver_port. Windows forwarders (netsh) are not
-# supported yet.
+# server at apiserver_address:apiserver_port. The same block serves every kind of
+# forwarder the vendor procedure names:
+#   - Linux with firewalld running (CentOS/RHEL style): firewall-cmd, permanent + runtime;
+#   - Linux without firewalld: iptables DNAT/FORWARD/MASQUERADE, ip_forward, rules saved;
+#   - Windows Server with OpenSSH for Windows: netsh interface portproxy plus an inbound
+#     firewall rule "hostplan apiserver". Log in as an administrator (no become there).
+# Set forward_method to pin one instead of "auto".
 
 variable "apiserver_address" {
   type        = string
@@ -19,15 +24,22 @@ variable "forward_port" {
   description = "Port A on the forwarder, the one registered in the Security Center console."
 }
 
+variable "forward_method" {
+  type        = string
+  default     = "auto"
+  description = "auto, firewalld, iptables or netsh."
+}
+
 task "forwarding" {
   on = ["forwarders"]
 
-  # method "auto": firewalld when it runs (permanent + runtime rule), else iptables
-  # (ip_forward, DNAT, FORWARD accepts, rules saved for boot). The plan says which.
+  # method "auto": netsh on Windows, firewalld when it runs, else iptables. The plan
+  # says which it chose and why.
   port_forward "apiserver" {
     listen_port = var.forward_port
     to_address  = var.apiserver_address
     to_port     = var.apiserver_port
-    masquerade  = true
+    masquerade  = true # Linux only; the Windows port proxy connects from its own address
+    method      = var.forward_method
   }
 }

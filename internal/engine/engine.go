@@ -248,6 +248,7 @@ func transportTarget(t *Target) transport.Target {
 		Become:        c.Become,
 		BecomeUser:    c.BecomeUser,
 		Local:         c.Connection == "local",
+		Shell:         transport.Shell(c.Shell),
 	}
 }
 

@@ -17,10 +17,10 @@ import (
 
 // Facts describe one host.
 type Facts struct {
-	OSFamily      string // "linux"
-	Distro        string // os-release ID: "debian", "centos", ...
-	DistroVersion string // os-release VERSION_ID
-	DistroFamily  string // "debian", "rhel", "suse", "arch" or the ID itself
+	OSFamily      string // "linux", "windows"
+	Distro        string // os-release ID: "debian", "centos", ...; "windows"
+	DistroVersion string // os-release VERSION_ID; Windows: "10.0.20348.2227"
+	DistroFamily  string // "debian", "rhel", "suse", "arch", "windows" or the ID itself
 	Kernel        string
 	Arch          string
 	Hostname      string
@@ -60,8 +60,22 @@ echo '--- group'
 cat /etc/group 2>/dev/null
 `
 
+// windowsScript is the facts command for a cmd.exe host: one line (cmd.exe runs only
+// the first), no tool beyond cmd's own builtins. No space before "&": echo would print it.
+const windowsScript = `echo hostname=%COMPUTERNAME%& echo user=%USERNAME%& echo arch=%PROCESSOR_ARCHITECTURE%& ver`
+
 // Gather runs the facts script on the host.
 func Gather(ctx context.Context, conn transport.Conn) (*Facts, error) {
+	if conn.Shell() == transport.ShellCmd {
+		res, err := conn.Run(ctx, windowsScript, nil)
+		if err != nil {
+			return nil, fmt.Errorf("gather facts: %w", err)
+		}
+		if res.ExitCode != 0 {
+			return nil, fmt.Errorf("gather facts (cmd.exe): exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		}
+		return parseWindows(res.Stdout), nil
+	}
 	res, err := conn.Run(ctx, script, nil)
 	if err != nil {
 		return nil, fmt.Errorf("gather facts: %w", err)
@@ -117,6 +131,32 @@ func parse(out []byte) *Facts {
 	f.DistroFamily = family(osRelease["ID"], osRelease["ID_LIKE"])
 	if f.KubernetesVersion == "" {
 		f.KubernetesVersion = f.kubeBinary
+	}
+	return f
+}
+
+// parseWindows reads windowsScript's output (CRLF lines). `ver` prints
+// "Microsoft Windows [Version 10.0.20348.2227]", translated on other systems, so the
+// version is taken as the last word inside the brackets.
+func parseWindows(out []byte) *Facts {
+	f := &Facts{OSFamily: "windows", Distro: "windows", DistroFamily: "windows",
+		users: map[string]int{}, groups: map[string]int{}, userNames: map[int]string{}, groupNames: map[int]string{}}
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if open, close := strings.Index(line, "["), strings.LastIndex(line, "]"); open >= 0 && close > open {
+			if words := strings.Fields(line[open+1 : close]); len(words) > 0 {
+				f.DistroVersion = words[len(words)-1]
+			}
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		switch {
+		case !ok:
+		case k == "hostname", k == "user":
+			f.set(k, v)
+		case k == "arch":
+			f.Arch = strings.ToLower(v)
+		}
 	}
 	return f
 }

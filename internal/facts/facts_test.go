@@ -93,3 +93,27 @@ func TestKubernetesVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestParseWindows(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		want      Facts
+	}{
+		{"english", "hostname=WINFWD01\r\nuser=Administrator\r\narch=AMD64\r\n\r\nMicrosoft Windows [Version 10.0.20348.2227]\r\n",
+			Facts{OSFamily: "windows", Distro: "windows", DistroFamily: "windows", DistroVersion: "10.0.20348.2227",
+				Hostname: "WINFWD01", User: "Administrator", Arch: "amd64"}},
+		{"spanish ver", "hostname=FWD\r\nuser=admin\r\narch=ARM64\r\n\r\nMicrosoft Windows [Versión 10.0.17763.5458]\r\n",
+			Facts{OSFamily: "windows", Distro: "windows", DistroFamily: "windows", DistroVersion: "10.0.17763.5458",
+				Hostname: "FWD", User: "admin", Arch: "arm64"}},
+		// A profile script that prints extra text must not make up facts.
+		{"noise", "Welcome!\r\nhostname=H\r\n", Facts{OSFamily: "windows", Distro: "windows", DistroFamily: "windows", Hostname: "H"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := *parseWindows([]byte(tc.out))
+			got.users, got.groups, got.userNames, got.groupNames = nil, nil, nil, nil
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}

@@ -49,6 +49,7 @@ type conn struct {
 	d     *Dialer
 	host  string // for messages
 	login string // the user we are logged in as
+	shell Shell
 	st    starter
 	// plain turns a command into the line st runs when not becoming anyone.
 	plain func(command string) string
@@ -70,6 +71,9 @@ type conn struct {
 }
 
 var _ Conn = (*conn)(nil)
+
+// Shell implements Conn.
+func (c *conn) Shell() Shell { return c.shell }
 
 // DialTCP implements Conn.
 func (c *conn) DialTCP(ctx context.Context, addr string) (net.Conn, error) {

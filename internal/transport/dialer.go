@@ -33,6 +33,9 @@ type Target struct {
 	Become     bool   // run commands and file operations through sudo
 	BecomeUser string // default root
 	Local      bool   // this machine, without SSH (Ansible's connection=local)
+	// Shell is the host's command shell; empty means ShellCmd for a server that says it
+	// is OpenSSH for Windows, else ShellSh.
+	Shell Shell
 }
 
 // DialerOptions configure a Dialer. Zero values mean the defaults.
@@ -205,7 +208,20 @@ func normalize(t Target) (Target, error) {
 	if t.BecomeUser == "" {
 		t.BecomeUser = "root"
 	}
+	switch t.Shell {
+	case "", ShellSh:
+	case ShellCmd:
+		if t.Local {
+			return t, fmt.Errorf("host %s: connection local runs commands with /bin/sh, not cmd.exe", t.Name)
+		}
+		if t.Become {
+			return t, fmt.Errorf("host %s: become (sudo) is not available with cmd.exe; log in as an administrator instead", t.Name)
+		}
+	default:
+		return t, fmt.Errorf("host %s: shell %q is not supported (use %q or %q)", t.Name, t.Shell, ShellSh, ShellCmd)
+	}
 	if t.Local {
+		t.Shell = ShellSh
 		return t, nil
 	}
 	if t.Address == "" {
@@ -261,12 +277,30 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.Shell == "" {
+		// The version string costs no round trip, and OpenSSH for Windows names itself
+		// in it; sshd on Windows under Cygwin or MSYS says plain OpenSSH and runs sh.
+		t.Shell = ShellSh
+		if isWindowsServer(string(client.ServerVersion())) {
+			t.Shell = ShellCmd
+		}
+		if t.Shell == ShellCmd && t.Become {
+			client.Close()
+			return nil, fmt.Errorf("host %s runs OpenSSH for Windows: become (sudo) is not available there; log in as an administrator instead", t.Name)
+		}
+	}
 	c := newSSHConn(d, t, client, lv)
 	if err := d.track(c); err != nil {
 		client.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// isWindowsServer reports whether an SSH server version string ("SSH-2.0-OpenSSH_for_Windows_9.5")
+// is OpenSSH for Windows, whose exec requests run in cmd.exe unless its DefaultShell was changed.
+func isWindowsServer(version string) bool {
+	return strings.Contains(version, "OpenSSH_for_Windows")
 }
 
 // dialSSH opens one SSH client connection to addr, directly or through via.

@@ -107,6 +107,33 @@ func TestDialTargetErrors(t *testing.T) {
 	if _, err := d.Dial(context.Background(), Target{Name: "x", Address: "h", Bastion: "a,,b"}); err == nil || !strings.Contains(err.Error(), "empty hop") {
 		t.Errorf("bad bastion: %v", err)
 	}
+	for _, tc := range []struct {
+		target Target
+		want   string
+	}{
+		{Target{Name: "x", Address: "h", Shell: "powershell"}, `shell "powershell" is not supported`},
+		{Target{Name: "x", Address: "h", Shell: ShellCmd, Become: true}, "become (sudo) is not available with cmd.exe"},
+		{Target{Name: "x", Local: true, Shell: ShellCmd}, "connection local runs commands with /bin/sh"},
+	} {
+		if _, err := d.Dial(context.Background(), tc.target); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.target, err, tc.want)
+		}
+	}
+}
+
+func TestIsWindowsServer(t *testing.T) {
+	for v, want := range map[string]bool{
+		"SSH-2.0-OpenSSH_for_Windows_9.5":                         true,
+		"SSH-2.0-OpenSSH_for_Windows_8.1":                         true,
+		"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3":                  false,
+		"SSH-2.0-OpenSSH_9.6 (Cygwin)":                            false,
+		"SSH-2.0-OpenSSH_9.2p1 OpenSSH_for_Windows_9.5 (lab)":     true,
+		"SSH-2.0-9.99 FlowSsh: Bitvise SSH Server (WinSSHD) 9.99": false,
+	} {
+		if got := isWindowsServer(v); got != want {
+			t.Errorf("isWindowsServer(%q) = %v, want %v", v, got, want)
+		}
+	}
 }
 
 // Dialer.Close closes the connections still open; Conn.Close twice is fine; a closed

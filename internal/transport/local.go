@@ -19,6 +19,7 @@ func newLocalConn(d *Dialer, t Target) (*conn, error) {
 	c := &conn{
 		d:         d,
 		host:      t.Name,
+		shell:     ShellSh,
 		login:     localUser(),
 		st:        localStarter{},
 		plain:     func(command string) string { return command },

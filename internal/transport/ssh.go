@@ -20,6 +20,7 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 		d:     d,
 		host:  t.Name,
 		login: t.User,
+		shell: t.Shell,
 		st:    st,
 		// The exec request is run by the login user's shell; make it /bin/sh as
 		// documented, whatever that shell is.
@@ -35,6 +36,9 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 		dialTCP: func(ctx context.Context, addr string) (net.Conn, error) {
 			return client.DialContext(ctx, "tcp", addr)
 		},
+	}
+	if t.Shell == ShellCmd {
+		c.plain = func(command string) string { return command }
 	}
 	if t.Become && t.User != t.BecomeUser { // logged in as the become user: no sudo needed
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)

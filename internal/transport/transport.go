@@ -41,10 +41,23 @@ type FileAttrs struct {
 	GID  int
 }
 
+// Shell is the command language a host runs Run's command in.
+type Shell string
+
+const (
+	// ShellSh is /bin/sh: every Unix-like host.
+	ShellSh Shell = "sh"
+	// ShellCmd is cmd.exe, the default shell of OpenSSH for Windows: sshd runs an exec
+	// request as `cmd.exe /c <command>`. Only the command's first line runs there.
+	ShellCmd Shell = "cmd"
+)
+
 // Conn is one open connection to a host. It is safe for concurrent use.
 type Conn interface {
-	// Run runs command with /bin/sh -c on the host (through sudo when become is set).
-	// stdin may be nil. A non-zero exit status is reported in Result.ExitCode, not as err;
+	// Shell says what Run's command must be written in.
+	Shell() Shell
+	// Run runs command on the host: with /bin/sh -c (through sudo when become is set),
+	// or on a ShellCmd host as the cmd.exe command line it is. stdin may be nil. A non-zero exit status is reported in Result.ExitCode, not as err;
 	// err is for transport failures and ctx expiry.
 	Run(ctx context.Context, command string, stdin io.Reader) (*Result, error)
 	// Stat describes path; a missing path yields an error wrapping fs.ErrNotExist.
