@@ -1,11 +1,13 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -24,14 +26,35 @@ import (
 // when the diagnostics have errors it may be incomplete and should be used only to print
 // them.
 func Load(paths []string) (*Inventory, hcl.Diagnostics) {
+	return load(paths, os.ReadFile, func(path string, err error) bool {
+		if errors.Is(err, syscall.EISDIR) {
+			return true
+		}
+		st, serr := os.Stat(path)
+		return serr == nil && st.IsDir()
+	})
+}
+
+// LoadFrom is Load with the files read by readFile, such as the ReadFile method of a
+// config.Recorder or config.Snapshot, so a saved plan can carry its inventory too. It
+// never looks at the file system itself, which may not be where the files came from:
+// a failed read is reported as readFile's error.
+func LoadFrom(paths []string, readFile func(string) ([]byte, error)) (*Inventory, hcl.Diagnostics) {
+	// A Recorder passes the local file system's error through, which may tell.
+	return load(paths, readFile, func(_ string, err error) bool { return errors.Is(err, syscall.EISDIR) })
+}
+
+// load reads with readFile; isDir, asked only after a read failed, says whether the
+// path is a directory, the usual mistake, which gets a hint at the fix.
+func load(paths []string, readFile func(string) ([]byte, error), isDir func(string, error) bool) (*Inventory, hcl.Diagnostics) {
 	inv := &Inventory{Files: map[string]*hcl.File{}, Groups: map[string]*Group{}}
 	b := newBuilder()
 	var diags hcl.Diagnostics
 	for _, path := range paths {
-		src, err := os.ReadFile(path)
+		src, err := readFile(path)
 		if err != nil {
 			detail := err.Error()
-			if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			if isDir(path, err) {
 				detail = fmt.Sprintf("%s is a directory; list the inventory files in it instead (for example %s).", path, filepath.Join(path, "hosts.ini"))
 			}
 			diags = append(diags, &hcl.Diagnostic{

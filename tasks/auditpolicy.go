@@ -2,9 +2,7 @@ package tasks
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -67,9 +65,9 @@ func buildAuditPolicy(label string, a Attrs) (Resource, error) {
 	}
 	if a.Has("source") {
 		file := a.localPath(a.String("source", ""))
-		data, err := os.ReadFile(file)
+		data, err := a.readLocal(file)
 		if err != nil {
-			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("cannot read %s: %v", file, errors.Unwrap(err))}
+			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("cannot read %s: %v", file, readCause(err))}
 		}
 		if err := auditpolicy.Validate(data, p.Version); err != nil {
 			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("%s is not a policy to ship:\n  %s\n", file, strings.ReplaceAll(err.Error(), "\n", "\n  "))}

@@ -79,9 +79,9 @@ func buildFile(label string, a Attrs) (Resource, error) {
 		f.Sensitive = a.sensitiveAny("content")
 	case a.Has("source"):
 		p := a.localPath(a.String("source", ""))
-		data, err := os.ReadFile(p)
+		data, err := a.readLocal(p)
 		if err != nil {
-			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("cannot read %s: %v", p, errors.Unwrap(err))}
+			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("cannot read %s: %v", p, readCause(err))}
 		}
 		f.Content = data
 		f.Sensitive = a.sensitiveAny("source")
@@ -229,4 +229,21 @@ func (a Attrs) localPath(p string) string {
 		return p
 	}
 	return filepath.Join(a.Dir, p)
+}
+
+func (a Attrs) readLocal(p string) ([]byte, error) {
+	if a.ReadFile == nil {
+		return os.ReadFile(p)
+	}
+	return a.ReadFile(p)
+}
+
+// readCause drops the path a read error repeats; messages name the file themselves.
+// Errors of a ReadFile that are not *fs.PathError stay whole.
+func readCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -127,6 +127,10 @@ type Attrs struct {
 	Dir string
 	// Template renders a template file with vars, as templatefile() does.
 	Template func(path string, vars cty.Value) (string, error)
+	// ReadFile reads a file on this machine (a source attribute) the way the plan reads
+	// its own files, so a saved plan ships the bytes that were reviewed; nil reads the
+	// local file system.
+	ReadFile func(path string) ([]byte, error)
 }
 
 // AttrError is a problem with one attribute's value.

@@ -106,36 +106,81 @@ type loaded struct {
 	targets []*engine.Target
 }
 
-func (a *app) load(c *common, pos []string, r *render.Human) (*loaded, bool) {
-	path := "."
+// inputs are where a run's plan, inventory and variables come from: the command line,
+// or a saved plan's snapshot of them.
+type inputs struct {
+	planPath    string
+	inventories []string
+	limit       string
+	sshConfig   string
+	vars        []string
+	varFiles    []string
+	planSource  config.Source                // nil: the file system
+	readInv     func(string) ([]byte, error) // nil: the file system
+}
+
+// commandInputs are the inputs the flags and the positional argument name.
+func (a *app) commandInputs(c *common, pos []string) (inputs, bool) {
+	in := inputs{planPath: ".", limit: c.limit, sshConfig: c.sshConfig, vars: c.vars, varFiles: c.varFiles}
 	switch len(pos) {
 	case 0:
 	case 1:
-		path = pos[0]
+		in.planPath = pos[0]
 	default:
 		fmt.Fprintf(a.stderr, "hostplan: expected one plan directory or file, got %d: %s\n", len(pos), strings.Join(pos, " "))
-		return nil, false
+		return in, false
 	}
-	inv, ok := a.loadInventory(c, r)
+	in.inventories = []string(c.inventories)
+	if len(in.inventories) == 0 {
+		for _, kv := range a.environ {
+			if v, ok := strings.CutPrefix(kv, "HOSTPLAN_INVENTORY="); ok && v != "" {
+				in.inventories = strings.Split(v, string(os.PathListSeparator))
+			}
+		}
+	}
+	if len(in.inventories) == 0 {
+		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or set HOSTPLAN_INVENTORY")
+		return in, false
+	}
+	return in, true
+}
+
+func (a *app) load(c *common, pos []string, r *render.Human) (*loaded, bool) {
+	in, ok := a.commandInputs(c, pos)
 	if !ok {
 		return nil, false
 	}
-	p, diags := config.Load(path, config.Inputs{Vars: c.vars, VarFiles: c.varFiles, Environ: a.environ})
+	return a.loadInputs(in, r)
+}
+
+func (a *app) loadInputs(in inputs, r *render.Human) (*loaded, bool) {
+	readInv := in.readInv
+	if readInv == nil {
+		readInv = os.ReadFile
+	}
+	inv, diags := inventory.LoadFrom(in.inventories, readInv)
+	if len(diags) > 0 {
+		a.diagnostics(r, diags)
+	}
+	if diags.HasErrors() {
+		return nil, false
+	}
+	p, diags := config.Load(in.planPath, config.Inputs{Vars: in.vars, VarFiles: in.varFiles, Environ: a.environ, Source: in.planSource})
 	if diags.HasErrors() {
 		a.diagnostics(r, diags)
 		return nil, false
 	}
 	hosts := inv.Hosts
-	if c.limit != "" {
+	if in.limit != "" {
 		var err error
-		if hosts, err = inv.Match(c.limit); err != nil {
-			fmt.Fprintf(a.stderr, "hostplan: --limit %s: %v\n", c.limit, err)
+		if hosts, err = inv.Match(in.limit); err != nil {
+			fmt.Fprintf(a.stderr, "hostplan: --limit %s: %v\n", in.limit, err)
 			return nil, false
 		}
 	}
 	var targets []*engine.Target
 	for _, h := range hosts {
-		cs, err := inv.Resolve(h, inventory.ResolveOptions{SSHConfig: c.sshConfig})
+		cs, err := inv.Resolve(h, inventory.ResolveOptions{SSHConfig: in.sshConfig})
 		if err != nil {
 			fmt.Fprintf(a.stderr, "hostplan: host %s: %v\n", h.Name, err)
 			return nil, false
@@ -144,26 +189,6 @@ func (a *app) load(c *common, pos []string, r *render.Human) (*loaded, bool) {
 	}
 	a.warnings(inv)
 	return &loaded{plan: p, inv: inv, targets: targets}, true
-}
-
-func (a *app) loadInventory(c *common, r *render.Human) (*inventory.Inventory, bool) {
-	paths := []string(c.inventories)
-	if len(paths) == 0 {
-		for _, kv := range a.environ {
-			if v, ok := strings.CutPrefix(kv, "HOSTPLAN_INVENTORY="); ok && v != "" {
-				paths = strings.Split(v, string(os.PathListSeparator))
-			}
-		}
-	}
-	if len(paths) == 0 {
-		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or set HOSTPLAN_INVENTORY")
-		return nil, false
-	}
-	inv, diags := inventory.Load(paths)
-	if len(diags) > 0 {
-		a.diagnostics(r, diags)
-	}
-	return inv, !diags.HasErrors()
 }
 
 func (a *app) warnings(inv *inventory.Inventory) {
@@ -179,7 +204,7 @@ func (a *app) diagnostics(r *render.Human, diags hcl.Diagnostics) {
 }
 
 func (a *app) renderer(c *common) *render.Human {
-	return &render.Human{W: a.stdout, Color: a.colorOn(c), DiffContext: c.diffContext}
+	return &render.Human{W: a.stdout, Color: a.colorOn(c)}
 }
 
 func (a *app) validate(args []string) int {
@@ -225,82 +250,6 @@ func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human
 		return nil, nil, false
 	}
 	return e, dialer, true
-}
-
-func (a *app) plan(ctx context.Context, args []string) int {
-	var c common
-	fs := a.flags("plan", &c, true)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return exitError
-	}
-	r := a.renderer(&c)
-	l, ok := a.load(&c, pos, r)
-	if !ok {
-		return exitError
-	}
-	e, dialer, ok := a.session(ctx, &c, l, r)
-	if !ok {
-		return exitError
-	}
-	defer dialer.Close()
-	defer e.Close()
-	p := e.Plan(ctx)
-	r.Plan(p)
-	switch s := p.Summary(); {
-	case s.FailedHosts > 0:
-		return exitError
-	case s.Changes > 0:
-		return exitChanges
-	}
-	return exitOK
-}
-
-func (a *app) apply(ctx context.Context, args []string) int {
-	var c common
-	var autoApprove bool
-	fs := a.flags("apply", &c, true)
-	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
-	fs.BoolVar(&c.noRollback, "no-rollback", false, "leave a host whose change or health gate failed as it is, to debug in place (the rollout still stops)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return exitError
-	}
-	if !autoApprove && !a.stdinIsTerminal() {
-		fmt.Fprintln(a.stderr, "hostplan: refusing to apply without confirmation: stdin is not a terminal. Review the plan with 'hostplan plan', then run 'hostplan apply --auto-approve'.")
-		return exitError
-	}
-	r := a.renderer(&c)
-	l, ok := a.load(&c, pos, r)
-	if !ok {
-		return exitError
-	}
-	e, dialer, ok := a.session(ctx, &c, l, r)
-	if !ok {
-		return exitError
-	}
-	defer dialer.Close()
-	defer e.Close()
-	p := e.Plan(ctx)
-	r.Plan(p)
-	if !p.HasChanges() {
-		if n := p.Summary().FailedHosts; n > 0 {
-			fmt.Fprintf(a.stdout, "Nothing to apply on the hosts that could be planned; %d failed.\n", n)
-			return exitError
-		}
-		fmt.Fprintln(a.stdout, "No changes. Nothing to apply.")
-		return exitOK
-	}
-	if !autoApprove && !a.confirm() {
-		fmt.Fprintln(a.stdout, "Apply cancelled; nothing was changed.")
-		return exitError
-	}
-	res := e.Apply(ctx, p)
-	r.Apply(res)
-	if !res.OK() {
-		return exitError
-	}
-	return exitOK
 }
 
 func (a *app) stdinIsTerminal() bool {
@@ -378,8 +327,15 @@ func (a *app) inventory(args []string) int {
 		return exitError
 	}
 	r := a.renderer(&c)
-	inv, ok := a.loadInventory(&c, r)
+	in, ok := a.commandInputs(&c, nil)
 	if !ok {
+		return exitError
+	}
+	inv, diags := inventory.Load(in.inventories)
+	if len(diags) > 0 {
+		a.diagnostics(r, diags)
+	}
+	if diags.HasErrors() {
 		return exitError
 	}
 	hosts := inv.Hosts

@@ -507,7 +507,7 @@ task "t" {
 		if strings.Contains(r.String(), secret) || strings.Contains(r.String(), "old-value") {
 			t.Fatalf("%s printed the sensitive value:\n%s", args[0], r)
 		}
-		if !strings.Contains(r.stdout, "(sensitive content changes; diff hidden)") {
+		if !strings.Contains(r.stdout, "(sensitive content changes; lines shown as (sensitive))") {
 			t.Errorf("%s does not say the sensitive file changes:\n%s", args[0], r)
 		}
 		if args[0] == "apply" && (r.code != exitError || !strings.Contains(r.stdout, `command "login" exited 3`)) {

@@ -20,8 +20,12 @@ const (
 const usage = `Usage: hostplan <command> [flags] [DIR|FILE]
 
 Commands:
-  plan       show what would change on every host (exit 0: no changes, 2: changes, 1: error)
-  apply      plan, confirm, then change what differs (exit 0: success, 1: any host failed)
+  plan       show what would change on every host (exit 0: no changes, 2: changes, 1: error);
+             -out FILE saves the plan for review
+  apply      plan, confirm, then change what differs (exit 0: success, 1: any host failed);
+             apply FILE applies a saved plan exactly, refusing hosts that changed since
+  show       print a saved plan: as plan does, -json, or -format markdown
+  history    list what applies did, from the local journal
   validate   parse and type-check the plan and inventory without connecting anywhere
   inventory  list hosts, groups and resolved connection settings
   version    print the version
@@ -50,6 +54,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.plan(ctx, rest)
 	case "apply":
 		return app.apply(ctx, rest)
+	case "history":
+		return app.history(rest)
+	case "show":
+		return app.show(rest)
 	case "validate":
 		return app.validate(rest)
 	case "inventory":

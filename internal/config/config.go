@@ -3,10 +3,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
+	"io/fs"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -21,6 +20,7 @@ type Plan struct {
 	// Dir is the directory of the plan files; relative paths in functions start there.
 	Dir       string
 	parser    *hclparse.Parser
+	src       Source
 	Variables []*Variable
 	Tasks     []*Task
 
@@ -95,6 +95,9 @@ type Inputs struct {
 	Vars     []string // "name=value" from --var
 	VarFiles []string // HCL files of name = value
 	Environ  []string // os.Environ(); HOSTPLAN_VAR_name=value entries are used
+	// Source reads the plan's local files; nil is OS. A Recorder here lets a saved plan
+	// carry them, and its Snapshot later replays them.
+	Source Source
 }
 
 var rootSchema = &hcl.BodySchema{
@@ -107,16 +110,17 @@ var rootSchema = &hcl.BodySchema{
 
 // Load reads a plan file, or every *.hcl file of a directory in name order.
 func Load(path string, in Inputs) (*Plan, hcl.Diagnostics) {
-	files, dir, err := planFiles(path)
+	src := orOS(in.Source)
+	files, dir, err := src.PlanFiles(path)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read plan", Detail: err.Error()}}
 	}
-	p := &Plan{Dir: dir, parser: hclparse.NewParser()}
-	p.funcs = newFuncTable(dir)
+	p := &Plan{Dir: dir, parser: hclparse.NewParser(), src: src}
+	p.funcs = newFuncTable(dir, src)
 	var diags hcl.Diagnostics
 	var bodies []*hcl.BodyContent
 	for _, f := range files {
-		file, d := p.parser.ParseHCLFile(f)
+		file, d := p.parseFile(f)
 		diags = append(diags, d...)
 		if file == nil {
 			continue
@@ -184,29 +188,30 @@ func Load(path string, in Inputs) (*Plan, hcl.Diagnostics) {
 	return p, diags
 }
 
-func planFiles(path string) ([]string, string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, "", err
-	}
-	if !st.IsDir() {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return nil, "", err
-		}
-		return []string{path}, filepath.Dir(abs), nil
-	}
-	files, err := filepath.Glob(filepath.Join(path, "*.hcl"))
-	if err != nil {
-		return nil, "", err
-	}
-	if len(files) == 0 {
-		return nil, "", fmt.Errorf("no *.hcl plan files in %s", path)
-	}
-	sort.Strings(files)
-	abs, err := filepath.Abs(path)
-	return files, abs, err
+// parseFile parses an HCL file read through the plan's Source, under the name it was
+// asked for so diagnostics still name that file and line.
+func (p *Plan) parseFile(path string) (*hcl.File, hcl.Diagnostics) {
+	return p.parseFrom(p.source(), path)
 }
+
+func (p *Plan) parseFrom(s Source, path string) (*hcl.File, hcl.Diagnostics) {
+	src, err := s.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the detail names the file already
+		}
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Failed to read file",
+			Detail:   fmt.Sprintf("The configuration file %q could not be read: %v.", path, err),
+		}}
+	}
+	return p.parser.ParseHCL(src, path)
+}
+
+// source is the plan's Source; a Plan not made by Load reads the local file system.
+func (p *Plan) source() Source { return orOS(p.src) }
 
 // inventoryHint explains the common mistake of keeping an inventory among the plan files.
 func inventoryHint(file *hcl.File, diags hcl.Diagnostics) hcl.Diagnostics {

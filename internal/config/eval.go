@@ -154,6 +154,7 @@ func (p *Plan) Build(r *Resource, ctx *hcl.EvalContext) (tasks.Resource, hcl.Dia
 		Value:     unmarked,
 		Sensitive: sensitive,
 		Dir:       p.Dir,
+		ReadFile:  p.source().ReadFile,
 		Template: func(path string, vars cty.Value) (string, error) {
 			out, err := p.funcs.RenderTemplate(path, vars)
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"unicode/utf8"
 
@@ -20,12 +19,14 @@ import (
 
 type funcMap = map[string]function.Function
 
-// funcTable builds the functions of the plan language; file paths are relative to dir.
+// funcTable builds the functions of the plan language; file paths are relative to dir,
+// and files are read through src so a saved plan replays what they held.
 type funcTable struct {
 	dir string
+	src Source
 }
 
-func newFuncTable(dir string) funcTable { return funcTable{dir: dir} }
+func newFuncTable(dir string, src Source) funcTable { return funcTable{dir: dir, src: src} }
 
 func (t funcTable) evalFuncs() funcMap {
 	fns := t.pure()
@@ -103,7 +104,7 @@ func (t funcTable) fileFunc() function.Function {
 		Params: []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:   function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			data, err := os.ReadFile(t.path(args[0].AsString()))
+			data, err := orOS(t.src).ReadFile(t.path(args[0].AsString()))
 			if err != nil {
 				return cty.UnknownVal(cty.String), err
 			}
@@ -136,7 +137,7 @@ func (t funcTable) templateFileFunc() function.Function {
 // object or map whose keys become the template's variables. Sensitive vars keep their
 // mark on the result.
 func (t funcTable) RenderTemplate(path string, vars cty.Value) (cty.Value, error) {
-	src, err := os.ReadFile(path)
+	src, err := orOS(t.src).ReadFile(path)
 	if err != nil {
 		return cty.NilVal, err
 	}

@@ -142,7 +142,9 @@ func (p *Plan) resolveVariables(in Inputs) (map[string]cty.Value, hcl.Diagnostic
 		vals[name] = val
 	}
 	for _, path := range in.VarFiles {
-		file, d := p.parser.ParseHCLFile(path)
+		// Var files are read from disk, never through the Source: they may hold sensitive
+		// values, and a saved plan keeps each variable's value (or its digest) instead.
+		file, d := p.parseFrom(OS, path)
 		diags = append(diags, d...)
 		if file == nil {
 			continue
@@ -237,6 +239,16 @@ func (v *Variable) validate(val cty.Value, valRange hcl.Range, funcs funcMap) hc
 		}
 	}
 	return diags
+}
+
+// VariableValue is a declared variable's final value, sensitive ones still marked with
+// SensitiveMark. A name the plan does not declare gives a null value rather than a
+// panic, since callers ask with names from outside the plan (a saved plan's).
+func (p *Plan) VariableValue(name string) cty.Value {
+	if v, ok := p.vars[name]; ok {
+		return v
+	}
+	return cty.NullVal(cty.DynamicPseudoType)
 }
 
 // parseRaw reads a value given on the command line or in the environment: verbatim for

@@ -11,16 +11,14 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/hostplan/hostplan/internal/diff"
-	"github.com/hostplan/hostplan/internal/engine"
+	"github.com/hostplan/hostplan/internal/report"
 	"github.com/hostplan/hostplan/tasks"
 )
 
 // Human renders for a terminal or a log.
 type Human struct {
-	W           io.Writer
-	Color       bool
-	DiffContext int
+	W     io.Writer
+	Color bool
 
 	sources map[string][]byte // files read for diagnostic snippets
 }
@@ -49,7 +47,7 @@ var actionSymbols = map[tasks.Action]struct{ sym, color, word string }{
 }
 
 // Plan prints every host's changes and errors, then the summary line.
-func (r *Human) Plan(p *engine.Plan) {
+func (r *Human) Plan(p *report.Plan) {
 	for _, ro := range p.Rollouts {
 		var parts []string
 		if ro.Serial != "" {
@@ -64,34 +62,34 @@ func (r *Human) Plan(p *engine.Plan) {
 		if ro.RunOnce != "" {
 			parts = append(parts, "runs once, on "+ro.RunOnce)
 		}
-		if ro.Gate != "" {
-			parts = append(parts, "each host waits for: "+ro.Gate)
+		if ro.HealthGate != "" {
+			parts = append(parts, "each host waits for: "+ro.HealthGate)
 		}
 		fmt.Fprintf(r.W, "%s %s\n", r.paint(bold, fmt.Sprintf("task %q:", ro.Task)), strings.Join(parts, "; "))
 	}
 	if len(p.Rollouts) > 0 {
 		fmt.Fprintln(r.W)
 	}
-	for _, hp := range p.Hosts {
-		r.hostPlan(hp)
+	for i := range p.Hosts {
+		r.hostPlan(&p.Hosts[i])
 	}
 	r.PlanSummary(p)
 }
 
-func (r *Human) hostPlan(hp *engine.HostPlan) {
+func (r *Human) hostPlan(hp *report.Host) {
 	changed, unchanged := 0, 0
-	for _, st := range hp.Steps {
-		if st.Err == nil && st.Change.Changed() {
+	for i := range hp.Steps {
+		if st := &hp.Steps[i]; st.Changed() {
 			changed++
-		} else if st.Err == nil {
+		} else if st.Error == "" {
 			unchanged++
 		}
 	}
-	head := r.paint(bold, "host "+hp.Host)
+	head := r.paint(bold, "host "+hp.Name)
 	switch {
-	case hp.Err != nil:
+	case hp.Error != "":
 		fmt.Fprintf(r.W, "%s: %s\n", head, r.paint(red, "FAILED"))
-		r.error("  ", hp.Err)
+		r.errorText("  ", hp.Error)
 		fmt.Fprintln(r.W)
 		return
 	case changed == 0 && !hp.Failed():
@@ -100,55 +98,33 @@ func (r *Human) hostPlan(hp *engine.HostPlan) {
 	}
 	fmt.Fprintf(r.W, "%s: %d to change, %d unchanged\n", head, changed, unchanged)
 	task := ""
-	for _, st := range hp.Steps {
-		if st.Err == nil && !st.Change.Changed() {
+	for i := range hp.Steps {
+		st := &hp.Steps[i]
+		if st.Error == "" && !st.Changed() {
 			continue
 		}
 		if st.Task != task {
 			task = st.Task
 			fmt.Fprintf(r.W, "  task %q\n", task)
 		}
-		if st.Err != nil {
+		if st.Error != "" {
 			fmt.Fprintf(r.W, "    %s %s: %s\n", r.paint(red, "x"), st.Address(), r.paint(red, "error"))
-			r.error("      ", st.Err)
+			r.errorText("      ", st.Error)
 			continue
 		}
-		a := actionSymbols[st.Change.Action]
+		a := actionSymbols[tasks.Action(st.Action)]
 		fmt.Fprintf(r.W, "    %s %s (%s)\n", r.paint(a.color, a.sym), st.Address(), a.word)
-		for _, d := range st.Change.Details {
+		for _, d := range st.Details {
 			fmt.Fprintf(r.W, "        %s\n", d)
 		}
-		if fc := st.Change.File; fc != nil {
-			r.fileDiff(hp.Host, fc)
+		if st.Sensitive {
+			fmt.Fprintf(r.W, "        (sensitive content changes; lines shown as %s)\n", report.SensitiveLine)
 		}
-		if st.Change.Diff != "" {
-			r.diffLines(st.Change.Diff)
+		if st.Diff != "" {
+			r.diffLines(st.Diff)
 		}
 	}
 	fmt.Fprintln(r.W)
-}
-
-func (r *Human) fileDiff(host string, fc *tasks.FileChange) {
-	oldName := host + ":" + fc.Path
-	newName := host + ":" + fc.Path + " (planned)"
-	if !fc.OldExists {
-		oldName = "/dev/null"
-	}
-	if !fc.NewExists {
-		newName = "/dev/null"
-	}
-	if fc.Sensitive {
-		if fc.OldExists != fc.NewExists || string(fc.Old) != string(fc.New) {
-			fmt.Fprintf(r.W, "        (sensitive content changes; diff hidden)\n")
-		}
-		return
-	}
-	text := diff.Unified(oldName, newName, fc.Old, fc.New, r.DiffContext)
-	if text == "" && fc.OldExists != fc.NewExists {
-		// An empty file created or removed has no lines to show.
-		text = fmt.Sprintf("--- %s\n+++ %s\n", oldName, newName)
-	}
-	r.diffLines(text)
 }
 
 // diffLines prints a unified diff, indented and coloured.
@@ -172,14 +148,21 @@ func (r *Human) diffLines(text string) {
 	}
 }
 
-// error prints an error, with source snippets when it carries HCL diagnostics.
-func (r *Human) error(indent string, err error) {
+// ErrorText formats an error for a report: HCL diagnostics with source snippets, never
+// colour (reports go to files and JSON too).
+func (r *Human) ErrorText(err error) string {
 	var diags hcl.Diagnostics
 	if errors.As(err, &diags) {
-		fmt.Fprint(r.W, indentLines(indent, r.formatDiagnostics(diags)))
-		return
+		plain := *r
+		plain.Color = false
+		return plain.formatDiagnostics(diags)
 	}
-	fmt.Fprint(r.W, indentLines(indent, err.Error()+"\n"))
+	return err.Error()
+}
+
+// errorText prints a report's error text, indented.
+func (r *Human) errorText(indent, text string) {
+	fmt.Fprint(r.W, indentLines(indent, text+"\n"))
 }
 
 func indentLines(indent, s string) string {
@@ -199,8 +182,8 @@ func indentLines(indent, s string) string {
 }
 
 // PlanSummary prints the one-line summary of a plan.
-func (r *Human) PlanSummary(p *engine.Plan) {
-	s := p.Summary()
+func (r *Human) PlanSummary(p *report.Plan) {
+	s := p.Summary
 	line := fmt.Sprintf("Plan: %d hosts, %d to change, %d unchanged", s.Hosts, s.Changes, s.Unchanged)
 	if s.FailedHosts > 0 {
 		line += fmt.Sprintf(", %d %s failed", s.FailedHosts, plural(s.FailedHosts, "host", "hosts"))
@@ -209,21 +192,19 @@ func (r *Human) PlanSummary(p *engine.Plan) {
 }
 
 // Apply prints what an apply did on each host, then the summary line.
-func (r *Human) Apply(res *engine.ApplyResult) {
-	for _, hr := range res.Hosts {
-		if hr == nil {
-			continue
-		}
-		head := r.paint(bold, "host "+hr.Host)
+func (r *Human) Apply(res *report.Apply) {
+	for i := range res.Hosts {
+		hr := &res.Hosts[i]
+		head := r.paint(bold, "host "+hr.Name)
 		failedGate := false
 		for _, hc := range hr.Health {
-			failedGate = failedGate || hc.Err != nil
+			failedGate = failedGate || hc.Error != ""
 		}
 		switch {
-		case hr.Err != nil:
+		case hr.Error != "":
 			fmt.Fprintf(r.W, "%s: %s\n", head, r.paint(red, "FAILED"))
-			r.error("  ", hr.Err)
-		case hr.FailedErr != nil || failedGate:
+			r.errorText("  ", hr.Error)
+		case hr.FailedError != "" || failedGate:
 			fmt.Fprintf(r.W, "%s: %s after %d changed\n", head, r.paint(red, "FAILED"), len(hr.Changed))
 		case len(hr.Changed) == 0 && len(hr.Skipped) > 0:
 			fmt.Fprintf(r.W, "%s: %s\n", head, r.paint(yellow, "not changed (the rollout stopped)"))
@@ -235,12 +216,12 @@ func (r *Human) Apply(res *engine.ApplyResult) {
 		for _, c := range hr.Changed {
 			fmt.Fprintf(r.W, "    %s %s\n", r.paint(green, "done"), c)
 		}
-		if hr.FailedErr != nil {
+		if hr.FailedError != "" {
 			fmt.Fprintf(r.W, "    %s %s\n", r.paint(red, "failed"), hr.Failed)
-			r.error("      ", hr.FailedErr)
+			r.errorText("      ", hr.FailedError)
 		}
-		for _, hc := range hr.Health {
-			r.healthCheck(hc)
+		for j := range hr.Health {
+			r.healthCheck(&hr.Health[j])
 		}
 		for _, s := range hr.Skipped {
 			fmt.Fprintf(r.W, "    %s %s\n", r.paint(yellow, "skipped"), s)
@@ -249,7 +230,7 @@ func (r *Human) Apply(res *engine.ApplyResult) {
 	if res.Stopped != "" {
 		fmt.Fprintln(r.W, r.paint(red, "Rollout stopped: "+res.Stopped+"."))
 	}
-	s := res.Summary()
+	s := res.Summary
 	line := fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d failed", s.Changed, s.Unchanged, s.Failed)
 	if s.RolledBack > 0 {
 		line += fmt.Sprintf(", %d rolled back", s.RolledBack)
@@ -261,16 +242,17 @@ func (r *Human) Apply(res *engine.ApplyResult) {
 	fmt.Fprintln(r.W, r.paint(color, line+"."))
 }
 
-func (r *Human) healthCheck(hc *engine.HealthCheck) {
+func (r *Human) healthCheck(hc *report.HealthCheck) {
 	task := fmt.Sprintf("task %q", hc.Task)
+	waited := secondsOf(hc.WaitedSeconds)
 	switch {
-	case hc.Err == nil && hc.Restarted:
-		fmt.Fprintf(r.W, "    %s %s: restarted with the new configuration, healthy after %s\n", r.paint(green, "healthy"), task, seconds(hc.Waited))
-	case hc.Err == nil:
-		fmt.Fprintf(r.W, "    %s %s: healthy after %s\n", r.paint(green, "healthy"), task, seconds(hc.Waited))
+	case hc.Error == "" && hc.Restarted:
+		fmt.Fprintf(r.W, "    %s %s: restarted with the new configuration, healthy after %s\n", r.paint(green, "healthy"), task, waited)
+	case hc.Error == "":
+		fmt.Fprintf(r.W, "    %s %s: healthy after %s\n", r.paint(green, "healthy"), task, waited)
 	default:
 		fmt.Fprintf(r.W, "    %s %s: health gate failed\n", r.paint(red, "unhealthy"), task)
-		r.error("      ", hc.Err)
+		r.errorText("      ", hc.Error)
 	}
 	rb := hc.Rollback
 	if rb == nil {
@@ -286,18 +268,20 @@ func (r *Human) healthCheck(hc *engine.HealthCheck) {
 	for _, a := range rb.NotRestored {
 		fmt.Fprintf(r.W, "    %s %s (a command cannot be undone)\n", r.paint(red, "not restored"), a)
 	}
-	if rb.Err != nil {
-		r.error("      ", rb.Err)
+	if rb.Error != "" {
+		r.errorText("      ", rb.Error)
 	}
 	if rb.Healthy {
-		fmt.Fprintf(r.W, "    %s after the rollback, healthy again after %s\n", r.paint(green, "healthy"), seconds(rb.Waited))
+		fmt.Fprintf(r.W, "    %s after the rollback, healthy again after %s\n", r.paint(green, "healthy"), secondsOf(rb.WaitedSeconds))
 	} else {
 		fmt.Fprintf(r.W, "    %s after the rollback: still not healthy\n", r.paint(red, "UNHEALTHY"))
-		r.error("      ", rb.HealthErr)
+		r.errorText("      ", rb.HealthError)
 	}
 }
 
-func seconds(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+func secondsOf(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond).String()
+}
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/hostplan/hostplan/internal/engine"
+	"github.com/hostplan/hostplan/internal/report"
 	"github.com/hostplan/hostplan/tasks"
 )
 
@@ -64,7 +65,7 @@ func samplePlan() *engine.Plan {
 
 func TestPlanGolden(t *testing.T) {
 	var b bytes.Buffer
-	(&Human{W: &b, DiffContext: 3}).Plan(samplePlan())
+	(&Human{W: &b}).Plan(report.FromPlan(samplePlan(), report.Options{DiffContext: 3}))
 	out := b.String()
 	if strings.Contains(out, "token=") {
 		t.Fatalf("sensitive content leaked into the plan output:\n%s", out)
@@ -77,7 +78,7 @@ func TestPlanGolden(t *testing.T) {
 
 func TestPlanColor(t *testing.T) {
 	var b bytes.Buffer
-	(&Human{W: &b, DiffContext: 3, Color: true}).Plan(samplePlan())
+	(&Human{W: &b, Color: true}).Plan(report.FromPlan(samplePlan(), report.Options{DiffContext: 3}))
 	if !strings.Contains(b.String(), green+"+apiVersion: audit.k8s.io/v1"+reset) {
 		t.Fatalf("added lines are not green:\n%q", b.String())
 	}
@@ -91,7 +92,7 @@ func TestApplyGolden(t *testing.T) {
 		{Host: "m4", Changed: []string{`file "/etc/a"`}, Failed: `command "reload"`, FailedErr: errors.New(`command "reload" exited 1: unit x not found`), Skipped: []string{`file "/etc/b"`}},
 	}}
 	var b bytes.Buffer
-	(&Human{W: &b}).Apply(res)
+	(&Human{W: &b}).Apply(report.FromApply(nil, res, report.Options{}))
 	golden(t, "apply.golden", b.String())
 }
 
@@ -109,5 +110,34 @@ func TestDiagnosticsSnippet(t *testing.T) {
 	want := "Error: Unknown group\n  --> " + path + ":2:7\n   |\n 2 | \ton = [\"mastrs\"]\n   | \t     ^^^^^^^^^^\nGroups: all, masters.\n"
 	if b.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestJSONGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := JSON(&b, report.FromPlan(samplePlan(), report.Options{DiffContext: 3})); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "token=") {
+		t.Fatalf("sensitive content leaked into JSON:\n%s", b.String())
+	}
+	golden(t, "plan.json.golden", b.String())
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := Markdown(&b, report.FromPlan(samplePlan(), report.Options{DiffContext: 3})); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "token=") {
+		t.Fatalf("sensitive content leaked into Markdown:\n%s", b.String())
+	}
+	golden(t, "plan.md.golden", b.String())
+}
+
+func TestFenceOutlastsBackticks(t *testing.T) {
+	got := fence("a ``` b ```` c", "diff")
+	if !strings.HasPrefix(got, "`````diff\n") || !strings.HasSuffix(got, "\n`````\n") {
+		t.Errorf("fence %q: must be longer than the longest backtick run", got)
 	}
 }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hostplan/hostplan/internal/journal"
+	"github.com/hostplan/hostplan/internal/render"
+	"github.com/hostplan/hostplan/internal/report"
+)
+
+func (a *app) getenv(name string) string {
+	for _, kv := range a.environ {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// journalPath is --journal, else $HOSTPLAN_JOURNAL, else the default place.
+func (a *app) journalPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if p := a.getenv("HOSTPLAN_JOURNAL"); p != "" {
+		return p
+	}
+	return journal.DefaultPath(a.getenv)
+}
+
+// record appends an apply to the journal; "none" keeps no journal. A journal that
+// cannot be written is reported but does not fail the apply, which already happened.
+func (a *app) record(path string, doc *report.Apply) {
+	if path == "none" {
+		return
+	}
+	id := make([]byte, 4)
+	rand.Read(id)
+	now := time.Now()
+	run := now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(id)
+	if err := journal.Append(path, journal.Entries(doc, run, operator(), now)); err != nil {
+		fmt.Fprintf(a.stderr, "hostplan: warning: %v\n", err)
+	}
+}
+
+// operator names who ran hostplan: the local user at this machine.
+func operator() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+func (a *app) history(args []string) int {
+	var c common
+	var path, host string
+	var limit int
+	var asJSON bool
+	fs := a.flags("history", &c, false)
+	fs.StringVar(&path, "journal", "", "journal file (default $HOSTPLAN_JOURNAL or ~/.local/state/hostplan/journal.jsonl)")
+	fs.StringVar(&host, "host", "", "only entries of this host")
+	fs.IntVar(&limit, "n", 50, "show the last N entries (0: all)")
+	fs.BoolVar(&asJSON, "json", false, "print the entries as JSON lines, as stored")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitError
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(a.stderr, "hostplan history: unexpected argument %q\n", pos[0])
+		return exitError
+	}
+	path = a.journalPath(path)
+	entries, skipped, err := journal.Read(path)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
+		return exitError
+	}
+	if skipped > 0 {
+		fmt.Fprintf(a.stderr, "Warning: %s: %d unreadable lines skipped\n", path, skipped)
+	}
+	var shown []journal.Entry
+	for _, e := range entries {
+		if host == "" || e.Host == host {
+			shown = append(shown, e)
+		}
+	}
+	if limit > 0 && len(shown) > limit {
+		shown = shown[len(shown)-limit:]
+	}
+	if asJSON {
+		for _, e := range shown {
+			render.JSONLine(a.stdout, e)
+		}
+		return exitOK
+	}
+	if len(shown) == 0 {
+		fmt.Fprintf(a.stdout, "No applies recorded in %s.\n", path)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tOPERATOR\tHOST\tRESOURCE\tACTION\tRESULT\tCONTENT")
+	for _, e := range shown {
+		content := ""
+		if e.Before != "" || e.After != "" {
+			content = shortHash(e.Before) + " -> " + shortHash(e.After)
+		}
+		result := e.Result
+		if e.Error != "" {
+			result += ": " + firstLine(e.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Operator, e.Host, e.Resource, e.Action, result, content)
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func shortHash(h string) string {
+	if h == "" {
+		return "(none)"
+	}
+	return h[:min(len(h), 12)]
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

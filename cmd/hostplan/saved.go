@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/hostplan/hostplan/internal/config"
+	"github.com/hostplan/hostplan/internal/engine"
+	"github.com/hostplan/hostplan/internal/planfile"
+	"github.com/hostplan/hostplan/internal/report"
+)
+
+// savedInputs are what a saved plan keeps of the run's inputs: the files read, and each
+// variable's final value, sensitive ones as digests.
+func savedInputs(in inputs, p *config.Plan, planRec, invRec *config.Recorder) (planfile.Inputs, error) {
+	s := planfile.Inputs{PlanPath: in.planPath, Plan: planRec.Snapshot(), Inventories: in.inventories,
+		Inventory: invRec.Snapshot(), Limit: in.limit, SSHConfig: in.sshConfig,
+		Vars: []string{}, Sensitive: map[string]planfile.Digest{}}
+	for _, v := range p.Variables {
+		val := p.VariableValue(v.Name)
+		if v.Sensitive {
+			b, err := valueJSON(val)
+			if err != nil {
+				return s, fmt.Errorf("save variable %s: %w", v.Name, err)
+			}
+			s.Sensitive[v.Name] = planfile.NewDigest(b)
+			continue
+		}
+		s.Vars = append(s.Vars, v.Name+"="+literal(val))
+	}
+	return s, nil
+}
+
+// literal writes a value as --var reads it back: strings verbatim, anything else as an
+// HCL expression.
+func literal(v cty.Value) string {
+	if v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+		return v.AsString()
+	}
+	return string(hclwrite.TokensForValue(v).Bytes())
+}
+
+func valueJSON(v cty.Value) ([]byte, error) {
+	v, _ = v.UnmarkDeep()
+	return ctyjson.Marshal(v, v.Type())
+}
+
+// applySaved applies a saved plan: the plan is made again from the inputs it saved,
+// and a host is changed only if every step is exactly what was reviewed.
+func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f *planfile.File, allOrNothing bool, journalPath string) int {
+	in := inputs{planPath: f.Inputs.PlanPath, inventories: f.Inputs.Inventories, limit: f.Inputs.Limit,
+		sshConfig: f.Inputs.SSHConfig, planSource: f.Inputs.Plan, readInv: f.Inputs.Inventory.ReadFile}
+	// Only sensitive variables may be given again: every other value is the reviewed one.
+	for _, kv := range c.vars {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := f.Inputs.Sensitive[name]; !ok {
+			fmt.Fprintf(a.stderr, "hostplan: --var %s: the saved plan %s fixes every variable but the sensitive ones (%s); make a new plan to change it\n",
+				name, path, sensitiveNames(f))
+			return exitError
+		}
+	}
+	in.vars = append(append([]string{}, f.Inputs.Vars...), c.vars...)
+	in.varFiles = c.varFiles
+	l, ok := a.loadInputs(in, v.human)
+	if !ok {
+		return exitError
+	}
+	if err := checkSensitive(l.plan, f); err != nil {
+		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
+		return exitError
+	}
+	e, dialer, ok := a.session(ctx, c, l, v.human)
+	if !ok {
+		return exitError
+	}
+	defer dialer.Close()
+	defer e.Close()
+	p := e.Plan(ctx)
+	opts := report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText}
+	fresh := report.FromPlan(p, opts)
+	stale := planfile.Stale(f.Plan, fresh)
+	names := make([]string, 0, len(stale))
+	for h := range stale {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	for _, h := range names {
+		fmt.Fprintf(v.info, "host %s: refused as stale: %s\n", h, stale[h])
+	}
+	if allOrNothing && (len(stale) > 0 || fresh.Summary.FailedHosts > 0) {
+		fmt.Fprintf(v.info, "Nothing was applied (--all-or-nothing): %d stale, %d failed to plan. Make a new plan.\n", len(stale), fresh.Summary.FailedHosts)
+		if v.json {
+			v.apply(report.FromApply(f.Plan, &engine.ApplyResult{}, opts))
+		}
+		return exitError
+	}
+	for _, hp := range p.Hosts {
+		if why, ok := stale[hp.Host]; ok {
+			hp.Err = &staleError{why}
+		}
+	}
+	// The reviewed plan is what the apply carried out (where not refused as stale).
+	res := report.FromApply(f.Plan, e.Apply(ctx, p), opts)
+	a.record(journalPath, res)
+	v.apply(res)
+	if !res.OK() || len(stale) > 0 {
+		return exitError
+	}
+	return exitOK
+}
+
+type staleError struct{ why string }
+
+func (e *staleError) Error() string {
+	return "refused as stale, nothing changed: " + e.why + "; make a new plan"
+}
+
+func sensitiveNames(f *planfile.File) string {
+	var names []string
+	for n := range f.Inputs.Sensitive {
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return "there are none"
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// checkSensitive compares each sensitive variable's value now with the digest saved.
+func checkSensitive(p *config.Plan, f *planfile.File) error {
+	var errs []error
+	for name, d := range f.Inputs.Sensitive {
+		b, err := valueJSON(p.VariableValue(name))
+		if err != nil {
+			return err
+		}
+		if !d.Matches(b) {
+			errs = append(errs, fmt.Errorf("variable %q is sensitive, so the plan file holds only a digest of it, and the value given now (--var, --var-file or HOSTPLAN_VAR_%s, or its default) is not the one the plan was made with", name, name))
+		}
+	}
+	return errors.Join(errs...)
+}

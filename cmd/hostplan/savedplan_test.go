@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/hostplan/hostplan/internal/report"
+)
+
+const savedPlanSrc = `
+variable "greeting" {
+  type    = string
+  default = "hello"
+}
+variable "token" {
+  type      = string
+  sensitive = true
+}
+task "conf" {
+  on = ["lab"]
+  file "/etc/hostplan-saved.conf" {
+    content = "${var.greeting} from ${host.name}\n"
+  }
+  file "/etc/hostplan-token" {
+    content = "token=${var.token}\n"
+    mode    = "0600"
+  }
+}
+`
+
+const secretToken = "s3cr3t-VALUE-42"
+
+func tokenEnv(v string) []string { return []string{"HOSTPLAN_VAR_token=" + v} }
+
+// schemaCheck validates a --json document against report.Schema.
+func schemaCheck(t *testing.T, doc []byte) {
+	t.Helper()
+	sd, err := jsonschema.UnmarshalJSON(bytes.NewReader(report.Schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("schema.json", sd); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	if err := s.Validate(inst); err != nil {
+		t.Errorf("does not fit the schema: %v\n%s", err, doc)
+	}
+}
+
+func TestLabSavedPlan(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 3, "root")
+	dir := writeFiles(t, map[string]string{"main.hcl": savedPlanSrc})
+	planFile := filepath.Join(t.TempDir(), "change.plan")
+	journalFile := filepath.Join(t.TempDir(), "journal.jsonl")
+	env := append(tokenEnv(secretToken), "HOSTPLAN_JOURNAL="+journalFile)
+
+	r := hostplanEnv(t, env, "plan", "-out", planFile, "-i", inv, dir)
+	if r.code != exitChanges || !strings.Contains(r.stdout, "Saved the plan to "+planFile) {
+		t.Fatalf("plan -out:\n%s", r)
+	}
+	reviewed, _, _ := strings.Cut(r.stdout, "\nSaved the plan")
+	if st, err := os.Stat(planFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("plan file: %v, %v; want mode 0600", st, err)
+	}
+
+	// What show prints is what plan printed; JSON fits the schema; Markdown folds hosts.
+	if s := hostplan(t, "show", planFile); s.stdout != reviewed || s.code != exitChanges {
+		t.Errorf("show differs from the plan output:\n--- show\n%s\n--- plan\n%s", s, reviewed)
+	}
+	js := hostplan(t, "show", "--json", planFile)
+	schemaCheck(t, []byte(js.stdout))
+	md := hostplan(t, "show", "-format", "markdown", planFile)
+	if !strings.Contains(md.stdout, "<details><summary><b>h1</b>: 2 to change</summary>") || !strings.Contains(md.stdout, "```diff") {
+		t.Errorf("markdown:\n%s", md.stdout)
+	}
+
+	// The plan's source is edited after the review, and h2's file drifts: apply must use
+	// the reviewed source, apply h1 and h3, and refuse h2 saying what changed.
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(strings.Replace(savedPlanSrc, "from", "EDITED", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Host("h2").WriteFile("/etc/hostplan-saved.conf", []byte("drift\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := hostplanEnv(t, env, "apply", planFile)
+	if a.code != exitError || !strings.Contains(a.stdout, "host h2: refused as stale: /etc/hostplan-saved.conf was created since the plan was made") {
+		t.Errorf("apply of a stale plan:\n%s", a)
+	}
+	for _, h := range []string{"h1", "h3"} {
+		if got := remote(t, l.Host(h), "cat /etc/hostplan-saved.conf"); got != "hello from "+h {
+			t.Errorf("%s: %q, want the reviewed content", h, got)
+		}
+	}
+	if got := remote(t, l.Host("h2"), "cat /etc/hostplan-saved.conf; test -e /etc/hostplan-token || echo no-token"); got != "drift\nno-token" {
+		t.Errorf("h2 was touched although stale: %q", got)
+	}
+
+	// A drifted file that existed at plan time: the message names both digests.
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(savedPlanSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r = hostplanEnv(t, env, "plan", "-out", planFile, "-i", inv, dir); r.code != exitChanges {
+		t.Fatalf("second plan -out:\n%s", r)
+	}
+	if err := l.Host("h2").WriteFile("/etc/hostplan-saved.conf", []byte("drift again\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := hashAll(t, l)
+	a = hostplanEnv(t, env, "apply", "--all-or-nothing", planFile)
+	if a.code != exitError || !strings.Contains(a.stdout, "/etc/hostplan-saved.conf changed since the plan was made (sha256 ") ||
+		!strings.Contains(a.stdout, "Nothing was applied (--all-or-nothing)") {
+		t.Errorf("--all-or-nothing with a stale host:\n%s", a)
+	}
+	if after := hashAll(t, l); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("--all-or-nothing changed a host")
+	}
+
+	// Round trip: plan -out, apply the file, then nothing is left to do.
+	if r = hostplanEnv(t, env, "plan", "-out", planFile, "-i", inv, dir); r.code != exitChanges {
+		t.Fatalf("third plan -out:\n%s", r)
+	}
+	if a = hostplanEnv(t, env, "apply", "--json", planFile); a.code != exitOK {
+		t.Fatalf("apply of a fresh saved plan:\n%s", a)
+	}
+	schemaCheck(t, []byte(a.stdout))
+	if r = hostplanEnv(t, env, "plan", "-i", inv, dir); r.code != exitOK {
+		t.Errorf("plan after applying the saved plan:\n%s", r)
+	}
+
+	// The journal holds every host-resource of both applies that ran; history shows them.
+	h := hostplanEnv(t, env, "history", "-n", "0")
+	for _, want := range []string{
+		`h2    file "/etc/hostplan-saved.conf"  create  not applied: refused as stale, nothing changed: /etc/hostplan-saved.conf was created`,
+		`h1    file "/etc/hostplan-saved.conf"  create  changed`,
+	} {
+		if !strings.Contains(h.stdout, want) {
+			t.Errorf("history lacks %q:\n%s", want, h)
+		}
+	}
+	if n := strings.Count(hostplanEnv(t, env, "history", "--json", "-n", "0").stdout, "\n"); n != 12 {
+		t.Errorf("%d journal entries, want 12 (2 applies x 3 hosts x 2 resources)", n)
+	}
+	if h := hostplanEnv(t, env, "history", "--host", "h3", "--json").stdout; strings.Count(h, `"host":"h3"`) != 4 || strings.Contains(h, `"host":"h1"`) {
+		t.Errorf("history --host h3:\n%s", h)
+	}
+
+	// The sensitive value is in none of what hostplan wrote.
+	saved, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journaled, err := os.ReadFile(journalFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"plan file": string(saved), "plan output": reviewed, "show --json": js.stdout,
+		"show markdown": md.stdout, "apply --json": a.stdout, "apply output": a.stderr, "journal": string(journaled), "history": h.stdout} {
+		if strings.Contains(text, secretToken) {
+			t.Errorf("the sensitive value appears in the %s", name)
+		}
+	}
+	if got := remote(t, l.Host("h1"), "cat /etc/hostplan-token"); got != "token="+secretToken {
+		t.Errorf("token file %q: the sensitive value must still reach the host", got)
+	}
+}
+
+func TestLabSavedPlanRefusals(t *testing.T) {
+	t.Parallel()
+	_, inv := startLab(t, 1, "root")
+	dir := writeFiles(t, map[string]string{"main.hcl": savedPlanSrc})
+	planFile := filepath.Join(t.TempDir(), "change.plan")
+	if r := hostplanEnv(t, tokenEnv(secretToken), "plan", "-out", planFile, "-i", inv, dir); r.code != exitChanges {
+		t.Fatalf("plan -out:\n%s", r)
+	}
+	saved, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(b []byte) string {
+		p := filepath.Join(t.TempDir(), "x.plan")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var env map[string]any
+	if err := json.Unmarshal(saved, &env); err != nil {
+		t.Fatal(err)
+	}
+	env["format_version"] = 99
+	newer, _ := json.Marshal(env)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"truncated", []string{"apply", write(saved[:len(saved)/2])}, tokenEnv(secretToken), "truncated or corrupt"},
+		{"edited", []string{"apply", write(bytes.Replace(saved, []byte("hello"), []byte("hellO"), 1))}, tokenEnv(secretToken), "checksum does not match"},
+		{"newer", []string{"apply", write(newer)}, tokenEnv(secretToken), "plan format version 99"},
+		{"no sensitive value", []string{"apply", planFile}, nil, `No value for required variable`},
+		{"wrong sensitive value", []string{"apply", planFile}, tokenEnv("other"), `variable "token" is sensitive, so the plan file holds only a digest`},
+		{"fixed variable", []string{"apply", "--var", "greeting=hi", planFile}, tokenEnv(secretToken), "fixes every variable but the sensitive ones (token)"},
+		{"show newer", []string{"show", write(newer)}, nil, "plan format version 99"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := hostplanEnv(t, tc.env, tc.args...)
+			if r.code != exitError || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("want exit 1 and %q on stderr:\n%s", tc.want, r)
+			}
+		})
+	}
+}

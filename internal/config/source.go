@@ -1,0 +1,251 @@
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"unicode/utf8"
+)
+
+// Source reads the local files a plan is made of: its .hcl files, var files, and what
+// file(), templatefile() and resources' source/template attributes read.
+type Source interface {
+	// PlanFiles lists the plan files of path (a file, or a directory's *.hcl in name order)
+	// and the directory relative paths in functions start from.
+	PlanFiles(path string) (files []string, dir string, err error)
+	ReadFile(path string) ([]byte, error)
+}
+
+// OS reads the local file system (what Load used to do directly).
+var OS Source = osSource{}
+
+type osSource struct{}
+
+func (osSource) PlanFiles(path string) ([]string, string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, "", err
+	}
+	if !st.IsDir() {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, "", err
+		}
+		return []string{path}, filepath.Dir(abs), nil
+	}
+	files, err := filepath.Glob(filepath.Join(path, "*.hcl"))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(files) == 0 {
+		return nil, "", fmt.Errorf("no *.hcl plan files in %s", path)
+	}
+	sort.Strings(files)
+	abs, err := filepath.Abs(path)
+	return files, abs, err
+}
+
+func (osSource) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// orOS lets the zero value of Inputs and Plan read the local file system.
+func orOS(s Source) Source {
+	if s == nil {
+		return OS
+	}
+	return s
+}
+
+// ErrNotSaved is why a Snapshot refuses a read: planning never read that path, so
+// the saved plan cannot say what it held.
+var ErrNotSaved = errors.New("the saved plan does not contain this path")
+
+// Recorder wraps a Source and keeps everything it returned (safe for concurrent use:
+// evaluation runs per host in parallel).
+//
+// The first answer for a path is the one kept, and later reads of the path get it
+// again: hosts evaluated in parallel then all see the same bytes even if the file is
+// edited while the plan is made, and the Snapshot replays exactly what every host saw.
+type Recorder struct {
+	src Source
+
+	mu    sync.Mutex
+	plans map[string]recordedPlan
+	files map[string]recordedFile
+}
+
+type recordedPlan struct {
+	files []string
+	dir   string
+	err   error
+}
+
+type recordedFile struct {
+	data []byte
+	err  error
+}
+
+// NewRecorder records what s returns; a nil s is OS.
+func NewRecorder(s Source) *Recorder {
+	return &Recorder{src: orOS(s), plans: map[string]recordedPlan{}, files: map[string]recordedFile{}}
+}
+
+// PlanFiles implements Source.
+func (r *Recorder) PlanFiles(path string) ([]string, string, error) {
+	r.mu.Lock()
+	rp, ok := r.plans[path]
+	r.mu.Unlock()
+	if !ok {
+		files, dir, err := r.src.PlanFiles(path)
+		r.mu.Lock()
+		if rp, ok = r.plans[path]; !ok {
+			rp = recordedPlan{files: slices.Clone(files), dir: dir, err: err}
+			r.plans[path] = rp
+		}
+		r.mu.Unlock()
+	}
+	return slices.Clone(rp.files), rp.dir, rp.err
+}
+
+// ReadFile implements Source. Its method value fits inventory.LoadFrom.
+func (r *Recorder) ReadFile(path string) ([]byte, error) {
+	r.mu.Lock()
+	rf, ok := r.files[path]
+	r.mu.Unlock()
+	if !ok {
+		data, err := r.src.ReadFile(path)
+		r.mu.Lock()
+		if rf, ok = r.files[path]; !ok {
+			// Failures are kept too: try() and can() can turn a missing file into a
+			// value, so its absence is as much an input of the plan as content is.
+			rf = recordedFile{data: bytes.Clone(data), err: err}
+			if err != nil {
+				rf.data = nil
+			}
+			r.files[path] = rf
+		}
+		r.mu.Unlock()
+	}
+	if rf.err != nil {
+		return nil, rf.err
+	}
+	// Callers own what they get; the record must not change under them.
+	return bytes.Clone(rf.data), nil
+}
+
+// Snapshot returns a copy of what was read so far.
+func (r *Recorder) Snapshot() *Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &Snapshot{Plans: make(map[string]SnapshotPlan, len(r.plans)), Files: make(map[string]SnapshotFile, len(r.files))}
+	for path, rp := range r.plans {
+		sp := SnapshotPlan{Files: slices.Clone(rp.files), Dir: rp.dir}
+		if rp.err != nil {
+			sp = SnapshotPlan{Error: rp.err.Error()}
+		}
+		s.Plans[path] = sp
+	}
+	for path, rf := range r.files {
+		s.Files[path] = snapshotFile(rf)
+	}
+	return s
+}
+
+func snapshotFile(rf recordedFile) SnapshotFile {
+	if rf.err != nil {
+		cause := rf.err
+		var pe *fs.PathError
+		if errors.As(rf.err, &pe) {
+			// The replay adds the path again; keep only what went wrong.
+			cause = pe.Err
+		}
+		return SnapshotFile{Error: cause.Error(), NotExist: errors.Is(rf.err, fs.ErrNotExist)}
+	}
+	if utf8.Valid(rf.data) {
+		return SnapshotFile{Content: string(rf.data)}
+	}
+	return SnapshotFile{Content: base64.StdEncoding.EncodeToString(rf.data), Base64: true}
+}
+
+// Snapshot replays recorded reads; anything not recorded is an error naming the path
+// and wrapping ErrNotSaved. Keys are the paths exactly as the code asked for them, so
+// a replay from another working directory still matches. It is JSON-serialisable and
+// must not be changed while in use as a Source.
+type Snapshot struct {
+	// Plans are PlanFiles results by the path argument.
+	Plans map[string]SnapshotPlan `json:"plans,omitempty"`
+	// Files are ReadFile results by path.
+	Files map[string]SnapshotFile `json:"files,omitempty"`
+}
+
+// SnapshotPlan is one recorded PlanFiles result.
+type SnapshotPlan struct {
+	Files []string `json:"files,omitempty"`
+	Dir   string   `json:"dir,omitempty"`
+	// Error is set when listing failed; Files and Dir are then empty.
+	Error string `json:"error,omitempty"`
+}
+
+// SnapshotFile is one recorded ReadFile result.
+type SnapshotFile struct {
+	// Content is the file's text, or its bytes in standard base64 when Base64 is set
+	// (JSON strings cannot carry bytes that are not UTF-8).
+	Content string `json:"content,omitempty"`
+	Base64  bool   `json:"base64,omitempty"`
+	// Error is set when reading failed, NotExist when it failed for want of the file
+	// (so errors.Is(err, fs.ErrNotExist) holds on replay as it did when recorded).
+	Error    string `json:"error,omitempty"`
+	NotExist bool   `json:"not_exist,omitempty"`
+}
+
+// PlanFiles implements Source.
+func (s *Snapshot) PlanFiles(path string) ([]string, string, error) {
+	sp, ok := s.Plans[path]
+	if !ok {
+		return nil, "", &fs.PathError{Op: "list plan files", Path: path, Err: ErrNotSaved}
+	}
+	if sp.Error != "" {
+		return nil, "", errors.New(sp.Error)
+	}
+	return slices.Clone(sp.Files), sp.Dir, nil
+}
+
+// ReadFile implements Source. Its method value fits inventory.LoadFrom.
+func (s *Snapshot) ReadFile(path string) ([]byte, error) {
+	sf, ok := s.Files[path]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotSaved}
+	}
+	if sf.Error != "" || sf.NotExist {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: &savedError{msg: sf.Error, notExist: sf.NotExist}}
+	}
+	if !sf.Base64 {
+		return []byte(sf.Content), nil
+	}
+	data, err := base64.StdEncoding.DecodeString(sf.Content)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("the saved plan holds it in bad base64: %w", err)}
+	}
+	return data, nil
+}
+
+// savedError is a read failure as the saved plan recorded it.
+type savedError struct {
+	msg      string
+	notExist bool
+}
+
+func (e *savedError) Error() string {
+	if e.msg == "" {
+		return fs.ErrNotExist.Error()
+	}
+	return e.msg
+}
+
+func (e *savedError) Is(target error) bool { return e.notExist && target == fs.ErrNotExist }

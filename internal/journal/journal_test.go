@@ -1,0 +1,93 @@
+package journal
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hostplan/hostplan/internal/report"
+)
+
+func sampleApply() *report.Apply {
+	plan := &report.Plan{Hosts: []report.Host{
+		{Name: "h1", Steps: []report.Step{
+			{Task: "t", Type: "file", Label: "/etc/a", Action: "update", Before: &report.FileState{SHA256: "b1"}, After: &report.FileAfter{SHA256: "a1"}},
+			{Task: "t", Type: "command", Label: "c", Action: "run"},
+			{Task: "t", Type: "file", Label: "/etc/b", Action: "create"},
+			{Task: "t", Type: "file", Label: "/etc/same", Action: "no-op"},
+		}},
+		{Name: "h2", Steps: []report.Step{{Task: "t", Type: "file", Label: "/etc/a", Action: "update"}}},
+	}}
+	return &report.Apply{Plan: plan, Hosts: []report.HostResult{
+		{Name: "h1", Changed: []string{`file "/etc/a"`}, Failed: `command "c"`, FailedError: "exit 3", Skipped: []string{`file "/etc/b"`}, Unchanged: 1},
+		{Name: "h2", Error: "refused as stale: x"},
+	}}
+}
+
+func TestEntries(t *testing.T) {
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	got := Entries(sampleApply(), "run1", "ops@bastion", at)
+	want := []struct{ host, res, result, err, before, after string }{
+		{"h1", `file "/etc/a"`, Changed, "", "b1", "a1"},
+		{"h1", `command "c"`, Failed, "exit 3", "", ""},
+		{"h1", `file "/etc/b"`, Skipped, "", "", ""},
+		{"h1", `file "/etc/same"`, Unchanged, "", "", ""},
+		{"h2", `file "/etc/a"`, NotApplied, "refused as stale: x", "", ""},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Host != w.host || g.Resource != w.res || g.Result != w.result || g.Error != w.err || g.Before != w.before || g.After != w.after ||
+			g.Run != "run1" || g.Operator != "ops@bastion" || !g.Time.Equal(at) {
+			t.Errorf("entry %d = %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestAppendReadConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "hostplan", "journal.jsonl")
+	entries := Entries(sampleApply(), "run", "op", time.Now())
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := Append(path, entries); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, skipped, err := Read(path)
+	if err != nil || skipped != 0 || len(got) != 20*len(entries) {
+		t.Fatalf("read %d entries (%d skipped, %v), want %d", len(got), skipped, err, 20*len(entries))
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("journal mode %v, want 0600", st.Mode())
+	}
+	// A line cut short by a crash is skipped, not fatal.
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"time":"2026-`)
+	f.Close()
+	if got, skipped, err = Read(path); err != nil || skipped != 1 || len(got) != 20*len(entries) {
+		t.Errorf("after a torn line: %d entries, %d skipped, %v", len(got), skipped, err)
+	}
+	if none, _, err := Read(filepath.Join(t.TempDir(), "missing")); err != nil || none != nil {
+		t.Errorf("missing journal: %v, %v", none, err)
+	}
+}
+
+func TestDefaultPath(t *testing.T) {
+	env := map[string]string{"HOME": "/home/ops"}
+	if got := DefaultPath(func(k string) string { return env[k] }); got != "/home/ops/.local/state/hostplan/journal.jsonl" {
+		t.Errorf("DefaultPath = %q", got)
+	}
+	env["XDG_STATE_HOME"] = "/var/state"
+	if got := DefaultPath(func(k string) string { return env[k] }); got != "/var/state/hostplan/journal.jsonl" {
+		t.Errorf("DefaultPath with XDG_STATE_HOME = %q", got)
+	}
+}

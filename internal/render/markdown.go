@@ -1,0 +1,148 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hostplan/hostplan/internal/report"
+	"github.com/hostplan/hostplan/tasks"
+)
+
+// Markdown writes a compact summary of a plan for a change ticket or a pull request: a
+// table of hosts, then one collapsible section per host with changes or errors, its
+// diffs in fenced diff blocks (GitHub and GitLab render <details> and ```diff).
+func Markdown(w io.Writer, p *report.Plan) error {
+	var b strings.Builder
+	s := p.Summary
+	fmt.Fprintf(&b, "### hostplan plan: %d %s, %d to change, %d unchanged", s.Hosts, plural(s.Hosts, "host", "hosts"), s.Changes, s.Unchanged)
+	if s.FailedHosts > 0 {
+		fmt.Fprintf(&b, ", %d %s failed", s.FailedHosts, plural(s.FailedHosts, "host", "hosts"))
+	}
+	b.WriteString("\n\n")
+	for _, ro := range p.Rollouts {
+		var parts []string
+		if ro.Serial != "" {
+			parts = append(parts, "serial "+ro.Serial)
+		}
+		if ro.RunOnce != "" {
+			parts = append(parts, "once, on "+mdCode(ro.RunOnce))
+		}
+		if ro.HealthGate != "" {
+			parts = append(parts, "health gate: "+mdText(ro.HealthGate))
+		}
+		fmt.Fprintf(&b, "- task %s: %s\n", mdCode(ro.Task), strings.Join(parts, "; "))
+	}
+	if len(p.Rollouts) > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString("| host | to change | unchanged | status |\n|---|---:|---:|---|\n")
+	for i := range p.Hosts {
+		h := &p.Hosts[i]
+		changed, unchanged := counts(h)
+		status := "no changes"
+		switch {
+		case h.Failed():
+			status = "**failed**"
+		case changed > 0:
+			status = "changes"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", mdCode(h.Name), changed, unchanged, status)
+	}
+	for i := range p.Hosts {
+		h := &p.Hosts[i]
+		changed, _ := counts(h)
+		if changed == 0 && !h.Failed() {
+			continue
+		}
+		summary := fmt.Sprintf("%d to change", changed)
+		if h.Failed() {
+			summary = "failed"
+		}
+		fmt.Fprintf(&b, "\n<details><summary><b>%s</b>: %s</summary>\n\n", htmlEscape(h.Name), summary)
+		if h.Error != "" {
+			b.WriteString(fence(h.Error, ""))
+		}
+		for j := range h.Steps {
+			st := &h.Steps[j]
+			switch {
+			case st.Error != "":
+				fmt.Fprintf(&b, "- **error** %s (task %s)\n\n", mdCode(st.Address()), mdCode(st.Task))
+				b.WriteString(indent(fence(st.Error, ""), "  "))
+			case st.Changed():
+				fmt.Fprintf(&b, "- **%s** %s (task %s)\n", actionSymbols[tasks.Action(st.Action)].word, mdCode(st.Address()), mdCode(st.Task))
+				for _, d := range st.Details {
+					fmt.Fprintf(&b, "  - %s\n", mdText(d))
+				}
+				if st.Sensitive {
+					fmt.Fprintf(&b, "  - sensitive content: lines shown as %s\n", mdCode(report.SensitiveLine))
+				}
+				if st.Diff != "" {
+					b.WriteString("\n" + indent(fence(st.Diff, "diff"), "  "))
+				}
+			}
+		}
+		b.WriteString("\n</details>\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func counts(h *report.Host) (changed, unchanged int) {
+	for i := range h.Steps {
+		switch st := &h.Steps[i]; {
+		case st.Changed():
+			changed++
+		case st.Error == "":
+			unchanged++
+		}
+	}
+	return changed, unchanged
+}
+
+// fence wraps text in a code fence longer than any run of backticks inside it, so no
+// content can end the block early.
+func fence(text, lang string) string {
+	longest, run := 0, 0
+	for _, r := range text {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	f := strings.Repeat("`", max(3, longest+1))
+	return f + lang + "\n" + strings.TrimRight(text, "\n") + "\n" + f + "\n"
+}
+
+func indent(text, prefix string) string {
+	lines := strings.SplitAfter(text, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString(prefix + l)
+		}
+	}
+	return b.String()
+}
+
+// mdCode is inline code that survives any backticks and pipes (tables) in s.
+func mdCode(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	if !strings.Contains(s, "`") {
+		return "`" + s + "`"
+	}
+	return "`` " + s + " ``"
+}
+
+// mdText escapes what Markdown or HTML would interpret inside a list item's text (">" and
+// "#" act only at the start of a line, where list items never put text).
+func mdText(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "<", "&lt;", "|", `\|`)
+	return r.Replace(s)
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
