@@ -50,7 +50,22 @@ func TestKubeSecurityCenterExample(t *testing.T) {
 	example := filepath.Join("..", "..", "examples", "security-center")
 	args := []string{"-i", inv, "--var", "cluster_id=c0ffee", "--var", "health_timeout=3m", "--var", "apiserver_address=192.168.0.11", example}
 
-	r := hostplan(t, append([]string{"plan"}, args...)...)
+	// Before: check fails the masters' audit settings (kubeadm's defaults) and reports drift.
+	r := hostplan(t, append([]string{"check"}, args...)...)
+	for _, want := range []string{"h1    audit-log-path", "FAIL    --audit-log-path is not set", "--audit-log-maxage is not set (want 30 or more)",
+		"--audit-policy-file is not set", "h2    drift", "static_pod \"/etc/kubernetes/manifests/kube-apiserver.yaml\" would update it",
+		"h4    kube-apiserver audit", "h1    manifest permissions  pass"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check before the example lacks %q", want)
+		}
+	}
+	if r.code != exitCheckFailed {
+		t.Errorf("check before the example: exit %d, want %d:\n%s", r.code, exitCheckFailed, r)
+	} else if t.Failed() {
+		t.Log(r.stdout)
+	}
+
+	r = hostplan(t, append([]string{"plan"}, args...)...)
 	if r.code != 2 {
 		t.Fatalf("plan:\n%s", r)
 	}
@@ -105,6 +120,18 @@ func TestKubeSecurityCenterExample(t *testing.T) {
 	r = hostplan(t, append([]string{"plan"}, args...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "Plan: 4 hosts, 0 to change") {
 		t.Errorf("plan after apply must show no change:\n%s", r)
+	}
+	// After: every check passes, in the table and in JSON.
+	if r = hostplan(t, append([]string{"check"}, args...)...); r.code != 0 || strings.Contains(r.stdout, "FAIL") {
+		t.Errorf("check after the example:\n%s", r)
+	}
+	if r = hostplan(t, append([]string{"check", "--json"}, args...)...); r.code != 0 {
+		t.Errorf("check --json after the example:\n%s", r)
+	} else {
+		schemaCheck(t, []byte(r.stdout))
+		if n := strings.Count(r.stdout, `"pass": true`); n != 3*9+1 {
+			t.Errorf("%d passing checks, want 28 (3 masters x (drift + 8 audit checks) + drift on the forwarder):\n%s", n, r.stdout)
+		}
 	}
 	before := []int{c.Restarts(masters[0]), c.Restarts(masters[1]), c.Restarts(masters[2])}
 	r = hostplan(t, append([]string{"apply", "--auto-approve"}, args...)...)

@@ -26,6 +26,8 @@ Commands:
              apply FILE applies a saved plan exactly, refusing hosts that changed since
   show       print a saved plan: as plan does, -json, or -format markdown
   history    list what applies did, from the local journal
+  check      read-only audit: drift from the plan, and the CIS audit settings of masters
+             (exit 0: all pass, 3: a check failed, 1: error)
   validate   parse and type-check the plan and inventory without connecting anywhere
   inventory  list hosts, groups and resolved connection settings
   version    print the version
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.plan(ctx, rest)
 	case "apply":
 		return app.apply(ctx, rest)
+	case "check":
+		return app.check(ctx, rest)
 	case "history":
 		return app.history(rest)
 	case "show":

@@ -279,3 +279,18 @@ func (e *Engine) taskHosts(task *config.Task) map[string]bool { return e.perTask
 func resourceHost(t *Target, hs *hostState) *tasks.Host {
 	return &tasks.Host{Name: t.Host.Name, Conn: hs.conn, Facts: hs.facts}
 }
+
+// Inspect connects to every target (once per run, as Plan does) and calls fn with the
+// host's connection and facts, hosts in parallel. The engine changes nothing; fn should
+// only read. It returns each host's error, nil where fn succeeded.
+func (e *Engine) Inspect(ctx context.Context, fn func(ctx context.Context, host string, conn transport.Conn, f *facts.Facts) error) []error {
+	errs := make([]error, len(e.targets))
+	e.eachHost(func(i int, t *Target) {
+		hs, err := e.connect(ctx, t)
+		if err == nil {
+			err = fn(ctx, t.Host.Name, hs.conn, hs.facts)
+		}
+		errs[i] = err
+	})
+	return errs
+}
