@@ -27,6 +27,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	environ        []string
+
+	// prog shows the hosts' progress on stderr while a session works (nil before one).
+	prog *render.Progress
 }
 
 // common are the flags every plan-reading command shares.
@@ -239,17 +242,30 @@ func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human
 		Passphrase:        a.passphrasePrompt(),
 		BecomePassword:    a.becomePassword(),
 	})
+	f, ok := a.stderr.(*os.File)
+	a.prog = render.NewProgress(a.stderr, ok && term.IsTerminal(int(f.Fd())))
 	e, diags := engine.New(l.plan, l.inv, l.targets, dialer, engine.Options{
 		Parallel:       c.parallel,
 		CommandTimeout: c.commandTimeout,
 		NoRollback:     c.noRollback,
+		Progress:       a.prog.Event,
 	})
 	if diags.HasErrors() {
+		a.prog.Stop()
 		a.diagnostics(r, diags)
 		dialer.Close()
 		return nil, nil, false
 	}
 	return e, dialer, true
+}
+
+// prompting erases the progress block while the user is asked something.
+func (a *app) prompting() func() {
+	if a.prog == nil {
+		return func() {}
+	}
+	a.prog.Suspend()
+	return a.prog.Resume
 }
 
 func (a *app) stdinIsTerminal() bool {
@@ -280,6 +296,7 @@ func (a *app) passphrasePrompt() func(string) ([]byte, error) {
 		if p, ok := cache[file]; ok {
 			return p, nil
 		}
+		defer a.prompting()()
 		fmt.Fprintf(a.stderr, "Passphrase for %s: ", file)
 		p, err := term.ReadPassword(int(a.stdin.(*os.File).Fd()))
 		fmt.Fprintln(a.stderr)
@@ -306,6 +323,7 @@ func (a *app) becomePassword() func() ([]byte, error) {
 	var perr error
 	return func() ([]byte, error) {
 		once.Do(func() {
+			defer a.prompting()()
 			fmt.Fprint(a.stderr, "sudo password (become): ")
 			pw, perr = term.ReadPassword(int(a.stdin.(*os.File).Fd()))
 			fmt.Fprintln(a.stderr)

@@ -41,6 +41,7 @@ func (a *app) check(ctx context.Context, args []string) int {
 	}
 	defer dialer.Close()
 	defer e.Close()
+	defer a.prog.Stop()
 
 	plan := report.FromPlan(e.Plan(ctx), report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText})
 	doc := &report.Check{FormatVersion: report.FormatVersion, Kind: "check", Hosts: make([]report.CheckHost, len(plan.Hosts))}
@@ -77,6 +78,7 @@ func (a *app) check(ctx context.Context, args []string) int {
 			doc.Hosts[i].Error = v.human.ErrorText(err)
 		}
 	}
+	a.prog.Stop()
 	doc.Tally()
 	if v.json {
 		render.JSON(v.out, doc)

@@ -87,7 +87,10 @@ func (a *app) plan(ctx context.Context, args []string) int {
 	}
 	defer dialer.Close()
 	defer e.Close()
-	doc := report.FromPlan(e.Plan(ctx), report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText})
+	defer a.prog.Stop()
+	p := e.Plan(ctx)
+	a.prog.Stop()
+	doc := report.FromPlan(p, report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText})
 	v.plan(doc)
 	if out != "" {
 		saved, err := savedInputs(in, l.plan, planRec, invRec)
@@ -143,7 +146,9 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	}
 	defer dialer.Close()
 	defer e.Close()
+	defer a.prog.Stop()
 	p := e.Plan(ctx)
+	a.prog.Suspend()
 	opts := report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText}
 	doc := report.FromPlan(p, opts)
 	if !doc.HasChanges() {
@@ -166,7 +171,11 @@ func (a *app) apply(ctx context.Context, args []string) int {
 		fmt.Fprintln(a.stdout, "Apply cancelled; nothing was changed.")
 		return exitError
 	}
-	res := report.FromApply(doc, e.Apply(ctx, p), opts)
+	a.prog.Reset()
+	a.prog.Resume()
+	applied := e.Apply(ctx, p)
+	a.prog.Stop()
+	res := report.FromApply(doc, applied, opts)
 	a.record(a.journalPath(journalFlag), res)
 	v.apply(res)
 	if !res.OK() {

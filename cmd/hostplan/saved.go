@@ -55,6 +55,10 @@ func valueJSON(v cty.Value) ([]byte, error) {
 // applySaved applies a saved plan: the plan is made again from the inputs it saved,
 // and a host is changed only if every step is exactly what was reviewed.
 func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f *planfile.File, allOrNothing bool, journalPath string) int {
+	if len(c.inventories) > 0 || c.limit != "" {
+		fmt.Fprintf(a.stderr, "hostplan: %s fixes the inventory and --limit it was made with; make a new plan to change them\n", path)
+		return exitError
+	}
 	in := inputs{planPath: f.Inputs.PlanPath, inventories: f.Inputs.Inventories, limit: f.Inputs.Limit,
 		sshConfig: f.Inputs.SSHConfig, planSource: f.Inputs.Plan, readInv: f.Inputs.Inventory.ReadFile}
 	// Only sensitive variables may be given again: every other value is the reviewed one.
@@ -82,7 +86,9 @@ func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f
 	}
 	defer dialer.Close()
 	defer e.Close()
+	defer a.prog.Stop()
 	p := e.Plan(ctx)
+	a.prog.Suspend()
 	opts := report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText}
 	fresh := report.FromPlan(p, opts)
 	stale := planfile.Stale(f.Plan, fresh)
@@ -107,7 +113,11 @@ func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f
 		}
 	}
 	// The reviewed plan is what the apply carried out (where not refused as stale).
-	res := report.FromApply(f.Plan, e.Apply(ctx, p), opts)
+	a.prog.Reset()
+	a.prog.Resume()
+	applied := e.Apply(ctx, p)
+	a.prog.Stop()
+	res := report.FromApply(f.Plan, applied, opts)
 	a.record(journalPath, res)
 	v.apply(res)
 	if !res.OK() || len(stale) > 0 {

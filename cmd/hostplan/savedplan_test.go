@@ -217,6 +217,7 @@ func TestLabSavedPlanRefusals(t *testing.T) {
 		{"no sensitive value", []string{"apply", planFile}, nil, `No value for required variable`},
 		{"wrong sensitive value", []string{"apply", planFile}, tokenEnv("other"), `variable "token" is sensitive, so the plan file holds only a digest`},
 		{"fixed variable", []string{"apply", "--var", "greeting=hi", planFile}, tokenEnv(secretToken), "fixes every variable but the sensitive ones (token)"},
+		{"inventory again", []string{"apply", "-i", inv, planFile}, tokenEnv(secretToken), "fixes the inventory and --limit"},
 		{"show newer", []string{"show", write(newer)}, nil, "plan format version 99"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

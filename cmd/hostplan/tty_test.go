@@ -20,6 +20,14 @@ import (
 // terminal the CLI gets as stdin.
 func openPTY(t *testing.T) (controller, term *os.File) {
 	t.Helper()
+	c, tty, _ := openPTYCapture(t)
+	return c, tty
+}
+
+// openPTYCapture is openPTY that also keeps what the terminal displayed.
+func openPTYCapture(t *testing.T) (controller, term *os.File, screen *syncBuffer) {
+	t.Helper()
+	screen = &syncBuffer{}
 	c, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Skipf("no pseudo-terminals here: %v", err)
@@ -36,16 +44,18 @@ func openPTY(t *testing.T) (controller, term *os.File) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tty.Close(); c.Close() })
-	// Drain what the terminal echoes so its buffer never fills.
+	// Drain what the terminal shows so its buffer never fills.
 	go func() {
 		buf := make([]byte, 4096)
 		for {
-			if _, err := c.Read(buf); err != nil {
+			n, err := c.Read(buf)
+			if err != nil {
 				return
 			}
+			screen.Write(buf[:n])
 		}
 	}()
-	return c, tty
+	return c, tty, screen
 }
 
 // syncBuffer is a bytes.Buffer the CLI writes to while the test watches it.
@@ -218,5 +228,55 @@ task "t" {
 	}
 	if r = hostplan(t, "plan", "-i", inv, planDir); r.code != exitOK {
 		t.Fatalf("second local plan:\n%s", r)
+	}
+}
+
+// TestLabProgressOnTerminal: with stderr on a terminal, apply shows a live per-host block
+// (redrawn in place, elapsed times) and erases it before the results; stdout, the plan
+// and results, has no control characters. Without a terminal the same run writes plain
+// lines only.
+func TestLabProgressOnTerminal(t *testing.T) {
+	_, inv := startLab(t, 2, "root")
+	planDir := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  file "/etc/progress" { content = "shown\n" }
+  command "slow" {
+    run     = "sleep 1; touch /etc/progress-slow"
+    creates = "/etc/progress-slow"
+  }
+}`})
+	_, tty, screen := openPTYCapture(t)
+	var stdout syncBuffer
+	env := []string{"HOME=" + t.TempDir(), "NO_COLOR=1", "SSH_AUTH_SOCK="}
+	code := run(context.Background(), []string{"apply", "--auto-approve", "-i", inv, planDir}, strings.NewReader(""), &stdout, tty, env)
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout.String(), screen.String())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(screen.String(), "\x1b[J") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	shown := screen.String()
+	for _, want := range []string{"h1  applying 1/2", "h2  applying 1/2", "hosts finished", "\x1b[J"} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("terminal lacks %q:\n%q", want, shown)
+		}
+	}
+	// The block is gone at the end: the last thing written erases it.
+	if i := strings.LastIndex(shown, "\x1b[J"); strings.Contains(shown[i:], "hosts finished") {
+		t.Errorf("the progress block was left on screen: %q", shown[i:])
+	}
+	if strings.Contains(stdout.String(), "\x1b") || !strings.Contains(stdout.String(), "Apply complete: 4 changed") {
+		t.Errorf("stdout:\n%q", stdout.String())
+	}
+
+	r := hostplan(t, "apply", "--auto-approve", "-i", inv, writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  file "/etc/progress" { content = "again\n" }
+}`}))
+	if r.code != 0 || strings.Contains(r.stderr, "\x1b") || !strings.Contains(r.stderr, "] h1: applying 0/1\n") {
+		t.Errorf("progress without a terminal:\n%s", r)
 	}
 }

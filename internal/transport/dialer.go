@@ -404,6 +404,8 @@ func isTimeout(err error) bool {
 type liveness struct {
 	mu     sync.Mutex
 	reason error
+	// closed is closed once the client's connection has ended, however it ended.
+	closed chan struct{}
 }
 
 // lost returns why keepalive closed the connection, or nil.
@@ -425,17 +427,17 @@ func (l *liveness) set(err error) {
 // startKeepalive sends keepalive@openssh.com every interval and closes client when the
 // server has not answered for interval*countMax.
 func (d *Dialer) startKeepalive(client *ssh.Client) *liveness {
-	lv := &liveness{}
+	done := make(chan struct{})
+	lv := &liveness{closed: done}
+	go func() {
+		client.Wait()
+		close(done)
+	}()
 	interval := d.opts.KeepaliveInterval
 	if interval < 0 {
 		return lv
 	}
 	limit := interval * time.Duration(d.opts.KeepaliveCountMax)
-	done := make(chan struct{})
-	go func() {
-		client.Wait()
-		close(done)
-	}()
 	go func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()

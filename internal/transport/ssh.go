@@ -72,7 +72,7 @@ func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr i
 		var once sync.Once
 		release = func() { once.Do(func() { <-s.sem }) }
 	}
-	sess, err := s.client.NewSession()
+	sess, err := s.newSession(ctx)
 	if err != nil {
 		release()
 		if reason := s.lv.lost(); reason != nil {
@@ -94,6 +94,42 @@ func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr i
 		return nil, fmt.Errorf("start command: %w", err)
 	}
 	return &sshProcess{sess: sess, in: in, release: release, st: s}, nil
+}
+
+// newSession opens a session channel, giving up when ctx ends or the connection does:
+// x/crypto/ssh can wait forever for the answer to a channel opened just as the
+// connection closes (the open is queued, the channel never dropped).
+func (s *sshStarter) newSession(ctx context.Context) (*ssh.Session, error) {
+	type opened struct {
+		sess *ssh.Session
+		err  error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		sess, err := s.client.NewSession()
+		ch <- opened{sess, err}
+	}()
+	var closed <-chan struct{}
+	if s.lv != nil {
+		closed = s.lv.closed
+	}
+	abandon := func() {
+		go func() {
+			if o := <-ch; o.sess != nil {
+				o.sess.Close()
+			}
+		}()
+	}
+	select {
+	case o := <-ch:
+		return o.sess, o.err
+	case <-closed:
+		abandon()
+		return nil, errors.New("the connection is closed")
+	case <-ctx.Done():
+		abandon()
+		return nil, ctx.Err()
+	}
 }
 
 type sshProcess struct {
