@@ -18,6 +18,7 @@ import (
 
 	"github.com/hostplan/hostplan/internal/config"
 	"github.com/hostplan/hostplan/internal/engine"
+	"github.com/hostplan/hostplan/internal/hostlock"
 	"github.com/hostplan/hostplan/internal/render"
 	"github.com/hostplan/hostplan/internal/transport"
 	"github.com/hostplan/hostplan/inventory"
@@ -30,6 +31,8 @@ type app struct {
 
 	// prog shows the hosts' progress on stderr while a session works (nil before one).
 	prog *render.Progress
+	// run names this invocation in host locks and the journal.
+	run string
 }
 
 // common are the flags every plan-reading command shares.
@@ -45,7 +48,9 @@ type common struct {
 	noColor           bool
 	acceptNewHostKeys bool
 	sshConfig         string
-	noRollback        bool // apply only
+	noRollback        bool          // apply only
+	lockTimeout       time.Duration // apply only
+	lock              bool          // apply only: take host locks
 }
 
 type multiFlag []string
@@ -244,12 +249,20 @@ func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human
 	})
 	f, ok := a.stderr.(*os.File)
 	a.prog = render.NewProgress(a.stderr, ok && term.IsTerminal(int(f.Fd())))
-	e, diags := engine.New(l.plan, l.inv, l.targets, dialer, engine.Options{
+	opts := engine.Options{
 		Parallel:       c.parallel,
 		CommandTimeout: c.commandTimeout,
 		NoRollback:     c.noRollback,
 		Progress:       a.prog.Event,
-	})
+	}
+	if c.lock {
+		machine, _ := os.Hostname()
+		opts.Lock = &engine.Lock{
+			Holder:  hostlock.Holder{Operator: operator(), Machine: machine, PID: os.Getpid(), Run: a.runID(), Since: time.Now()},
+			Options: hostlock.Options{Wait: c.lockTimeout},
+		}
+	}
+	e, diags := engine.New(l.plan, l.inv, l.targets, dialer, opts)
 	if diags.HasErrors() {
 		a.prog.Stop()
 		a.diagnostics(r, diags)

@@ -41,13 +41,20 @@ func (a *app) record(path string, doc *report.Apply) {
 	if path == "none" {
 		return
 	}
-	id := make([]byte, 4)
-	rand.Read(id)
-	now := time.Now()
-	run := now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(id)
-	if err := journal.Append(path, journal.Entries(doc, run, operator(), now)); err != nil {
+	if err := journal.Append(path, journal.Entries(doc, a.runID(), operator(), time.Now())); err != nil {
 		fmt.Fprintf(a.stderr, "hostplan: warning: %v\n", err)
 	}
+}
+
+// runID names this invocation (time and a random suffix), the same in host locks and
+// the journal.
+func (a *app) runID() string {
+	if a.run == "" {
+		id := make([]byte, 4)
+		rand.Read(id)
+		a.run = time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(id)
+	}
+	return a.run
 }
 
 // operator names who ran hostplan: the local user at this machine.

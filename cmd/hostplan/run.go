@@ -115,12 +115,14 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
 	fs.BoolVar(&c.noRollback, "no-rollback", false, "leave a host whose change or health gate failed as it is, to debug in place (the rollout still stops)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON document (see README); messages go to stderr")
+	fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "wait this long for a host another hostplan apply has locked (0: fail at once, naming the holder)")
 	fs.BoolVar(&allOrNothing, "all-or-nothing", false, "with a saved plan: apply nothing if any host is stale or fails to plan")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return exitError
 	}
 	v := a.view(&c, asJSON)
+	c.lock = true
 	if len(pos) == 1 {
 		if saved, ok := a.readIfPlanFile(pos[0]); saved != nil {
 			return a.applySaved(ctx, &c, v, pos[0], saved, allOrNothing, a.journalPath(journalFlag))

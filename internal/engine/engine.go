@@ -15,6 +15,7 @@ import (
 
 	"github.com/hostplan/hostplan/internal/config"
 	"github.com/hostplan/hostplan/internal/facts"
+	"github.com/hostplan/hostplan/internal/hostlock"
 	"github.com/hostplan/hostplan/internal/transport"
 	"github.com/hostplan/hostplan/inventory"
 	"github.com/hostplan/hostplan/tasks"
@@ -43,6 +44,15 @@ type Options struct {
 	// Progress, when set, is told what each host is doing. It must be safe for
 	// concurrent use.
 	Progress func(Event)
+	// Lock, when set, takes each host's lock right after connecting and holds it until
+	// Close, so no other apply changes the host meanwhile (Windows hosts are not locked).
+	Lock *Lock
+}
+
+// Lock is who takes host locks and how.
+type Lock struct {
+	Holder  hostlock.Holder
+	Options hostlock.Options
 }
 
 // Event is one step of a host's progress.
@@ -68,6 +78,7 @@ type Engine struct {
 type hostState struct {
 	conn  transport.Conn
 	facts *facts.Facts
+	lock  *hostlock.Lock
 }
 
 // New checks the plan against the hosts of this run (targets, after --limit) and
@@ -229,6 +240,13 @@ func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
 		return nil, err
 	}
 	hs = &hostState{conn: conn, facts: f}
+	if e.opts.Lock != nil && f.OSFamily != "windows" {
+		e.progress(t.Host.Name, "locking", 0, 0)
+		if hs.lock, err = hostlock.Acquire(ctx, conn, t.Host.Name, e.opts.Lock.Holder, e.opts.Lock.Options); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	e.mu.Lock()
 	e.hosts[t.Host.Name] = hs
 	e.mu.Unlock()
@@ -258,6 +276,13 @@ func (e *Engine) Close() error {
 	defer e.mu.Unlock()
 	var errs []error
 	for name, hs := range e.hosts {
+		if hs.lock != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := hs.lock.Release(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			cancel()
+		}
 		if err := hs.conn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", name, err))
 		}

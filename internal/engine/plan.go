@@ -29,6 +29,8 @@ type HostPlan struct {
 	Host  string
 	Err   error
 	Steps []*Step
+	// Notes are things the user should know that are not changes (a stale lock taken over).
+	Notes []string
 }
 
 // Step is one resource on one host.
@@ -122,6 +124,9 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 		hp.Err = err
 		e.progress(t.Host.Name, "failed", 0, 0)
 		return hp
+	}
+	if hs.lock != nil && hs.lock.TookOver != nil {
+		hp.Notes = append(hp.Notes, fmt.Sprintf("took over a stale lock held by %s", hs.lock.TookOver))
 	}
 	evalCtx, diags := e.plan.EvalContext(hostValue(t, hs.facts.Value()))
 	if diags.HasErrors() {

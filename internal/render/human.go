@@ -86,6 +86,9 @@ func (r *Human) hostPlan(hp *report.Host) {
 		}
 	}
 	head := r.paint(bold, "host "+hp.Name)
+	for _, n := range hp.Notes {
+		fmt.Fprintf(r.W, "%s: %s %s\n", head, r.paint(yellow, "note:"), n)
+	}
 	switch {
 	case hp.Error != "":
 		fmt.Fprintf(r.W, "%s: %s\n", head, r.paint(red, "FAILED"))

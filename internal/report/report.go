@@ -47,7 +47,9 @@ type Host struct {
 	Name string `json:"name"`
 	// Error is set when the host could not be planned at all (unreachable, facts).
 	Error string `json:"error,omitempty"`
-	Steps []Step `json:"steps"`
+	// Notes are things to know that are not changes (a stale lock taken over).
+	Notes []string `json:"notes,omitempty"`
+	Steps []Step   `json:"steps"`
 }
 
 // Step is one resource on one host.
@@ -137,7 +139,7 @@ func FromPlan(p *engine.Plan, o Options) *Plan {
 		doc.Rollouts = append(doc.Rollouts, Rollout{Task: r.Task, Serial: r.Serial, RunOnce: r.RunOnce, HealthGate: r.Gate})
 	}
 	for _, hp := range p.Hosts {
-		h := Host{Name: hp.Host, Steps: []Step{}}
+		h := Host{Name: hp.Host, Steps: []Step{}, Notes: hp.Notes}
 		if hp.Err != nil {
 			h.Error = strings.TrimRight(o.ErrorText(hp.Err), "\n")
 		}
