@@ -11,6 +11,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/hostplan ./cmd/hostplan
 	$(GO) build -o $(BIN)/hostplan-lab ./internal/lab/cmd/hostplan-lab
+	$(GO) build -o $(BIN)/hostplan-bench ./internal/lab/cmd/hostplan-bench
 
 # deps installs the system packages the lab needs (apt-get update first, as on a fresh
 # machine). A policy-rc.d that refuses service starts keeps packages such as firewalld
@@ -43,8 +44,12 @@ lint:
 test: deps lint kube-bins
 	HOSTPLAN_LAB_REQUIRED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
-bench: deps
+# BENCH_N: lab host counts; BENCH_ROUNDS: rounds per measurement (medians reported).
+BENCH_N ?= 20,50
+BENCH_ROUNDS ?= 3
+bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(BIN)/hostplan-bench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -hostplan $(BIN)/hostplan -plan bench/plan -out bench/results
 
 demo: deps build kube-bins
 	DEMO_DIR=$(DEMO_DIR) sh scripts/demo.sh

@@ -175,3 +175,7 @@ proxy: {}
 scheduler: {}
 `
 }
+
+// KubeadmManifest is the kube-apiserver static pod manifest kubeadm v1.32 writes for a
+// master advertising address: what lab masters get, and what benchmarks reset hosts to.
+func KubeadmManifest(address string) []byte { return kubeAPIServerManifest(address) }

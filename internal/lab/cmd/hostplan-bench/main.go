@@ -1,0 +1,266 @@
+// Command hostplan-bench measures hostplan against the floor the network allows: for
+// each N it starts N lab hosts (kubeadm masters' files, no API server), and in several
+// rounds, each on freshly reset hosts, times
+//
+//  1. the floor: N OpenSSH `ssh host true` in parallel (one handshake each);
+//  2. `hostplan plan` of bench/plan (the masters part of examples/security-center);
+//  3. `hostplan apply --auto-approve` of it;
+//  4. `hostplan plan` again (no changes),
+//
+// then prints medians in seconds and as ratios to the floor, and writes them to
+// bench/results. With -mem it also measures the peak RSS of one plan over -mem-hosts
+// inventory entries (pointed at the lab's hosts in turn when there are fewer).
+//
+//	hostplan-bench [-n 20,50] [-rounds 3] [-hostplan bin/hostplan] [-plan bench/plan] [-out bench/results] [-mem-hosts 200]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hostplan/hostplan/internal/lab"
+)
+
+func main() {
+	var sizes, hostplan, planDir, out string
+	var rounds, memHosts, parallel int
+	flag.StringVar(&sizes, "n", "20,50", "host counts to measure, comma-separated")
+	flag.IntVar(&rounds, "rounds", 3, "rounds per measurement; medians are reported")
+	flag.StringVar(&hostplan, "hostplan", "bin/hostplan", "the hostplan binary")
+	flag.StringVar(&planDir, "plan", "bench/plan", "the plan to run")
+	flag.StringVar(&out, "out", "bench/results", "directory for the results file")
+	flag.IntVar(&memHosts, "mem-hosts", 200, "inventory entries for the memory measurement (0: skip)")
+	flag.IntVar(&parallel, "parallel", 0, "hostplan --parallel (0: N, all hosts at once)")
+	flag.Parse()
+	if why := lab.Unavailable(); why != "" {
+		fail(fmt.Errorf("lab hosts cannot run here: %s", why))
+	}
+	var report strings.Builder
+	fmt.Fprintf(&report, "hostplan-bench %s, %s, %d CPUs, %d rounds, medians\n\n", time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), rounds)
+	fmt.Fprintf(&report, "%5s  %8s  %8s %6s  %8s %6s  %8s %6s\n", "N", "floor", "plan", "x", "apply", "x", "replan", "x")
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > lab.MaxHosts {
+			fail(fmt.Errorf("-n %q: host counts from 1 to %d", f, lab.MaxHosts))
+		}
+		p := parallel
+		if p == 0 {
+			p = n
+		}
+		line, err := measure(n, rounds, p, hostplan, planDir)
+		if err != nil {
+			fail(fmt.Errorf("N=%d: %w", n, err))
+		}
+		report.WriteString(line)
+		fmt.Print(line)
+	}
+	if memHosts > 0 {
+		line, err := memory(memHosts, hostplan, planDir)
+		if err != nil {
+			fail(fmt.Errorf("memory: %w", err))
+		}
+		report.WriteString("\n" + line)
+		fmt.Print(line)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		fail(err)
+	}
+	path := filepath.Join(out, time.Now().UTC().Format("2006-01-02T150405Z")+".txt")
+	if err := os.WriteFile(path, []byte(report.String()), 0o644); err != nil {
+		fail(err)
+	}
+	fmt.Printf("\nwritten to %s\n", path)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "hostplan-bench:", err)
+	os.Exit(1)
+}
+
+// benchLab is a started lab ready for hostplan and for ssh.
+type benchLab struct {
+	l         *lab.Lab
+	inventory string
+	sshConfig string
+}
+
+func startLab(n int) (*benchLab, error) {
+	l, err := lab.Start(context.Background(), lab.Options{Hosts: n})
+	if err != nil {
+		return nil, err
+	}
+	b := &benchLab{l: l, inventory: filepath.Join(l.Dir, "bench-inventory.hcl"), sshConfig: filepath.Join(l.Dir, "bench-ssh_config")}
+	if err := l.WriteInventory(b.inventory, "root"); err != nil {
+		l.Stop()
+		return nil, err
+	}
+	// The floor's ssh gets what hostplan gets: the key, the known hosts, no agent, no
+	// config of the machine's.
+	cfg := fmt.Sprintf("Host *\n  User root\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ControlMaster no\n  LogLevel ERROR\n",
+		l.UserKey, l.KnownHosts)
+	if err := os.WriteFile(b.sshConfig, []byte(cfg), 0o600); err != nil {
+		l.Stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+// reset gives every host a kubeadm master's manifest and none of the plan's changes.
+func (b *benchLab) reset() error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(b.l.Hosts))
+	for i, h := range b.l.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h.Exec(context.Background(), "rm -rf /etc/kubernetes /var/log/kubernetes && mkdir -p /etc/kubernetes/manifests"); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = h.WriteFile("/etc/kubernetes/manifests/kube-apiserver.yaml", lab.KubeadmManifest(h.Address), 0o600)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// floor runs `ssh host true` on every host at once and returns the wall time.
+func (b *benchLab) floor() (time.Duration, error) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, len(b.l.Hosts))
+	for i, h := range b.l.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := exec.Command("ssh", "-F", b.sshConfig, "-p", strconv.Itoa(h.Port), h.Address, "true").CombinedOutput()
+			if err != nil {
+				errs[i] = fmt.Errorf("ssh %s: %v: %s", h.Name, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return d, nil
+}
+
+// run times one hostplan command; want is the exit code it must end with.
+func (b *benchLab) run(hostplan string, want int, args ...string) (time.Duration, *syscall.Rusage, error) {
+	cmd := exec.Command(hostplan, args...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOSTPLAN_JOURNAL=none")
+	cmd.Stdout = io.Discard
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		return 0, nil, err
+	}
+	if code != want {
+		return 0, nil, fmt.Errorf("hostplan %s: exit %d, want %d: %s", strings.Join(args, " "), code, want, lastLines(stderr.String(), 5))
+	}
+	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) {
+	b, err := startLab(n)
+	if err != nil {
+		return "", err
+	}
+	defer b.l.Stop()
+	common := []string{"-i", b.inventory, "--ssh-config", "none", "--parallel", strconv.Itoa(parallel)}
+	var floor, plan, apply, replan []time.Duration
+	for range rounds {
+		if err := b.reset(); err != nil {
+			return "", err
+		}
+		d, err := b.floor()
+		if err != nil {
+			return "", err
+		}
+		floor = append(floor, d)
+		if d, _, err = b.run(hostplan, 2, append(append([]string{"plan"}, common...), planDir)...); err != nil {
+			return "", err
+		}
+		plan = append(plan, d)
+		if d, _, err = b.run(hostplan, 0, append(append([]string{"apply", "--auto-approve"}, common...), planDir)...); err != nil {
+			return "", err
+		}
+		apply = append(apply, d)
+		if d, _, err = b.run(hostplan, 0, append(append([]string{"plan"}, common...), planDir)...); err != nil {
+			return "", err
+		}
+		replan = append(replan, d)
+	}
+	f := median(floor)
+	ratio := func(d time.Duration) float64 { return d.Seconds() / f.Seconds() }
+	p, a, r := median(plan), median(apply), median(replan)
+	return fmt.Sprintf("%5d  %7.3fs  %7.3fs %5.2fx  %7.3fs %5.2fx  %7.3fs %5.2fx\n", n, f.Seconds(), p.Seconds(), ratio(p), a.Seconds(), ratio(a), r.Seconds(), ratio(r)), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// memory plans over entries inventory hosts, pointed at the lab's hosts in turn, and
+// reports hostplan's peak RSS.
+func memory(entries int, hostplan, planDir string) (string, error) {
+	n := min(entries, 50)
+	b, err := startLab(n)
+	if err != nil {
+		return "", err
+	}
+	defer b.l.Stop()
+	if err := b.reset(); err != nil {
+		return "", err
+	}
+	var inv strings.Builder
+	fmt.Fprintf(&inv, "defaults {\n  user = \"root\"\n  identity_file = %q\n  known_hosts = %q\n}\n", b.l.UserKey, b.l.KnownHosts)
+	for i := range entries {
+		h := b.l.Hosts[i%n]
+		fmt.Fprintf(&inv, "host \"m%03d\" {\n  address = %q\n  port = %d\n  groups = [\"lab\"]\n}\n", i+1, h.Address, h.Port)
+	}
+	path := filepath.Join(b.l.Dir, "bench-memory.hcl")
+	if err := os.WriteFile(path, []byte(inv.String()), 0o644); err != nil {
+		return "", err
+	}
+	d, ru, err := b.run(hostplan, 2, "plan", "-i", path, "--ssh-config", "none", "--parallel", "50", planDir)
+	if err != nil {
+		return "", err
+	}
+	// Maxrss is in KiB on Linux.
+	return fmt.Sprintf("memory: plan over %d inventory hosts (on %d lab hosts): peak RSS %.1f MiB, %.3fs\n", entries, n, float64(ru.Maxrss)/1024, d.Seconds()), nil
+}
