@@ -1,7 +1,10 @@
 package facts
 
 import (
+	"os/exec"
+	"os/user"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
@@ -12,8 +15,7 @@ func TestParse(t *testing.T) {
 arch=x86_64
 os=Linux
 hostname=m1
-user=ops
-uid=1000
+id=uid=1000(ops) gid=1000(ops) groups=1000(ops),27(sudo)
 systemd=1
 --- os-release
 PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"
@@ -91,6 +93,27 @@ func TestKubernetesVersion(t *testing.T) {
 		if got := f.Value().GetAttr("kubernetes_version").AsString(); got != tc.want {
 			t.Errorf("%q: host.facts.kubernetes_version %q", tc.out, got)
 		}
+	}
+}
+
+// The script itself, run here: every fact it promises comes out, in few processes.
+func TestScriptRunsHere(t *testing.T) {
+	out, err := exec.Command("/bin/sh", "-c", script).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := parse(out)
+	if f.OSFamily != "linux" || f.Kernel == "" || f.Arch == "" || f.Hostname == "" || f.User == "" || f.Distro == "" {
+		t.Errorf("facts of this machine: %+v", *f)
+	}
+	if u, err := user.Current(); err != nil || f.User != u.Username || strconv.Itoa(f.UID) != u.Uid {
+		t.Errorf("user %q uid %d; want %v", f.User, f.UID, u)
+	}
+	if _, ok := f.UserID("root"); !ok {
+		t.Errorf("passwd section not read")
+	}
+	if _, ok := f.GroupID("root"); !ok {
+		t.Errorf("group section not read")
 	}
 }
 
