@@ -140,9 +140,9 @@ func try(ctx context.Context, conn transport.Conn, path, content string) (trySta
 	q := transport.ShellQuote(path)
 	script := fmt.Sprintf(`mkdir -p "$(dirname %[1]s)" || exit 3
 if (set -C; printf '%%s\n' %[2]s > %[1]s) 2>/dev/null; then echo acquired; exit 0; fi
-m=$(stat -c %%Y %[1]s 2>/dev/null) || { echo retry; exit 0; }
+c=$(cat %[1]s 2>/dev/null) && m=$(stat -c %%Y %[1]s 2>/dev/null) || { echo retry; exit 0; }
 echo "held $(($(date +%%s) - m))"
-cat %[1]s`, q, transport.ShellQuote(content))
+printf '%%s\n' "$c"`, q, transport.ShellQuote(content))
 	res, err := conn.Run(ctx, script, nil)
 	if err != nil {
 		return tryState{}, err
@@ -154,7 +154,7 @@ cat %[1]s`, q, transport.ShellQuote(content))
 	switch {
 	case first == "acquired":
 		return tryState{acquired: true}, nil
-	case first == "retry": // the holder released it between our two looks
+	case first == "retry": // the holder released it between our looks
 		return try(ctx, conn, path, content)
 	case strings.HasPrefix(first, "held "):
 		secs, err := strconv.Atoi(strings.TrimPrefix(first, "held "))
