@@ -4,7 +4,7 @@ BIN       := bin
 PKGS      := openssh-server openssh-client socat iptables iproute2 sudo patch diffutils etcd-server nftables dbus firewalld
 DEMO_DIR  ?= /tmp/hostplan-demo
 
-.PHONY: all build deps kube-bins test lint bench demo lab-clean clean
+.PHONY: all build deps kube-bins test lint fuzz bench demo lab-clean clean
 
 all: build
 
@@ -39,10 +39,30 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# test is what CI runs: lint, then every test with the race detector. Lab tests must
-# run (HOSTPLAN_LAB_REQUIRED=1 makes them fail rather than skip when they cannot).
+# test is what CI runs: lint, then every test with the race detector, then each fuzz
+# target for a short while. Lab tests must run (HOSTPLAN_LAB_REQUIRED=1 makes them fail
+# rather than skip when they cannot).
 test: deps lint kube-bins
 	HOSTPLAN_LAB_REQUIRED=1 $(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) fuzz FUZZTIME=$(CI_FUZZTIME)
+
+# fuzz runs every fuzz target for FUZZTIME; a finding is saved under the package's
+# testdata/fuzz and fails the run.
+FUZZTIME ?= 60s
+CI_FUZZTIME ?= 15s
+FUZZ_TARGETS := \
+	./internal/config:FuzzLoadPlan \
+	./inventory:FuzzINIInventory ./inventory:FuzzYAMLInventory ./inventory:FuzzHCLInventory \
+	./internal/kubeyaml:FuzzEditStaticPod ./internal/kubeyaml:FuzzEditClusterConfiguration \
+	./internal/netsh:FuzzParseShowV4ToV4 ./internal/netsh:FuzzParseShowRule \
+	./internal/auditpolicy:FuzzValidate ./internal/auditpolicy:FuzzParseVersion \
+	./internal/allowlist:FuzzDiffIPTables
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # BENCH_N: lab host counts; BENCH_ROUNDS: rounds per measurement (medians reported).
 BENCH_N ?= 20,50

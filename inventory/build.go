@@ -180,6 +180,7 @@ type bGroup struct {
 	declared bool // has a section, block, YAML key, or a host lists it
 	layer
 	hosts     []string
+	hostSet   map[string]bool // the names in hosts, so a 100000-host range is not quadratic
 	children  []string
 	childRefs []ref // every `children` mention, for unknown-group and cycle diagnostics
 	varsRefs  []ref // INI [name:vars] sections
@@ -230,11 +231,20 @@ func (b *builder) groupIn(name, file string) *bGroup {
 func (b *builder) addMember(group string, h *bHost) {
 	g := b.group(group)
 	g.declared = true
-	if !contains(g.hosts, h.name) {
-		g.hosts = append(g.hosts, h.name)
-	}
+	g.addHost(h.name)
 	if !contains(h.groups, group) {
 		h.groups = append(h.groups, group)
+	}
+}
+
+// addHost appends a host name to the group's direct members unless it is one already.
+func (g *bGroup) addHost(name string) {
+	if g.hostSet == nil {
+		g.hostSet = map[string]bool{}
+	}
+	if !g.hostSet[name] {
+		g.hostSet[name] = true
+		g.hosts = append(g.hosts, name)
 	}
 }
 
@@ -367,13 +377,20 @@ func (b *builder) finish(inv *Inventory) hcl.Diagnostics {
 			}
 		}
 		if other {
-			ung.hosts = remove(ung.hosts, h.name)
+			delete(ung.hostSet, h.name)
 			h.groups = remove(h.groups, "ungrouped")
-		} else if !contains(ung.hosts, h.name) {
-			ung.hosts = append(ung.hosts, h.name)
+		} else if !ung.hostSet[h.name] {
+			ung.addHost(h.name)
 			h.groups = append(h.groups, "ungrouped")
 		}
 	}
+	kept := ung.hosts[:0]
+	for _, name := range ung.hosts {
+		if ung.hostSet[name] {
+			kept = append(kept, name)
+		}
+	}
+	ung.hosts = kept
 
 	type varUse struct {
 		hosts int

@@ -68,6 +68,9 @@ func parseHostPattern(s string) (names []string, port int, err error) {
 		if port, err = parsePortSuffix(s[last:], s); err != nil {
 			return nil, 0, err
 		}
+		if name == "" {
+			return nil, 0, fmt.Errorf("%q has a port but no host name", s)
+		}
 	}
 	names, err = expandHostRange(name)
 	return names, port, err
@@ -177,8 +180,9 @@ func rangeSeq(inner, name string) ([]string, error) {
 		if (ei-bi)/step+1 > maxRangeHosts {
 			return nil, fmt.Errorf("host pattern %q expands to more than %d hosts", name, maxRangeHosts)
 		}
-		for i := bi; i <= ei; i += step {
-			out = append(out, fmt.Sprintf("%0*d", width, i))
+		// Count the names rather than step past end: i += step can overflow.
+		for k := 0; k <= (ei-bi)/step; k++ {
+			out = append(out, fmt.Sprintf("%0*d", width, bi+k*step))
 		}
 		return out, nil
 	}
@@ -189,7 +193,8 @@ func rangeSeq(inner, name string) ([]string, error) {
 	if bi > ei {
 		return nil, bad("has a begin after its end")
 	}
-	for i := bi; i <= ei; i += step {
+	for k := 0; k <= (ei-bi)/step; k++ {
+		i := bi + k*step
 		out = append(out, letters[i:i+1])
 	}
 	return out, nil

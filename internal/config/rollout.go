@@ -119,6 +119,15 @@ func decodeHealth(b *hcl.Block, ctx *hcl.EvalContext) (*health.KubeAPIServer, hc
 		return nil, diags
 	}
 	v, _ = v.UnmarkDeep()
+	if !v.IsWhollyKnown() {
+		// A local that uses host values is unknown here; reading it would panic.
+		return nil, append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid health gate",
+			Detail:   "A health gate is the same for every host of the task: its settings may use variables and locals, but not host values.",
+			Subject:  b.DefRange.Ptr(),
+		})
+	}
 	str := func(name string) string {
 		if a := v.GetAttr(name); !a.IsNull() {
 			return a.AsString()
