@@ -186,14 +186,8 @@ func (l *Allowlist) Apply(ctx context.Context, h *Host, c *Change) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range steps {
-		res, err := run(ctx, h, s)
-		if err != nil {
-			return err
-		}
-		if res.ExitCode != 0 {
-			return toolError(s, res)
-		}
+	if err := runAll(ctx, h, steps); err != nil {
+		return err
 	}
 	if l.chosen == "iptables" {
 		return saveRules(ctx, h)

@@ -280,23 +280,13 @@ func (p *PortForward) firewalldSteps(ctx context.Context, h *Host) ([]string, er
 }
 
 func (p *PortForward) planFirewalld(ctx context.Context, h *Host) (*Change, error) {
+	// Permanent and runtime are changed separately (no --reload), so runtime-only rules
+	// others added stay.
 	steps, err := p.firewalldSteps(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	c := &Change{Action: NoOp}
-	if len(steps) > 0 {
-		c.Action = Update
-		if p.Absent {
-			c.Action = Delete
-		}
-		// Permanent and runtime are changed separately (no --reload), so runtime-only
-		// rules others added stay.
-		for _, s := range steps {
-			c.Details = append(c.Details, "would run: "+s)
-		}
-	}
-	return c, nil
+	return p.commandsChange(steps), nil
 }
 
 func (p *PortForward) applyFirewalld(ctx context.Context, h *Host) error {
@@ -304,7 +294,28 @@ func (p *PortForward) applyFirewalld(ctx context.Context, h *Host) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range steps {
+	return runAll(ctx, h, steps)
+}
+
+// commandsChange is the change of a method that runs commands: update (or delete for
+// absent) listing them, or no-op when there are none.
+func (p *PortForward) commandsChange(commands []string) *Change {
+	c := &Change{Action: NoOp}
+	if len(commands) > 0 {
+		c.Action = Update
+		if p.Absent {
+			c.Action = Delete
+		}
+		for _, s := range commands {
+			c.Details = append(c.Details, "would run: "+s)
+		}
+	}
+	return c
+}
+
+// runAll runs commands in order and stops at the first that fails, quoting it.
+func runAll(ctx context.Context, h *Host, commands []string) error {
+	for _, s := range commands {
 		res, err := run(ctx, h, s)
 		if err != nil {
 			return err
@@ -321,7 +332,7 @@ func (p *PortForward) applyFirewalld(ctx context.Context, h *Host) error {
 // netshSteps reads the port proxy entries and hostplan's firewall rule for this forward
 // and returns the netsh commands that bring both to the wanted state: the proxy first
 // and the port opened after it, or, for absent, the port closed first.
-func (p *PortForward) netshSteps(ctx context.Context, h *Host) ([]netsh.Command, error) {
+func (p *PortForward) netshSteps(ctx context.Context, h *Host) ([]string, error) {
 	show := netsh.ShowV4ToV4Command()
 	res, err := run(ctx, h, show.Text)
 	if err != nil {
@@ -355,10 +366,15 @@ func (p *PortForward) netshSteps(ctx context.Context, h *Host) ([]netsh.Command,
 	if err != nil {
 		return nil, err
 	}
+	first, then := proxy, rule
 	if p.Absent {
-		return append(rule, proxy...), nil
+		first, then = rule, proxy
 	}
-	return append(proxy, rule...), nil
+	var texts []string
+	for _, c := range slices.Concat(first, then) {
+		texts = append(texts, c.Text)
+	}
+	return texts, nil
 }
 
 func (p *PortForward) planNetsh(ctx context.Context, h *Host) (*Change, error) {
@@ -366,16 +382,7 @@ func (p *PortForward) planNetsh(ctx context.Context, h *Host) (*Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Change{Action: NoOp}
-	if len(steps) > 0 {
-		c.Action = Update
-		if p.Absent {
-			c.Action = Delete
-		}
-		for _, s := range steps {
-			c.Details = append(c.Details, "would run: "+s.Text)
-		}
-	}
+	c := p.commandsChange(steps)
 	if p.Masquerade && !p.Absent {
 		// The port proxy opens its own connection to the target, from this host.
 		c.Details = append(c.Details, "masquerade: nothing to do (the port proxy connects from this host's own address)")
@@ -388,16 +395,7 @@ func (p *PortForward) applyNetsh(ctx context.Context, h *Host) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range steps {
-		res, err := run(ctx, h, s.Text)
-		if err != nil {
-			return err
-		}
-		if res.ExitCode != 0 {
-			return toolError(s.Text, res)
-		}
-	}
-	return nil
+	return runAll(ctx, h, steps)
 }
 
 // --- iptables
@@ -630,14 +628,8 @@ func (p *PortForward) applyIptables(ctx context.Context, h *Host, c *Change) err
 	if err != nil {
 		return err
 	}
-	for _, s := range steps {
-		res, err := run(ctx, h, s)
-		if err != nil {
-			return err
-		}
-		if res.ExitCode != 0 {
-			return toolError("iptables", res)
-		}
+	if err := runAll(ctx, h, steps); err != nil {
+		return err
 	}
 	return saveRules(ctx, h)
 }

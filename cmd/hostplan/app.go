@@ -240,7 +240,9 @@ func (a *app) validate(args []string) int {
 }
 
 // session is one connected run: plan, then maybe apply.
-func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human) (*engine.Engine, *transport.Dialer, bool) {
+// session makes the engine for l, with progress shown on stderr. end stops the progress
+// display and closes every connection; call it when done.
+func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human) (e *engine.Engine, end func(), ok bool) {
 	dialer := transport.NewDialer(transport.DialerOptions{
 		AcceptNewHostKeys: c.acceptNewHostKeys,
 		ConnectTimeout:    c.timeout,
@@ -269,7 +271,11 @@ func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human
 		dialer.Close()
 		return nil, nil, false
 	}
-	return e, dialer, true
+	return e, func() {
+		a.prog.Stop()
+		e.Close()
+		dialer.Close()
+	}, true
 }
 
 // prompting erases the progress block while the user is asked something.

@@ -35,15 +35,13 @@ func (a *app) check(ctx context.Context, args []string) int {
 	if !ok {
 		return exitError
 	}
-	e, dialer, ok := a.session(ctx, &c, l, v.human)
+	e, end, ok := a.session(ctx, &c, l, v.human)
 	if !ok {
 		return exitError
 	}
-	defer dialer.Close()
-	defer e.Close()
-	defer a.prog.Stop()
+	defer end()
 
-	plan := report.FromPlan(e.Plan(ctx), report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText})
+	plan := report.FromPlan(e.Plan(ctx), v.reportOptions(&c))
 	doc := &report.Check{FormatVersion: report.FormatVersion, Kind: "check", Hosts: make([]report.CheckHost, len(plan.Hosts))}
 	byName := map[string]*report.CheckHost{}
 	for i := range plan.Hosts {

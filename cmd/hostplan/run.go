@@ -30,6 +30,11 @@ func (a *app) view(c *common, asJSON bool) *view {
 	return v
 }
 
+// reportOptions are how this run's plans become documents.
+func (v *view) reportOptions(c *common) report.Options {
+	return report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText}
+}
+
 func (v *view) plan(doc *report.Plan) {
 	if v.json {
 		render.JSON(v.out, doc)
@@ -81,16 +86,14 @@ func (a *app) plan(ctx context.Context, args []string) int {
 	if !ok {
 		return exitError
 	}
-	e, dialer, ok := a.session(ctx, &c, l, v.human)
+	e, end, ok := a.session(ctx, &c, l, v.human)
 	if !ok {
 		return exitError
 	}
-	defer dialer.Close()
-	defer e.Close()
-	defer a.prog.Stop()
+	defer end()
 	p := e.Plan(ctx)
 	a.prog.Stop()
-	doc := report.FromPlan(p, report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText})
+	doc := report.FromPlan(p, v.reportOptions(&c))
 	v.plan(doc)
 	if out != "" {
 		saved, err := savedInputs(in, l.plan, planRec, invRec)
@@ -142,16 +145,14 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	if !ok {
 		return exitError
 	}
-	e, dialer, ok := a.session(ctx, &c, l, v.human)
+	e, end, ok := a.session(ctx, &c, l, v.human)
 	if !ok {
 		return exitError
 	}
-	defer dialer.Close()
-	defer e.Close()
-	defer a.prog.Stop()
+	defer end()
 	p := e.Plan(ctx)
 	a.prog.Suspend()
-	opts := report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText}
+	opts := v.reportOptions(&c)
 	doc := report.FromPlan(p, opts)
 	if !doc.HasChanges() {
 		if v.json {

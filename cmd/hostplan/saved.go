@@ -80,16 +80,14 @@ func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f
 		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
 		return exitError
 	}
-	e, dialer, ok := a.session(ctx, c, l, v.human)
+	e, end, ok := a.session(ctx, c, l, v.human)
 	if !ok {
 		return exitError
 	}
-	defer dialer.Close()
-	defer e.Close()
-	defer a.prog.Stop()
+	defer end()
 	p := e.Plan(ctx)
 	a.prog.Suspend()
-	opts := report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText}
+	opts := v.reportOptions(c)
 	fresh := report.FromPlan(p, opts)
 	stale := planfile.Stale(f.Plan, fresh)
 	names := make([]string, 0, len(stale))
