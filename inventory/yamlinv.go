@@ -31,11 +31,28 @@ import (
 // maxYAMLDepth bounds nesting (and alias loops such as a group aliasing its ancestor).
 const maxYAMLDepth = 100
 
+// maxYAMLWork bounds the nodes visited while loading one file. yaml.v3 limits alias
+// expansion only when decoding into Go values, and the loader walks nodes itself: a few
+// hundred bytes of nested aliases ("a billion laughs") would otherwise take exponential
+// time. Real inventories visit far fewer nodes (ranges like web[1:9999] are one node).
+const maxYAMLWork = 1_000_000
+
 type yamlLoader struct {
 	b     *builder
 	sf    *srcFile
 	dir   string
 	diags hcl.Diagnostics
+	work  int // nodes visited so far, against maxYAMLWork
+}
+
+// spend counts a visit to n and reports whether the loader may go on; past the budget it
+// reports one error, at the node where the budget ran out.
+func (l *yamlLoader) spend(n *yaml.Node) bool {
+	l.work++
+	if l.work == maxYAMLWork+1 {
+		l.errorf(n, "YAML aliases expand too far", fmt.Sprintf("Expanding the aliases (*name) of this file visits more than %d values; an inventory with aliases inside aliases can grow exponentially. Write the values out, or alias fewer levels deep.", maxYAMLWork))
+	}
+	return l.work <= maxYAMLWork
 }
 
 var yamlErrLine = regexp.MustCompile(`line (\d+)`)
@@ -81,6 +98,9 @@ type yamlPair struct{ key, val *yaml.Node }
 // so the mapping's own entries win) and reports duplicate keys, which yaml.v3 lets
 // through when decoding into a Node.
 func (l *yamlLoader) pairs(m *yaml.Node, depth int) []yamlPair {
+	if !l.spend(m) {
+		return nil
+	}
 	var out []yamlPair
 	seen := map[string]*yaml.Node{}
 	if depth > maxYAMLDepth {
@@ -119,6 +139,9 @@ func (l *yamlLoader) pairs(m *yaml.Node, depth int) []yamlPair {
 }
 
 func (l *yamlLoader) group(name string, n *yaml.Node, depth int) {
+	if !l.spend(n) {
+		return
+	}
 	n = resolveAlias(n)
 	if isNull(n) {
 		return
@@ -232,6 +255,9 @@ var yaml11Bools = map[string]bool{
 
 // value converts a YAML node to a cty value of the natural type.
 func (l *yamlLoader) value(n *yaml.Node, depth int) (cty.Value, bool) {
+	if !l.spend(n) {
+		return cty.NilVal, false
+	}
 	if depth > maxYAMLDepth {
 		l.errorf(n, "YAML nested too deeply", "This value is nested too deeply (or an alias refers to one of its own parents).")
 		return cty.NilVal, false
