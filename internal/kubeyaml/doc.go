@@ -71,14 +71,23 @@ func parseDoc(src []byte) (d *doc, err error) {
 	}
 	d.root = top.Content[0]
 	d.parent = make(map[*yaml.Node]parentRef)
+	var badKey *yaml.Node
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		for i, c := range n.Content {
 			d.parent[c] = parentRef{n, i}
+			// Kubernetes objects are JSON: every mapping key is a string. A null, number
+			// or anchored-empty key would make the edit's self-check fail later.
+			if n.Kind == yaml.MappingNode && i%2 == 0 && badKey == nil && (c.Kind != yaml.ScalarNode || c.ShortTag() != "!!str") {
+				badKey = c
+			}
 			walk(c)
 		}
 	}
 	walk(&top)
+	if badKey != nil {
+		return nil, &Error{Line: badKey.Line, Msg: fmt.Sprintf("a mapping key that is not a string (%s %q); Kubernetes objects have string keys only", badKey.ShortTag(), badKey.Value)}
+	}
 	d.layout = d.layoutOf(d.root, defaultLayout)
 	return d, nil
 }

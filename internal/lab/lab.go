@@ -312,6 +312,10 @@ func (l *Lab) Host(name string) *Host {
 	return nil
 }
 
+// TrustHostKeys rewrites KnownHosts with every host's current keys, as an operator does
+// after checking a host's new key (RotateHostKey).
+func (l *Lab) TrustHostKeys() error { return l.writeKnownHosts() }
+
 func (l *Lab) writeKnownHosts() error {
 	var b strings.Builder
 	for _, h := range l.Hosts {

@@ -2,10 +2,12 @@ package transport
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
 )
 
 // beforeRename, when set (by tests), is called by WriteFile after the temp file is
@@ -57,11 +59,39 @@ type atomicFS interface {
 	replace(oldpath, newpath string) error
 	remove(path string) error
 	syncDir(dir string) error // makes a rename durable, when the transport can
+	// readDirNames lists the names in dir.
+	readDirNames(dir string) ([]string, error)
 }
 
 // tempName is the temp file WriteFile uses for p: hidden, in the same directory.
 func tempName(p string) string {
 	return path.Join(path.Dir(p), "."+path.Base(p)+randomToken(".hostplan-"))
+}
+
+// isTempOf reports whether name (in p's directory) is a temp file tempName made for p.
+func isTempOf(name, p string) bool {
+	token, ok := strings.CutPrefix(name, "."+path.Base(p)+".hostplan-")
+	if !ok || len(token) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(token)
+	return err == nil
+}
+
+// removeStaleTemps removes the temp files that earlier writes of p left behind when
+// their connection died before they could clean up. Host locks keep two hostplan runs
+// from writing one host at once, so every such file is litter. Best effort: the new
+// content is in place already.
+func removeStaleTemps(fsys atomicFS, p string) {
+	names, err := fsys.readDirNames(path.Dir(p))
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if isTempOf(n, p) {
+			fsys.remove(path.Join(path.Dir(p), n))
+		}
+	}
 }
 
 // atomicWrite replaces p by data: temp file in the same directory, write, fsync, chown
@@ -169,6 +199,7 @@ func atomicWrite(ctx context.Context, fsys atomicFS, p string, data []byte, attr
 	}
 	// The new content is in place; a failed directory sync only weakens durability.
 	_ = fsys.syncDir(path.Dir(p))
+	removeStaleTemps(fsys, p)
 	return nil
 }
 

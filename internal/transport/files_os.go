@@ -44,6 +44,15 @@ func (osOps) replace(oldpath, newpath string) error { return os.Rename(oldpath, 
 
 func (osOps) remove(p string) error { return os.Remove(p) }
 
+func (osOps) readDirNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names, err
+}
+
 func (osOps) syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

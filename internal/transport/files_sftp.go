@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 
 	"github.com/pkg/sftp"
 )
@@ -70,7 +71,17 @@ func (s *sftpOps) readFile(p string) ([]byte, error) {
 }
 
 func (s *sftpOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {
-	return atomicWrite(ctx, s, p, data, attrs)
+	err := atomicWrite(ctx, s, p, data, attrs)
+	var se *sftp.StatusError
+	if err != nil && errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
+		// sftp-server reports ENOSPC (and EDQUOT) as a bare "Failure"; the file system's
+		// free space tells the user what it was.
+		dir := path.Dir(p)
+		if vfs, verr := s.c.StatVFS(dir); verr == nil && vfs.Frsize*vfs.Bavail < uint64(len(data)) {
+			return fmt.Errorf("%w: no space left on device: the file system of %s has %d bytes free, the file needs %d", err, dir, vfs.Frsize*vfs.Bavail, len(data))
+		}
+	}
+	return err
 }
 
 func (s *sftpOps) createTemp(p string) (tempFile, error) {
@@ -97,6 +108,15 @@ func (s *sftpOps) replace(oldpath, newpath string) error {
 }
 
 func (s *sftpOps) remove(p string) error { return sftpErr(s.c.Remove(p)) }
+
+func (s *sftpOps) readDirNames(dir string) ([]string, error) {
+	infos, err := s.c.ReadDir(dir)
+	names := make([]string, len(infos))
+	for i, fi := range infos {
+		names[i] = fi.Name()
+	}
+	return names, sftpErr(err)
+}
 
 func (s *sftpOps) syncDir(string) error { return nil }
 

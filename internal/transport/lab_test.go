@@ -6,10 +6,12 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -670,5 +672,85 @@ func TestLabDialTCP(t *testing.T) {
 	}
 	if _, err := c.DialTCP(ctx, "127.0.0.1:1"); err == nil {
 		t.Error("DialTCP to a closed port succeeded")
+	}
+}
+
+// TestLabCutDuringWrite: the SSH connection dies while a file is being replaced, at the
+// worst moment (temp file complete, not yet renamed) and at random moments of a large
+// write. The target is always the old file or the new one, byte for byte; a new
+// connection then writes it. Not parallel: beforeRename is global, and parallel tests
+// only start after this one.
+func TestLabCutDuringWrite(t *testing.T) {
+	l := lab.ForTest(t, lab.Options{Hosts: 1})
+	h := l.Hosts[0]
+	ctx := context.Background()
+	const p = "/srv/cut/app.conf"
+	hostExec(t, h, "mkdir -p /srv/cut && printf old > "+p)
+	kill := func() { h.Exec(ctx, `for p in $(`+sshdPIDs+`); do kill -KILL $p; done`) }
+	sum := func(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
+	onHost := func() string {
+		return strings.Fields(hostExec(t, h, "sha256sum "+p))[0]
+	}
+
+	// The connection dies between the complete temp file and the rename.
+	c := mustDial(t, newTestDialer(t, DialerOptions{KeepaliveInterval: 200 * time.Millisecond, KeepaliveCountMax: 2}), labTarget(l, h, "root"))
+	beforeRename = func(string) { kill() }
+	err := c.WriteFile(ctx, p, []byte("new"), FileAttrs{UID: -1, GID: -1})
+	beforeRename = nil
+	if err == nil {
+		t.Fatal("a write whose connection died before the rename succeeded")
+	}
+	if got := hostExec(t, h, "cat "+p); got != "old" {
+		t.Fatalf("after the cut the target holds %q, want the old content", got)
+	}
+	c = mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
+	if err := c.WriteFile(ctx, p, []byte("new"), FileAttrs{UID: -1, GID: -1}); err != nil {
+		t.Fatalf("rewrite after the cut: %v", err)
+	}
+	if got := hostExec(t, h, "cat "+p); got != "new" {
+		t.Fatalf("after the rewrite: %q", got)
+	}
+
+	// Random moments of a 4 MiB write, 20 times, from its start to past its end (an
+	// uncut write tells how long one takes here).
+	gen := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("generation %02d\n", i)), 4<<20/14) }
+	start := time.Now()
+	if err := c.WriteFile(ctx, p, gen(99), FileAttrs{UID: -1, GID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	span := time.Since(start) * 13 / 10
+	old := gen(99)
+	rng := rand.New(rand.NewPCG(1, 2))
+	cut, done := 0, 0
+	for i := range 20 {
+		next := gen(i)
+		c := mustDial(t, newTestDialer(t, DialerOptions{KeepaliveInterval: 200 * time.Millisecond, KeepaliveCountMax: 2}), labTarget(l, h, "root"))
+		errc := make(chan error, 1)
+		go func() { errc <- c.WriteFile(ctx, p, next, FileAttrs{UID: -1, GID: -1}) }()
+		time.Sleep(time.Duration(rng.Int64N(int64(span))))
+		kill()
+		err := <-errc
+		switch got := onHost(); {
+		case got == sum(next):
+			done++
+			old = next
+		case got == sum(old):
+			if err == nil {
+				t.Errorf("try %d: the write reported success but the host has the old file", i)
+			}
+			cut++
+		default:
+			t.Fatalf("try %d: the target is neither the old nor the new file (write error: %v)", i, err)
+		}
+	}
+	t.Logf("20 cuts at random moments within %v: %d left the old file, %d the new one", span, cut, done)
+	c = mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
+	final := []byte("final\n")
+	if err := c.WriteFile(ctx, p, final, FileAttrs{UID: -1, GID: -1}); err != nil || onHost() != sum(final) {
+		t.Fatalf("write after the cuts: %v", err)
+	}
+	// The temp files the cut connections could not remove went with that write.
+	if left := hostExec(t, h, "ls -A /srv/cut"); strings.TrimSpace(left) != "app.conf" {
+		t.Errorf("files left beside the target: %s", strings.Join(strings.Fields(left), " "))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -446,4 +447,16 @@ func TestLocalBecomeRealSudo(t *testing.T) {
 	noTempFiles(t, localList(t, root))
 	testFiles(t, c, dir)
 	noTempFiles(t, localList(t, dir))
+}
+
+func TestIsTempOf(t *testing.T) {
+	p := "/etc/app.conf"
+	if tmp := tempName(p); !isTempOf(path.Base(tmp), p) {
+		t.Errorf("tempName %s not recognised", tmp)
+	}
+	for _, n := range []string{"app.conf", ".app.conf.hostplan-", ".app.conf.hostplan-0123456789abcdeg", ".other.hostplan-0123456789abcdef", ".app.conf.hostplan-0123456789abcdef0"} {
+		if isTempOf(n, p) {
+			t.Errorf("%s taken for a temp file of %s", n, p)
+		}
+	}
 }
