@@ -98,10 +98,8 @@ func (a *app) colorOn(c *common) bool {
 	if c.noColor {
 		return false
 	}
-	for _, kv := range a.environ {
-		if strings.HasPrefix(kv, "NO_COLOR=") && kv != "NO_COLOR=" {
-			return false
-		}
+	if a.getenv("NO_COLOR") != "" {
+		return false
 	}
 	f, ok := a.stdout.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
@@ -139,12 +137,8 @@ func (a *app) commandInputs(c *common, pos []string) (inputs, bool) {
 		return in, false
 	}
 	in.inventories = []string(c.inventories)
-	if len(in.inventories) == 0 {
-		for _, kv := range a.environ {
-			if v, ok := strings.CutPrefix(kv, "HOSTPLAN_INVENTORY="); ok && v != "" {
-				in.inventories = strings.Split(v, string(os.PathListSeparator))
-			}
-		}
+	if v := a.getenv("HOSTPLAN_INVENTORY"); len(in.inventories) == 0 && v != "" {
+		in.inventories = strings.Split(v, string(os.PathListSeparator))
 	}
 	if len(in.inventories) == 0 {
 		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or set HOSTPLAN_INVENTORY")
@@ -329,10 +323,8 @@ func (a *app) passphrasePrompt() func(string) ([]byte, error) {
 
 // becomePassword comes from HOSTPLAN_BECOME_PASSWORD or, on a terminal, one prompt.
 func (a *app) becomePassword() func() ([]byte, error) {
-	for _, kv := range a.environ {
-		if v, ok := strings.CutPrefix(kv, "HOSTPLAN_BECOME_PASSWORD="); ok {
-			return func() ([]byte, error) { return []byte(v), nil }
-		}
+	if v, ok := a.lookupEnv("HOSTPLAN_BECOME_PASSWORD"); ok {
+		return func() ([]byte, error) { return []byte(v), nil }
 	}
 	if !a.stdinIsTerminal() {
 		return nil

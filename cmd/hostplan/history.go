@@ -15,13 +15,19 @@ import (
 	"github.com/hostplan/hostplan/internal/report"
 )
 
-func (a *app) getenv(name string) string {
+// lookupEnv reads the run's environment (the last setting wins, as in os.Getenv).
+func (a *app) lookupEnv(name string) (value string, ok bool) {
 	for _, kv := range a.environ {
-		if v, ok := strings.CutPrefix(kv, name+"="); ok {
-			return v
+		if v, found := strings.CutPrefix(kv, name+"="); found {
+			value, ok = v, true
 		}
 	}
-	return ""
+	return value, ok
+}
+
+func (a *app) getenv(name string) string {
+	v, _ := a.lookupEnv(name)
+	return v
 }
 
 // journalPath is --journal, else $HOSTPLAN_JOURNAL, else the default place.

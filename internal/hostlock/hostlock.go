@@ -103,6 +103,9 @@ func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holde
 		if err != nil {
 			return nil, fmt.Errorf("lock %s on %s: %w", o.Path, host, err)
 		}
+		if state.gone {
+			continue // released between our looks: try again at once
+		}
 		if state.acquired {
 			l := &Lock{conn: conn, host: host, path: o.Path, content: content, TookOver: tookOver, stop: make(chan struct{})}
 			l.refresh(o.Lease / 4)
@@ -130,6 +133,7 @@ func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holde
 
 type tryState struct {
 	acquired bool
+	gone     bool          // the holder released it between our looks
 	content  string        // the holder's, when not acquired
 	age      time.Duration // since the holder's last refresh
 }
@@ -154,8 +158,8 @@ printf '%%s\n' "$c"`, q, transport.ShellQuote(content))
 	switch {
 	case first == "acquired":
 		return tryState{acquired: true}, nil
-	case first == "retry": // the holder released it between our looks
-		return try(ctx, conn, path, content)
+	case first == "retry":
+		return tryState{gone: true}, nil
 	case strings.HasPrefix(first, "held "):
 		secs, err := strconv.Atoi(strings.TrimPrefix(first, "held "))
 		if err != nil {
