@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -204,7 +205,11 @@ func (h *Host) serve(ln net.Listener) {
 			continue
 		}
 		h.conns.Add(1)
-		go h.handle(c)
+		if h.lab.daemon {
+			go h.relay(c)
+		} else {
+			go h.handle(c)
+		}
 	}
 }
 
@@ -241,6 +246,65 @@ func (h *Host) handle(c net.Conn) {
 			fmt.Fprintf(logf, "hostplan-lab: sshd -i: %v\n", err)
 		}
 	}
+}
+
+// daemonAddr is where a host's own sshd listens (Options.Daemon), inside its network.
+const daemonAddr = "127.0.0.1:22"
+
+// startDaemon starts the host's listening sshd and waits until it listens (it writes
+// its pid file only then).
+func (h *Host) startDaemon(ctx context.Context) error {
+	pidFile := filepath.Join(h.dir, "sshd.pid")
+	cmd := exec.Command(sshdPath, "-D", "-f", filepath.Join(h.dir, "sshd_config"), "-E", h.LogPath(),
+		"-o", "ListenAddress="+daemonAddr, "-o", "PidFile="+pidFile)
+	cmd.Env = hostEnv
+	if err := h.startIn(cmd, true); err != nil {
+		return fmt.Errorf("lab: %s: start sshd: %w", h.Name, err)
+	}
+	exited := make(chan error, 1)
+	go func() {
+		defer h.lab.conns.Done()
+		exited <- cmd.Wait()
+	}()
+	for {
+		if _, err := os.Stat(pidFile); err == nil {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("lab: %s: sshd exited at start (%v); see %s", h.Name, err, h.LogPath())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// relay carries one connection to the host's sshd daemon and back. Either side ending
+// ends both: SSH has no use for half-closed connections.
+func (h *Host) relay(c net.Conn) {
+	defer c.Close()
+	// Stop closes the namespace files DialIn uses: hold it off as startIn does.
+	l := h.lab
+	l.startMu.RLock()
+	var s net.Conn
+	err := errStopped
+	if !l.isStopped() {
+		s, err = h.DialIn(context.Background(), daemonAddr)
+	}
+	l.startMu.RUnlock()
+	if errors.Is(err, errStopped) {
+		return
+	}
+	if err != nil {
+		h.logf("relay: %v", err)
+		return
+	}
+	defer s.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(s, c); done <- struct{}{} }()
+	go func() { io.Copy(c, s); done <- struct{}{} }()
+	<-done
 }
 
 func (l *Lab) isStopped() bool {

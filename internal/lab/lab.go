@@ -56,6 +56,13 @@ type Options struct {
 	// Groups returns the inventory groups of host i (0-based index into Lab.Hosts) for
 	// WriteInventory; nil puts every host in the single group "lab".
 	Groups func(i int) []string
+	// SSHDConfig goes first into every host's sshd_config, so it wins over the lab's
+	// settings (sshd keeps the first value of a keyword): "MaxSessions 2\n".
+	SSHDConfig string
+	// Daemon runs one listening sshd per host, as a real server does, and relays each
+	// connection to it, instead of one `sshd -i` per connection: only a daemon
+	// enforces MaxStartups and LoginGraceTime.
+	Daemon bool
 }
 
 // Lab is a set of running lab hosts. Stop it when done.
@@ -67,9 +74,11 @@ type Lab struct {
 	EncryptedUserKey string // same key, encrypted with KeyPassphrase
 	Hosts            []*Host
 
-	groups func(i int) []string
-	signer ssh.Signer
-	owner  *os.File // flock'ed for the lab's lifetime: Clean leaves labs with a live owner alone
+	groups     func(i int) []string
+	sshdConfig string
+	daemon     bool
+	signer     ssh.Signer
+	owner      *os.File // flock'ed for the lab's lifetime: Clean leaves labs with a live owner alone
 
 	mu      sync.Mutex
 	stopped bool
@@ -201,6 +210,8 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		UserKey:          filepath.Join(dir, "id_ed25519"),
 		EncryptedUserKey: filepath.Join(dir, "id_ed25519_encrypted"),
 		groups:           opts.Groups,
+		sshdConfig:       opts.SSHDConfig,
+		daemon:           opts.Daemon,
 	}
 	defer func() {
 		if err != nil {
@@ -262,6 +273,13 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return l, err
+	}
+	if l.daemon {
+		for _, h := range l.Hosts {
+			if err := h.startDaemon(ctx); err != nil {
+				return l, err
+			}
+		}
 	}
 	if err := l.writeKnownHosts(); err != nil {
 		return l, err

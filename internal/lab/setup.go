@@ -293,7 +293,7 @@ func (h *Host) setup(base *baseFiles) error {
 		return err
 	}
 	cfg := fmt.Sprintf(`# hostplan lab %s, host %s
-HostKey %[3]s/ssh_host_ed25519_key
+%[6]sHostKey %[3]s/ssh_host_ed25519_key
 HostKey %[3]s/ssh_host_ecdsa_key
 AuthorizedKeysFile %[4]s/authorized_keys
 PermitRootLogin prohibit-password
@@ -310,7 +310,7 @@ MaxSessions 10
 PidFile none
 LogLevel ERROR
 Subsystem sftp %[5]s
-`, h.lab.Name, h.Name, h.dir, h.lab.Dir, sftpServerPath())
+`, h.lab.Name, h.Name, h.dir, h.lab.Dir, sftpServerPath(), h.lab.sshdConfig)
 	if err := os.WriteFile(filepath.Join(h.dir, "sshd_config"), []byte(cfg), 0o644); err != nil {
 		return err
 	}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/user"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -303,8 +306,87 @@ func isWindowsServer(version string) bool {
 	return strings.Contains(version, "OpenSSH_for_Windows")
 }
 
-// dialSSH opens one SSH client connection to addr, directly or through via.
+// dialSSH opens one SSH client connection to addr, directly or through via. A server
+// that closes the connection before it said a word is busy (sshd's MaxStartups drops
+// connections beyond its limit of unauthenticated ones, at random from its start value
+// on): that is retried with growing, jittered pauses, since nothing was exchanged yet.
 func (d *Dialer) dialSSH(ctx context.Context, name, addr, login string, t Target, via *ssh.Client) (*ssh.Client, *liveness, error) {
+	for attempt := 1; ; attempt++ {
+		client, lv, err := d.dialOnce(ctx, name, addr, login, t, via)
+		var dropped *droppedError
+		if !errors.As(err, &dropped) {
+			return client, lv, err
+		}
+		if attempt > len(dropPauses) {
+			return nil, nil, fmt.Errorf("%w; gave up after %d attempts (is sshd's MaxStartups too low for this many parallel connections?)", err, attempt)
+		}
+		pause := dropPauses[attempt-1]
+		pause = pause/2 + rand.N(pause) // jitter: throttled clients should not come back in step
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w; %w", err, ctx.Err())
+		}
+	}
+}
+
+// droppedError is a connection the server closed before sending its SSH version. It
+// may have said why first: OpenSSH's sshd writes "Exceeded MaxStartups".
+type droppedError struct {
+	said string
+	err  error
+}
+
+func (e *droppedError) Error() string {
+	msg := "the server closed the connection before the SSH greeting"
+	if e.said != "" {
+		msg += fmt.Sprintf(" (it said %q)", e.said)
+	}
+	return msg + ": " + e.err.Error()
+}
+func (e *droppedError) Unwrap() error { return e.err }
+
+// dropPauses are the mean pauses before each retry of a dropped connection: 20 s in
+// all. The slots sshd counts free up as other clients authenticate, or after its
+// LoginGraceTime for a client that never does.
+var dropPauses = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}
+
+// greetingConn keeps the first bytes the server sends, to tell a connection dropped
+// before the SSH version from a failed handshake.
+type greetingConn struct {
+	net.Conn
+	mu   sync.Mutex
+	head []byte
+}
+
+const greetingMax = 1024
+
+func (c *greetingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if len(c.head) < greetingMax {
+		c.head = append(c.head, p[:min(n, greetingMax-len(c.head))]...)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// dropped returns the error for a connection that ended (err) before the server sent
+// its version line, or nil. RFC 4253 lets a server send other lines before it.
+func (c *greetingConn) dropped(err error) error {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		return nil
+	}
+	c.mu.Lock()
+	head := string(c.head)
+	c.mu.Unlock()
+	if strings.HasPrefix(head, "SSH-") || strings.Contains(head, "\nSSH-") || len(head) == greetingMax {
+		return nil
+	}
+	return &droppedError{said: strings.Join(strings.Fields(head), " "), err: err}
+}
+
+func (d *Dialer) dialOnce(ctx context.Context, name, addr, login string, t Target, via *ssh.Client) (*ssh.Client, *liveness, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("connect to %s (%s@%s): %w", name, login, addr, err)
 	}
@@ -344,12 +426,12 @@ func (d *Dialer) dialSSH(ctx context.Context, name, addr, login string, t Target
 
 	ctx, cancel := context.WithTimeout(ctx, d.opts.ConnectTimeout)
 	defer cancel()
-	var raw net.Conn
+	var tcp net.Conn
 	if via == nil {
 		nd := net.Dialer{Timeout: d.opts.ConnectTimeout}
-		raw, err = nd.DialContext(ctx, "tcp", addr)
+		tcp, err = nd.DialContext(ctx, "tcp", addr)
 	} else {
-		raw, err = via.DialContext(ctx, "tcp", addr)
+		tcp, err = via.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -357,6 +439,7 @@ func (d *Dialer) dialSSH(ctx context.Context, name, addr, login string, t Target
 		}
 		return nil, nil, fail(err)
 	}
+	raw := &greetingConn{Conn: tcp}
 	// x/crypto's Timeout covers only the TCP connect: a server that accepts and then says
 	// nothing would hang NewClientConn forever. Bound the handshake with a deadline and
 	// by closing the connection when ctx ends.
@@ -381,6 +464,8 @@ func (d *Dialer) dialSSH(ctx context.Context, name, addr, login string, t Target
 			return nil, nil, fail(ctx.Err())
 		case !stopped || isTimeout(err):
 			return nil, nil, fail(fmt.Errorf("SSH handshake timed out after %s", d.opts.ConnectTimeout))
+		case raw.dropped(err) != nil:
+			return nil, nil, fail(raw.dropped(err))
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			msg := fmt.Sprintf("authentication as %s failed (offered %d key(s))", login, len(signers))
 			if len(notes) > 0 {

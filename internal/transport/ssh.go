@@ -1,12 +1,14 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -15,7 +17,7 @@ import (
 // newSSHConn wraps an authenticated client: commands in exec sessions (at most
 // MaxSessions at a time), files over one SFTP client opened on first use.
 func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
-	st := &sshStarter{client: client, lv: lv, sem: make(chan struct{}, d.opts.MaxSessions)}
+	st := newSSHStarter(client, lv, t.Name, d.opts.MaxSessions)
 	c := &conn{
 		d:     d,
 		host:  t.Name,
@@ -26,11 +28,11 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 		// documented, whatever that shell is.
 		plain: func(command string) string { return "/bin/sh -c " + ShellQuote(command) },
 		openFiles: func(ctx context.Context) (fileOps, error) {
-			sc, err := sftp.NewClient(client, sftpOptions()...)
+			ops, err := openSFTP(ctx, st)
 			if err != nil {
 				return nil, fmt.Errorf("open SFTP: %w", err)
 			}
-			return newSFTPOps(sc, nil), nil
+			return ops, nil
 		},
 		closeTransport: client.Close,
 		dialTCP: func(ctx context.Context, addr string) (net.Conn, error) {
@@ -46,11 +48,53 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 	return c
 }
 
+// openSFTP starts the sftp subsystem in a session of st's client (as sftp.NewClient
+// does, but through st, which knows how many sessions sshd allows).
+func openSFTP(ctx context.Context, st *sshStarter) (*sftpOps, error) {
+	sess, err := st.newLongLived(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := sess.StdinPipe()
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	r, err := sess.StdoutPipe()
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	sc, err := sftp.NewClientPipe(r, w, sftpOptions()...)
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	return newSFTPOps(sc, func() error {
+		err := sc.Close()
+		sess.Close()
+		return err
+	}), nil
+}
+
 // sshStarter runs commands in exec sessions of one client.
 type sshStarter struct {
 	client *ssh.Client
 	lv     *liveness
-	sem    chan struct{} // one token per running short-lived session
+	host   string
+
+	mu      sync.Mutex
+	limit   int           // short-lived sessions allowed at once; lowered when sshd refuses one
+	running int           // short-lived sessions open or being opened
+	freed   chan struct{} // closed (and replaced) whenever one ends
+}
+
+func newSSHStarter(client *ssh.Client, lv *liveness, host string, limit int) *sshStarter {
+	return &sshStarter{client: client, lv: lv, host: host, limit: limit, freed: make(chan struct{})}
 }
 
 // lostErr explains a session that ended without an exit status.
@@ -61,20 +105,142 @@ func (s *sshStarter) lostErr() error {
 	return errors.New("connection lost (the command ended without an exit status)")
 }
 
+// acquire waits for a session slot.
+func (s *sshStarter) acquire(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		if s.running < s.limit {
+			s.running++
+			s.mu.Unlock()
+			return nil
+		}
+		freed := s.freed
+		s.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release gives a slot back; lower, when sshd refused the session that held it: its
+// MaxSessions counts every session of this connection, so it allows no more than are
+// open now.
+func (s *sshStarter) release(lower bool) {
+	s.mu.Lock()
+	s.running--
+	if lower && s.running > 0 {
+		s.limit = s.running
+	}
+	close(s.freed)
+	s.freed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// isRefusedSession tells a session the server refused. OpenSSH's MaxSessions answers
+// "connect failed (open failed)"; other servers say "administratively prohibited" or
+// "resource shortage". A refusal for another reason ends in the same error as a
+// MaxSessions too low to run anything.
+func isRefusedSession(err error) bool {
+	var oce *ssh.OpenChannelError
+	return errors.As(err, &oce)
+}
+
+// refusedPauses are the pauses before opening again a session sshd refused while none
+// of our command sessions was left to wait for: sshd frees the slot of a session that
+// ended only after it has read the next packets, such as our next open.
+var refusedPauses = []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
+
+// waitRefused waits after a refused session: for one of our command sessions to end
+// when more than allowed are running, else for the next pause. It returns false once
+// the pauses are used up.
+func (s *sshStarter) waitRefused(ctx context.Context, freed <-chan struct{}, others int, pauses *int) (bool, error) {
+	var pause <-chan time.Time
+	if others == 0 {
+		if *pauses == len(refusedPauses) {
+			return false, nil
+		}
+		pause = time.After(refusedPauses[*pauses])
+		*pauses++
+	}
+	select {
+	case <-freed:
+	case <-pause:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return true, nil
+}
+
+// newLongLived opens a session that holds no slot (the SFTP session, or the sudo
+// sftp-server's). When sshd refuses it, the command sessions take all it allows: their
+// limit makes room for it, and it waits for one of them to end.
+func (s *sshStarter) newLongLived(ctx context.Context) (*ssh.Session, error) {
+	pauses := 0
+	for {
+		s.mu.Lock()
+		freed := s.freed
+		s.mu.Unlock()
+		sess, err := s.newSession(ctx)
+		if err == nil || !isRefusedSession(err) {
+			return sess, err
+		}
+		s.mu.Lock()
+		others := s.running
+		if others > 1 {
+			s.limit = others - 1
+		}
+		s.mu.Unlock()
+		// With one command session running, waiting for it helps only once: both
+		// cannot be open together, which the next command finds out.
+		if ok, werr := s.waitRefused(ctx, freed, max(0, others-1), &pauses); werr != nil || !ok {
+			return nil, cmp.Or(werr, s.tooFewSessions(err))
+		}
+	}
+}
+
+func (s *sshStarter) tooFewSessions(err error) error {
+	return fmt.Errorf("%w: sshd on %s allows only one session per connection (MaxSessions 1?); hostplan needs 2, one for files and one for commands", err, s.host)
+}
+
 func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, longLived bool) (process, error) {
 	release := func() {}
-	if !longLived {
-		select {
-		case s.sem <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	var sess *ssh.Session
+	var err error
+	if longLived {
+		sess, err = s.newLongLived(ctx)
+	} else {
+		pauses := 0
+		for {
+			if err := s.acquire(ctx); err != nil {
+				return nil, err
+			}
+			s.mu.Lock()
+			freed := s.freed
+			s.mu.Unlock()
+			sess, err = s.newSession(ctx)
+			if err == nil {
+				var once sync.Once
+				release = func() { once.Do(func() { s.release(false) }) }
+				break
+			}
+			refused := isRefusedSession(err)
+			s.release(refused)
+			if !refused {
+				break
+			}
+			s.mu.Lock()
+			others := s.running
+			s.mu.Unlock()
+			ok, werr := s.waitRefused(ctx, freed, others, &pauses)
+			if werr != nil || !ok {
+				err = cmp.Or(werr, s.tooFewSessions(err))
+				break
+			}
 		}
-		var once sync.Once
-		release = func() { once.Do(func() { <-s.sem }) }
 	}
-	sess, err := s.newSession(ctx)
 	if err != nil {
-		release()
 		if reason := s.lv.lost(); reason != nil {
 			return nil, fmt.Errorf("open session: connection lost: %w", reason)
 		}

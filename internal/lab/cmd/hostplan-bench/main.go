@@ -9,9 +9,11 @@
 //
 // then prints medians in seconds and as ratios to the floor, and writes them to
 // bench/results. With -mem it also measures the peak RSS of one plan over -mem-hosts
-// inventory entries (pointed at the lab's hosts in turn when there are fewer).
+// inventory entries (pointed at the lab's hosts in turn when there are fewer). With
+// -load-hosts it times apply on that many hosts running sshd as a daemon (which
+// enforces MaxStartups and MaxSessions), with --parallel N and with --parallel 5.
 //
-//	hostplan-bench [-n 20,50] [-rounds 3] [-hostplan bin/hostplan] [-plan bench/plan] [-out bench/results] [-mem-hosts 200]
+//	hostplan-bench [-n 20,50] [-rounds 3] [-hostplan bin/hostplan] [-plan bench/plan] [-out bench/results] [-mem-hosts 200] [-load-hosts 50]
 package main
 
 import (
@@ -35,13 +37,14 @@ import (
 
 func main() {
 	var sizes, hostplan, planDir, out string
-	var rounds, memHosts, parallel int
+	var rounds, memHosts, loadHosts, parallel int
 	flag.StringVar(&sizes, "n", "20,50", "host counts to measure, comma-separated")
 	flag.IntVar(&rounds, "rounds", 3, "rounds per measurement; medians are reported")
 	flag.StringVar(&hostplan, "hostplan", "bin/hostplan", "the hostplan binary")
 	flag.StringVar(&planDir, "plan", "bench/plan", "the plan to run")
 	flag.StringVar(&out, "out", "bench/results", "directory for the results file")
 	flag.IntVar(&memHosts, "mem-hosts", 200, "inventory entries for the memory measurement (0: skip)")
+	flag.IntVar(&loadHosts, "load-hosts", 50, "hosts for the load measurement (0: skip)")
 	flag.IntVar(&parallel, "parallel", 0, "hostplan --parallel (0: N, all hosts at once)")
 	flag.Parse()
 	if why := lab.Unavailable(); why != "" {
@@ -74,6 +77,14 @@ func main() {
 		report.WriteString("\n" + line)
 		fmt.Print(line)
 	}
+	if loadHosts > 0 {
+		line, err := load(loadHosts, rounds, hostplan, planDir)
+		if err != nil {
+			fail(fmt.Errorf("load: %w", err))
+		}
+		report.WriteString("\n" + line)
+		fmt.Print(line)
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		fail(err)
 	}
@@ -96,8 +107,8 @@ type benchLab struct {
 	sshConfig string
 }
 
-func startLab(n int) (*benchLab, error) {
-	l, err := lab.Start(context.Background(), lab.Options{Hosts: n})
+func startLab(opts lab.Options) (*benchLab, error) {
+	l, err := lab.Start(context.Background(), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +205,7 @@ func lastLines(s string, n int) string {
 }
 
 func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) {
-	b, err := startLab(n)
+	b, err := startLab(lab.Options{Hosts: n})
 	if err != nil {
 		return "", err
 	}
@@ -239,7 +250,7 @@ func median(ds []time.Duration) time.Duration {
 // reports hostplan's peak RSS.
 func memory(entries int, hostplan, planDir string) (string, error) {
 	n := min(entries, 50)
-	b, err := startLab(n)
+	b, err := startLab(lab.Options{Hosts: n})
 	if err != nil {
 		return "", err
 	}
@@ -263,4 +274,30 @@ func memory(entries int, hostplan, planDir string) (string, error) {
 	}
 	// Maxrss is in KiB on Linux.
 	return fmt.Sprintf("memory: plan over %d inventory hosts (on %d lab hosts): peak RSS %.1f MiB, %.3fs\n", entries, n, float64(ru.Maxrss)/1024, d.Seconds()), nil
+}
+
+// load times apply on n hosts whose sshd runs as a daemon with its default limits
+// (MaxStartups 10:30:100, MaxSessions 10), with --parallel n and with --parallel 5.
+func load(n, rounds int, hostplan, planDir string) (string, error) {
+	b, err := startLab(lab.Options{Hosts: n, Daemon: true})
+	if err != nil {
+		return "", err
+	}
+	defer b.l.Stop()
+	line := fmt.Sprintf("load: apply on %d sshd daemons:", n)
+	for _, p := range []int{n, 5} {
+		var apply []time.Duration
+		for range rounds {
+			if err := b.reset(); err != nil {
+				return "", err
+			}
+			d, _, err := b.run(hostplan, 0, "apply", "--auto-approve", "-i", b.inventory, "--ssh-config", "none", "--parallel", strconv.Itoa(p), planDir)
+			if err != nil {
+				return "", err
+			}
+			apply = append(apply, d)
+		}
+		line += fmt.Sprintf(" --parallel %d %.3fs;", p, median(apply).Seconds())
+	}
+	return strings.TrimSuffix(line, ";") + "\n", nil
 }
