@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hostplan/hostplan/internal/lab"
 )
@@ -120,5 +125,126 @@ func TestLabFaultHostKeyChanged(t *testing.T) {
 	}
 	if r = hostplan(t, "plan", "-i", inv, dir); r.code != 0 {
 		t.Errorf("plan after the rerun:\n%s", r)
+	}
+}
+
+// killHostSSHDs kills the sshd processes of the host it runs in (the lab shares the PID
+// namespace: match on the network namespace, never kill another host's sshd).
+const killHostSSHDs = `me=$(readlink /proc/self/ns/net); for p in $(pgrep -x sshd); do [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$me" ] && kill -KILL $p; done; true`
+
+// TestLabFaultConnectionCut: the SSH connection dies at a random moment of an apply
+// (20 tries, from its start to past its end) that writes a 1 MiB file and a small one.
+// Each file is then either as it was or as planned, byte for byte; a cut apply says
+// which host failed and that its connection was lost. The apply after the last cut
+// converges, leaves no temp file behind, and the plan after it is empty.
+func TestLabFaultConnectionCut(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	h := l.Host("h1")
+	remote(t, h, "mkdir -p /srv/cut")
+	files := []string{"/srv/cut/big.conf", "/srv/cut/small.conf"}
+	gen := func(i int) map[string][]byte {
+		return map[string][]byte{
+			files[0]: bytes.Repeat([]byte(fmt.Sprintf("generation %02d\n", i)), 1<<20/14),
+			files[1]: []byte(fmt.Sprintf("small %02d\n", i)),
+		}
+	}
+	planFor := func(i int) string {
+		// The contents come from files next to the plan: a 1 MiB string literal would
+		// make the test about HCL instead.
+		g := gen(i)
+		dir := writeFiles(t, map[string]string{
+			"big.txt": string(g[files[0]]), "small.txt": string(g[files[1]]),
+			"main.hcl": fmt.Sprintf(`task "t" {
+  on = ["lab"]
+  file %q {
+    content = file("big.txt")
+  }
+  file %q {
+    content = file("small.txt")
+  }
+}`, files[0], files[1]),
+		})
+		return dir
+	}
+	onHost := func() map[string]string {
+		out := map[string]string{}
+		for _, f := range files {
+			out[f] = strings.Fields(remote(t, h, "sha256sum "+f+" 2>/dev/null || echo none"))[0]
+		}
+		return out
+	}
+	sum := func(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
+
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, planFor(98)); r.code != 0 {
+		t.Fatalf("first apply:\n%s", r)
+	}
+	// An uncut apply that changes both files tells how long one takes here.
+	start := time.Now()
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, planFor(99)); r.code != 0 {
+		t.Fatalf("second apply:\n%s", r)
+	}
+	span := time.Since(start) * 13 / 10
+	was := gen(99)
+	rng := rand.New(rand.NewPCG(3, 4))
+	cut, bigNew := 0, 0
+	reasons := map[string]int{}
+	for i := range 20 {
+		dir := planFor(i)
+		want := gen(i)
+		resc := make(chan result, 1)
+		go func() { resc <- hostplan(t, "apply", "--auto-approve", "-i", inv, dir) }()
+		time.Sleep(time.Duration(rng.Int64N(int64(span))))
+		remote(t, h, killHostSSHDs)
+		r := <-resc
+		got := onHost()
+		for _, f := range files {
+			switch got[f] {
+			case sum(want[f]):
+				if f == files[0] && !bytes.Equal(was[f], want[f]) {
+					bigNew++
+				}
+				was[f] = want[f]
+			case sum(was[f]):
+				if r.code == 0 {
+					t.Errorf("try %d: the apply succeeded but %s is unchanged", i, f)
+				}
+			default:
+				t.Fatalf("try %d: %s is neither the old nor the new file\n%s", i, f, tail(r.stdout, 1500))
+			}
+		}
+		if r.code != 0 {
+			cut++
+			// The reason: the first line after the verdict that says what happened.
+			if _, after, ok := strings.Cut(r.stdout, "host h1: FAILED"); ok {
+				for _, line := range strings.Split(after, "\n") {
+					if strings.Contains(strings.ToLower(line), "connection") {
+						reasons[strings.TrimSpace(line)]++
+						break
+					}
+				}
+			}
+			if r.code != exitError || !strings.Contains(r.stdout, "host h1: FAILED") || !strings.Contains(strings.ToLower(r.stdout), "connection") {
+				t.Errorf("try %d: a cut apply should say host h1 failed and why: exit %d\n%s", i, r.code, tail(r.stdout, 1500))
+			}
+		}
+	}
+	t.Logf("20 cuts at random moments within %v: %d applies failed, %d finished first; the big file was replaced %d times, kept %d times", span, cut, 20-cut, bigNew, 20-bigNew)
+	for reason, n := range reasons {
+		t.Logf("%dx %s", n, reason)
+	}
+	if cut == 0 {
+		t.Error("no try was cut: the cuts came too late")
+	}
+
+	final := planFor(100)
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, final); r.code != 0 {
+		t.Fatalf("apply after the cuts:\n%s", r)
+	}
+	if r := hostplan(t, "plan", "-i", inv, final); r.code != 0 {
+		t.Errorf("plan after the rerun: exit %d\n%s", r.code, tail(r.stdout, 1500))
+	}
+	if left := remote(t, h, "ls -A /srv/cut"); left != "big.conf\nsmall.conf" {
+		t.Errorf("files left beside the targets: %q", left)
 	}
 }

@@ -78,6 +78,7 @@ type Lock struct {
 	conn    transport.Conn
 	host    string
 	path    string
+	run     string
 	content string
 	// TookOver is set when a stale lock was replaced, naming its holder.
 	TookOver *Holder
@@ -107,7 +108,8 @@ func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holde
 			continue // released between our looks: try again at once
 		}
 		if state.acquired {
-			l := &Lock{conn: conn, host: host, path: o.Path, content: content, TookOver: tookOver, stop: make(chan struct{})}
+			l := &Lock{conn: conn, host: host, path: o.Path, content: content, run: holder.Run, TookOver: tookOver, stop: make(chan struct{})}
+			trackRun(holder.Run, 1)
 			l.refresh(o.Lease / 4)
 			return l, nil
 		}
@@ -176,9 +178,25 @@ func parseHolder(content string) (Holder, error) {
 	return h, err
 }
 
+// liveRuns counts the locks each run of this process holds: a lock this process took
+// for a run that holds none any more was left behind when its release failed (a cut
+// connection), and is stale although its pid is alive.
+var liveRuns = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+func trackRun(run string, delta int) {
+	liveRuns.Lock()
+	defer liveRuns.Unlock()
+	if liveRuns.n[run] += delta; liveRuns.n[run] <= 0 {
+		delete(liveRuns.n, run)
+	}
+}
+
 // stale reports whether a lock's holder is gone: its lease ran out, or it was a process
-// on this machine that no longer exists. An unreadable lock counts as stale only after
-// the lease, like any other.
+// on this machine that no longer exists, or a finished run of this process. An
+// unreadable lock counts as stale only after the lease, like any other.
 func stale(h Holder, perr error, age, lease time.Duration) bool {
 	if age > lease {
 		return true
@@ -188,6 +206,11 @@ func stale(h Holder, perr error, age, lease time.Duration) bool {
 	}
 	if me, err := os.Hostname(); err != nil || me != h.Machine {
 		return false
+	}
+	if h.PID == os.Getpid() {
+		liveRuns.Lock()
+		defer liveRuns.Unlock()
+		return liveRuns.n[h.Run] == 0
 	}
 	err := syscall.Kill(h.PID, 0)
 	return errors.Is(err, syscall.ESRCH)
@@ -241,6 +264,7 @@ func (l *Lock) Release(ctx context.Context) error {
 	l.once.Do(func() {
 		l.stopRefresh()
 		err = removeIf(ctx, l.conn, l.path, l.content)
+		trackRun(l.run, -1)
 	})
 	if err != nil {
 		return fmt.Errorf("release lock %s on %s: %w", l.path, l.host, err)

@@ -87,11 +87,14 @@ func TestStaleLocks(t *testing.T) {
 		holder Holder
 		age    time.Duration
 		stale  bool
+		// left: the run released it but the file stayed (its removal failed: a cut connection)
+		left bool
 	}{
-		{"lease ran out", holder("gone"), 10 * time.Minute, true},
-		{"fresh, elsewhere", holder("busy"), 0, false},
-		{"dead process here", Holder{Operator: "x", Machine: me, PID: dead.Process.Pid}, 0, true},
-		{"live process here", Holder{Operator: "x", Machine: me, PID: os.Getpid()}, 0, false},
+		{"lease ran out", holder("gone"), 10 * time.Minute, true, false},
+		{"fresh, elsewhere", holder("busy"), 0, false, false},
+		{"dead process here", Holder{Operator: "x", Machine: me, PID: dead.Process.Pid}, 0, true, false},
+		{"live process here", Holder{Operator: "x", Machine: me, PID: os.Getpid(), Run: "r1"}, 0, false, false},
+		{"finished run of this process", Holder{Operator: "x", Machine: me, PID: os.Getpid(), Run: "r2"}, 0, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "hostplan.lock")
@@ -100,6 +103,9 @@ func TestStaleLocks(t *testing.T) {
 				t.Fatal(err)
 			}
 			old.stopRefresh()
+			if tc.left {
+				old.once.Do(func() { trackRun(old.run, -1) })
+			}
 			when := time.Now().Add(-tc.age)
 			if err := os.Chtimes(path, when, when); err != nil {
 				t.Fatal(err)

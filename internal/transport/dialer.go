@@ -466,6 +466,8 @@ func (d *Dialer) dialOnce(ctx context.Context, name, addr, login string, t Targe
 			return nil, nil, fail(fmt.Errorf("SSH handshake timed out after %s", d.opts.ConnectTimeout))
 		case raw.dropped(err) != nil:
 			return nil, nil, fail(raw.dropped(err))
+		case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+			return nil, nil, fail(fmt.Errorf("the connection closed during the SSH handshake: %w", err))
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			msg := fmt.Sprintf("authentication as %s failed (offered %d key(s))", login, len(signers))
 			if len(notes) > 0 {

@@ -244,6 +244,11 @@ func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr i
 		if reason := s.lv.lost(); reason != nil {
 			return nil, fmt.Errorf("open session: connection lost: %w", reason)
 		}
+		if ctx.Err() == nil && !isRefusedSession(err) {
+			// x/crypto/ssh answers an open on a connection that just died with
+			// "unexpected packet in response to channel open: <nil>" and the like.
+			return nil, fmt.Errorf("open session: connection lost: %w", err)
+		}
 		return nil, fmt.Errorf("open session: %w", err)
 	}
 	sess.Stdout = stdout
