@@ -49,7 +49,7 @@ test: deps lint kube-bins
 # fuzz runs every fuzz target for FUZZTIME; a finding is saved under the package's
 # testdata/fuzz and fails the run.
 FUZZTIME ?= 60s
-CI_FUZZTIME ?= 15s
+CI_FUZZTIME ?= 20s
 FUZZ_TARGETS := \
 	./internal/config:FuzzLoadPlan \
 	./inventory:FuzzINIInventory ./inventory:FuzzYAMLInventory ./inventory:FuzzHCLInventory \
@@ -64,12 +64,14 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-# BENCH_N: lab host counts; BENCH_ROUNDS: rounds per measurement (medians reported).
+# BENCH_N: lab host counts; BENCH_ROUNDS: rounds per measurement (medians reported);
+# BENCH_LOAD_HOSTS: hosts for the load measurement (0 skips it).
 BENCH_N ?= 20,50
 BENCH_ROUNDS ?= 3
+BENCH_LOAD_HOSTS ?= 50
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	$(BIN)/hostplan-bench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -hostplan $(BIN)/hostplan -plan bench/plan -out bench/results
+	$(BIN)/hostplan-bench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -load-hosts $(BENCH_LOAD_HOSTS) -hostplan $(BIN)/hostplan -plan bench/plan -out bench/results
 
 demo: deps build kube-bins
 	DEMO_DIR=$(DEMO_DIR) sh scripts/demo.sh
