@@ -216,9 +216,6 @@ func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr i
 			if err := s.acquire(ctx); err != nil {
 				return nil, err
 			}
-			s.mu.Lock()
-			freed := s.freed
-			s.mu.Unlock()
 			sess, err = s.newSession(ctx)
 			if err == nil {
 				var once sync.Once
@@ -230,8 +227,9 @@ func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr i
 			if !refused {
 				break
 			}
+			// After our own release: it closed the channel of the moment before.
 			s.mu.Lock()
-			others := s.running
+			others, freed := s.running, s.freed
 			s.mu.Unlock()
 			ok, werr := s.waitRefused(ctx, freed, others, &pauses)
 			if werr != nil || !ok {
