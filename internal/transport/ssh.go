@@ -53,7 +53,7 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 func openSFTP(ctx context.Context, st *sshStarter) (*sftpOps, error) {
 	sess, err := st.newLongLived(ctx)
 	if err != nil {
-		return nil, err
+		return nil, st.explain(ctx, err)
 	}
 	w, err := sess.StdinPipe()
 	if err != nil {
@@ -67,12 +67,12 @@ func openSFTP(ctx context.Context, st *sshStarter) (*sftpOps, error) {
 	}
 	if err := sess.RequestSubsystem("sftp"); err != nil {
 		sess.Close()
-		return nil, err
+		return nil, st.explain(ctx, err)
 	}
 	sc, err := sftp.NewClientPipe(r, w, sftpOptions()...)
 	if err != nil {
 		sess.Close()
-		return nil, err
+		return nil, st.explain(ctx, err)
 	}
 	return newSFTPOps(sc, func() error {
 		err := sc.Close()
@@ -103,6 +103,25 @@ func (s *sshStarter) lostErr() error {
 		return fmt.Errorf("connection lost: %w", reason)
 	}
 	return errors.New("connection lost (the command ended without an exit status)")
+}
+
+// explain says "connection lost" for an error of opening or starting a session when
+// the connection has ended: x/crypto/ssh then answers "EOF", "unexpected packet in
+// response to channel open: <nil>" and the like. The connection's end may be noticed
+// a moment after the error.
+func (s *sshStarter) explain(ctx context.Context, err error) error {
+	if s.lv == nil || ctx.Err() != nil || isRefusedSession(err) {
+		return err
+	}
+	select {
+	case <-s.lv.closed:
+	case <-time.After(200 * time.Millisecond):
+		return err
+	}
+	if reason := s.lv.lost(); reason != nil {
+		return fmt.Errorf("connection lost: %w", reason)
+	}
+	return fmt.Errorf("connection lost: %w", err)
 }
 
 // acquire waits for a session slot.
@@ -239,15 +258,7 @@ func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr i
 		}
 	}
 	if err != nil {
-		if reason := s.lv.lost(); reason != nil {
-			return nil, fmt.Errorf("open session: connection lost: %w", reason)
-		}
-		if ctx.Err() == nil && !isRefusedSession(err) {
-			// x/crypto/ssh answers an open on a connection that just died with
-			// "unexpected packet in response to channel open: <nil>" and the like.
-			return nil, fmt.Errorf("open session: connection lost: %w", err)
-		}
-		return nil, fmt.Errorf("open session: %w", err)
+		return nil, fmt.Errorf("open session: %w", s.explain(ctx, err))
 	}
 	sess.Stdout = stdout
 	sess.Stderr = stderr
@@ -260,7 +271,7 @@ func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr i
 	if err := sess.Start(cmdline); err != nil {
 		sess.Close()
 		release()
-		return nil, fmt.Errorf("start command: %w", err)
+		return nil, fmt.Errorf("start command: %w", s.explain(ctx, err))
 	}
 	return &sshProcess{sess: sess, in: in, release: release, st: s}, nil
 }

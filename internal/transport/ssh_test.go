@@ -1,0 +1,71 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// A session error says "connection lost" only when the connection has in fact ended:
+// a refused session, an ended ctx or an error on a live connection stay as they are.
+func TestExplainSessionError(t *testing.T) {
+	ended := &liveness{closed: make(chan struct{})}
+	close(ended.closed)
+	alive := &liveness{closed: make(chan struct{})}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	refused := &ssh.OpenChannelError{Reason: ssh.ConnectionFailed, Message: "open failed"}
+	for _, tc := range []struct {
+		name string
+		lv   *liveness
+		ctx  context.Context
+		err  error
+		want string
+	}{
+		{"connection ended", ended, context.Background(), io.EOF, "connection lost: EOF"},
+		{"connection alive", alive, context.Background(), io.EOF, "EOF"},
+		{"refused", ended, context.Background(), refused, refused.Error()},
+		{"ctx ended", ended, done, context.Canceled, "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSSHStarter(nil, tc.lv, "h1", 4)
+			got := s.explain(tc.ctx, tc.err)
+			if got.Error() != tc.want || !errors.Is(got, tc.err) {
+				t.Errorf("explain(%v) = %q, want %q wrapping it", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+// A connection is "dropped" (and retried) only when it ended before the server's SSH
+// version line; what the server said before closing is quoted.
+func TestDroppedBeforeGreeting(t *testing.T) {
+	for _, tc := range []struct {
+		name, head string
+		err        error
+		said       string
+		dropped    bool
+	}{
+		{"silent close", "", io.EOF, "", true},
+		{"reset", "", syscall.ECONNRESET, "", true},
+		{"MaxStartups", "Exceeded MaxStartups\r\n", io.EOF, "Exceeded MaxStartups", true},
+		{"after the greeting", "SSH-2.0-OpenSSH_9.2\r\n", io.EOF, "", false},
+		{"banner, then greeting", "welcome\r\nSSH-2.0-OpenSSH_9.2\r\n", io.EOF, "", false},
+		{"timeout", "", os.ErrDeadlineExceeded, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &greetingConn{head: []byte(tc.head)}
+			err := c.dropped(fmt.Errorf("ssh: handshake failed: %w", tc.err))
+			var d *droppedError
+			if got := errors.As(err, &d); got != tc.dropped || (got && d.said != tc.said) {
+				t.Errorf("dropped = %v (%v), want %v said %q", got, err, tc.dropped, tc.said)
+			}
+		})
+	}
+}
