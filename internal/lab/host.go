@@ -391,3 +391,30 @@ func (h *Host) SSHLog() string {
 	b, _ := os.ReadFile(h.LogPath())
 	return string(b)
 }
+
+// StartLogin opens a connection to the host's sshd and waits for its greeting, then
+// says nothing: a client whose login is in progress, which counts against sshd's
+// MaxStartups (with Options.Daemon) until it is closed.
+func (h *Host) StartLogin() (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(h.Address, strconv.Itoa(h.Port)), 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// One byte at a time: what follows the greeting line is not ours to read.
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < 256 && !bytes.HasSuffix(line, []byte("\n")) {
+		if _, err := c.Read(b); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("lab: %s: waiting for the SSH greeting: %w", h.Name, err)
+		}
+		line = append(line, b[0])
+	}
+	if !bytes.HasPrefix(line, []byte("SSH-2.0-")) {
+		c.Close()
+		return nil, fmt.Errorf("lab: %s: greeting %q, not SSH", h.Name, line)
+	}
+	c.SetReadDeadline(time.Time{})
+	return c, nil
+}

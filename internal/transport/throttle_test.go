@@ -1,12 +1,10 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,20 +17,15 @@ import (
 // unauthenticated ones before saying a word, MaxSessions refuses sessions beyond its
 // count per connection. Both are waited out, never reported as failures.
 
-// holdStartups opens n connections that never authenticate and waits until sshd greeted
-// each one, so they count against its MaxStartups. Closing them frees the slots.
+// holdStartups opens n connections that never authenticate, so they count against
+// sshd's MaxStartups. Closing them frees the slots.
 func holdStartups(t *testing.T, h *lab.Host, n int) []net.Conn {
 	t.Helper()
 	var held []net.Conn
 	for range n {
-		c, err := net.Dial("tcp", net.JoinHostPort(h.Address, strconv.Itoa(h.Port)))
+		c, err := h.StartLogin()
 		if err != nil {
 			t.Fatal(err)
-		}
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		greeting, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil || !strings.HasPrefix(greeting, "SSH-2.0-") {
-			t.Fatalf("held connection: %q, %v", greeting, err)
 		}
 		held = append(held, c)
 	}
