@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -27,8 +28,13 @@ func newSFTPOps(c *sftp.Client, closeFn func() error) *sftpOps {
 }
 
 // sftpErr makes SFTP status codes testable with errors.Is(err, fs.ErrNotExist) and
-// fs.ErrPermission (pkg/sftp does that for most calls, not for all).
+// fs.ErrPermission (pkg/sftp does that for most calls, not for all), and says
+// "connection lost" where pkg/sftp says only "failed to send packet: EOF": none of the
+// calls it wraps ends in EOF while the SFTP channel lives.
 func sftpErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("connection lost: %w", err)
+	}
 	var se *sftp.StatusError
 	if errors.As(err, &se) {
 		switch se.FxCode() {

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -67,5 +70,16 @@ func TestDroppedBeforeGreeting(t *testing.T) {
 				t.Errorf("dropped = %v (%v), want %v said %q", got, err, tc.dropped, tc.said)
 			}
 		})
+	}
+}
+
+// pkg/sftp reports a request it could not send on a dead connection as "failed to send
+// packet: EOF"; that is a lost connection. Status codes keep their fs errors.
+func TestSFTPErr(t *testing.T) {
+	if err := sftpErr(fmt.Errorf("failed to send packet: %w", io.EOF)); !strings.HasPrefix(err.Error(), "connection lost: ") {
+		t.Errorf("dead channel: %v", err)
+	}
+	if err := sftpErr(&sftp.StatusError{Code: uint32(sftp.ErrSSHFxNoSuchFile)}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("no such file: %v", err)
 	}
 }
