@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +50,7 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 // openSFTP starts the sftp subsystem in a session of st's client (as sftp.NewClient
 // does, but through st, which knows how many sessions sshd allows).
 func openSFTP(ctx context.Context, st *sshStarter) (*sftpOps, error) {
-	sess, err := st.newLongLived(ctx)
+	sess, err := st.open(ctx, false)
 	if err != nil {
 		return nil, st.explain(ctx, err)
 	}
@@ -143,18 +142,17 @@ func (s *sshStarter) acquire(ctx context.Context) error {
 	}
 }
 
-// release gives a slot back; lower, when sshd refused the session that held it: its
-// MaxSessions counts every session of this connection, so it allows no more than are
-// open now.
-func (s *sshStarter) release(lower bool) {
+// release gives a slot back.
+func (s *sshStarter) release() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.running--
-	if lower && s.running > 0 {
-		s.limit = s.running
-	}
+	s.signalLocked()
+}
+
+func (s *sshStarter) signalLocked() {
 	close(s.freed)
 	s.freed = make(chan struct{})
-	s.mu.Unlock()
 }
 
 // isRefusedSession tells a session the server refused. OpenSSH's MaxSessions answers
@@ -171,50 +169,56 @@ func isRefusedSession(err error) bool {
 // ended only after it has read the next packets, such as our next open.
 var refusedPauses = []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
 
-// waitRefused waits after a refused session: for one of our command sessions to end
-// when more than allowed are running, else for the next pause. It returns false once
-// the pauses are used up.
-func (s *sshStarter) waitRefused(ctx context.Context, freed <-chan struct{}, others int, pauses *int) (bool, error) {
-	var pause <-chan time.Time
-	if others == 0 {
-		if *pauses == len(refusedPauses) {
-			return false, nil
-		}
-		pause = time.After(refusedPauses[*pauses])
-		*pauses++
-	}
-	select {
-	case <-freed:
-	case <-pause:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	return true, nil
-}
-
-// newLongLived opens a session that holds no slot (the SFTP session, or the sudo
-// sftp-server's). When sshd refuses it, the command sessions take all it allows: their
-// limit makes room for it, and it waits for one of them to end.
-func (s *sshStarter) newLongLived(ctx context.Context) (*ssh.Session, error) {
+// open opens a session, waiting out sshd's refusals. A command's session (counted)
+// takes a slot first; a long-lived one (the SFTP session, the sudo sftp-server's)
+// takes none. sshd's MaxSessions counts every session of this connection, so a refusal
+// means it has as many as it allows: the command sessions' limit drops to those still
+// running (one fewer when a long-lived session must fit beside them), and the open
+// waits for one of them to end. With none of them left to wait for, it tries again
+// after short pauses, then gives up.
+func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, error) {
 	pauses := 0
 	for {
+		if counted {
+			if err := s.acquire(ctx); err != nil {
+				return nil, err
+			}
+		}
+		sess, err := s.newSession(ctx)
+		if err == nil {
+			return sess, nil
+		}
+		refused := isRefusedSession(err)
 		s.mu.Lock()
+		if counted {
+			s.running--
+			s.signalLocked()
+		}
+		room := s.running
+		if !counted {
+			room--
+		}
+		if refused && room > 0 {
+			s.limit = room
+		}
 		freed := s.freed
 		s.mu.Unlock()
-		sess, err := s.newSession(ctx)
-		if err == nil || !isRefusedSession(err) {
-			return sess, err
+		if !refused {
+			return nil, err
 		}
-		s.mu.Lock()
-		others := s.running
-		if others > 1 {
-			s.limit = others - 1
+		var pause <-chan time.Time
+		if room <= 0 {
+			if pauses == len(refusedPauses) {
+				return nil, s.tooFewSessions(err)
+			}
+			pause = time.After(refusedPauses[pauses])
+			pauses++
 		}
-		s.mu.Unlock()
-		// With one command session running, waiting for it helps only once: both
-		// cannot be open together, which the next command finds out.
-		if ok, werr := s.waitRefused(ctx, freed, max(0, others-1), &pauses); werr != nil || !ok {
-			return nil, cmp.Or(werr, s.tooFewSessions(err))
+		select {
+		case <-freed:
+		case <-pause:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -224,38 +228,10 @@ func (s *sshStarter) tooFewSessions(err error) error {
 }
 
 func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, longLived bool) (process, error) {
+	sess, err := s.open(ctx, !longLived)
 	release := func() {}
-	var sess *ssh.Session
-	var err error
-	if longLived {
-		sess, err = s.newLongLived(ctx)
-	} else {
-		pauses := 0
-		for {
-			if err := s.acquire(ctx); err != nil {
-				return nil, err
-			}
-			sess, err = s.newSession(ctx)
-			if err == nil {
-				var once sync.Once
-				release = func() { once.Do(func() { s.release(false) }) }
-				break
-			}
-			refused := isRefusedSession(err)
-			s.release(refused)
-			if !refused {
-				break
-			}
-			// After our own release: it closed the channel of the moment before.
-			s.mu.Lock()
-			others, freed := s.running, s.freed
-			s.mu.Unlock()
-			ok, werr := s.waitRefused(ctx, freed, others, &pauses)
-			if werr != nil || !ok {
-				err = cmp.Or(werr, s.tooFewSessions(err))
-				break
-			}
-		}
+	if err == nil && !longLived {
+		release = sync.OnceFunc(s.release)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", s.explain(ctx, err))
