@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,10 +129,6 @@ func TestLabFaultHostKeyChanged(t *testing.T) {
 	}
 }
 
-// killHostSSHDs kills the sshd processes of the host it runs in (the lab shares the PID
-// namespace: match on the network namespace, never kill another host's sshd).
-const killHostSSHDs = `me=$(readlink /proc/self/ns/net); for p in $(pgrep -x sshd); do [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$me" ] && kill -KILL $p; done; true`
-
 // TestLabFaultConnectionCut: the SSH connection dies at a random moment of an apply
 // (20 tries, from its start to past its end) that writes a 1 MiB file and a small one.
 // Each file is then either as it was or as planned, byte for byte; a cut apply says
@@ -195,7 +192,9 @@ func TestLabFaultConnectionCut(t *testing.T) {
 		resc := make(chan result, 1)
 		go func() { resc <- hostplan(t, "apply", "--auto-approve", "-i", inv, dir) }()
 		time.Sleep(time.Duration(rng.Int64N(int64(span))))
-		remote(t, h, killHostSSHDs)
+		if _, err := h.SignalSSHD(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
 		r := <-resc
 		got := onHost()
 		for _, f := range files {

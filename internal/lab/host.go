@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -417,4 +418,25 @@ func (h *Host) StartLogin() (net.Conn, error) {
 	}
 	c.SetReadDeadline(time.Time{})
 	return c, nil
+}
+
+// SignalSSHD sends sig to every sshd process of the host (the listening daemon too,
+// with Options.Daemon) and returns how many there were. SIGKILL cuts the host's SSH
+// connections as a crash or a lost network would.
+func (h *Host) SignalSSHD(sig syscall.Signal) (int, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(h.ns.net.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("lab: %s: %w", h.Name, err)
+	}
+	n := 0
+	for _, pid := range pidsIn(map[uint64]bool{st.Ino: true}) {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != "sshd" {
+			continue
+		}
+		if syscall.Kill(pid, sig) == nil {
+			n++
+		}
+	}
+	return n, nil
 }

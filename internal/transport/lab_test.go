@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -474,9 +475,15 @@ func TestLabUnreachable(t *testing.T) {
 	}
 }
 
-// sshdPIDs is a shell snippet listing the sshd processes of the host it runs in (the lab
-// shares the PID namespace: match on the network namespace, never kill other sshds).
-const sshdPIDs = `me=$(readlink /proc/self/ns/net); for p in $(pgrep -x sshd); do [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$me" ] && echo $p; done`
+// signalSSHD signals the host's sshd processes.
+func signalSSHD(t *testing.T, h *lab.Host, sig syscall.Signal) int {
+	t.Helper()
+	n, err := h.SignalSSHD(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
 
 func TestLabDeadPeer(t *testing.T) {
 	l := startLab(t, 1)
@@ -496,8 +503,8 @@ func TestLabDeadPeer(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(300 * time.Millisecond)
-	hostExec(t, h, `for p in $(`+sshdPIDs+`); do kill -STOP $p; done`)
-	t.Cleanup(func() { h.Exec(context.Background(), `for p in $(`+sshdPIDs+`); do kill -KILL $p; done`) })
+	signalSSHD(t, h, syscall.SIGSTOP)
+	t.Cleanup(func() { h.SignalSSHD(syscall.SIGKILL) })
 	start := time.Now()
 	select {
 	case err := <-done:
@@ -523,7 +530,7 @@ func TestLabDeadPeer(t *testing.T) {
 	// connection half alive.
 	waitFor(t, func() bool { return strings.TrimSpace(hostExec(t, h, "pgrep -x sleep || true")) != "" })
 	waitFor(t, func() bool {
-		return strings.TrimSpace(hostExec(t, h, `for p in $(`+sshdPIDs+`); do kill -KILL $p; echo $p; done`)) == ""
+		return signalSSHD(t, h, syscall.SIGKILL) == 0
 	})
 	start = time.Now()
 	select {
@@ -686,7 +693,7 @@ func TestLabCutDuringWrite(t *testing.T) {
 	ctx := context.Background()
 	const p = "/srv/cut/app.conf"
 	hostExec(t, h, "mkdir -p /srv/cut && printf old > "+p)
-	kill := func() { h.Exec(ctx, `for p in $(`+sshdPIDs+`); do kill -KILL $p; done`) }
+	kill := func() { signalSSHD(t, h, syscall.SIGKILL) }
 	sum := func(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
 	onHost := func() string {
 		return strings.Fields(hostExec(t, h, "sha256sum "+p))[0]
