@@ -42,12 +42,24 @@ type yamlLoader struct {
 	sf    *srcFile
 	dir   string
 	diags hcl.Diagnostics
-	work  int // nodes visited so far, against maxYAMLWork
+	work  int  // nodes visited so far, against maxYAMLWork
+	deep  bool // nesting went past maxYAMLDepth: the walk stops
+}
+
+// tooDeep reports nesting past maxYAMLDepth and stops the walk. It is nearly always an
+// alias that refers to one of its own parents, and such a loop branches at every level:
+// each branch would meet the same error, hundreds of thousands of times.
+func (l *yamlLoader) tooDeep(n *yaml.Node, summary, detail string) {
+	l.errorf(n, summary, detail)
+	l.deep = true
 }
 
 // spend counts a visit to n and reports whether the loader may go on; past the budget it
 // reports one error, at the node where the budget ran out.
 func (l *yamlLoader) spend(n *yaml.Node) bool {
+	if l.deep {
+		return false
+	}
 	l.work++
 	if l.work == maxYAMLWork+1 {
 		l.errorf(n, "YAML aliases expand too far", fmt.Sprintf("Expanding the aliases (*name) of this file visits more than %d values; an inventory with aliases inside aliases can grow exponentially. Write the values out, or alias fewer levels deep.", maxYAMLWork))
@@ -104,7 +116,7 @@ func (l *yamlLoader) pairs(m *yaml.Node, depth int) []yamlPair {
 	var out []yamlPair
 	seen := map[string]*yaml.Node{}
 	if depth > maxYAMLDepth {
-		l.errorf(m, "YAML nested too deeply", "This mapping is nested too deeply (or an alias refers to one of its own parents).")
+		l.tooDeep(m, "YAML nested too deeply", "This mapping is nested too deeply (or an alias refers to one of its own parents).")
 		return nil
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -151,7 +163,7 @@ func (l *yamlLoader) group(name string, n *yaml.Node, depth int) {
 		return
 	}
 	if depth > maxYAMLDepth {
-		l.errorf(n, "Groups nested too deeply", "Groups are nested too deeply (or an alias makes a group contain itself).")
+		l.tooDeep(n, "Groups nested too deeply", "Groups are nested too deeply (or an alias makes a group contain itself).")
 		return
 	}
 	g := l.b.groupIn(name, l.sf.name)
@@ -259,7 +271,7 @@ func (l *yamlLoader) value(n *yaml.Node, depth int) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	if depth > maxYAMLDepth {
-		l.errorf(n, "YAML nested too deeply", "This value is nested too deeply (or an alias refers to one of its own parents).")
+		l.tooDeep(n, "YAML nested too deeply", "This value is nested too deeply (or an alias refers to one of its own parents).")
 		return cty.NilVal, false
 	}
 	n = resolveAlias(n)

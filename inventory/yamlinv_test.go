@@ -42,3 +42,27 @@ func TestYAMLAliasBomb(t *testing.T) {
 		})
 	}
 }
+
+// An alias to one of its own parents loops; merged at several places it branches at
+// every level. One error says so, at the mapping, and the walk stops:
+// every branch used to report it again (200,000 diagnostics, found by FuzzYAMLInventory).
+func TestYAMLAliasToParent(t *testing.T) {
+	for _, src := range []string{
+		"all: &base\n  children:\n    b:\n      <<: *base\n",
+		"all: &base\n  children:\n    b:\n      <<: *base\n    c:\n      <<: *base\n    d:\n      <<: [*base]\n",
+		"all:\n  children:\n    a: &a\n      children:\n        b: *a\n        c: *a\n",
+		"all:\n  vars:\n    v: &v [1, *v, *v]\n",
+	} {
+		_, diags := loadSrc(t, "loop.yml", src)
+		deep := 0
+		for _, d := range diags {
+			if strings.Contains(d.Summary, "nested too deeply") && strings.Contains(d.Detail, "own") {
+				deep++
+			}
+		}
+		// The group loops also get the builder's "Cycle in group children" error.
+		if deep != 1 || len(diags) > 2 {
+			t.Errorf("%q: want one nesting error, got %d diagnostics: %v", src, len(diags), diags)
+		}
+	}
+}
