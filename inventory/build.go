@@ -186,12 +186,33 @@ type bGroup struct {
 	varsRefs  []ref // INI [name:vars] sections
 }
 
+// maxHostEntries bounds the host entries of one load: a host once for each time a host
+// line, YAML key or HCL block names it, ranges expanded. One range may name
+// maxRangeHosts hosts, and repeating it in a few hundred bytes (an INI line per group,
+// a YAML alias per group) would otherwise take minutes and gigabytes to load.
+const maxHostEntries = 1_000_000
+
 // builder collects every file's hosts and groups; finish turns them into an Inventory.
 type builder struct {
 	hosts      []*bHost
 	hostIdx    map[string]*bHost
 	groups     map[string]*bGroup
 	groupOrder []string
+	entries    int // host entries so far, against maxHostEntries
+}
+
+// spendEntries counts n host entries named at rng. Past maxHostEntries it returns false,
+// with an error the first time; the caller then skips the entries.
+func (b *builder) spendEntries(n int, rng hcl.Range) (bool, *hcl.Diagnostic) {
+	was := b.entries
+	b.entries += n
+	if b.entries <= maxHostEntries {
+		return true, nil
+	}
+	if was > maxHostEntries {
+		return false, nil
+	}
+	return false, errorAt(rng, "Too many host entries", fmt.Sprintf("With this host, the inventory names hosts more than %d times (a range counts each of its hosts, and a host listed in several groups counts once per group). List a large range once, in one group, and make the other groups its parents with children.", maxHostEntries))
 }
 
 func newBuilder() *builder {

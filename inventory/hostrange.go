@@ -177,7 +177,8 @@ func rangeSeq(inner, name string) ([]string, error) {
 		if bi > ei {
 			return nil, bad("has a begin greater than its end")
 		}
-		if (ei-bi)/step+1 > maxRangeHosts {
+		// (ei-bi)/step+1 would overflow for [0:9223372036854775807].
+		if (ei-bi)/step >= maxRangeHosts {
 			return nil, fmt.Errorf("host pattern %q expands to more than %d hosts", name, maxRangeHosts)
 		}
 		// Count the names rather than step past end: i += step can overflow.

@@ -146,6 +146,13 @@ func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.
 		vars = append(vars, kv{key, val, sf.rng(vstart, off+t.end)})
 	}
 
+	ok, d := b.spendEntries(len(names), sf.rng(off+pat.start, off+pat.end))
+	if d != nil {
+		diags = append(diags, d)
+	}
+	if !ok {
+		return diags
+	}
 	for _, name := range names {
 		h := b.host(name, sf.name)
 		b.addMember(group, h)

@@ -232,6 +232,13 @@ func (l *yamlLoader) host(group string, key, val *yaml.Node, depth int) {
 		l.errorf(val, "Invalid host", fmt.Sprintf("Host %q must be followed by a mapping of its variables, or by nothing.", key.Value))
 		return
 	}
+	ok, d := l.b.spendEntries(len(names), l.rng(key))
+	if d != nil {
+		l.diags = append(l.diags, d)
+	}
+	if !ok {
+		return
+	}
 	ndiags := len(l.diags)
 	for i, name := range names {
 		h := l.b.host(name, l.sf.name)

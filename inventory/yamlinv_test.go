@@ -66,3 +66,43 @@ func TestYAMLAliasToParent(t *testing.T) {
 		}
 	}
 }
+
+// A large range repeated in many groups (an INI line per group, a YAML alias per group)
+// stops at maxHostEntries with one error at the entry that went past it; it used to
+// take 20 s for 650 bytes and run out of memory with more groups.
+func TestTooManyHostEntries(t *testing.T) {
+	groups := maxHostEntries/100000 + 1
+	var ini, yml strings.Builder
+	yml.WriteString("all:\n  children:\n    g0: &g0\n      hosts:\n        h[0:99999]:\n")
+	for i := 0; i < groups; i++ {
+		fmt.Fprintf(&ini, "[g%d]\nh[0:99999]\n", i)
+		if i > 0 {
+			fmt.Fprintf(&yml, "    g%d: *g0\n", i)
+		}
+	}
+	for _, tc := range []struct{ name, src, at string }{
+		{"hosts.ini", ini.String(), fmt.Sprintf("%d:1", 2*groups)},
+		{"hosts.yml", yml.String(), "5:9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags := loadSrc(t, tc.name, tc.src)
+			var found []string
+			for _, d := range diags {
+				found = append(found, d.Summary)
+				if d.Summary == "Too many host entries" {
+					if at := fmt.Sprintf("%d:%d", d.Subject.Start.Line, d.Subject.Start.Column); at != tc.at {
+						t.Errorf("error at %s, want %s", at, tc.at)
+					}
+				}
+			}
+			if len(found) != 1 || found[0] != "Too many host entries" {
+				t.Errorf("want one \"Too many host entries\" error, got %q", found)
+			}
+		})
+	}
+	// One group fewer is within the budget.
+	_, diags := loadSrc(t, "hosts.ini", strings.Join(strings.SplitAfter(ini.String(), "\n")[:2*(groups-1)], ""))
+	if diags.HasErrors() {
+		t.Errorf("%d entries: %v", maxHostEntries, diags)
+	}
+}
