@@ -148,9 +148,21 @@ func (k *KubeadmConfig) Apply(ctx context.Context, h *Host, c *Change) error {
 	return k.patch(ctx, h, c.File.New, c.ReadVersion)
 }
 
-// Revert implements Reverter.
+// Revert implements Reverter. Like a file's, the revert happens only while the ConfigMap holds what Apply wrote, and
+// carries the resourceVersion it read: someone else's later change is never undone.
 func (k *KubeadmConfig) Revert(ctx context.Context, h *Host, c *Change) error {
-	return k.patch(ctx, h, c.File.Old, "")
+	cm, err := k.read(ctx, h)
+	if err != nil {
+		return err
+	}
+	switch cur := []byte(cm.Data["ClusterConfiguration"]); {
+	case bytes.Equal(cur, c.File.New):
+	case bytes.Equal(cur, c.File.Old):
+		return nil
+	default:
+		return fmt.Errorf("%s changed after hostplan's change; left as it is rather than overwritten with the copy from before the change", kubeadmConfigMap)
+	}
+	return k.patch(ctx, h, c.File.Old, cm.Metadata.ResourceVersion)
 }
 
 func (k *KubeadmConfig) patch(ctx context.Context, h *Host, clusterConfig []byte, resourceVersion string) error {

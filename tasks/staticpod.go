@@ -54,9 +54,6 @@ type StaticPod struct {
 	KeepBackups int
 	// Sensitive hides the diff: a flag or env value came from a sensitive value.
 	Sensitive bool
-
-	// backup is the copy Apply made, for Revert.
-	backup string
 }
 
 var hostPathTypes = map[string]bool{"": true, "DirectoryOrCreate": true, "Directory": true, "FileOrCreate": true,
@@ -211,7 +208,7 @@ func (s *StaticPod) Apply(ctx context.Context, h *Host, c *Change) error {
 	if !bytes.Equal(cur, c.File.Old) {
 		return fmt.Errorf("%s changed on the host since the plan was made; run plan again", s.Path)
 	}
-	if s.backup, err = s.writeBackup(ctx, h, cur, c.File); err != nil {
+	if err := s.writeBackup(ctx, h, cur, c.File); err != nil {
 		return fmt.Errorf("back up %s: %w", s.Path, err)
 	}
 	attrs := transport.FileAttrs{Mode: c.File.OldMode.Perm(), UID: c.File.OldUID, GID: c.File.OldGID}
@@ -221,42 +218,32 @@ func (s *StaticPod) Apply(ctx context.Context, h *Host, c *Change) error {
 	return s.pruneBackups(ctx, h)
 }
 
-// Revert implements Reverter: the backup Apply made goes back in place.
+// Revert implements Reverter: the manifest as it was before Apply (Apply refuses to
+// change one that differs from the plan's, so that is also its backup) goes back in
+// place, unless someone changed the manifest after Apply.
 func (s *StaticPod) Revert(ctx context.Context, h *Host, c *Change) error {
-	old := c.File.Old
-	if s.backup != "" {
-		b, err := h.Conn.ReadFile(ctx, s.backup)
-		if err != nil {
-			return fmt.Errorf("read backup %s: %w", s.backup, err)
-		}
-		old = b
-	}
-	return h.Conn.WriteFile(ctx, s.Path, old, transport.FileAttrs{Mode: c.File.OldMode.Perm(), UID: c.File.OldUID, GID: c.File.OldGID})
+	return revertFile(ctx, h, c.File)
 }
 
 const backupTimeLayout = "20060102T150405.000Z"
 
 var backupName = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z$`)
 
-func (s *StaticPod) writeBackup(ctx context.Context, h *Host, data []byte, fc *FileChange) (string, error) {
+func (s *StaticPod) writeBackup(ctx context.Context, h *Host, data []byte, fc *FileChange) error {
 	private := transport.FileAttrs{Mode: 0o700, UID: -1, GID: -1}
 	if _, err := h.Conn.Stat(ctx, s.BackupDir); errors.Is(err, fs.ErrNotExist) {
 		if err := mkdirAll(ctx, h, s.BackupDir, private); err != nil {
-			return "", err
+			return err
 		}
 	} else if err != nil {
-		return "", err
+		return err
 	}
 	dir := path.Join(s.BackupDir, time.Now().UTC().Format(backupTimeLayout))
 	if err := h.Conn.Mkdir(ctx, dir, private); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", err
+		return err
 	}
-	file := path.Join(dir, path.Base(s.Path))
 	attrs := transport.FileAttrs{Mode: fc.OldMode.Perm(), UID: fc.OldUID, GID: fc.OldGID}
-	if err := h.Conn.WriteFile(ctx, file, data, attrs); err != nil {
-		return "", err
-	}
-	return file, nil
+	return h.Conn.WriteFile(ctx, path.Join(dir, path.Base(s.Path)), data, attrs)
 }
 
 // mkdirAll creates dir and its missing parents, all with attrs.
