@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -39,6 +40,16 @@ type Sysctl struct {
 	// Absent removes the key's line from File; the runtime value is left as it is
 	// (hostplan cannot know what it was before).
 	Absent bool
+	// Sensitive hides the value (and the values other files set) in diffs and messages.
+	Sensitive bool
+}
+
+// shown is v as the plan and messages may print it.
+func (s *Sysctl) shown(v string) string {
+	if s.Sensitive {
+		return "(sensitive)"
+	}
+	return strconv.Quote(v)
 }
 
 var sysctlKey = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*[A-Za-z0-9_]$`)
@@ -48,7 +59,7 @@ func buildSysctl(label string, a Attrs) (Resource, error) {
 		return nil, &AttrError{Attr: "key", Msg: fmt.Sprintf("%q is not a sysctl key such as \"net.ipv4.ip_forward\"", label)}
 	}
 	s := &Sysctl{Key: label, Value: normalizeSysctl(a.String("value", "")),
-		File: a.String("file", "/etc/sysctl.d/90-hostplan-"+label+".conf")}
+		File: a.String("file", "/etc/sysctl.d/90-hostplan-"+label+".conf"), Sensitive: a.sensitiveAny("value")}
 	absent, err := a.Absent()
 	if err != nil {
 		return nil, err
@@ -89,7 +100,7 @@ func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
 		return nil, err
 	}
 	updated := s.editFile(old, exists)
-	fc := &FileChange{Path: s.File, Old: old, New: updated, OldExists: exists, NewExists: updated != nil}
+	fc := &FileChange{Path: s.File, Old: old, New: updated, OldExists: exists, NewExists: updated != nil, Sensitive: s.Sensitive}
 	c := &Change{Action: NoOp, File: fc}
 	switch {
 	case !exists && updated != nil:
@@ -110,7 +121,7 @@ func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
 		if c.Action == NoOp {
 			c.Action = Update
 		}
-		c.Details = append(c.Details, fmt.Sprintf("runtime value %q -> %q", cur, s.Value))
+		c.Details = append(c.Details, fmt.Sprintf("runtime value %s -> %s", s.shown(cur), s.shown(s.Value)))
 	}
 	c.Details = append(c.Details, others...)
 	return c, nil
@@ -153,7 +164,11 @@ func (s *Sysctl) probe(ctx context.Context, h *Host) (string, []string, error) {
 		}
 		_, v, _ := strings.Cut(setting, "=")
 		if normalizeSysctl(v) != s.Value {
-			notes = append(notes, fmt.Sprintf("note: %s sets %s = %s; at boot the file read last wins (files sort by name across the sysctl.d folders, /etc/sysctl.conf last)", file, s.Key, normalizeSysctl(v)))
+			setting := s.Key + " = " + normalizeSysctl(v)
+			if s.Sensitive {
+				setting = s.Key + " to another value"
+			}
+			notes = append(notes, fmt.Sprintf("note: %s sets %s; at boot the file read last wins (files sort by name across the sysctl.d folders, /etc/sysctl.conf last)", file, setting))
 		}
 	}
 	return normalizeSysctl(runtime), notes, nil
@@ -257,7 +272,7 @@ func (s *Sysctl) Apply(ctx context.Context, h *Host, c *Change) error {
 		return err
 	}
 	if cur != s.Value {
-		return fmt.Errorf("set %s to %q, but the kernel reports %q", s.Key, s.Value, cur)
+		return fmt.Errorf("set %s to %s, but the kernel reports %s", s.Key, s.shown(s.Value), s.shown(cur))
 	}
 	return nil
 }

@@ -479,16 +479,29 @@ func ownerOf(info fs.FileInfo) string {
 }
 
 // TestLabSensitiveNeverShown: a sensitive variable's value appears in no output, whether
-// it goes into a file's content or a command that fails.
+// it goes into a file's content, a sysctl or a command that fails.
 func TestLabSensitiveNeverShown(t *testing.T) {
 	l, inv := startLab(t, 1, "root")
 	const secret = "tok-9f8e7d6c5b4a"
+	// A sysctl value that must not show either: the TTL, per network namespace. A bare
+	// number could be part of a duration, so the check looks for it as a value is printed.
+	const ttl = "117"
 	planDir := writeFiles(t, map[string]string{"main.hcl": `
 variable "token" {
   type      = string
   sensitive = true
 }
+variable "ttl" {
+  type      = string
+  sensitive = true
+}
 task "t" {
+  on = ["lab"]
+  sysctl "net.ipv4.ip_default_ttl" {
+    value = var.ttl
+  }
+}
+task "u" {
   on = ["lab"]
   file "/etc/app-token" {
     content = "token=${var.token}\n"
@@ -503,9 +516,13 @@ task "t" {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"plan"}, {"apply", "--auto-approve"}} {
-		r := hostplanEnv(t, []string{"HOSTPLAN_VAR_token=" + secret}, append(args, "-i", inv, planDir)...)
-		if strings.Contains(r.String(), secret) || strings.Contains(r.String(), "old-value") {
+		r := hostplanEnv(t, []string{"HOSTPLAN_VAR_token=" + secret, "HOSTPLAN_VAR_ttl=" + ttl}, append(args, "-i", inv, planDir)...)
+		if strings.Contains(r.String(), secret) || strings.Contains(r.String(), "old-value") ||
+			strings.Contains(r.String(), `"`+ttl+`"`) || strings.Contains(r.String(), "= "+ttl) {
 			t.Fatalf("%s printed the sensitive value:\n%s", args[0], r)
+		}
+		if !strings.Contains(r.stdout, "runtime value (sensitive) -> (sensitive)") {
+			t.Errorf("%s does not say the sensitive sysctl changes:\n%s", args[0], r)
 		}
 		if !strings.Contains(r.stdout, "(sensitive content changes; lines shown as (sensitive))") {
 			t.Errorf("%s does not say the sensitive file changes:\n%s", args[0], r)
@@ -516,6 +533,9 @@ task "t" {
 	}
 	if got := remote(t, l.Hosts[0], "cat /etc/app-token"); got != "token="+secret {
 		t.Errorf("token file: %q", got)
+	}
+	if got := remote(t, l.Hosts[0], "cat /proc/sys/net/ipv4/ip_default_ttl"); got != ttl {
+		t.Errorf("ip_default_ttl: %q", got)
 	}
 }
 
