@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,6 +187,51 @@ task "t" {
 	}
 	if !res[2].(*tasks.Command).Sensitive {
 		t.Error("a command using a sensitive variable is not marked sensitive")
+	}
+}
+
+// go-cty's functions quote their argument in errors (tonumber: cannot convert "..." to
+// number); with a sensitive argument the message must not carry it. The same calls on a
+// plain value keep their full message, and a call that succeeds keeps its result.
+func TestFunctionErrorsHideSensitive(t *testing.T) {
+	const secret = "hunter2pin"
+	for _, call := range []string{
+		"tonumber(var.v)", "tobool(var.v)", "parseint(var.v, 10)", "regex(var.v, \"x\")",
+		"jsondecode(var.v)", "base64decode(var.v)", "file(var.v)",
+		"templatefile(\"t.tpl\", { x = var.v })", "tonumber(\"${var.v}x\")",
+	} {
+		for _, sensitive := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/sensitive=%v", call, sensitive), func(t *testing.T) {
+				dir := writePlan(t, map[string]string{"t.tpl": "${tonumber(x)}", "p.hcl": fmt.Sprintf(`
+variable "v" {
+  type      = string
+  sensitive = %v
+}
+task "t" {
+  on = ["all"]
+  file "/x" { content = "${%s}" }
+}`, sensitive, call)})
+				p, diags := Load(dir, Inputs{Vars: []string{"v=" + secret + "("}})
+				if diags.HasErrors() {
+					t.Fatal(diags.Error())
+				}
+				ctx, diags := p.EvalContext(testHost(nil))
+				if diags.HasErrors() {
+					t.Fatal(diags.Error())
+				}
+				_, diags = p.Build(p.Tasks[0].Resources[0], ctx)
+				if !diags.HasErrors() {
+					t.Fatal("the call did not fail")
+				}
+				msg := diags.Error()
+				if sensitive && (strings.Contains(msg, secret) || !strings.Contains(msg, "failed on a sensitive value")) {
+					t.Errorf("error: %s", msg)
+				}
+				if !sensitive && strings.Contains(msg, "failed on a sensitive value") {
+					t.Errorf("a plain value's error was hidden: %s", msg)
+				}
+			})
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"unicode/utf8"
@@ -30,13 +31,71 @@ func newFuncTable(dir string, src Source) funcTable { return funcTable{dir: dir,
 
 func (t funcTable) evalFuncs() funcMap {
 	fns := t.pure()
-	fns["templatefile"] = t.templateFileFunc()
+	fns["templatefile"] = hideSensitiveErrors("templatefile", t.templateFileFunc())
 	return fns
+}
+
+// hideSensitiveErrors wraps f so that its error for a call with a sensitive argument
+// does not quote that argument: go-cty's functions put values in their messages
+// (tonumber: cannot convert "..." to number; parseint, regex, jsondecode likewise), and
+// the message reaches the terminal, the journal and saved plans. The call itself is
+// unchanged: the wrapper passes the arguments, marks included, to f.
+func hideSensitiveErrors(name string, f function.Function) function.Function {
+	allowMarked := func(p function.Parameter) function.Parameter {
+		p.AllowMarked = true
+		return p
+	}
+	params := f.Params()
+	for i := range params {
+		params[i] = allowMarked(params[i])
+	}
+	var varParam *function.Parameter
+	if vp := f.VarParam(); vp != nil {
+		p := allowMarked(*vp)
+		varParam = &p
+	}
+	hide := func(args []cty.Value, err error) error {
+		if err == nil || !anySensitive(args) {
+			return err
+		}
+		msg := fmt.Sprintf("%s failed on a sensitive value (the error would show the value, so it is not printed)", name)
+		var ae function.ArgError
+		if errors.As(err, &ae) {
+			return function.NewArgErrorf(ae.Index, "%s", msg)
+		}
+		return errors.New(msg)
+	}
+	return function.New(&function.Spec{
+		Description: f.Description(),
+		Params:      params,
+		VarParam:    varParam,
+		Type: func(args []cty.Value) (cty.Type, error) {
+			ty, err := f.ReturnTypeForValues(args)
+			return ty, hide(args, err)
+		},
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			v, err := f.Call(args)
+			return v, hide(args, err)
+		},
+	})
+}
+
+// anySensitive reports whether any value, or any value inside one, is sensitive.
+func anySensitive(args []cty.Value) bool {
+	for _, a := range args {
+		_, pvm := a.UnmarkDeepWithPaths()
+		for _, pm := range pvm {
+			if _, ok := pm.Marks[SensitiveMark]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pure are the functions a template may call too (templatefile may not recurse).
 func (t funcTable) pure() funcMap {
-	return funcMap{
+	fns := funcMap{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
 		"coalesce": stdlib.CoalesceFunc, "compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc,
 		"contains": stdlib.ContainsFunc, "distinct": stdlib.DistinctFunc, "element": stdlib.ElementFunc,
@@ -73,9 +132,14 @@ func (t funcTable) pure() funcMap {
 		}),
 		"file":       t.fileFunc(),
 		"yamlencode": yamlEncodeFunc,
-		// can and try, as in Terraform: validation conditions such as can(regex(...)).
-		"can": tryfunc.CanFunc, "try": tryfunc.TryFunc,
 	}
+	for name, f := range fns {
+		fns[name] = hideSensitiveErrors(name, f)
+	}
+	// can and try, as in Terraform: validation conditions such as can(regex(...)). They
+	// take unevaluated expressions and report no error of their own.
+	fns["can"], fns["try"] = tryfunc.CanFunc, tryfunc.TryFunc
+	return fns
 }
 
 func stringFunc(f func(string) (string, error)) function.Function {
