@@ -156,6 +156,7 @@ func (a *app) load(c *common, pos []string, r *render.Human) (*loaded, bool) {
 }
 
 func (a *app) loadInputs(in inputs, r *render.Human) (*loaded, bool) {
+	r.HideLine = render.PrivateLines(in.varFiles, in.inventories)
 	readInv := in.readInv
 	if readInv == nil {
 		readInv = os.ReadFile
@@ -360,6 +361,7 @@ func (a *app) inventory(args []string) int {
 	if !ok {
 		return exitError
 	}
+	r.HideLine = render.PrivateLines(nil, in.inventories)
 	inv, diags := inventory.Load(in.inventories)
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -49,6 +50,10 @@ func (r *Human) snippet(b *strings.Builder, rng *hcl.Range) {
 		lineEnd = lineStart + n
 	}
 	line := strings.TrimRight(string(src[lineStart:lineEnd]), "\r")
+	if r.HideLine != nil && r.HideLine(rng.Filename, line) {
+		fmt.Fprintf(b, "  (the line is not shown: it may hold a secret)\n")
+		return
+	}
 	num := fmt.Sprint(rng.Start.Line)
 	pad := strings.Repeat(" ", len(num))
 	end := rng.End.Byte
@@ -87,4 +92,24 @@ func (r *Human) source(name string) []byte {
 	}
 	r.sources[name] = b
 	return b
+}
+
+// credentialLine matches lines that set a password, secret or token, as inventories
+// write them: ansible_ssh_pass=..., ansible_become_password: ..., db_token = "...".
+var credentialLine = regexp.MustCompile(`(?i)(pass|secret|token)\w*["']?\s*[=:]`)
+
+// PrivateLines is a Human.HideLine for a run's var files, none of whose lines are shown
+// (they set the values of sensitive variables), and its inventories, whose lines that
+// look like they set a credential are not shown.
+func PrivateLines(varFiles, inventories []string) func(filename, line string) bool {
+	vars, invs := map[string]bool{}, map[string]bool{}
+	for _, f := range varFiles {
+		vars[f] = true
+	}
+	for _, f := range inventories {
+		invs[f] = true
+	}
+	return func(filename, line string) bool {
+		return vars[filename] || invs[filename] && credentialLine.MatchString(line)
+	}
 }

@@ -20,6 +20,10 @@ type Human struct {
 	W     io.Writer
 	Color bool
 
+	// HideLine, when set, says which source lines diagnostics must not print, because
+	// they may hold secrets (PrivateLines); the file, line and column are still given.
+	HideLine func(filename, line string) bool
+
 	sources map[string][]byte // files read for diagnostic snippets
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,57 @@ func TestDiagnosticsSnippet(t *testing.T) {
 	want := "Error: Unknown group\n  --> " + path + ":2:7\n   |\n 2 | \ton = [\"mastrs\"]\n   | \t     ^^^^^^^^^^\nGroups: all, masters.\n"
 	if b.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// Var files and inventories hold secrets: a diagnostic in a var file never prints its
+// line, one in an inventory not when the line looks like it sets a credential.
+func TestDiagnosticsHideSecretLines(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"prod.vars":  "port = \"x\"\n",
+		"hosts.ini":  "h1 ansible_ssh_pass=hunter2 ansible_port=x\nh2 ansible_port=x\n",
+		"hosts.yml":  "all:\n  vars:\n    ansible_become_password: hunter2\n",
+		"inv.hcl":    "host \"a\" { vars = { db_token = \"hunter2\" } }\n",
+		"main.hcl":   "token = var.token\n",
+		"other.vars": "db_password = \"hunter2\"\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := func(name string) string { return filepath.Join(dir, name) }
+	hide := PrivateLines([]string{p("prod.vars"), p("other.vars")}, []string{p("hosts.ini"), p("hosts.yml"), p("inv.hcl")})
+	for _, tc := range []struct {
+		file  string
+		line  int
+		shown bool
+	}{
+		{"prod.vars", 1, false},
+		{"other.vars", 1, false},
+		{"hosts.ini", 1, false},
+		{"hosts.ini", 2, true},
+		{"hosts.yml", 3, false},
+		{"hosts.yml", 2, true},
+		{"inv.hcl", 1, false},
+		{"main.hcl", 1, true}, // plan files are code, reviewed as such
+	} {
+		src := files[tc.file]
+		start := 0
+		for i := 1; i < tc.line; i++ {
+			start += strings.IndexByte(src[start:], '\n') + 1
+		}
+		rng := hcl.Range{Filename: p(tc.file), Start: hcl.Pos{Line: tc.line, Column: 1, Byte: start}, End: hcl.Pos{Line: tc.line, Column: 2, Byte: start + 1}}
+		var b bytes.Buffer
+		(&Human{W: &b, HideLine: hide}).Diagnostics(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "S", Subject: &rng}})
+		out := b.String()
+		if !strings.Contains(out, fmt.Sprintf("--> %s:%d:1", p(tc.file), tc.line)) {
+			t.Errorf("%s:%d: no location:\n%s", tc.file, tc.line, out)
+		}
+		if strings.Contains(out, "hunter2") || tc.shown == strings.Contains(out, "not shown") {
+			t.Errorf("%s:%d: shown %v wanted:\n%s", tc.file, tc.line, tc.shown, out)
+		}
 	}
 }
 
