@@ -64,10 +64,9 @@ func buildAuditPolicy(label string, a Attrs) (Resource, error) {
 		p.Version = &v
 	}
 	if a.Has("source") {
-		file := a.localPath(a.String("source", ""))
-		data, err := a.readLocal(file)
+		data, file, err := a.readLocal("source")
 		if err != nil {
-			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("cannot read %s: %v", file, readCause(err))}
+			return nil, &AttrError{Attr: "source", Msg: err.Error()}
 		}
 		if err := auditpolicy.Validate(data, p.Version); err != nil {
 			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("%s is not a policy to ship:\n  %s\n", file, strings.ReplaceAll(err.Error(), "\n", "\n  "))}

@@ -78,10 +78,9 @@ func buildFile(label string, a Attrs) (Resource, error) {
 		f.Content = []byte(a.String("content", ""))
 		f.Sensitive = a.sensitiveAny("content")
 	case a.Has("source"):
-		p := a.localPath(a.String("source", ""))
-		data, err := a.readLocal(p)
+		data, _, err := a.readLocal("source")
 		if err != nil {
-			return nil, &AttrError{Attr: "source", Msg: fmt.Sprintf("cannot read %s: %v", p, readCause(err))}
+			return nil, &AttrError{Attr: "source", Msg: err.Error()}
 		}
 		f.Content = data
 		f.Sensitive = a.sensitiveAny("source")
@@ -93,8 +92,13 @@ func buildFile(label string, a Attrs) (Resource, error) {
 		if a.Has("vars") {
 			vars = a.Value.GetAttr("vars")
 		}
-		out, err := a.Template(a.localPath(a.String("template", "")), vars)
+		private := a.Sensitive["template"]
+		out, err := a.Template(a.localPath(a.String("template", "")), vars, private)
 		if err != nil {
+			if private {
+				// Read and parse errors name the file.
+				return nil, &AttrError{Attr: "template", Msg: "the template (its path is sensitive) cannot be rendered; the error would show the path, so it is not printed"}
+			}
 			return nil, &AttrError{Attr: "template", Msg: err.Error()}
 		}
 		f.Content = []byte(out)
@@ -248,11 +252,22 @@ func (a Attrs) localPath(p string) string {
 	return filepath.Join(a.Dir, p)
 }
 
-func (a Attrs) readLocal(p string) ([]byte, error) {
-	if a.ReadFile == nil {
-		return os.ReadFile(p)
+// readLocal reads the local file attribute attr names, and says how messages may show
+// its path. A path derived from a sensitive value is read with ReadPrivate and shown as
+// "(sensitive path)".
+func (a Attrs) readLocal(attr string) (data []byte, shown string, err error) {
+	p := a.localPath(a.String(attr, ""))
+	read, shown := a.ReadFile, p
+	if a.Sensitive[attr] {
+		read, shown = a.ReadPrivate, "(sensitive path)"
 	}
-	return a.ReadFile(p)
+	if read == nil {
+		read = os.ReadFile
+	}
+	if data, err = read(p); err != nil {
+		return nil, shown, fmt.Errorf("cannot read %s: %v", shown, readCause(err))
+	}
+	return data, shown, nil
 }
 
 // readCause drops the path a read error repeats; messages name the file themselves.

@@ -125,12 +125,16 @@ type Attrs struct {
 	Sensitive map[string]bool
 	// Dir is the directory of the plan file, for paths on this machine.
 	Dir string
-	// Template renders a template file with vars, as templatefile() does.
-	Template func(path string, vars cty.Value) (string, error)
+	// Template renders a template file with vars, as templatefile() does; a private
+	// path (a sensitive one) is read like ReadPrivate reads.
+	Template func(path string, vars cty.Value, private bool) (string, error)
 	// ReadFile reads a file on this machine (a source attribute) the way the plan reads
 	// its own files, so a saved plan ships the bytes that were reviewed; nil reads the
 	// local file system.
 	ReadFile func(path string) ([]byte, error)
+	// ReadPrivate reads a file whose path is sensitive, which a saved plan must not
+	// keep (config.Source.ReadPrivate); nil reads the local file system.
+	ReadPrivate func(path string) ([]byte, error)
 }
 
 // AttrError is a problem with one attribute's value.

@@ -228,3 +228,69 @@ func TestLabSavedPlanRefusals(t *testing.T) {
 		})
 	}
 }
+
+// A file read through a sensitive path (source = var.key_path, file(var.key_path)) is
+// in the saved plan as neither path nor content: apply reads it again, and a file that
+// changed since the review refuses the host as stale.
+func TestLabSavedPlanPrivateFiles(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	const key = "PRIVATE-KEY-BYTES-77\n"
+	dir := writeFiles(t, map[string]string{
+		"keys/node-secret.pem": key,
+		"main.hcl": `
+variable "key_path" {
+  type      = string
+  sensitive = true
+}
+task "tls" {
+  on = ["lab"]
+  file "/etc/tls.pem" {
+    source = var.key_path
+    mode   = "0600"
+  }
+  file "/etc/tls.copy" {
+    content = file(var.key_path)
+    mode    = "0600"
+  }
+}
+`})
+	keyPath := filepath.Join(dir, "keys/node-secret.pem")
+	env := []string{"HOSTPLAN_VAR_key_path=" + keyPath}
+	planFile := filepath.Join(t.TempDir(), "tls.plan")
+	if r := hostplanEnv(t, env, "plan", "-out", planFile, "-i", inv, dir); r.code != exitChanges || strings.Contains(r.String(), "PRIVATE-KEY") {
+		t.Fatalf("plan -out:\n%s", r)
+	}
+	saved, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"PRIVATE-KEY", "node-secret"} {
+		if bytes.Contains(saved, []byte(s)) {
+			t.Errorf("the plan file holds %q", s)
+		}
+	}
+	// The key changes after the review: the host is refused, nothing written.
+	if err := os.WriteFile(keyPath, []byte("ROTATED\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if a := hostplanEnv(t, env, "apply", planFile); a.code != exitError || !strings.Contains(a.stdout, "refused as stale") || strings.Contains(a.String(), "ROTATED") {
+		t.Errorf("apply after the key changed:\n%s", a)
+	}
+	if got := remote(t, l.Hosts[0], "ls /etc/tls.pem /etc/tls.copy 2>&1 | wc -l; test -e /etc/tls.pem || echo none"); !strings.HasSuffix(got, "none") {
+		t.Errorf("a file was written although the plan was stale: %q", got)
+	}
+	// Reviewed and applied as it is: both files arrive, and the plan after is empty.
+	if err := os.WriteFile(keyPath, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if a := hostplanEnv(t, env, "apply", planFile); a.code != exitOK {
+		t.Fatalf("apply of the saved plan:\n%s", a)
+	}
+	if got := remote(t, l.Hosts[0], "cat /etc/tls.pem /etc/tls.copy"); got != strings.Repeat(key, 2)[:2*len(key)-1] {
+		t.Errorf("files on the host: %q", got)
+	}
+	if r := hostplanEnv(t, env, "plan", "-i", inv, dir); r.code != exitOK {
+		t.Errorf("plan after the apply:\n%s", r)
+	}
+}

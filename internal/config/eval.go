@@ -151,12 +151,13 @@ func (p *Plan) Build(r *Resource, ctx *hcl.EvalContext) (tasks.Resource, hcl.Dia
 		}
 	}
 	attrs := tasks.Attrs{
-		Value:     unmarked,
-		Sensitive: sensitive,
-		Dir:       p.Dir,
-		ReadFile:  p.source().ReadFile,
-		Template: func(path string, vars cty.Value) (string, error) {
-			out, err := p.funcs.RenderTemplate(path, vars)
+		Value:       unmarked,
+		Sensitive:   sensitive,
+		Dir:         p.Dir,
+		ReadFile:    p.source().ReadFile,
+		ReadPrivate: p.source().ReadPrivate,
+		Template: func(path string, vars cty.Value, private bool) (string, error) {
+			out, err := p.funcs.RenderTemplate(path, vars, private)
 			if err != nil {
 				return "", err
 			}

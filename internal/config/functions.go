@@ -165,17 +165,23 @@ func (t funcTable) path(p string) string {
 
 func (t funcTable) fileFunc() function.Function {
 	return function.New(&function.Spec{
-		Params: []function.Parameter{{Name: "path", Type: cty.String}},
+		Params: []function.Parameter{{Name: "path", Type: cty.String, AllowMarked: true}},
 		Type:   function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			data, err := orOS(t.src).ReadFile(t.path(args[0].AsString()))
+			arg, marks := args[0].Unmark()
+			path := t.path(arg.AsString())
+			read := orOS(t.src).ReadFile
+			if _, ok := marks[SensitiveMark]; ok {
+				read = orOS(t.src).ReadPrivate
+			}
+			data, err := read(path)
 			if err != nil {
 				return cty.UnknownVal(cty.String), err
 			}
 			if !utf8.Valid(data) {
-				return cty.UnknownVal(cty.String), fmt.Errorf("%s is not UTF-8 text; use a file resource with source = ... for binary files", args[0].AsString())
+				return cty.UnknownVal(cty.String), fmt.Errorf("%s is not UTF-8 text; use a file resource with source = ... for binary files", arg.AsString())
 			}
-			return cty.StringVal(string(data)), nil
+			return cty.StringVal(string(data)).WithMarks(marks), nil
 		},
 	})
 }
@@ -183,25 +189,31 @@ func (t funcTable) fileFunc() function.Function {
 func (t funcTable) templateFileFunc() function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{
-			{Name: "path", Type: cty.String},
+			{Name: "path", Type: cty.String, AllowMarked: true},
 			{Name: "vars", Type: cty.DynamicPseudoType},
 		},
 		Type: function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			out, err := t.RenderTemplate(t.path(args[0].AsString()), args[1])
+			arg, marks := args[0].Unmark()
+			_, private := marks[SensitiveMark]
+			out, err := t.RenderTemplate(t.path(arg.AsString()), args[1], private)
 			if err != nil {
 				return cty.UnknownVal(cty.String), err
 			}
-			return out, nil
+			return out.WithMarks(marks), nil
 		},
 	})
 }
 
 // RenderTemplate renders an HCL template file (${...} and %{...} syntax) with vars, an
 // object or map whose keys become the template's variables. Sensitive vars keep their
-// mark on the result.
-func (t funcTable) RenderTemplate(path string, vars cty.Value) (cty.Value, error) {
-	src, err := orOS(t.src).ReadFile(path)
+// mark on the result. A private path (a sensitive one) is read with ReadPrivate.
+func (t funcTable) RenderTemplate(path string, vars cty.Value, private bool) (cty.Value, error) {
+	read := orOS(t.src).ReadFile
+	if private {
+		read = orOS(t.src).ReadPrivate
+	}
+	src, err := read(path)
 	if err != nil {
 		return cty.NilVal, err
 	}

@@ -43,6 +43,8 @@ func (s *fuzzSource) PlanFiles(p string) ([]string, string, error) {
 	return files, fuzzDir, nil
 }
 
+func (s *fuzzSource) ReadPrivate(p string) ([]byte, error) { return s.ReadFile(p) }
+
 func (s *fuzzSource) ReadFile(p string) ([]byte, error) {
 	if b, ok := s.plan[p]; ok {
 		return append([]byte(nil), b...), nil

@@ -2,7 +2,10 @@ package config
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +24,9 @@ type Source interface {
 	// and the directory relative paths in functions start from.
 	PlanFiles(path string) (files []string, dir string, err error)
 	ReadFile(path string) ([]byte, error)
+	// ReadPrivate reads a file whose path is sensitive (file(var.key_path)): a saved
+	// plan keeps neither its path nor its content.
+	ReadPrivate(path string) ([]byte, error)
 }
 
 // OS reads the local file system (what Load used to do directly).
@@ -54,6 +60,8 @@ func (osSource) PlanFiles(path string) ([]string, string, error) {
 
 func (osSource) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
+func (osSource) ReadPrivate(path string) ([]byte, error) { return os.ReadFile(path) }
+
 // orOS lets the zero value of Inputs and Plan read the local file system.
 func orOS(s Source) Source {
 	if s == nil {
@@ -75,9 +83,10 @@ var ErrNotSaved = errors.New("the saved plan does not contain this path")
 type Recorder struct {
 	src Source
 
-	mu    sync.Mutex
-	plans map[string]recordedPlan
-	files map[string]recordedFile
+	mu      sync.Mutex
+	plans   map[string]recordedPlan
+	files   map[string]recordedFile
+	private map[string]bool // paths read with ReadPrivate
 }
 
 type recordedPlan struct {
@@ -93,7 +102,7 @@ type recordedFile struct {
 
 // NewRecorder records what s returns; a nil s is OS.
 func NewRecorder(s Source) *Recorder {
-	return &Recorder{src: orOS(s), plans: map[string]recordedPlan{}, files: map[string]recordedFile{}}
+	return &Recorder{src: orOS(s), plans: map[string]recordedPlan{}, files: map[string]recordedFile{}, private: map[string]bool{}}
 }
 
 // PlanFiles implements Source.
@@ -139,6 +148,16 @@ func (r *Recorder) ReadFile(path string) ([]byte, error) {
 	return bytes.Clone(rf.data), nil
 }
 
+// ReadPrivate implements Source. Only that the path was read is kept, for the
+// Snapshot's digest; its content is read again from the source each time (the
+// replay of a saved plan reads it from disk, and the plan's fingerprints find it changed).
+func (r *Recorder) ReadPrivate(path string) ([]byte, error) {
+	r.mu.Lock()
+	r.private[path] = true
+	r.mu.Unlock()
+	return r.src.ReadPrivate(path)
+}
+
 // Snapshot returns a copy of what was read so far.
 func (r *Recorder) Snapshot() *Snapshot {
 	r.mu.Lock()
@@ -154,7 +173,32 @@ func (r *Recorder) Snapshot() *Snapshot {
 	for path, rf := range r.files {
 		s.Files[path] = snapshotFile(rf)
 	}
+	for path := range r.private {
+		s.Private = append(s.Private, newPathDigest(path))
+	}
 	return s
+}
+
+// PathDigest is a salted SHA-256 of a path: a replay can tell the path it is asked for,
+// and the saved plan does not say what it is.
+type PathDigest struct {
+	Salt   string `json:"salt"`
+	SHA256 string `json:"sha256"`
+}
+
+func newPathDigest(path string) PathDigest {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		panic(err) // crypto/rand does not fail on the systems Go supports
+	}
+	d := PathDigest{Salt: hex.EncodeToString(salt)}
+	d.SHA256 = d.of(path)
+	return d
+}
+
+func (d PathDigest) of(path string) string {
+	sum := sha256.Sum256([]byte(d.Salt + "\x00" + path))
+	return hex.EncodeToString(sum[:])
 }
 
 func snapshotFile(rf recordedFile) SnapshotFile {
@@ -182,6 +226,9 @@ type Snapshot struct {
 	Plans map[string]SnapshotPlan `json:"plans,omitempty"`
 	// Files are ReadFile results by path.
 	Files map[string]SnapshotFile `json:"files,omitempty"`
+	// Private are the paths read with ReadPrivate, as digests; a replay reads them again
+	// from the local file system.
+	Private []PathDigest `json:"private_files,omitempty"`
 }
 
 // SnapshotPlan is one recorded PlanFiles result.
@@ -233,6 +280,17 @@ func (s *Snapshot) ReadFile(path string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("the saved plan holds it in bad base64: %w", err)}
 	}
 	return data, nil
+}
+
+// ReadPrivate implements Source: a path the plan read with ReadPrivate is read again from
+// the local file system.
+func (s *Snapshot) ReadPrivate(path string) ([]byte, error) {
+	for _, d := range s.Private {
+		if d.of(path) == d.SHA256 {
+			return os.ReadFile(path)
+		}
+	}
+	return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotSaved}
 }
 
 // savedError is a read failure as the saved plan recorded it.

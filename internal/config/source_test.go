@@ -192,6 +192,8 @@ func (f *fakeSource) PlanFiles(path string) ([]string, string, error) {
 	return []string{path + "/a.hcl", path + "/b.hcl"}, "/abs/" + path, nil
 }
 
+func (f *fakeSource) ReadPrivate(path string) ([]byte, error) { return f.ReadFile(path) }
+
 func (f *fakeSource) ReadFile(path string) ([]byte, error) {
 	f.reads.Add(1)
 	f.mu.Lock()
@@ -415,5 +417,44 @@ func TestRecorderConcurrent(t *testing.T) {
 	_, _ = rec.ReadFile("late")
 	if _, ok := snap.Files["late"]; ok {
 		t.Error("a snapshot changed after it was taken")
+	}
+}
+
+// A private read leaves only a salted digest of its path in the snapshot; the replay
+// reads that path from disk again and refuses any other.
+func TestSnapshotPrivateRead(t *testing.T) {
+	dir := t.TempDir()
+	secretPath := filepath.Join(dir, "node-secret.pem")
+	if err := os.WriteFile(secretPath, []byte("KEY-1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewRecorder(nil)
+	if b, err := rec.ReadPrivate(secretPath); err != nil || string(b) != "KEY-1" {
+		t.Fatalf("ReadPrivate: %q, %v", b, err)
+	}
+	doc, err := json.Marshal(rec.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(doc, []byte("node-secret")) || bytes.Contains(doc, []byte("KEY-1")) {
+		t.Fatalf("the snapshot holds the path or the content: %s", doc)
+	}
+	var snap Snapshot
+	if err := json.Unmarshal(doc, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secretPath, []byte("KEY-2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := snap.ReadPrivate(secretPath); err != nil || string(b) != "KEY-2" {
+		t.Errorf("replay: %q, %v; want the file as it is now", b, err)
+	}
+	for _, p := range []string{filepath.Join(dir, "other.pem"), "node-secret.pem"} {
+		if _, err := snap.ReadPrivate(p); !errors.Is(err, ErrNotSaved) {
+			t.Errorf("replay of %s: %v, want ErrNotSaved", p, err)
+		}
+		if _, err := snap.ReadFile(secretPath); !errors.Is(err, ErrNotSaved) {
+			t.Errorf("a private path read as a plain one: %v, want ErrNotSaved", err)
+		}
 	}
 }
