@@ -288,10 +288,15 @@ func showValue(v cty.Value) string {
 	case v.Type() == cty.String:
 		return fmt.Sprintf("%q", v.AsString())
 	case v.Type() == cty.Number:
-		if f := v.AsBigFloat(); f.IsInt() {
+		f := v.AsBigFloat()
+		switch exp := f.MantExp(nil); {
+		case exp > 1024 || exp < -1024:
+			// big.Float's decimal conversion of 1e100000000 takes minutes.
+			return "a number beyond float64's range"
+		case f.IsInt() && exp <= 256:
 			return f.Text('f', 0)
 		}
-		return v.AsBigFloat().Text('g', -1)
+		return f.Text('g', 20)
 	case v.Type() == cty.Bool:
 		return fmt.Sprint(v.True())
 	case v.Type().IsTupleType() || v.Type().IsListType() || v.Type().IsSetType():

@@ -73,6 +73,9 @@ func checkSubjectBytes(t *testing.T, inv *Inventory, d *hcl.Diagnostic) {
 
 func TestHCLDiagnostics(t *testing.T) {
 	runDiagCases(t, "inv.hcl", []diagCase{
+		// Printed in full decimals, this number took minutes and a gigabyte.
+		{"huge port", "host \"a\" {\n  port = 1e100000000\n}\n",
+			"Invalid port", "2:10", "got a number beyond float64's range"},
 		{"unknown attribute", "host \"a\" {\n  adress = \"10.0.0.1\"\n}\n",
 			"Unsupported argument", "2:3", `"adress" is not expected here. Did you mean "address"?`},
 		{"unknown block", "hosts \"a\" {\n}\n",

@@ -11,6 +11,10 @@ import (
 // web[1:100000000] is an error rather than an out-of-memory.
 const maxRangeHosts = 100000
 
+// maxHostPattern caps a host pattern's length: a DNS name has at most 253 bytes, and
+// 100000 names of a long pattern would take gigabytes.
+const maxHostPattern = 255
+
 const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 // parseHostPattern splits an Ansible host pattern as written in an INI host line or a
@@ -22,6 +26,9 @@ const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 func parseHostPattern(s string) (names []string, port int, err error) {
 	if s == "" {
 		return nil, 0, fmt.Errorf("empty host name")
+	}
+	if len(s) > maxHostPattern {
+		return nil, 0, fmt.Errorf("host pattern %.40q... is %d bytes long; a host name or pattern has at most %d", s, len(s), maxHostPattern)
 	}
 	// [IPv6] or [IPv6]:port
 	if strings.HasPrefix(s, "[") {

@@ -121,6 +121,9 @@ func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.
 		return nil
 	}
 	pat := toks[0]
+	if b.entries > maxHostEntries {
+		return nil // past the budget, reported once: expanding more ranges is wasted work
+	}
 	names, port, err := parseHostPattern(pat.text)
 	if err != nil {
 		return hcl.Diagnostics{errorAt(sf.rng(off+pat.start, off+pat.end), "Invalid host pattern", err.Error()+".")}

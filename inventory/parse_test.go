@@ -48,6 +48,7 @@ func TestParseHostPattern(t *testing.T) {
 		{in: "[fe80::zz]:22", err: "not an IPv6 address"},
 		{in: "w[0:99999]x[0:9]", err: "expands to more than 100000 hosts"},
 		{in: "w[0:100000]", err: "expands to more than 100000 hosts"},
+		{in: "w[0:99999]" + strings.Repeat("x", 250), err: "is 260 bytes long; a host name or pattern has at most 255"},
 		// The count of names, end-begin+1, overflows here (found by FuzzYAMLInventory,
 		// which ran out of memory expanding it).
 		{in: "w[0:9223372036854775807]", err: "expands to more than 100000 hosts"},

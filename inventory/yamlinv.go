@@ -217,6 +217,9 @@ func (l *yamlLoader) group(name string, n *yaml.Node, depth int) {
 }
 
 func (l *yamlLoader) host(group string, key, val *yaml.Node, depth int) {
+	if l.b.entries > maxHostEntries {
+		return // past the budget, reported once: expanding more ranges is wasted work
+	}
 	names, port, err := parseHostPattern(key.Value)
 	if err != nil {
 		l.errorf(key, "Invalid host pattern", err.Error()+".")

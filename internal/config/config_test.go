@@ -358,6 +358,12 @@ func TestDiagnostics(t *testing.T) {
 			summary: "Invalid serial", line: 3, detail: "at least 1",
 		},
 		{
+			// Printed in full decimals, this number took seconds (1e100000000: minutes).
+			name:    "serial huge",
+			plan:    "task \"t\" {\n  on = [\"all\"]\n  serial = 1e10000000\n}\n",
+			summary: "Invalid serial", line: 3, detail: "This number is not a whole number",
+		},
+		{
 			name:    "serial bad percentage",
 			plan:    "task \"t\" {\n  on = [\"all\"]\n  serial = \"150%\"\n}\n",
 			summary: "Invalid serial", line: 3, detail: "between 1% and 100%",
@@ -525,4 +531,25 @@ func find(diags hcl.Diagnostics, summary string) *hcl.Diagnostic {
 		}
 	}
 	return nil
+}
+
+// yamlencode of a number beyond float64 is an error, at once: its decimal form took
+// seconds per host.
+func TestYAMLEncodeHugeNumber(t *testing.T) {
+	dir := writePlan(t, map[string]string{"p.hcl": `
+task "t" {
+  on = ["all"]
+  file "/x" { content = yamlencode({ n = 1e10000000 }) }
+}`})
+	p, diags := Load(dir, Inputs{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	ctx, diags := p.EvalContext(testHost(nil))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if _, diags = p.Build(p.Tasks[0].Resources[0], ctx); !strings.Contains(diags.Error(), "beyond float64's range") {
+		t.Errorf("want the range error, got %v", diags)
+	}
 }

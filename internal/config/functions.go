@@ -280,6 +280,11 @@ func yamlNode(v cty.Value) (*yaml.Node, error) {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.AsString()}, nil
 	case t == cty.Number:
 		bf := v.AsBigFloat()
+		if exp := bf.MantExp(nil); exp > 1024 || exp < -1024 {
+			// YAML readers take float64 at most, and big.Float's decimal conversion of
+			// 1e10000000 takes seconds (for every host).
+			return nil, fmt.Errorf("a number beyond float64's range (about ±1e308) has no YAML form")
+		}
 		tag := "!!float"
 		if bf.IsInt() {
 			tag = "!!int"

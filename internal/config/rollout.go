@@ -80,9 +80,15 @@ func evalSerial(expr hcl.Expression, ctx *hcl.EvalContext) (Serial, hcl.Diagnost
 	}
 	switch v.Type() {
 	case cty.Number:
-		n, acc := v.AsBigFloat().Int64()
+		f := v.AsBigFloat()
+		n, acc := f.Int64()
 		if acc != big.Exact || n < 1 {
-			return bad(fmt.Sprintf("%s is not a whole number of hosts of at least 1.", v.AsBigFloat().Text('f', -1)))
+			shown := "This number"
+			if exp := f.MantExp(nil); exp >= -1024 && exp <= 1024 {
+				// Only then: big.Float's decimal conversion of 1e10000000 takes seconds.
+				shown = f.Text('g', 20)
+			}
+			return bad(fmt.Sprintf("%s is not a whole number of hosts of at least 1.", shown))
 		}
 		return Serial{Count: int(n)}, nil
 	case cty.String:
