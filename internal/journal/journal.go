@@ -28,9 +28,12 @@ type Entry struct {
 	Resource string    `json:"resource"` // file "/etc/motd"
 	Task     string    `json:"task"`
 	Action   string    `json:"action"` // planned: no-op, create, update, delete, run
-	// Before and After are content digests of a file change (sha256), empty otherwise.
-	Before string `json:"before,omitempty"`
-	After  string `json:"after,omitempty"`
+	// Before and After are content digests of a file change (sha256), empty otherwise
+	// and for sensitive content (Sensitive): a plain digest of a short secret can be
+	// guessed, and the plan's keyed one means nothing once the run is over.
+	Before    string `json:"before,omitempty"`
+	After     string `json:"after,omitempty"`
+	Sensitive bool   `json:"sensitive,omitempty"`
 	// Result is what happened: changed, unchanged, failed, skipped (an earlier step
 	// failed or the rollout stopped), not applied (the host's plan failed or was stale),
 	// rolled back.
@@ -90,12 +93,7 @@ func Entries(doc *report.Apply, run, operator string, at time.Time) []Entry {
 		}
 		for _, st := range hp.Steps {
 			e := Entry{Time: at.UTC(), Run: run, Operator: operator, Host: hr.Name, Resource: st.Address(), Task: st.Task, Action: st.Action}
-			if st.Before != nil {
-				e.Before = st.Before.SHA256
-			}
-			if st.After != nil {
-				e.After = st.After.SHA256
-			}
+			e.Before, e.After, e.Sensitive = digests(&st)
 			switch r, ok := results[st.Address()]; {
 			case hr.Error != "":
 				e.Result, e.Error = NotApplied, strings.TrimPrefix(hr.Error, "not applied: ")
@@ -113,6 +111,20 @@ func Entries(doc *report.Apply, run, operator string, at time.Time) []Entry {
 		}
 	}
 	return out
+}
+
+// digests are a step's content digests for the journal: none for sensitive content.
+func digests(st *report.Step) (before, after string, sensitive bool) {
+	if st.Sensitive {
+		return "", "", true
+	}
+	if st.Before != nil {
+		before = st.Before.SHA256
+	}
+	if st.After != nil {
+		after = st.After.SHA256
+	}
+	return before, after, false
 }
 
 // Append adds entries to the journal at path, creating it (mode 0600) and its

@@ -15,7 +15,7 @@ func sampleApply() *report.Apply {
 		{Name: "h1", Steps: []report.Step{
 			{Task: "t", Type: "file", Label: "/etc/a", Action: "update", Before: &report.FileState{SHA256: "b1"}, After: &report.FileAfter{SHA256: "a1"}},
 			{Task: "t", Type: "command", Label: "c", Action: "run"},
-			{Task: "t", Type: "file", Label: "/etc/b", Action: "create"},
+			{Task: "t", Type: "file", Label: "/etc/b", Action: "create", Sensitive: true, After: &report.FileAfter{SHA256: "keyed"}},
 			{Task: "t", Type: "file", Label: "/etc/same", Action: "no-op"},
 		}},
 		{Name: "h2", Steps: []report.Step{{Task: "t", Type: "file", Label: "/etc/a", Action: "update"}}},
@@ -29,19 +29,23 @@ func sampleApply() *report.Apply {
 func TestEntries(t *testing.T) {
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	got := Entries(sampleApply(), "run1", "ops@bastion", at)
-	want := []struct{ host, res, result, err, before, after string }{
-		{"h1", `file "/etc/a"`, Changed, "", "b1", "a1"},
-		{"h1", `command "c"`, Failed, "exit 3", "", ""},
-		{"h1", `file "/etc/b"`, Skipped, "", "", ""},
-		{"h1", `file "/etc/same"`, Unchanged, "", "", ""},
-		{"h2", `file "/etc/a"`, NotApplied, "refused as stale: x", "", ""},
+	// A sensitive file's digests are not journaled (want.sensitive).
+	want := []struct {
+		host, res, result, err, before, after string
+		sensitive                             bool
+	}{
+		{"h1", `file "/etc/a"`, Changed, "", "b1", "a1", false},
+		{"h1", `command "c"`, Failed, "exit 3", "", "", false},
+		{"h1", `file "/etc/b"`, Skipped, "", "", "", true},
+		{"h1", `file "/etc/same"`, Unchanged, "", "", "", false},
+		{"h2", `file "/etc/a"`, NotApplied, "refused as stale: x", "", "", false},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d entries, want %d: %+v", len(got), len(want), got)
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.Host != w.host || g.Resource != w.res || g.Result != w.result || g.Error != w.err || g.Before != w.before || g.After != w.after ||
+		if g.Host != w.host || g.Resource != w.res || g.Result != w.result || g.Error != w.err || g.Before != w.before || g.After != w.after || g.Sensitive != w.sensitive ||
 			g.Run != "run1" || g.Operator != "ops@bastion" || !g.Time.Equal(at) {
 			t.Errorf("entry %d = %+v, want %+v", i, g, w)
 		}

@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -167,11 +169,18 @@ func TestDiagnosticsHideSecretLines(t *testing.T) {
 
 func TestJSONGolden(t *testing.T) {
 	var b bytes.Buffer
-	if err := JSON(&b, report.FromPlan(samplePlan(), report.Options{DiffContext: 3})); err != nil {
+	// A fixed key: sensitive content is digested under the run's key, random otherwise.
+	key := bytes.Repeat([]byte{7}, 32)
+	if err := JSON(&b, report.FromPlan(samplePlan(), report.Options{DiffContext: 3, ContentKey: key})); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "token=") {
 		t.Fatalf("sensitive content leaked into JSON:\n%s", b.String())
+	}
+	for _, content := range []string{"token=old\n", "token=new\n"} {
+		if sum := sha256.Sum256([]byte(content)); strings.Contains(b.String(), hex.EncodeToString(sum[:])) {
+			t.Errorf("the plain SHA-256 of sensitive content %q is in JSON", content)
+		}
 	}
 	golden(t, "plan.json.golden", b.String())
 }

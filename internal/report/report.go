@@ -6,6 +6,8 @@
 package report
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -32,6 +34,10 @@ type Plan struct {
 	Rollouts      []Rollout `json:"rollouts"`
 	Hosts         []Host    `json:"hosts"`
 	Summary       Summary   `json:"summary"`
+	// ContentKey keyed the digests of sensitive content in this plan (see
+	// Options.ContentKey). It is in no JSON document: only a saved plan keeps it, so
+	// that the plan made again at apply digests alike.
+	ContentKey []byte `json:"-"`
 }
 
 // Rollout is a task that does not change all its hosts at once.
@@ -61,7 +67,9 @@ type Step struct {
 	Details []string `json:"details,omitempty"`
 	// Diff is a unified diff of the change: a file's content, or what a tool on the host
 	// (kubectl diff) reported. Lines of sensitive content read SensitiveLine.
-	Diff      string `json:"diff,omitempty"`
+	Diff string `json:"diff,omitempty"`
+	// Sensitive says the file's content derives from a sensitive value: its diff is
+	// masked and its digests (Before, After, Fingerprint) are keyed, not plain SHA-256.
 	Sensitive bool   `json:"sensitive,omitempty"`
 	Error     string `json:"error,omitempty"`
 	// Before is the file the change was computed from, for the stale check of a saved
@@ -73,7 +81,10 @@ type Step struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
-// FileState describes a file on a host when the plan was made.
+// FileState describes a file on a host when the plan was made. SHA256 is the plain
+// digest of the content, or for sensitive content an HMAC-SHA256 under the plan's
+// ContentKey: a plain digest of a short secret ("TOKEN=...") is a guessable stand-in
+// for the secret itself.
 type FileState struct {
 	Path   string `json:"path"`
 	Exists bool   `json:"exists"`
@@ -127,6 +138,19 @@ type Options struct {
 	// ErrorText formats an error for people (HCL diagnostics with source snippets);
 	// nil uses err.Error().
 	ErrorText func(error) string
+	// ContentKey keys the digests of sensitive content; nil makes a fresh random key, so
+	// that digests of one run cannot be compared with another's or guessed. Applying a
+	// saved plan passes the plan's key so its stale check compares like with like.
+	ContentKey []byte
+}
+
+// NewContentKey makes a random key for Options.ContentKey.
+func NewContentKey() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return k
 }
 
 // FromPlan makes the document of a plan.
@@ -134,7 +158,10 @@ func FromPlan(p *engine.Plan, o Options) *Plan {
 	if o.ErrorText == nil {
 		o.ErrorText = func(err error) string { return err.Error() }
 	}
-	doc := &Plan{FormatVersion: FormatVersion, Kind: "plan", Rollouts: []Rollout{}, Hosts: []Host{}}
+	if o.ContentKey == nil {
+		o.ContentKey = NewContentKey()
+	}
+	doc := &Plan{FormatVersion: FormatVersion, Kind: "plan", Rollouts: []Rollout{}, Hosts: []Host{}, ContentKey: o.ContentKey}
 	for _, r := range p.Rollouts {
 		doc.Rollouts = append(doc.Rollouts, Rollout{Task: r.Task, Serial: r.Serial, RunOnce: r.RunOnce, HealthGate: r.Gate})
 	}
@@ -148,7 +175,7 @@ func FromPlan(p *engine.Plan, o Options) *Plan {
 			if st.Err != nil {
 				s.Error = strings.TrimRight(o.ErrorText(st.Err), "\n")
 			} else {
-				fillChange(&s, hp.Host, st.Change, o.DiffContext)
+				fillChange(&s, hp.Host, st.Change, o)
 			}
 			h.Steps = append(h.Steps, s)
 		}
@@ -178,27 +205,40 @@ func summarize(hosts []Host) Summary {
 	return s
 }
 
-func fillChange(s *Step, host string, c *tasks.Change, context int) {
+func fillChange(s *Step, host string, c *tasks.Change, o Options) {
 	s.Action = string(c.Action)
 	s.Details = c.Details
 	s.Diff = c.Diff
-	fc := c.File
-	if fc != nil {
+	sum := contentDigest(c.File, o.ContentKey)
+	if fc := c.File; fc != nil {
+		s.Sensitive = fc.Sensitive
 		s.Before = &FileState{Path: fc.Path, Exists: fc.OldExists, UID: fc.OldUID, GID: fc.OldGID}
 		if fc.OldExists {
-			s.Before.SHA256 = digest(fc.Old)
+			s.Before.SHA256 = sum(fc.Old)
 			s.Before.Mode = tasks.FormatMode(fc.OldMode)
 		}
 		s.After = &FileAfter{Path: fc.Path, Exists: fc.NewExists}
 		if fc.NewExists {
-			s.After.SHA256 = digest(fc.New)
+			s.After.SHA256 = sum(fc.New)
 		}
 		if c.Changed() {
-			s.Diff = fileDiff(host, fc, context)
-			s.Sensitive = fc.Sensitive
+			s.Diff = fileDiff(host, fc, o.DiffContext)
 		}
 	}
-	s.Fingerprint = fingerprint(c)
+	s.Fingerprint = fingerprint(c, sum)
+}
+
+// contentDigest is how a change's file contents are digested: plain SHA-256, or keyed
+// when the content is sensitive.
+func contentDigest(fc *tasks.FileChange, key []byte) func([]byte) string {
+	if fc == nil || !fc.Sensitive {
+		return digest
+	}
+	return func(b []byte) string {
+		m := hmac.New(sha256.New, key)
+		m.Write(b)
+		return hex.EncodeToString(m.Sum(nil))
+	}
 }
 
 // fileDiff is the unified diff of a file change; a sensitive one keeps its shape (which
@@ -247,8 +287,8 @@ func digest(b []byte) string {
 }
 
 // fingerprint digests everything a change was computed from and would do. File contents
-// enter as digests, so a sensitive file's fingerprint says no more than its digest.
-func fingerprint(c *tasks.Change) string {
+// enter as sum's digests, so a sensitive file's fingerprint is keyed like its digests.
+func fingerprint(c *tasks.Change, sum func([]byte) string) string {
 	type file struct {
 		Path                 string
 		OldExists, NewExists bool
@@ -264,7 +304,7 @@ func fingerprint(c *tasks.Change) string {
 		File        *file
 	}{c.Action, c.Details, c.Diff, c.ReadVersion, nil}
 	if fc := c.File; fc != nil {
-		v.File = &file{fc.Path, fc.OldExists, fc.NewExists, digest(fc.Old), digest(fc.New), uint32(fc.OldMode), fc.OldUID, fc.OldGID}
+		v.File = &file{fc.Path, fc.OldExists, fc.NewExists, sum(fc.Old), sum(fc.New), uint32(fc.OldMode), fc.OldUID, fc.OldGID}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -2,6 +2,9 @@ package report
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -114,5 +117,41 @@ func TestFingerprint(t *testing.T) {
 		if FromPlan(p, Options{}).Hosts[0].Steps[0].Fingerprint == a {
 			t.Errorf("%s changed, the fingerprint did not", name)
 		}
+	}
+}
+
+// A plain SHA-256 of short sensitive content ("token=...") can be guessed offline, so
+// every digest of sensitive content (before, after, fingerprint) is keyed: the same key
+// (a saved plan's, at apply) gives the same digests, another key others.
+func TestSensitiveDigestsAreKeyed(t *testing.T) {
+	plain := func(s string) string {
+		sum := sha256.Sum256([]byte(s))
+		return hex.EncodeToString(sum[:])
+	}
+	key := NewContentKey()
+	p := FromPlan(samplePlan(), Options{ContentKey: key})
+	if !bytes.Equal(p.ContentKey, key) {
+		t.Fatalf("the plan does not keep the key it was made with")
+	}
+	doc, _ := json.Marshal(p)
+	if bytes.Contains(doc, []byte(hex.EncodeToString(key))) || bytes.Contains(doc, []byte(base64.StdEncoding.EncodeToString(key))) {
+		t.Errorf("the content key is in the JSON document")
+	}
+	tok := p.Hosts[0].Steps[1]
+	for name, got := range map[string]string{"before": tok.Before.SHA256, "after": tok.After.SHA256} {
+		if got == plain("a\ntoken=old\nb\n") || got == plain("a\ntoken=new\nb\n") || len(got) != 64 {
+			t.Errorf("%s digest of sensitive content is %q: plain SHA-256 or malformed", name, got)
+		}
+	}
+	if file := p.Hosts[0].Steps[0]; file.Before.SHA256 != plain("x\n") || file.After.SHA256 != plain("y\n") {
+		t.Errorf("a non-sensitive file's digests are not its plain SHA-256")
+	}
+	again := FromPlan(samplePlan(), Options{ContentKey: key}).Hosts[0].Steps[1]
+	if again.Before.SHA256 != tok.Before.SHA256 || again.Fingerprint != tok.Fingerprint {
+		t.Errorf("the same key gave other digests: the stale check of a saved plan would fail")
+	}
+	other := FromPlan(samplePlan(), Options{}).Hosts[0].Steps[1]
+	if other.Before.SHA256 == tok.Before.SHA256 || other.Fingerprint == tok.Fingerprint {
+		t.Errorf("another key gave the same digests")
 	}
 }
