@@ -28,13 +28,21 @@ func init() {
 // Command runs a shell command, guarded so that it runs only when needed. Guards
 // (unless, only_if) run during plan too, so they must only look, never change.
 type Command struct {
-	Name      string
-	Run       string
-	Creates   string
-	Unless    string
-	OnlyIf    string
+	Name    string
+	Run     string
+	Creates string
+	Unless  string
+	OnlyIf  string
+	// Sensitive: run, unless or only_if derives from a sensitive value, so the command's
+	// output is never shown.
 	Sensitive bool
+	// hidden are the attributes whose text derives from a sensitive value: shown as
+	// (sensitive) wherever the plan prints them.
+	hidden map[string]bool
 }
+
+// sensitiveText stands for a sensitive attribute in the plan and in messages.
+const sensitiveText = "(sensitive)"
 
 func buildCommand(label string, a Attrs) (Resource, error) {
 	c := &Command{
@@ -44,6 +52,10 @@ func buildCommand(label string, a Attrs) (Resource, error) {
 		Unless:    a.String("unless", ""),
 		OnlyIf:    a.String("only_if", ""),
 		Sensitive: a.sensitiveAny("run", "unless", "only_if"),
+		hidden:    map[string]bool{},
+	}
+	for _, n := range []string{"run", "creates", "unless", "only_if"} {
+		c.hidden[n] = a.sensitiveAny(n)
 	}
 	if strings.TrimSpace(c.Run) == "" {
 		return nil, &AttrError{Attr: "run", Msg: "the command is empty"}
@@ -69,27 +81,42 @@ func (c *Command) Plan(ctx context.Context, h *Host) (*Change, error) {
 		return nil, err
 	}
 	if skip {
-		return &Change{Action: NoOp, Details: []string{why}}, nil
+		return &Change{Action: NoOp, Details: append([]string{why}, c.guardLines()...)}, nil
 	}
-	return &Change{Action: Run, Details: []string{why, "would run: " + c.shown()}}, nil
+	return &Change{Action: Run, Details: append([]string{why, "would run: " + c.shown("run", c.Run)}, c.guardLines()...)}, nil
 }
 
-func (c *Command) shown() string {
-	if c.Sensitive {
-		return "(sensitive)"
+// guardLines name every guard in the plan, so that a reviewer sees what decides whether
+// the command runs (apply checks them again just before it would run), and a guard
+// changed in a saved plan changes the step's fingerprint.
+func (c *Command) guardLines() []string {
+	var out []string
+	for _, g := range []struct{ attr, text string }{{"creates", c.Creates}, {"unless", c.Unless}, {"only_if", c.OnlyIf}} {
+		if g.text != "" {
+			out = append(out, "guard "+g.attr+": "+c.shown(g.attr, g.text))
+		}
 	}
-	return c.Run
+	return out
+}
+
+// shown is an attribute's text as the plan prints it.
+func (c *Command) shown(attr, text string) string {
+	if c.hidden[attr] {
+		return sensitiveText
+	}
+	return text
 }
 
 // guard decides whether the command is needed, and says why.
 func (c *Command) guard(ctx context.Context, h *Host) (skip bool, why string, err error) {
+	creates := c.shown("creates", c.Creates)
 	if c.Creates != "" {
 		_, err := h.Conn.Stat(ctx, c.Creates)
 		switch {
 		case err == nil:
-			return true, c.Creates + " exists", nil
+			return true, creates + " exists", nil
 		case !errors.Is(err, fs.ErrNotExist):
-			return false, "", fmt.Errorf("creates: %w", err)
+			return false, "", fmt.Errorf("creates: %w", c.pathError(err))
 		}
 	}
 	if c.Unless != "" {
@@ -112,7 +139,7 @@ func (c *Command) guard(ctx context.Context, h *Host) (skip bool, why string, er
 	}
 	var reasons []string
 	if c.Creates != "" {
-		reasons = append(reasons, c.Creates+" is missing")
+		reasons = append(reasons, creates+" is missing")
 	}
 	if c.Unless != "" {
 		reasons = append(reasons, "unless failed")
@@ -148,6 +175,19 @@ func (c *Command) Apply(ctx context.Context, h *Host, _ *Change) error {
 		return fmt.Errorf("command %q exited %d: %s", c.Name, res.ExitCode, tail(msg, 2000))
 	}
 	return nil
+}
+
+// pathError keeps a sensitive creates path out of an error: the cause stays, the path
+// goes.
+func (c *Command) pathError(err error) error {
+	var pe *fs.PathError
+	if c.hidden["creates"] && errors.As(err, &pe) {
+		return fmt.Errorf("%s %s: %w", pe.Op, sensitiveText, pe.Err)
+	}
+	if c.hidden["creates"] {
+		return errors.New(sensitiveText + ": the check failed")
+	}
+	return err
 }
 
 func tail(s string, n int) string {
