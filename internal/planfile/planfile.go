@@ -6,8 +6,10 @@
 //	{"format": "hostplan-plan", "format_version": 1, "hostplan_version": "...",
 //	 "created": "2026-11-23T10:00:00Z", "body": {...}, "sha256": "<hex of body>"}
 //
-// The digest over the body (compacted) tells a truncated or edited file from a plan.
-// The body holds the inputs (plan files, inventory files, variable values; sensitive
+// The digest over the body (compacted) tells a truncated or damaged file from a plan; it
+// has no key, so it authenticates nothing: anyone who can edit the file can recompute
+// it. What makes a plan trusted is its detached SSH signature, FILE.sig (see sign.go),
+// over the file's exact bytes. The body holds the inputs (plan files, inventory files, variable values; sensitive
 // variables as salted SHA-256 digests only) and the plan document with a fingerprint per
 // step. Applying a saved plan makes the plan again from those inputs and applies a host
 // only where every step's fingerprint is the one reviewed (see Stale).
@@ -41,7 +43,10 @@ type File struct {
 	Hostplan string    // version of the hostplan that wrote it
 	Created  time.Time // when
 	Inputs   Inputs
-	Plan     *report.Plan
+	// Plan is the reviewed plan; its ContentKey is saved with it.
+	Plan *report.Plan
+	// Raw is the file's bytes as read by Parse: what its signature must cover.
+	Raw []byte
 }
 
 // Inputs are what the plan was made from.
@@ -100,27 +105,48 @@ type envelope struct {
 type body struct {
 	Inputs Inputs       `json:"inputs"`
 	Plan   *report.Plan `json:"plan"`
+	// ContentKey keys the plan's digests of sensitive content (report.Options): kept
+	// here, not in the plan document, so that no --json output carries it.
+	ContentKey []byte `json:"content_key,omitempty"`
 }
 
-// Write saves f at path atomically (a temp file renamed over it), readable by the owner
-// only: a plan holds the inventory and the plan's files.
+// Write saves f at path, unsigned; it removes an old signature next to it (SigPath),
+// which could only confuse. See WriteSigned.
 func Write(path string, f *File) error {
-	b, err := json.Marshal(body{Inputs: f.Inputs, Plan: f.Plan})
+	data, err := Marshal(f)
 	if err != nil {
-		return fmt.Errorf("save plan: %w", err)
+		return err
+	}
+	if err := os.Remove(SigPath(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("save plan: remove the old signature: %w", err)
+	}
+	return writeAtomic(path, data)
+}
+
+// Marshal is the file's content for f: what Write writes and a signature signs.
+func Marshal(f *File) ([]byte, error) {
+	b, err := json.Marshal(body{Inputs: f.Inputs, Plan: f.Plan, ContentKey: f.Plan.ContentKey})
+	if err != nil {
+		return nil, fmt.Errorf("save plan: %w", err)
 	}
 	sum := sha256.Sum256(b)
 	out, err := json.MarshalIndent(envelope{Format: Format, Version: Version, Hostplan: f.Hostplan,
 		Created: f.Created.UTC(), Body: b, SHA256: hex.EncodeToString(sum[:])}, "", " ")
 	if err != nil {
-		return fmt.Errorf("save plan: %w", err)
+		return nil, fmt.Errorf("save plan: %w", err)
 	}
+	return append(out, '\n'), nil
+}
+
+// writeAtomic writes data to path through a temp file renamed over it, readable by the
+// owner only: a plan holds the inventory and the plan's files.
+func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err = tmp.Write(append(out, '\n')); err == nil {
+	if _, err = tmp.Write(data); err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -186,7 +212,8 @@ func Parse(name string, data []byte) (*File, error) {
 	if b.Plan == nil || b.Inputs.Plan == nil || b.Inputs.Inventory == nil {
 		return nil, fmt.Errorf("%s: the plan file is corrupt: plan or inputs missing", name)
 	}
-	return &File{Hostplan: env.Hostplan, Created: env.Created, Inputs: b.Inputs, Plan: b.Plan}, nil
+	b.Plan.ContentKey = b.ContentKey
+	return &File{Hostplan: env.Hostplan, Created: env.Created, Inputs: b.Inputs, Plan: b.Plan, Raw: data}, nil
 }
 
 // LooksLikePlan reports whether data is meant to be a saved plan (a JSON object; an HCL

@@ -85,6 +85,8 @@ func TestStale(t *testing.T) {
 		{"mode", func(s *report.Step) { s.Before.Mode = "0600" }, "/etc/a mode changed since the plan was made (0644 → 0600)"},
 		{"owner", func(s *report.Step) { s.Before.UID = 1000 }, "/etc/a owner changed since the plan was made (0:0 → 1000:0)"},
 		{"action", func(s *report.Step) { s.Before = nil; s.Action = "no-op" }, `file "/etc/a": the plan was to update, now it would no-op`},
+		{"sensitive content", func(s *report.Step) { s.Sensitive = true; s.Before.SHA256 = strings.Repeat("2", 64) },
+			"/etc/a changed since the plan was made (sensitive content)"},
 		{"details", func(s *report.Step) { s.Before = nil; s.Details = []string{"would run: x"} },
 			`file "/etc/a": its state changed since the plan was made (planned "(nothing)", now "would run: x")`},
 	} {

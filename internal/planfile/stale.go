@@ -60,9 +60,9 @@ func stepChange(a, b *report.Step) string {
 		case x.Exists && !y.Exists:
 			return fmt.Sprintf("%s was removed since the plan was made", x.Path)
 		case !x.Exists && y.Exists:
-			return fmt.Sprintf("%s was created since the plan was made (sha256 %s)", x.Path, short(y.SHA256))
+			return fmt.Sprintf("%s was created since the plan was made (%s)", x.Path, contentNote(b, "", y.SHA256))
 		case x.SHA256 != y.SHA256:
-			return fmt.Sprintf("%s changed since the plan was made (sha256 %s → %s)", x.Path, short(x.SHA256), short(y.SHA256))
+			return fmt.Sprintf("%s changed since the plan was made (%s)", x.Path, contentNote(b, x.SHA256, y.SHA256))
 		case x.Mode != y.Mode:
 			return fmt.Sprintf("%s mode changed since the plan was made (%s → %s)", x.Path, x.Mode, y.Mode)
 		case x.UID != y.UID || x.GID != y.GID:
@@ -79,6 +79,18 @@ func stepChange(a, b *report.Step) string {
 		}
 	}
 	return fmt.Sprintf("%s: its state changed since the plan was made", a.Address())
+}
+
+// contentNote names a content change by its digests, or, for sensitive content whose
+// digests are keyed and mean nothing to people, says so.
+func contentNote(s *report.Step, was, is string) string {
+	switch {
+	case s.Sensitive:
+		return "sensitive content"
+	case was == "":
+		return "sha256 " + short(is)
+	}
+	return fmt.Sprintf("sha256 %s → %s", short(was), short(is))
 }
 
 func at(s []string, i int) string {
