@@ -51,6 +51,7 @@ type common struct {
 	noRollback        bool          // apply only
 	lockTimeout       time.Duration // apply only
 	lock              bool          // apply only: take host locks
+	sign              signFlags     // plan, apply, show: saved plan signatures
 }
 
 type multiFlag []string
@@ -67,6 +68,10 @@ func (a *app) flags(name string, c *common, connect bool) *flag.FlagSet {
 	fs.Var(&c.vars, "var", "set a variable: name=value; repeatable")
 	fs.Var(&c.varFiles, "var-file", "HCL file of variable values; repeatable")
 	fs.BoolVar(&c.noColor, "no-color", false, "no colour in output (NO_COLOR is honoured too)")
+	switch name {
+	case "plan", "apply", "show":
+		signingFlags(fs, &c.sign)
+	}
 	if connect {
 		fs.IntVar(&c.parallel, "parallel", 20, "hosts worked on at once")
 		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "connect timeout per host (TCP and SSH handshake)")

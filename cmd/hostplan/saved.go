@@ -14,6 +14,7 @@ import (
 	"github.com/hostplan/hostplan/internal/config"
 	"github.com/hostplan/hostplan/internal/engine"
 	"github.com/hostplan/hostplan/internal/planfile"
+	"github.com/hostplan/hostplan/internal/render"
 	"github.com/hostplan/hostplan/internal/report"
 )
 
@@ -55,6 +56,12 @@ func valueJSON(v cty.Value) ([]byte, error) {
 // applySaved applies a saved plan: the plan is made again from the inputs it saved,
 // and a host is changed only if every step is exactly what was reviewed.
 func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f *planfile.File, allOrNothing bool, journalPath string) int {
+	signer, err := a.verifySaved(c, path, f)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(v.info, "Plan %s signed by %s\n", path, signedBy(signer))
 	if len(c.inventories) > 0 || c.limit != "" {
 		fmt.Fprintf(a.stderr, "hostplan: %s fixes the inventory and --limit it was made with; make a new plan to change them\n", path)
 		return exitError
@@ -88,6 +95,8 @@ func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f
 	p := e.Plan(ctx)
 	a.prog.Suspend()
 	opts := v.reportOptions(c)
+	// The reviewed plan's key, so that digests of sensitive content compare.
+	opts.ContentKey = f.Plan.ContentKey
 	fresh := report.FromPlan(p, opts)
 	stale := planfile.Stale(f.Plan, fresh)
 	names := make([]string, 0, len(stale))
@@ -155,4 +164,78 @@ func checkSensitive(p *config.Plan, f *planfile.File) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// savePlan writes a saved plan to path, signed with the operator's key (see
+// signingKey), and says so. With no key to sign with it still saves the plan, unsigned,
+// and says how to sign it: apply refuses it until then.
+func (a *app) savePlan(v *view, c *common, path string, f *planfile.File) error {
+	ref, _ := a.signingKey(c.sign)
+	if ref == nil {
+		if err := planfile.Write(path, f); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "hostplan: the plan is NOT signed (no signing key: -sign-key, HOSTPLAN_SIGN_KEY, ~/.ssh/id_ed25519, id_ecdsa, id_rsa or ssh-agent); apply refuses it until it is. Sign it with: %s\n", signRecipe(path))
+		return nil
+	}
+	s, done, err := a.signer(ref)
+	if err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	defer done()
+	if err := planfile.WriteSigned(path, f, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(v.info, "\nSigned the plan with %s (%s): %s\n", planfile.KeyName(s.PublicKey()), ref.shown, planfile.SigPath(path))
+	return nil
+}
+
+// showSaved prints a saved plan, after who signed it and whether apply would accept it,
+// so that a second reviewer knows whose plan they read. A bad signature (the file was
+// changed after signing) still shows the plan, but exits 1.
+func (a *app) showSaved(c *common, path, format string) int {
+	if format == "md" {
+		format = "markdown"
+	}
+	if format != "human" && format != "json" && format != "markdown" {
+		fmt.Fprintf(a.stderr, "hostplan show: -format %q: use human, json or markdown\n", format)
+		return exitError
+	}
+	f, err := planfile.Read(path)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
+		return exitError
+	}
+	status, ok := a.signatureStatus(c, path, f)
+	switch format {
+	case "human":
+		fmt.Fprintf(a.stdout, "%s\n\n", status)
+		a.renderer(c).Plan(f.Plan)
+	case "json":
+		fmt.Fprintln(a.stderr, status)
+		render.JSON(a.stdout, f.Plan)
+	case "markdown":
+		fmt.Fprintf(a.stdout, "**%s**\n\n", status)
+		render.Markdown(a.stdout, f.Plan)
+	}
+	if !ok {
+		return exitError
+	}
+	return planExit(f.Plan)
+}
+
+// signatureStatus is one line on the plan's signature; ok is false when apply would
+// refuse the plan for a reason other than trust: a bad signature, its file mode, an
+// unreadable allowed_signers file.
+func (a *app) signatureStatus(c *common, path string, f *planfile.File) (line string, ok bool) {
+	s, t, err := a.checkSaved(c, path, f)
+	switch {
+	case errors.Is(err, planfile.ErrUnsigned):
+		return fmt.Sprintf("Signature: NONE (no %s): apply will refuse this plan until it is signed: %s", planfile.SigPath(path), signRecipe(path)), true
+	case err != nil:
+		return "Signature: CHECK FAILED, do not apply (apply will refuse it): " + err.Error(), false
+	case s.Trusted == "":
+		return "Signature: good, by " + s.Fingerprint() + ", NOT TRUSTED: apply will refuse this plan. " + trustHint(s.Key, t.AllowedPath), true
+	}
+	return "Signature: good, by " + signedBy(s), true
 }

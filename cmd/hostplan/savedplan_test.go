@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/hostplan/hostplan/internal/planfile"
 	"github.com/hostplan/hostplan/internal/report"
 )
 
@@ -62,6 +66,34 @@ func schemaCheck(t *testing.T, doc []byte) {
 	}
 }
 
+// newSSHKey makes an ed25519 key with ssh-keygen, as an operator has one.
+func newSSHKey(t *testing.T, name string) string {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	return key
+}
+
+// keygenSign signs file with ssh-keygen -Y sign, as a reviewer does by hand.
+func keygenSign(t *testing.T, key, file string) {
+	t.Helper()
+	os.Remove(file + ".sig")
+	if out, err := exec.Command("ssh-keygen", "-Y", "sign", "-f", key, "-n", planfile.Namespace, file).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -Y sign: %v\n%s", err, out)
+	}
+}
+
+// signPlan signs a saved plan with a new key of the operator's (ssh-keygen -Y sign)
+// and returns the environment of an operator whose signing key that is.
+func signPlan(t *testing.T, planFile string) []string {
+	t.Helper()
+	key := newSSHKey(t, "operator")
+	keygenSign(t, key, planFile)
+	return []string{"HOSTPLAN_SIGN_KEY=" + key}
+}
+
 func TestLabSavedPlan(t *testing.T) {
 	t.Parallel()
 	l, inv := startLab(t, 3, "root")
@@ -78,9 +110,11 @@ func TestLabSavedPlan(t *testing.T) {
 	if st, err := os.Stat(planFile); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("plan file: %v, %v; want mode 0600", st, err)
 	}
+	env = append(env, signPlan(t, planFile)...)
 
-	// What show prints is what plan printed; JSON fits the schema; Markdown folds hosts.
-	if s := hostplan(t, "show", planFile); s.stdout != reviewed || s.code != exitChanges {
+	// What show prints (after who signed it) is what plan printed; JSON fits the
+	// schema; Markdown folds hosts.
+	if s := hostplan(t, "show", planFile); !strings.HasSuffix(s.stdout, reviewed) || s.code != exitChanges {
 		t.Errorf("show differs from the plan output:\n--- show\n%s\n--- plan\n%s", s, reviewed)
 	}
 	js := hostplan(t, "show", "--json", planFile)
@@ -118,6 +152,7 @@ func TestLabSavedPlan(t *testing.T) {
 	if r = hostplanEnv(t, env, "plan", "-out", planFile, "-i", inv, dir); r.code != exitChanges {
 		t.Fatalf("second plan -out:\n%s", r)
 	}
+	env = append(env, signPlan(t, planFile)...)
 	if err := l.Host("h2").WriteFile("/etc/hostplan-saved.conf", []byte("drift again\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +170,7 @@ func TestLabSavedPlan(t *testing.T) {
 	if r = hostplanEnv(t, env, "plan", "-out", planFile, "-i", inv, dir); r.code != exitChanges {
 		t.Fatalf("third plan -out:\n%s", r)
 	}
+	env = append(env, signPlan(t, planFile)...)
 	if a = hostplanEnv(t, env, "apply", "--json", planFile); a.code != exitOK {
 		t.Fatalf("apply of a fresh saved plan:\n%s", a)
 	}
@@ -169,10 +205,15 @@ func TestLabSavedPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Nor is a plain digest of the file that holds it, which would stand in for it.
+	tokenSum := sha256.Sum256([]byte("token=" + secretToken + "\n"))
 	for name, text := range map[string]string{"plan file": string(saved), "plan output": reviewed, "show --json": js.stdout,
 		"show markdown": md.stdout, "apply --json": a.stdout, "apply output": a.stderr, "journal": string(journaled), "history": h.stdout} {
 		if strings.Contains(text, secretToken) {
 			t.Errorf("the sensitive value appears in the %s", name)
+		}
+		if strings.Contains(text, hex.EncodeToString(tokenSum[:])) {
+			t.Errorf("the plain sha256 of the sensitive file appears in the %s", name)
 		}
 	}
 	if got := remote(t, l.Host("h1"), "cat /etc/hostplan-token"); got != "token="+secretToken {
@@ -188,6 +229,7 @@ func TestLabSavedPlanRefusals(t *testing.T) {
 	if r := hostplanEnv(t, tokenEnv(secretToken), "plan", "-out", planFile, "-i", inv, dir); r.code != exitChanges {
 		t.Fatalf("plan -out:\n%s", r)
 	}
+	trusted := signPlan(t, planFile)
 	saved, err := os.ReadFile(planFile)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +263,7 @@ func TestLabSavedPlanRefusals(t *testing.T) {
 		{"show newer", []string{"show", write(newer)}, nil, "plan format version 99"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := hostplanEnv(t, tc.env, tc.args...)
+			r := hostplanEnv(t, append(tc.env, trusted...), tc.args...)
 			if r.code != exitError || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("want exit 1 and %q on stderr:\n%s", tc.want, r)
 			}
@@ -261,6 +303,7 @@ task "tls" {
 	if r := hostplanEnv(t, env, "plan", "-out", planFile, "-i", inv, dir); r.code != exitChanges || strings.Contains(r.String(), "PRIVATE-KEY") {
 		t.Fatalf("plan -out:\n%s", r)
 	}
+	env = append(env, signPlan(t, planFile)...)
 	saved, err := os.ReadFile(planFile)
 	if err != nil {
 		t.Fatal(err)
@@ -292,5 +335,78 @@ task "tls" {
 	}
 	if r := hostplanEnv(t, env, "plan", "-i", inv, dir); r.code != exitOK {
 		t.Errorf("plan after the apply:\n%s", r)
+	}
+}
+
+const guardedPlanSrc = `
+task "guarded" {
+  on = ["lab"]
+  command "stamp" {
+    run    = "echo reviewed > /etc/hostplan-stamp"
+    unless = "test -e /etc/hostplan-stamp"
+  }
+}
+`
+
+// A saved plan is applied only when its signature verifies over the very bytes used
+// and its key is trusted: the operator's own (HOSTPLAN_SIGN_KEY) or a line of the
+// allowed_signers file. A guard edited in the embedded HCL with the sha256 recomputed
+// would otherwise run as root at apply's plan step, unseen by the reviewer.
+func TestLabSavedPlanSignatures(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	dir := writeFiles(t, map[string]string{"main.hcl": guardedPlanSrc})
+	me, colleague, stranger := newSSHKey(t, "me"), newSSHKey(t, "colleague"), newSSHKey(t, "stranger")
+	allowed := writeAllowed(t, `colleague@example.org namespaces="hostplan-plan" `+publicLine(t, colleague),
+		`gitonly@example.org namespaces="git" `+publicLine(t, stranger))
+	env := []string{"HOSTPLAN_SIGN_KEY=" + me, "HOSTPLAN_ALLOWED_SIGNERS=" + allowed}
+	reviewed := filepath.Join(t.TempDir(), "change.plan")
+	r := hostplan(t, "plan", "-out", reviewed, "-i", inv, dir)
+	if r.code != exitChanges || !strings.Contains(r.stdout, "guard unless: test -e /etc/hostplan-stamp") {
+		t.Fatalf("plan -out does not show the guard:\n%s", r)
+	}
+	original, err := os.ReadFile(reviewed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	variant := func(sign func(string), edit func(string)) string {
+		p := filepath.Join(t.TempDir(), "change.plan")
+		if err := os.WriteFile(p, original, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sign(p)
+		edit(p)
+		return p
+	}
+	by := func(key string) func(string) { return func(p string) { keygenSign(t, key, p) } }
+	none := func(string) {}
+	for _, tc := range []struct {
+		name string
+		plan string
+		want string
+	}{
+		{"forged guard", variant(by(me), func(p string) {
+			forgePlan(t, p, "test -e /etc/hostplan-stamp", "touch /etc/hostplan-pwned; test -e /etc/hostplan-stamp")
+		}), "bad signature"},
+		{"unsigned", variant(none, none), "is not signed"},
+		{"untrusted key", variant(by(stranger), none), "signed by a key you do not trust: SHA256:"},
+		{"allowed for another namespace", variant(by(stranger), none), `NAME namespaces="hostplan-plan" ssh-ed25519`},
+		{"group writable", variant(by(me), func(p string) { os.Chmod(p, 0o664) }), "writable by group or others (mode 0664)"},
+	} {
+		a := hostplanEnv(t, env, "apply", tc.plan)
+		if a.code != exitError || !strings.Contains(a.stderr, tc.want) || !strings.Contains(strings.ToLower(a.stderr), "refusing to apply") {
+			t.Errorf("%s: want a refusal with %q:\n%s", tc.name, tc.want, a)
+		}
+	}
+	if got := remote(t, l.Hosts[0], "ls /etc/hostplan-pwned /etc/hostplan-stamp 2>&1 | grep -c 'No such file'"); got != "2" {
+		t.Fatalf("a refused plan ran something on the host: %q", got)
+	}
+	// The second reviewer's key is in allowed_signers: applied, exactly as reviewed.
+	a := hostplanEnv(t, env, "apply", variant(by(colleague), none))
+	if a.code != exitOK || !strings.Contains(a.stdout, "signed by colleague@example.org SHA256:") {
+		t.Fatalf("apply of a plan signed by a trusted colleague:\n%s", a)
+	}
+	if got := remote(t, l.Hosts[0], "cat /etc/hostplan-stamp"); got != "reviewed" {
+		t.Errorf("stamp %q", got)
 	}
 }

@@ -133,7 +133,7 @@ func CheckMode(name string, fi fs.FileInfo) error {
 		return fmt.Errorf("%s is not a regular file", name)
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("%s is writable by group or others (mode %04o): refusing to apply it; make it private with chmod 600 %s, check it, and sign it again if in doubt", name, perm, name)
+		return fmt.Errorf("%s is writable by group or others (mode %04o), who could have replaced it: make it private (chmod 600 %s), check it with hostplan show, and sign it again if in doubt", name, perm, name)
 	}
 	return nil
 }
