@@ -70,7 +70,7 @@ func (a *app) flags(name string, c *common, connect bool) *flag.FlagSet {
 	fs.BoolVar(&c.noColor, "no-color", false, "no colour in output (NO_COLOR is honoured too)")
 	switch name {
 	case "plan", "apply", "show":
-		signingFlags(fs, &c.sign)
+		signingFlags(fs, &c.sign, name != "plan")
 	}
 	if connect {
 		fs.IntVar(&c.parallel, "parallel", 20, "hosts worked on at once")

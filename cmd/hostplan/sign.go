@@ -19,8 +19,13 @@ type signFlags struct {
 	allowed string // -allowed-signers
 }
 
-func signingFlags(fs *flag.FlagSet, f *signFlags) {
+// signingFlags adds -sign-key (plan, apply, show) and -allowed-signers (apply, show:
+// plan trusts nobody, it only signs).
+func signingFlags(fs *flag.FlagSet, f *signFlags, verifies bool) {
 	fs.StringVar(&f.key, "sign-key", "", "your SSH key, to sign saved plans and to trust plans it signed: a private key file, its .pub (the key is in ssh-agent), agent (the agent's first key) or none (default $HOSTPLAN_SIGN_KEY, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa, else the agent's first key)")
+	if !verifies {
+		return
+	}
 	fs.StringVar(&f.allowed, "allowed-signers", "", "ssh-keygen allowed_signers file of the other keys whose plans you trust (default $HOSTPLAN_ALLOWED_SIGNERS, else ~/.config/hostplan/allowed_signers)")
 }
 
