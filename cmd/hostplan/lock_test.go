@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hostplan/hostplan/internal/lab"
 )
 
 // TestLabHostLock: two applies at once on one host never both change it. The second
@@ -25,7 +29,7 @@ task "t" {
 }`})
 	first := make(chan result, 1)
 	go func() { first <- hostplan(t, "apply", "--auto-approve", "-i", inv, slow) }()
-	waitUntil(t, func() bool { return remote(t, h, "test -e /run/lock/hostplan.lock && echo yes || echo no") == "yes" })
+	waitUntil(t, func() bool { return remote(t, h, "test -e /run/hostplan/lock && echo yes || echo no") == "yes" })
 
 	r := hostplan(t, "apply", "--auto-approve", "-i", inv, quick)
 	if r.code != exitError || !strings.Contains(r.stdout, "h1 is locked by ") || !strings.Contains(r.stdout, "another hostplan apply is changing it") {
@@ -40,15 +44,118 @@ task "t" {
 	if got := remote(t, h, "cat /etc/lock-order"); got != "a\nb" {
 		t.Errorf("order of changes %q, want a then b: both applies wrote at once", got)
 	}
-	if got := remote(t, h, "test -e /run/lock/hostplan.lock && echo left || echo gone"); got != "gone" {
+	if got := remote(t, h, "test -e /run/hostplan/lock && echo left || echo gone"); got != "gone" {
 		t.Errorf("lock file %s after both applies", got)
 	}
 
 	// A lock left by a run that died long ago.
-	remote(t, h, `mkdir -p /run/lock && printf '%s\n' '{"operator":"ghost@old-bastion","machine":"old-bastion","pid":1,"run":"x","since":"2026-01-01T00:00:00Z"}' > /run/lock/hostplan.lock && touch -d '10 minutes ago' /run/lock/hostplan.lock`)
+	remote(t, h, `printf '%s\n' '{"operator":"ghost@old-bastion","machine":"old-bastion","pid":1,"run":"x","since":"2026-01-01T00:00:00Z"}' > /run/hostplan/lock && touch -d '10 minutes ago' /run/hostplan/lock`)
 	if r = hostplan(t, "apply", "--auto-approve", "-i", inv, quick); r.code != 0 || !strings.Contains(r.stdout, "note: took over a stale lock held by ghost@old-bastion") {
 		t.Errorf("apply over a stale lock:\n%s", r)
 	}
+}
+
+// TestLabHostLockPlanted: what an unprivileged user of the host (labnosudo) plants at
+// the old lock path, in world-writable /run/lock, neither jams the lock (a directory
+// there made `apply --lock-timeout` spin forever) nor spoofs it (a symlink to /dev/null
+// let two applies both hold it; a FIFO hung the apply).
+func TestLabHostLockPlanted(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	h := l.Host("h1")
+	// The first apply holds the lock until the test says go (at most a minute).
+	slow := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  command "a" { run = "touch /tmp/started; i=0; while [ ! -e /tmp/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo a >> /etc/lock-order" }
+}`})
+	quick := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  command "b" { run = "echo b >> /etc/lock-order" }
+}`})
+	for _, plant := range []string{
+		"mkdir /run/lock/hostplan.lock",
+		"ln -s /dev/null /run/lock/hostplan.lock",
+		"mkfifo /run/lock/hostplan.lock",
+		"mkdir /run/hostplan",
+	} {
+		t.Run(plant, func(t *testing.T) {
+			remote(t, h, "rm -rf /run/lock/hostplan.lock /run/hostplan /tmp/started /tmp/go /etc/lock-order")
+			// May be refused (permission denied): that is the defence.
+			out, err := h.Exec(context.Background(), "runuser -u "+lab.NoSudoUser+" -- "+plant)
+			t.Logf("as %s: %s: %v %s", lab.NoSudoUser, plant, err, out)
+
+			first := make(chan result, 1)
+			go func() {
+				first <- hostplanWithin(t, time.Minute, "apply", "--auto-approve", "--lock-timeout", "5s", "-i", inv, slow)
+			}()
+			drained := false
+			defer func() { // the first apply must not outlive the test
+				if !drained {
+					h.Exec(context.Background(), "touch /tmp/go")
+					<-first
+				}
+			}()
+			waitUntil(t, func() bool { return remote(t, h, "test -e /tmp/started && echo yes || echo no") == "yes" })
+			start := time.Now()
+			r := hostplanWithin(t, time.Minute, "apply", "--auto-approve", "--lock-timeout", "2s", "-i", inv, quick)
+			if r.code != exitError || !strings.Contains(r.stdout, "h1 is locked by ") {
+				t.Errorf("second apply while the first holds the lock:\n%s", r)
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("second apply took %v with --lock-timeout 2s", d.Round(time.Millisecond))
+			}
+			remote(t, h, "touch /tmp/go")
+			r, drained = <-first, true
+			if r.code != 0 {
+				t.Errorf("first apply:\n%s", r)
+			}
+			if got := remote(t, h, "cat /etc/lock-order"); got != "a" {
+				t.Errorf("changes %q, want only the first apply's", got)
+			}
+			if r = hostplanWithin(t, time.Minute, "apply", "--auto-approve", "-i", inv, quick); r.code != 0 {
+				t.Errorf("apply after both:\n%s", r)
+			}
+		})
+	}
+}
+
+// TestLabHostLockUnsafeDir: a lock directory others may write to (as a careless or
+// tampering admin could leave it) is refused, naming it and what is wrong, and the host
+// is not changed.
+func TestLabHostLockUnsafeDir(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	h := l.Host("h1")
+	quick := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  command "b" { run = "echo b >> /etc/lock-order" }
+}`})
+	remote(t, h, "mkdir -m 1777 /run/hostplan")
+	r := hostplanWithin(t, time.Minute, "apply", "--auto-approve", "--lock-timeout", "5s", "-i", inv, quick)
+	if r.code != exitError || !strings.Contains(r.stdout, "refusing to lock the host at /run/hostplan/lock: /run/hostplan: mode 1777 lets group or others in") {
+		t.Errorf("apply with a world-writable lock directory:\n%s", r)
+	}
+	if got := remote(t, h, "cat /etc/lock-order 2>&1; ls -A /run/hostplan"); got != "cat: /etc/lock-order: No such file or directory" {
+		t.Errorf("host after the refusal: %q", got)
+	}
+}
+
+// hostplanWithin runs the CLI like hostplan, but gives up after d: a lock that waits
+// forever fails the test instead of hanging it.
+func hostplanWithin(t *testing.T, d time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var out, errb bytes.Buffer
+	env := []string{"HOME=" + t.TempDir(), "NO_COLOR=1", "SSH_AUTH_SOCK="}
+	code := run(ctx, args, strings.NewReader(""), &out, &errb, env)
+	if ctx.Err() != nil {
+		t.Errorf("hostplan %s still running after %v", strings.Join(args, " "), d)
+	}
+	return result{code, out.String(), errb.String()}
 }
 
 // waitUntil polls cond for up to 30 s.

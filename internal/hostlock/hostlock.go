@@ -1,9 +1,21 @@
 // Package hostlock keeps two hostplan applies from changing one host at the same time.
-// The lock is a file on the host, created atomically (O_EXCL through the shell's
-// noclobber), holding who took it. Its holder refreshes the file's mtime while it runs,
-// so a lock whose holder died (killed bastion, lost network) is recognised as stale once
-// the lease has passed without a refresh, or at once when the holder was a process on
-// this same machine that no longer exists.
+//
+// The lock is a regular file in a private directory on the host (/run/hostplan, mode
+// 0700, for root; ~/.hostplan for a login without become), holding who took it. Only
+// the user hostplan acts as (or root) can create entries there, so no other local user
+// can plant a directory, symlink or FIFO where the lock goes: before it takes the lock,
+// hostplan checks that the directory and every directory above it belong to root or
+// that user and that no one else may write to them, and refuses otherwise.
+//
+// Every step that looks at or changes the lock runs under flock(1) on that directory,
+// so two applies never both see "free" or both replace one stale lock. The lock file is
+// written to a mktemp file (O_CREAT|O_EXCL) and linked into place (link(2) never
+// replaces or follows an existing name), so it is whole from the first moment it exists.
+//
+// Its holder refreshes the file's mtime while it runs, so a lock whose holder died
+// (killed bastion, lost network) is recognised as stale once the lease has passed
+// without a refresh, or at once when the holder was a process on this same machine that
+// no longer exists.
 package hostlock
 
 import (
@@ -12,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +34,28 @@ import (
 	"github.com/hostplan/hostplan/internal/transport"
 )
 
-// DefaultPath is where the lock lives: /run/lock is a tmpfs on systemd hosts, so a
-// reboot (which ends any apply) also clears the lock.
-const DefaultPath = "/run/lock/hostplan.lock"
+// DefaultPath is root's lock: /run is a tmpfs on systemd hosts, so a reboot (which ends
+// any apply) also clears the lock, and only root can create entries in it. A login that
+// does not become root locks in ~/.hostplan/lock instead: it cannot write to /run.
+const DefaultPath = "/run/hostplan/lock"
+
+// userLock is the lock of a non-root acting user, under its home directory.
+const userLock = ".hostplan/lock"
+
+const (
+	// commandTimeout bounds one lock command on top of its flock wait: a host that stops
+	// answering must not hold Acquire or Release forever.
+	commandTimeout = 30 * time.Second
+	// releaseTimeout bounds Release, which runs even when the run's context has ended.
+	releaseTimeout = 30 * time.Second
+	// maxGuardWait caps one wait for the lock directory's flock. Its holders keep it
+	// for milliseconds; a longer wait means something else holds it, and Acquire looks
+	// again after a pause until its deadline.
+	maxGuardWait = 10 * time.Second
+	// minGuardWait lets an Acquire without a wait (--lock-timeout 0) still get past
+	// another apply's millisecond-long look at the lock.
+	minGuardWait = time.Second
+)
 
 // Holder says who holds a lock.
 type Holder struct {
@@ -40,26 +72,33 @@ func (h Holder) String() string {
 
 // Options tune Acquire.
 type Options struct {
-	Path string // default DefaultPath
+	// Path is the lock file (absolute, in a directory other than /). Default:
+	// DefaultPath when hostplan acts as root on the host, else ~/.hostplan/lock of the
+	// user it acts as. Its directory is made (0700) when missing.
+	Path string
 	// Wait is how long to wait for a lock someone else holds (0: fail at once).
 	Wait time.Duration
 	// Lease is how long a lock may go without a refresh before it counts as stale
 	// (default 2m); the holder refreshes it every Lease/4.
 	Lease time.Duration
-	// Poll is how often a waiting Acquire looks again (default 1s).
+	// Poll is how long a waiting Acquire pauses before it looks again (default 1s).
 	Poll time.Duration
 }
 
 func (o *Options) defaults() {
-	if o.Path == "" {
-		o.Path = DefaultPath
-	}
 	if o.Lease <= 0 {
 		o.Lease = 2 * time.Minute
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
 	}
+}
+
+func (o *Options) check() error {
+	if o.Path != "" && (!path.IsAbs(o.Path) || path.Clean(o.Path) != o.Path || path.Dir(o.Path) == "/") {
+		return fmt.Errorf("lock path %q: want an absolute, clean path in a directory other than /", o.Path)
+	}
+	return nil
 }
 
 // HeldError is returned when another holder keeps the lock past Options.Wait.
@@ -73,12 +112,29 @@ func (e *HeldError) Error() string {
 		e.Host, e.By, e.Path)
 }
 
+// UnsafeError is returned when the lock, its directory or a directory above it is
+// something hostplan did not make or others could change: hostplan refuses to lock
+// (and so to apply) rather than trust it.
+type UnsafeError struct {
+	Host    string
+	Path    string // the lock file
+	Entry   string // what is wrong: the lock, its directory or a parent
+	Problem string
+}
+
+func (e *UnsafeError) Error() string {
+	return fmt.Sprintf("%s: refusing to lock the host at %s: %s: %s. Only root or the user hostplan acts as may be able to change the lock and the directories above it; fix or remove %s by hand",
+		e.Host, e.Path, e.Entry, e.Problem, e.Entry)
+}
+
 // Lock is a held lock; Release it when done.
 type Lock struct {
 	conn    transport.Conn
 	host    string
+	uid     int    // the user hostplan acts as on the host
+	dir     string // the lock's directory, with no symlink in it
 	path    string
-	run     string
+	runID   string
 	content string
 	// TookOver is set when a stale lock was replaced, naming its holder.
 	TookOver *Holder
@@ -89,87 +145,364 @@ type Lock struct {
 	once     sync.Once
 }
 
-// Acquire takes the lock on the host behind conn for holder.
+// Acquire takes the lock on the host behind conn for holder. It waits at most
+// o.Wait for another holder, looking again every o.Poll.
 func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options) (*Lock, error) {
 	o.defaults()
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	if conn.Shell() == transport.ShellCmd {
+		return nil, fmt.Errorf("lock %s: host locks need a POSIX shell, and %s runs cmd.exe", host, host)
+	}
 	b, err := json.Marshal(holder)
 	if err != nil {
 		return nil, err
 	}
-	content := string(b)
 	deadline := time.Now().Add(o.Wait)
-	var tookOver *Holder
+	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), stop: make(chan struct{})}
+	if err := l.locate(ctx, o.Path); err != nil {
+		return nil, err
+	}
+	if err := l.wait(ctx, o, deadline); err != nil {
+		return nil, err
+	}
+	trackRun(holder.Run, 1)
+	l.refresh(o.Lease / 4)
+	return l, nil
+}
+
+// wait tries until it holds the lock or the deadline passes, pausing o.Poll between
+// tries: a lock that can never be had (someone else's) costs one look per poll.
+func (l *Lock) wait(ctx context.Context, o Options, deadline time.Time) error {
 	for {
-		state, err := try(ctx, conn, o.Path, content)
-		if err != nil {
-			return nil, fmt.Errorf("lock %s on %s: %w", o.Path, host, err)
+		st, err := l.attempt(ctx, o.Lease, deadline)
+		if err != nil || st.acquired {
+			return err
 		}
-		if state.gone {
-			continue // released between our looks: try again at once
+		if !time.Now().Before(deadline) {
+			return l.failure(st)
 		}
-		if state.acquired {
-			l := &Lock{conn: conn, host: host, path: o.Path, content: content, run: holder.Run, TookOver: tookOver, stop: make(chan struct{})}
-			trackRun(holder.Run, 1)
-			l.refresh(o.Lease / 4)
-			return l, nil
-		}
-		other, perr := parseHolder(state.content)
-		if stale(other, perr, state.age, o.Lease) {
-			// Remove exactly the stale file seen (not one a third run just made), then retry.
-			if err := removeIf(ctx, conn, o.Path, state.content); err != nil {
-				return nil, fmt.Errorf("remove stale lock %s on %s: %w", o.Path, host, err)
-			}
-			tookOver = &other
-			continue
-		}
-		if time.Now().After(deadline) {
-			return nil, &HeldError{Host: host, Path: o.Path, By: other}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(o.Poll):
+		if err := pause(ctx, min(o.Poll, time.Until(deadline))); err != nil {
+			return fmt.Errorf("lock %s on %s: %w", l.path, l.host, err)
 		}
 	}
+}
+
+// pause waits d unless ctx ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// attempt looks once, and when the lock it finds is stale, replaces exactly that lock
+// at once (a takeover needs no wait).
+func (l *Lock) attempt(ctx context.Context, lease time.Duration, deadline time.Time) (tryState, error) {
+	st, err := l.try(ctx, nil, deadline)
+	if err != nil || !st.held {
+		return st, err
+	}
+	other, perr := parseHolder(st.content)
+	if !stale(other, perr, st.age, lease) {
+		return st, nil
+	}
+	next, err := l.try(ctx, &st.content, deadline)
+	if err == nil && next.acquired {
+		l.TookOver = &other
+	}
+	return next, err
+}
+
+// failure is Acquire's error once the deadline passed without the lock.
+func (l *Lock) failure(st tryState) error {
+	if st.held {
+		other, _ := parseHolder(st.content)
+		return &HeldError{Host: l.host, Path: l.path, By: other}
+	}
+	return fmt.Errorf("lock %s on %s: another process kept its directory busy (flock) past the lock timeout", l.path, l.host)
+}
+
+// located is what the host says about where the lock goes.
+type located struct {
+	uid     int
+	path    string           // the lock file, its directory resolved (no symlinks)
+	entries map[string]entry // the lock's directory and every directory above it
+}
+
+// locate finds the lock's path for the user hostplan acts as, checks that only root
+// or that user can change its directory and every directory above it, and makes the
+// directory (0700) when it is missing.
+func (l *Lock) locate(ctx context.Context, want string) error {
+	for made := false; ; made = true {
+		loc, err := l.look(ctx, want)
+		if err != nil {
+			return fmt.Errorf("lock on %s: %w", l.host, err)
+		}
+		l.uid, l.path, l.dir = loc.uid, loc.path, path.Dir(loc.path)
+		if err := loc.check(); err != nil {
+			err.Host = l.host
+			return err
+		}
+		if _, exists := loc.entries[l.dir]; exists {
+			return nil
+		}
+		if made {
+			return fmt.Errorf("lock on %s: %s vanished after it was made", l.host, l.dir)
+		}
+		// Another apply may make it first: whatever is there then is checked again.
+		q := transport.ShellQuote(l.dir)
+		if _, err := l.run(ctx, fmt.Sprintf("mkdir -m 0700 -- %[1]s || [ -e %[1]s ] || [ -h %[1]s ]", q), 0); err != nil {
+			return fmt.Errorf("lock on %s: make %s: %w", l.host, l.dir, err)
+		}
+	}
+}
+
+// look reports the acting user, the lock's path with its directory's parent resolved,
+// and stat lines (uid, raw mode in hex, name; never following a symlink) for the
+// directory and each directory above it. It changes nothing.
+func (l *Lock) look(ctx context.Context, want string) (located, error) {
+	script := fmt.Sprintf(`uid=$(id -u) || exit 3
+p=%[1]s
+if [ -z "$p" ]; then
+  if [ "$uid" = 0 ]; then p=%[2]s
+  else
+    h=$(getent passwd "$uid" | cut -d: -f6)
+    case $h in /*) p=${h%%/}/%[3]s ;; *) echo "uid $uid has no home directory to keep its lock in" >&2; exit 3 ;; esac
+  fi
+fi
+d=${p%%/*}
+top=$(cd -P -- "${d%%/*}/" && pwd -P) || exit 3
+d=${top%%/}/${d##*/}
+echo "$uid"
+echo "$d/${p##*/}"
+set -- "$d"
+x=$top
+while :; do set -- "$x" "$@"; [ "$x" = / ] && break; x=${x%%/*}; x=${x:-/}; done
+stat -c '%%u %%f %%n' -- "$@" 2>/dev/null
+exit 0`, transport.ShellQuote(want), DefaultPath, userLock)
+	out, err := l.run(ctx, script, 0)
+	if err != nil {
+		return located{}, err
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) < 3 {
+		return located{}, fmt.Errorf("unexpected output %q", out)
+	}
+	loc := located{path: lines[1], entries: map[string]entry{}}
+	if loc.uid, err = strconv.Atoi(lines[0]); err != nil || !path.IsAbs(loc.path) {
+		return located{}, fmt.Errorf("unexpected output %q", out)
+	}
+	for _, line := range lines[2:] {
+		e, err := parseEntry(line)
+		if err != nil {
+			return located{}, err
+		}
+		loc.entries[e.name] = e
+	}
+	return loc, nil
+}
+
+// check refuses a lock directory, or a directory above it, that anyone but root or
+// the acting user could change: a planted name there could jam or spoof the lock.
+// The lock's directory must also be private (group and others may not even list or
+// open it: an open directory is enough to hold its flock).
+func (loc located) check() *UnsafeError {
+	dir := path.Dir(loc.path)
+	for _, p := range ancestors(path.Dir(dir)) {
+		e, ok := loc.entries[p]
+		if !ok {
+			return &UnsafeError{Path: loc.path, Entry: p, Problem: "missing (or not readable)"}
+		}
+		if problem := e.unsafeParent(loc.uid); problem != "" {
+			return &UnsafeError{Path: loc.path, Entry: p, Problem: problem}
+		}
+	}
+	if e, ok := loc.entries[dir]; ok {
+		if problem := e.unsafeDir(loc.uid); problem != "" {
+			return &UnsafeError{Path: loc.path, Entry: dir, Problem: problem}
+		}
+	}
+	return nil
+}
+
+// ancestors lists p and every directory above it, from / down.
+func ancestors(p string) []string {
+	if p == "/" {
+		return []string{"/"}
+	}
+	return append(ancestors(path.Dir(p)), p)
+}
+
+// entry is one stat line from the host.
+type entry struct {
+	uid  int
+	mode uint32 // st_mode: file type and permission bits
+	name string
+}
+
+func parseEntry(line string) (entry, error) {
+	f := strings.SplitN(line, " ", 3)
+	if len(f) != 3 {
+		return entry{}, fmt.Errorf("unexpected stat output %q", line)
+	}
+	uid, err := strconv.Atoi(f[0])
+	if err != nil {
+		return entry{}, fmt.Errorf("unexpected stat output %q", line)
+	}
+	mode, err := strconv.ParseUint(f[1], 16, 32)
+	if err != nil {
+		return entry{}, fmt.Errorf("unexpected stat output %q", line)
+	}
+	return entry{uid: uid, mode: uint32(mode), name: f[2]}, nil
+}
+
+// File types in st_mode.
+const (
+	typeMask = 0o170000
+	typeDir  = 0o040000
+	typeReg  = 0o100000
+)
+
+var typeNames = map[uint32]string{
+	0o010000: "a fifo", 0o020000: "a character device", typeDir: "a directory", 0o060000: "a block device",
+	typeReg: "a regular file", 0o120000: "a symbolic link", 0o140000: "a socket",
+}
+
+func (e entry) typeName() string {
+	if n, ok := typeNames[e.mode&typeMask]; ok {
+		return n
+	}
+	return fmt.Sprintf("of unknown type (mode %o)", e.mode)
+}
+
+func (e entry) perm() uint32 { return e.mode & 0o7777 }
+
+// unsafeParent says why a directory above the lock's would let someone else replace
+// what is below it ("" when it does not).
+func (e entry) unsafeParent(uid int) string {
+	switch {
+	case e.mode&typeMask != typeDir:
+		return e.typeName() + ", not a directory"
+	case e.uid != 0 && e.uid != uid:
+		return fmt.Sprintf("owned by uid %d, not by root or uid %d (the user hostplan acts as)", e.uid, uid)
+	case e.perm()&0o022 != 0:
+		return fmt.Sprintf("mode %04o lets group or others create and remove names in it", e.perm())
+	}
+	return ""
+}
+
+// unsafeDir says why the lock's own directory is not private to the acting user.
+func (e entry) unsafeDir(uid int) string {
+	switch {
+	case e.mode&typeMask != typeDir:
+		return e.typeName() + ", not a directory"
+	case e.uid != uid:
+		return fmt.Sprintf("owned by uid %d, not by uid %d (the user hostplan acts as)", e.uid, uid)
+	case e.perm()&0o077 != 0:
+		return fmt.Sprintf("mode %04o lets group or others in (the lock directory must be 0700)", e.perm())
+	}
+	return ""
 }
 
 type tryState struct {
 	acquired bool
-	gone     bool          // the holder released it between our looks
-	content  string        // the holder's, when not acquired
+	held     bool          // someone holds it; else the directory stayed busy
+	content  string        // the holder's, when held
 	age      time.Duration // since the holder's last refresh
 }
 
-// try creates the lock file if there is none, else reads it and its age, in one round
-// trip. noclobber makes the shell open the file with O_EXCL.
-func try(ctx context.Context, conn transport.Conn, path, content string) (tryState, error) {
-	q := transport.ShellQuote(path)
-	script := fmt.Sprintf(`mkdir -p "$(dirname %[1]s)" || exit 3
-if (set -C; printf '%%s\n' %[2]s > %[1]s) 2>/dev/null; then echo acquired; exit 0; fi
-c=$(cat %[1]s 2>/dev/null) && m=$(stat -c %%Y %[1]s 2>/dev/null) || { echo retry; exit 0; }
-echo "held $(($(date +%%s) - m))"
-printf '%%s\n' "$c"`, q, transport.ShellQuote(content))
-	res, err := conn.Run(ctx, script, nil)
+// try runs one look at the lock under the directory's flock: it creates the lock when
+// there is none, or reads the one there with its owner, type and age. With replace
+// set, a lock holding exactly *replace (a stale one) is removed first, so of several
+// applies that found the same stale lock only one takes it over.
+func (l *Lock) try(ctx context.Context, replace *string, deadline time.Time) (tryState, error) {
+	wait := min(max(time.Until(deadline), minGuardWait), maxGuardWait)
+	takeover, r := "no", ""
+	if replace != nil {
+		takeover, r = "yes", *replace
+	}
+	// Under the flock no other try is between its mktemp and rm: a temp file seen here
+	// was left by a try that was killed there.
+	script := l.guarded(wait, fmt.Sprintf(`rm -f -- "$d"/.hostplan-tmp.??????
+if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; fi
+if s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
+  echo "found $(date +%%s) $s"
+  if [ -f "$l" ] && [ ! -h "$l" ]; then cat -- "$l"; fi
+  exit 0
+fi
+t=$(mktemp "$d/.hostplan-tmp.XXXXXX") || exit 3
+if printf '%%s\n' %[2]s > "$t" && ln -- "$t" "$l"; then rm -f -- "$t"; echo acquired; exit 0; fi
+rm -f -- "$t"
+exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover))
+	out, err := l.run(ctx, script, wait)
 	if err != nil {
-		return tryState{}, err
+		return tryState{}, fmt.Errorf("lock %s on %s: %w", l.path, l.host, err)
 	}
-	if res.ExitCode != 0 {
-		return tryState{}, fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	first, rest, _ := strings.Cut(string(res.Stdout), "\n")
+	first, rest, _ := strings.Cut(out, "\n")
 	switch {
 	case first == "acquired":
 		return tryState{acquired: true}, nil
-	case first == "retry":
-		return tryState{gone: true}, nil
-	case strings.HasPrefix(first, "held "):
-		secs, err := strconv.Atoi(strings.TrimPrefix(first, "held "))
-		if err != nil {
-			return tryState{}, fmt.Errorf("unexpected output %q", res.Stdout)
-		}
-		return tryState{content: strings.TrimSuffix(rest, "\n"), age: time.Duration(secs) * time.Second}, nil
+	case first == "busy":
+		return tryState{}, nil
+	case strings.HasPrefix(first, "found "):
+		return l.found(first, rest)
 	}
-	return tryState{}, fmt.Errorf("unexpected output %q", res.Stdout)
+	return tryState{}, fmt.Errorf("lock %s on %s: unexpected output %q", l.path, l.host, out)
+}
+
+// found reads "found NOW UID MODE MTIME" and the content after it. Anything but a
+// regular file owned by the acting user is not a lock hostplan made: it is refused,
+// not waited for.
+func (l *Lock) found(first, rest string) (tryState, error) {
+	var now, mtime int64
+	var e entry
+	var mode string
+	if _, err := fmt.Sscanf(first, "found %d %d %s %d", &now, &e.uid, &mode, &mtime); err != nil {
+		return tryState{}, fmt.Errorf("lock %s on %s: unexpected output %q", l.path, l.host, first)
+	}
+	m, err := strconv.ParseUint(mode, 16, 32)
+	if err != nil {
+		return tryState{}, fmt.Errorf("lock %s on %s: unexpected output %q", l.path, l.host, first)
+	}
+	e.mode = uint32(m)
+	if e.mode&typeMask != typeReg {
+		return tryState{}, &UnsafeError{Host: l.host, Path: l.path, Entry: l.path, Problem: e.typeName() + ", not a lock file hostplan made"}
+	}
+	if e.uid != l.uid {
+		return tryState{}, &UnsafeError{Host: l.host, Path: l.path, Entry: l.path, Problem: fmt.Sprintf("owned by uid %d, not by uid %d (the user hostplan acts as)", e.uid, l.uid)}
+	}
+	// As $(cat) in the scripts, which compare it, the content ends at its last newline.
+	return tryState{held: true, content: strings.TrimRight(rest, "\n"), age: time.Duration(now-mtime) * time.Second}, nil
+}
+
+// guarded wraps body in the lock directory's flock, waited for at most wait. The body
+// sees the directory as $d and the lock as $l. A flock that times out prints "busy".
+func (l *Lock) guarded(wait time.Duration, body string) string {
+	return fmt.Sprintf(`d=%[1]s l=%[2]s
+exec 9<"$d" || exit 3
+flock -w %[3]s 9 || { r=$?; [ "$r" = 1 ] && { echo busy; exit 0; }; echo "flock failed (exit $r): host locks need flock(1), from util-linux" >&2; exit 3; }
+%[4]s`, transport.ShellQuote(l.dir), transport.ShellQuote(l.path), strconv.FormatFloat(wait.Seconds(), 'f', 1, 64), body)
+}
+
+// run runs a lock command, bounded by commandTimeout on top of wait (the flock wait
+// inside it). A non-zero exit is an error.
+func (l *Lock) run(ctx context.Context, script string, wait time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait+commandTimeout)
+	defer cancel()
+	res, err := l.conn.Run(ctx, script, nil)
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return string(res.Stdout), nil
 }
 
 func parseHolder(content string) (Holder, error) {
@@ -216,17 +549,16 @@ func stale(h Holder, perr error, age, lease time.Duration) bool {
 	return errors.Is(err, syscall.ESRCH)
 }
 
-// removeIf removes path only while it still holds content.
-func removeIf(ctx context.Context, conn transport.Conn, path, content string) error {
-	q := transport.ShellQuote(path)
-	res, err := conn.Run(ctx, fmt.Sprintf(`[ "$(cat %[1]s 2>/dev/null)" = %[2]s ] && rm -f %[1]s; exit 0`, q, transport.ShellQuote(content)), nil)
-	if err != nil {
-		return err
+// ifOurs runs action on the lock file, under the flock, only while it is still the
+// regular file holding our content: never on a lock another apply took over.
+func (l *Lock) ifOurs(ctx context.Context, wait time.Duration, action string) error {
+	script := l.guarded(wait, fmt.Sprintf(`if [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %s ]; then %s -- "$l" || exit 3; fi
+echo done`, transport.ShellQuote(l.content), action))
+	out, err := l.run(ctx, script, wait)
+	if err == nil && out == "busy\n" {
+		err = errors.New("its directory stayed busy (flock)")
 	}
-	if res.ExitCode != 0 {
-		return fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	return nil
+	return err
 }
 
 // refresh touches the lock every interval until Release, so it never looks stale while
@@ -243,7 +575,7 @@ func (l *Lock) refresh(interval time.Duration) {
 				return
 			case <-t.C:
 				ctx, cancel := context.WithTimeout(context.Background(), interval)
-				l.conn.Run(ctx, "touch -c -- "+transport.ShellQuote(l.path), nil)
+				l.ifOurs(ctx, min(interval/2, maxGuardWait), "touch -c")
 				cancel()
 			}
 		}
@@ -258,13 +590,17 @@ func (l *Lock) stopRefresh() {
 	})
 }
 
-// Release removes the lock if it is still ours.
+// Release removes the lock if it is still ours. It works after ctx has ended (a run
+// that timed out or was interrupted must still free the host): it runs on a fresh
+// context of its own, bounded by releaseTimeout.
 func (l *Lock) Release(ctx context.Context) error {
 	var err error
 	l.once.Do(func() {
 		l.stopRefresh()
-		err = removeIf(ctx, l.conn, l.path, l.content)
-		trackRun(l.run, -1)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		err = l.ifOurs(rctx, maxGuardWait, "rm -f")
+		trackRun(l.runID, -1)
 	})
 	if err != nil {
 		return fmt.Errorf("release lock %s on %s: %w", l.path, l.host, err)

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,8 +16,8 @@ import (
 )
 
 // localConn runs the lock's shell commands on this machine: the protocol is the same
-// as over SSH, and the lock file lives in a temp dir.
-func localConn(t *testing.T) transport.Conn {
+// as over SSH.
+func localConn(t *testing.T) *countingConn {
 	t.Helper()
 	d := transport.NewDialer(transport.DialerOptions{})
 	t.Cleanup(func() { d.Close() })
@@ -23,7 +25,23 @@ func localConn(t *testing.T) transport.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return &countingConn{Conn: c}
+}
+
+// lockPath is a lock file in a fresh directory that only its owner may change, as
+// Acquire demands: t.TempDir is under /tmp, which everyone may write to.
+func lockPath(t *testing.T) string {
+	t.Helper()
+	base := "/run"
+	if os.Geteuid() != 0 {
+		base = os.Getenv("HOME")
+	}
+	dir, err := os.MkdirTemp(base, "hostplan-locktest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "lock", "hostplan.lock")
 }
 
 func holder(name string) Holder {
@@ -33,13 +51,16 @@ func holder(name string) Holder {
 func TestAcquireRelease(t *testing.T) {
 	ctx := context.Background()
 	c := localConn(t)
-	path := filepath.Join(t.TempDir(), "lock", "hostplan.lock")
+	path := lockPath(t)
 	a, err := Acquire(ctx, c, "h1", holder("alice"), Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(path); !strings.Contains(string(b), `"operator":"alice@bastion"`) {
 		t.Errorf("lock file %q does not name its holder", b)
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("lock directory: %v %v", fi.Mode(), err)
 	}
 	_, err = Acquire(ctx, c, "h1", holder("bob"), Options{Path: path})
 	var held *HeldError
@@ -60,7 +81,7 @@ func TestAcquireRelease(t *testing.T) {
 		t.Errorf("bob got the lock after %v, before alice released it", d)
 	}
 	// Removing alice's lock (as her Release does) must leave bob's alone.
-	if err := removeIf(ctx, c, path, a.content); err != nil {
+	if err := a.ifOurs(ctx, time.Second, "rm -f"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -69,8 +90,59 @@ func TestAcquireRelease(t *testing.T) {
 	if err := b.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if left, _ := os.ReadDir(filepath.Dir(path)); len(left) != 0 {
+		t.Errorf("left in the lock directory after Release: %v", left)
+	}
+}
+
+// A run that timed out or was interrupted still frees the host.
+func TestReleaseAfterCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	path := lockPath(t)
+	l, err := Acquire(ctx, localConn(t), "h1", holder("alice"), Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("lock file left after Release: %v", err)
+		t.Errorf("lock left after Release with an ended context: %v", err)
+	}
+}
+
+// A lock someone else holds costs one look per poll, and Acquire gives up at its
+// deadline, not later.
+func TestWaitHonoursDeadline(t *testing.T) {
+	ctx := context.Background()
+	path := lockPath(t)
+	a, err := Acquire(ctx, localConn(t), "h1", holder("alice"), Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx)
+	for _, o := range []Options{
+		{Path: path},
+		{Path: path, Wait: 2 * time.Second, Poll: 200 * time.Millisecond},
+	} {
+		c := localConn(t)
+		start := time.Now()
+		_, err := Acquire(ctx, c, "h1", holder("bob"), o)
+		d := time.Since(start)
+		var held *HeldError
+		if !errors.As(err, &held) {
+			t.Fatalf("wait %v: %v", o.Wait, err)
+		}
+		if d < o.Wait || d > o.Wait+margin {
+			t.Errorf("wait %v: gave up after %v", o.Wait, d)
+		}
+		if o.Poll == 0 {
+			o.Poll = time.Second
+		}
+		if n := c.runs.Load(); n > attemptsWithin(o) {
+			t.Errorf("wait %v: %d commands", o.Wait, n)
+		}
 	}
 }
 
@@ -97,14 +169,14 @@ func TestStaleLocks(t *testing.T) {
 		{"finished run of this process", Holder{Operator: "x", Machine: me, PID: os.Getpid(), Run: "r2"}, 0, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "hostplan.lock")
+			path := lockPath(t)
 			old, err := Acquire(ctx, c, "h1", tc.holder, Options{Path: path})
 			if err != nil {
 				t.Fatal(err)
 			}
 			old.stopRefresh()
 			if tc.left {
-				old.once.Do(func() { trackRun(old.run, -1) })
+				old.once.Do(func() { trackRun(old.runID, -1) })
 			}
 			when := time.Now().Add(-tc.age)
 			if err := os.Chtimes(path, when, when); err != nil {
@@ -126,11 +198,57 @@ func TestStaleLocks(t *testing.T) {
 	}
 }
 
-// The holder keeps its lock fresh: with a short lease it still does not look stale.
+// Several applies that find the same stale lock: exactly one takes it over, and no
+// two ever hold the lock at once.
+func TestNeverTwoHolders(t *testing.T) {
+	ctx := context.Background()
+	path := lockPath(t)
+	ghost, err := Acquire(ctx, localConn(t), "h1", holder("ghost"), Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost.stopRefresh()
+	when := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, when, when); err != nil {
+		t.Fatal(err)
+	}
+	var holding, tookOver atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := localConn(t)
+			l, err := Acquire(ctx, c, "h1", holder(string(rune('a'+i))), Options{Path: path, Wait: time.Minute, Poll: 20 * time.Millisecond, Lease: time.Minute})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if l.TookOver != nil {
+				tookOver.Add(1)
+			}
+			if n := holding.Add(1); n != 1 {
+				t.Errorf("%d applies hold the lock at once", n)
+			}
+			time.Sleep(50 * time.Millisecond)
+			holding.Add(-1)
+			if err := l.Release(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := tookOver.Load(); n != 1 {
+		t.Errorf("%d applies say they took over the one stale lock", n)
+	}
+}
+
+// The refreshing holder keeps its lock fresh: with a short lease it still does not
+// look stale.
 func TestRefreshKeepsLockLive(t *testing.T) {
 	ctx := context.Background()
 	c := localConn(t)
-	path := filepath.Join(t.TempDir(), "hostplan.lock")
+	path := lockPath(t)
 	l, err := Acquire(ctx, c, "h1", holder("alice"), Options{Path: path, Lease: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -139,5 +257,59 @@ func TestRefreshKeepsLockLive(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	if _, err := Acquire(ctx, c, "h1", holder("bob"), Options{Path: path, Lease: 2 * time.Second}); err == nil {
 		t.Fatal("a refreshed lock was taken over as stale")
+	}
+}
+
+func TestBadPaths(t *testing.T) {
+	for _, p := range []string{"lock", "/lock", "/run/../run/hostplan/lock", "/run/hostplan/"} {
+		if _, err := Acquire(context.Background(), localConn(t), "h1", holder("a"), Options{Path: p}); err == nil || !strings.Contains(err.Error(), "want an absolute, clean path") {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+}
+
+// The rules for the directories, checked on stat lines as the host prints them
+// (uid, st_mode in hex, name).
+func TestCheckDirectories(t *testing.T) {
+	ok := []string{"0 41ed /", "0 41ed /run"}
+	for _, tc := range []struct {
+		name  string
+		uid   int
+		lines []string
+		want  string // "" when safe
+		lock  string // default DefaultPath
+	}{
+		{"root's lock", 0, append(ok, "0 41c0 /run/hostplan"), "", ""},
+		{"not made yet", 0, ok, "", ""},
+		{"a login's own home", 1000, []string{"0 41ed /", "0 41ed /home", "1000 41ed /home/u", "1000 41c0 /home/u/.hostplan"}, "", "/home/u/.hostplan/lock"},
+		{"world-writable parent", 0, append(ok[:1], "0 43ff /run", "0 41c0 /run/hostplan"), "/run: mode 1777 lets group or others", ""},
+		{"group-writable parent", 0, append(ok[:1], "0 41fd /run", "0 41c0 /run/hostplan"), "/run: mode 0775", ""},
+		{"parent of another user", 0, append(ok[:1], "1000 41ed /run", "0 41c0 /run/hostplan"), "/run: owned by uid 1000, not by root or uid 0", ""},
+		{"symlink as the directory", 0, append(ok, "0 a1ff /run/hostplan"), "/run/hostplan: a symbolic link, not a directory", ""},
+		{"directory of another user", 0, append(ok, "1000 41c0 /run/hostplan"), "/run/hostplan: owned by uid 1000, not by uid 0", ""},
+		{"root's directory for a login", 1000, []string{"0 41ed /", "0 41ed /home", "1000 41ed /home/u", "0 41c0 /home/u/.hostplan"}, "owned by uid 0, not by uid 1000", "/home/u/.hostplan/lock"},
+		{"readable by others", 0, append(ok, "0 41ed /run/hostplan"), "/run/hostplan: mode 0755 lets group or others in", ""},
+		{"parent missing", 0, ok[:1], "/run: missing", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			loc := located{uid: tc.uid, path: tc.lock, entries: map[string]entry{}}
+			if loc.path == "" {
+				loc.path = DefaultPath
+			}
+			for _, line := range tc.lines {
+				e, err := parseEntry(line)
+				if err != nil {
+					t.Fatal(err)
+				}
+				loc.entries[e.name] = e
+			}
+			err := loc.check()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
