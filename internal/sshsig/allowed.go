@@ -162,27 +162,28 @@ func MatchPatternList(s, list string) bool {
 	return matched
 }
 
-// matchPattern is a glob with * (any run) and ? (one byte), like OpenSSH's.
+// matchPattern is a glob with * (any run) and ? (one byte), like OpenSSH's. On a
+// mismatch it retries from the last * only, so it takes O(len(s)·len(p)) steps
+// whatever the number of stars.
 func matchPattern(s, p string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for i := 0; i <= len(s); i++ {
-				if matchPattern(s[i:], p[1:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
+	si, pi := 0, 0
+	star, mark := -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
+			si, pi = si+1, pi+1
+		case star >= 0:
+			mark++
+			si, pi = mark, star+1
 		default:
-			if s == "" || s[0] != p[0] {
-				return false
-			}
+			return false
 		}
-		s, p = s[1:], p[1:]
 	}
-	return s == ""
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }

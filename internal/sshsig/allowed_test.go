@@ -10,7 +10,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-func newTestSigner(t *testing.T) (ssh.PublicKey, ssh.Signer) {
+func newTestSigner(t testing.TB) (ssh.PublicKey, ssh.Signer) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -113,6 +113,11 @@ func TestMatchPatternList(t *testing.T) {
 		{"hostplan-plan", "!git", false},
 		{"", "*", true},
 		{"ab", "a", false},
+		{"abc", "a*c", true},
+		{"abcbd", "a*b?", true},
+		{"abc", "a*b", false},
+		{"*x", "*", true},
+		{strings.Repeat("a", 200), strings.Repeat("*a", 60) + "b", false}, // no exponential backtracking
 	} {
 		if got := MatchPatternList(tc.s, tc.list); got != tc.want {
 			t.Errorf("MatchPatternList(%q, %q) = %v, want %v", tc.s, tc.list, got, tc.want)
