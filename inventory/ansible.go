@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/hostplan/hostplan/internal/ctynum"
 )
 
 // varKind says what an ansible_* variable of an INI or YAML inventory does here.
@@ -252,6 +254,9 @@ func ansibleBool(v cty.Value) (bool, bool) {
 }
 
 func valuePort(v cty.Value) (int, bool) {
+	if v.Type() == cty.String && len(v.AsString()) > maxPortText {
+		return 0, false // reading a long number takes time quadratic in its length
+	}
 	n, err := convert.Convert(v, cty.Number)
 	if err != nil || n.IsNull() || !n.IsKnown() {
 		return 0, false
@@ -267,9 +272,15 @@ func valuePort(v cty.Value) (int, bool) {
 	return int(i), true
 }
 
+// maxPortText is more than any port needs, spaces around it included.
+const maxPortText = 64
+
 func valueString(v cty.Value) (string, bool) {
 	if !v.Type().IsPrimitiveType() {
 		return "", false
+	}
+	if v.Type() == cty.Number && v.IsKnown() && !v.IsNull() && !ctynum.InRange(v.AsBigFloat()) {
+		return "", false // its decimal form takes minutes to write
 	}
 	s, err := convert.Convert(v, cty.String)
 	if err != nil || s.IsNull() || !s.IsKnown() {
@@ -288,15 +299,7 @@ func showValue(v cty.Value) string {
 	case v.Type() == cty.String:
 		return fmt.Sprintf("%q", v.AsString())
 	case v.Type() == cty.Number:
-		f := v.AsBigFloat()
-		switch exp := f.MantExp(nil); {
-		case exp > 1024 || exp < -1024:
-			// big.Float's decimal conversion of 1e100000000 takes minutes.
-			return "a number beyond float64's range"
-		case f.IsInt() && exp <= 256:
-			return f.Text('f', 0)
-		}
-		return f.Text('g', 20)
+		return ctynum.Describe(v.AsBigFloat())
 	case v.Type() == cty.Bool:
 		return fmt.Sprint(v.True())
 	case v.Type().IsTupleType() || v.Type().IsListType() || v.Type().IsSetType():

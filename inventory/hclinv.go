@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/hostplan/hostplan/internal/ctynum"
 )
 
 // HCL inventories:
@@ -56,6 +58,11 @@ func loadHCL(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
 		f = &hcl.File{Bytes: src}
 	}
 	if diags.HasErrors() {
+		return f, diags
+	}
+	// Before any value is read: HCL prints numbers in full converting them to strings
+	// ("${1e100000000}"), which takes minutes.
+	if diags = ctynum.Literals(f.Body.(*hclsyntax.Body)); diags.HasErrors() {
 		return f, diags
 	}
 	dir := fileDir(path)
@@ -320,6 +327,11 @@ func hclVars(a *hcl.Attribute, l *layer) hcl.Diagnostics {
 	}
 	for it := v.ElementIterator(); it.Next(); {
 		k, e := it.Element()
+		if path, ok := ctynum.Find(e); ok {
+			// Made by arithmetic (1e300 * 1e300); the plan would print it in full.
+			diags = append(diags, errorAt(a.Expr.Range(), "Invalid vars", fmt.Sprintf("%s is %s; variables hold numbers within float64's range.", ctynum.PathString(k.AsString(), path), ctynum.Beyond)))
+			continue
+		}
 		l.setVar(k.AsString(), e)
 	}
 	return diags

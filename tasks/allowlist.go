@@ -10,6 +10,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hostplan/hostplan/internal/allowlist"
+	"github.com/hostplan/hostplan/internal/ctynum"
 	"github.com/hostplan/hostplan/internal/transport"
 )
 
@@ -59,9 +60,10 @@ func buildAllowlist(label string, a Attrs) (Resource, error) {
 	l.Allow.Sources = allowlist.Sources(r, public, private)
 	for it := a.Value.GetAttr("ports").ElementIterator(); it.Next(); {
 		_, v := it.Element()
-		n, acc := v.AsBigFloat().Int64()
+		f := v.AsBigFloat()
+		n, acc := f.Int64()
 		if acc != big.Exact || n < 1 || n > 65535 {
-			return nil, &AttrError{Attr: "ports", Msg: fmt.Sprintf("%s is not a port (1-65535)", v.AsBigFloat().Text('f', -1))}
+			return nil, &AttrError{Attr: "ports", Msg: fmt.Sprintf("%s is not a port (1-65535)", ctynum.Describe(f))}
 		}
 		l.Allow.Ports = append(l.Allow.Ports, int(n))
 	}

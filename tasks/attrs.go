@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"math/big"
 	"strconv"
+
+	"github.com/hostplan/hostplan/internal/ctynum"
 )
 
 // Has reports whether the attribute was set (not null).
@@ -37,9 +39,12 @@ func (a Attrs) Int(name string, def int) (int, error) {
 		return def, nil
 	}
 	bf := a.Value.GetAttr(name).AsBigFloat()
+	if !bf.IsInt() {
+		return 0, &AttrError{Attr: name, Msg: fmt.Sprintf("%s is not a whole number", ctynum.Describe(bf))}
+	}
 	i, acc := bf.Int64()
 	if acc != big.Exact {
-		return 0, &AttrError{Attr: name, Msg: fmt.Sprintf("%s is not a whole number", bf.Text('f', -1))}
+		return 0, &AttrError{Attr: name, Msg: fmt.Sprintf("%s is too large", ctynum.Describe(bf))}
 	}
 	return int(i), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/hostplan/hostplan/internal/ctynum"
 	"github.com/hostplan/hostplan/tasks"
 )
 
@@ -45,14 +46,14 @@ func (p *Plan) EvalContext(host cty.Value) (*hcl.EvalContext, hcl.Diagnostics) {
 
 func (p *Plan) evalContext(host cty.Value) (*hcl.EvalContext, hcl.Diagnostics) {
 	vars := map[string]cty.Value{"var": cty.EmptyObjectVal, "local": cty.EmptyObjectVal}
-	if len(p.vars) > 0 {
-		vars["var"] = cty.ObjectVal(p.vars)
+	varVals, diags := p.boundedVars()
+	if len(varVals) > 0 {
+		vars["var"] = cty.ObjectVal(varVals)
 	}
 	if host != cty.NilVal {
 		vars["host"] = host
 	}
 	ctx := &hcl.EvalContext{Variables: vars, Functions: p.funcs.evalFuncs()}
-	var diags hcl.Diagnostics
 	locals := map[string]cty.Value{}
 	for _, a := range p.locals {
 		if host == cty.NilVal && refersTo(a.Expr, "host") {
@@ -61,7 +62,7 @@ func (p *Plan) evalContext(host cty.Value) (*hcl.EvalContext, hcl.Diagnostics) {
 			ctx.Variables["local"] = cty.ObjectVal(locals)
 			continue
 		}
-		v, d := a.Expr.Value(ctx)
+		v, d := evalLocal(a, ctx)
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			v = cty.DynamicVal
@@ -70,6 +71,53 @@ func (p *Plan) evalContext(host cty.Value) (*hcl.EvalContext, hcl.Diagnostics) {
 		ctx.Variables["local"] = cty.ObjectVal(locals)
 	}
 	return ctx, diags
+}
+
+// boundedVars are the variables' values, with an error for each that holds a number
+// beyond float64's range (from --var, a var file or the environment), which is unknown
+// in its place: HCL prints numbers in full in "${...}", and printing that one would
+// take minutes.
+func (p *Plan) boundedVars() (map[string]cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	out := make(map[string]cty.Value, len(p.vars))
+	for name, v := range p.vars {
+		out[name] = v
+	}
+	for _, decl := range p.Variables {
+		path, ok := ctynum.Find(p.vars[decl.Name])
+		if !ok {
+			continue
+		}
+		out[decl.Name] = cty.DynamicVal
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Number out of range",
+			Detail:   fmt.Sprintf("%s is %s; hostplan takes numbers within float64's range.", ctynum.PathString("var."+decl.Name, path), ctynum.Beyond),
+			Subject:  decl.DeclRange.Ptr(),
+		})
+	}
+	return out, diags
+}
+
+// evalLocal evaluates a local, refusing numbers beyond float64's range written in its
+// expression or made by it (1e300 * 1e300), so none reaches a resource.
+func evalLocal(a *hcl.Attribute, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	expr := a.Expr
+	if n, ok := expr.(hclsyntax.Node); ok {
+		if diags := ctynum.Literals(n); diags.HasErrors() {
+			return cty.DynamicVal, diags
+		}
+	}
+	v, diags := expr.Value(ctx)
+	if path, ok := ctynum.Find(v); ok && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Number out of range",
+			Detail:   fmt.Sprintf("%s is %s; hostplan takes numbers within float64's range.", ctynum.PathString("local."+a.Name, path), ctynum.Beyond),
+			Subject:  expr.Range().Ptr(),
+		})
+	}
+	return v, diags
 }
 
 func refersTo(expr hcl.Expression, root string) bool {
@@ -133,6 +181,12 @@ func orderLocals(attrs []*hcl.Attribute) ([]*hcl.Attribute, hcl.Diagnostics) {
 // Build evaluates a resource block in ctx and makes the resource. It returns a nil
 // resource without errors when values are not known yet (validate without facts).
 func (p *Plan) Build(r *Resource, ctx *hcl.EvalContext) (tasks.Resource, hcl.Diagnostics) {
+	if body, ok := r.Body.(*hclsyntax.Body); ok {
+		// HCL would print such numbers in full converting them to strings, in minutes.
+		if diags := ctynum.Literals(body); diags.HasErrors() {
+			return nil, diags
+		}
+	}
 	val, diags := hcldec.Decode(r.Body, r.Kind.Spec, ctx)
 	if diags.HasErrors() {
 		return nil, diags

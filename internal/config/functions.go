@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"path/filepath"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -16,6 +18,8 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 	"gopkg.in/yaml.v3"
+
+	"github.com/hostplan/hostplan/internal/ctynum"
 )
 
 type funcMap = map[string]function.Function
@@ -31,7 +35,7 @@ func newFuncTable(dir string, src Source) funcTable { return funcTable{dir: dir,
 
 func (t funcTable) evalFuncs() funcMap {
 	fns := t.pure()
-	fns["templatefile"] = hideSensitiveErrors("templatefile", t.templateFileFunc())
+	fns["templatefile"] = hideSensitiveErrors("templatefile", boundNumbers("templatefile", t.templateFileFunc()))
 	return fns
 }
 
@@ -41,6 +45,31 @@ func (t funcTable) evalFuncs() funcMap {
 // the message reaches the terminal, the journal and saved plans. The call itself is
 // unchanged: the wrapper passes the arguments, marks included, to f.
 func hideSensitiveErrors(name string, f function.Function) function.Function {
+	hide := func(args []cty.Value, err error) error {
+		if err == nil || !anySensitive(args) {
+			return err
+		}
+		msg := fmt.Sprintf("%s failed on a sensitive value (the error would show the value, so it is not printed)", name)
+		var ae function.ArgError
+		if errors.As(err, &ae) {
+			return function.NewArgErrorf(ae.Index, "%s", msg)
+		}
+		return errors.New(msg)
+	}
+	return rewrap(f,
+		func(args []cty.Value) (cty.Type, error) {
+			ty, err := f.ReturnTypeForValues(args)
+			return ty, hide(args, err)
+		},
+		func(args []cty.Value) (cty.Value, error) {
+			v, err := f.Call(args)
+			return v, hide(args, err)
+		})
+}
+
+// rewrap makes a function with f's parameters, each accepting marked values so that f
+// still sees the marks, whose type and call are typ and call.
+func rewrap(f function.Function, typ func([]cty.Value) (cty.Type, error), call func([]cty.Value) (cty.Value, error)) function.Function {
 	allowMarked := func(p function.Parameter) function.Parameter {
 		p.AllowMarked = true
 		return p
@@ -54,29 +83,12 @@ func hideSensitiveErrors(name string, f function.Function) function.Function {
 		p := allowMarked(*vp)
 		varParam = &p
 	}
-	hide := func(args []cty.Value, err error) error {
-		if err == nil || !anySensitive(args) {
-			return err
-		}
-		msg := fmt.Sprintf("%s failed on a sensitive value (the error would show the value, so it is not printed)", name)
-		var ae function.ArgError
-		if errors.As(err, &ae) {
-			return function.NewArgErrorf(ae.Index, "%s", msg)
-		}
-		return errors.New(msg)
-	}
 	return function.New(&function.Spec{
 		Description: f.Description(),
 		Params:      params,
 		VarParam:    varParam,
-		Type: func(args []cty.Value) (cty.Type, error) {
-			ty, err := f.ReturnTypeForValues(args)
-			return ty, hide(args, err)
-		},
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			v, err := f.Call(args)
-			return v, hide(args, err)
-		},
+		Type:        typ,
+		Impl:        func(args []cty.Value, _ cty.Type) (cty.Value, error) { return call(args) },
 	})
 }
 
@@ -91,6 +103,151 @@ func anySensitive(args []cty.Value) bool {
 		}
 	}
 	return false
+}
+
+// Limits on what a function call may ask for: go-cty's format pads to any width
+// (format("%999999999s", "") is a gigabyte), indent repeats spaces for every line, and
+// reading a number from text takes time quadratic in its length (seven seconds for a
+// million digits; float64's range needs at most a few hundred).
+const (
+	maxPad        = 1024 // width or precision of a format verb, spaces of indent
+	maxNumberText = 4096 // characters of a number read from text
+)
+
+// numberGuards check the arguments of the functions that would run away on them.
+var numberGuards = map[string]func(args []cty.Value) error{
+	"format":     formatGuard,
+	"formatlist": formatGuard,
+	"indent":     indentGuard,
+	"tonumber":   numberTextGuard(textLen),
+	"parseint":   numberTextGuard(textLen),
+	"jsondecode": numberTextGuard(longestJSONNumber),
+}
+
+// boundNumbers wraps f so that no number beyond float64's range goes in or comes out
+// (go-cty prints such numbers in full when it converts them, which takes minutes), and
+// so that the calls numberGuards knows are checked first.
+func boundNumbers(name string, f function.Function) function.Function {
+	return rewrap(f, f.ReturnTypeForValues, func(args []cty.Value) (cty.Value, error) {
+		for i, a := range args {
+			if _, ok := ctynum.Find(a); ok {
+				return cty.NilVal, function.NewArgError(i, ctynum.ErrBeyond)
+			}
+		}
+		if guard := numberGuards[name]; guard != nil {
+			if err := guard(args); err != nil {
+				return cty.NilVal, err
+			}
+		}
+		v, err := f.Call(args)
+		if err != nil {
+			return v, err
+		}
+		if _, ok := ctynum.Find(v); ok {
+			return cty.NilVal, fmt.Errorf("the result would be %w", ctynum.ErrBeyond)
+		}
+		return v, nil
+	})
+}
+
+// knownString is a known string argument, unmarked.
+func knownString(v cty.Value) (string, bool) {
+	v, _ = v.UnmarkDeep()
+	if !v.IsKnown() || v.IsNull() || v.Type() != cty.String {
+		return "", false
+	}
+	return v.AsString(), true
+}
+
+func formatGuard(args []cty.Value) error {
+	if s, ok := knownString(args[0]); ok && largestFormatNumber(s) > maxPad {
+		return function.NewArgErrorf(0, "a width or precision in the format is above %d", maxPad)
+	}
+	return nil
+}
+
+// largestFormatNumber returns the largest width or precision of the verbs in a
+// format() string (%[flags][width][.precision][[index]]verb), or maxPad+1 for any above
+// maxPad.
+func largestFormatNumber(s string) int {
+	largest := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i++; i < len(s) && s[i] == '%' {
+			continue
+		}
+		for i < len(s) && strings.IndexByte("0#-+ ", s[i]) >= 0 {
+			i++
+		}
+		var n int
+		n, i = boundedDigits(s, i)
+		largest = max(largest, n)
+		if i < len(s) && s[i] == '.' {
+			n, i = boundedDigits(s, i+1)
+			largest = max(largest, n)
+		}
+	}
+	return largest
+}
+
+// boundedDigits reads the decimal digits of s from i, returning their value (maxPad+1
+// if larger) and where they end.
+func boundedDigits(s string, i int) (int, int) {
+	n := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		n = min(n*10+int(s[i]-'0'), maxPad+1)
+	}
+	return n, i
+}
+
+func indentGuard(args []cty.Value) error {
+	v, _ := args[0].UnmarkDeep()
+	if !v.IsKnown() || v.IsNull() || v.Type() != cty.Number {
+		return nil
+	}
+	if n, acc := v.AsBigFloat().Int64(); acc != big.Exact || n > maxPad {
+		return function.NewArgErrorf(0, "indent adds at most %d spaces", maxPad)
+	}
+	return nil
+}
+
+// numberTextGuard refuses a text argument whose longest number, as measure finds it, is
+// longer than maxNumberText.
+func numberTextGuard(measure func(string) int) func([]cty.Value) error {
+	return func(args []cty.Value) error {
+		if s, ok := knownString(args[0]); ok && measure(s) > maxNumberText {
+			return function.NewArgErrorf(0, "a number written with more than %d characters is not read", maxNumberText)
+		}
+		return nil
+	}
+}
+
+// textLen measures a text that is one number as a whole.
+func textLen(s string) int { return len(s) }
+
+// longestJSONNumber returns the length of the longest run of characters that can make
+// up a number ([0-9.eE+-]) outside the strings of a JSON text.
+func longestJSONNumber(s string) int {
+	longest, run, inString := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inString && c == '\\':
+			i++ // the escaped character cannot end the string
+		case inString:
+			inString = c != '"'
+		case c == '"':
+			inString, run = true, 0
+		case c >= '0' && c <= '9' || strings.IndexByte(".eE+-", c) >= 0:
+			run++
+			longest = max(longest, run)
+		default:
+			run = 0
+		}
+	}
+	return longest
 }
 
 // pure are the functions a template may call too (templatefile may not recurse).
@@ -134,7 +291,7 @@ func (t funcTable) pure() funcMap {
 		"yamlencode": yamlEncodeFunc,
 	}
 	for name, f := range fns {
-		fns[name] = hideSensitiveErrors(name, f)
+		fns[name] = hideSensitiveErrors(name, boundNumbers(name, f))
 	}
 	// can and try, as in Terraform: validation conditions such as can(regex(...)). They
 	// take unevaluated expressions and report no error of their own.
@@ -218,6 +375,7 @@ func (t funcTable) RenderTemplate(path string, vars cty.Value, private bool) (ct
 		return cty.NilVal, err
 	}
 	expr, diags := hclsyntax.ParseTemplate(src, path, hcl.InitialPos)
+	diags = append(diags, ctynum.Literals(expr)...)
 	if diags.HasErrors() {
 		return cty.NilVal, diags
 	}
@@ -280,10 +438,10 @@ func yamlNode(v cty.Value) (*yaml.Node, error) {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.AsString()}, nil
 	case t == cty.Number:
 		bf := v.AsBigFloat()
-		if exp := bf.MantExp(nil); exp > 1024 || exp < -1024 {
+		if !ctynum.InRange(bf) {
 			// YAML readers take float64 at most, and big.Float's decimal conversion of
 			// 1e10000000 takes seconds (for every host).
-			return nil, fmt.Errorf("a number beyond float64's range (about ±1e308) has no YAML form")
+			return nil, fmt.Errorf("%s has no YAML form", ctynum.Beyond)
 		}
 		tag := "!!float"
 		if bf.IsInt() {
