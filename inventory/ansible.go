@@ -279,9 +279,6 @@ func valueString(v cty.Value) (string, bool) {
 	if !v.Type().IsPrimitiveType() {
 		return "", false
 	}
-	if v.Type() == cty.Number && v.IsKnown() && !v.IsNull() && !ctynum.InRange(v.AsBigFloat()) {
-		return "", false // its decimal form takes minutes to write
-	}
 	s, err := convert.Convert(v, cty.String)
 	if err != nil || s.IsNull() || !s.IsKnown() {
 		return "", false

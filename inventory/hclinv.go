@@ -52,6 +52,9 @@ var (
 	hclGroupSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "vars"}, {Name: "children"}}}
 )
 
+// Arithmetic fails rather than make a number that takes minutes to print.
+func init() { ctynum.BoundArithmetic() }
+
 func loadHCL(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
 	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
 	if f == nil {
@@ -327,11 +330,6 @@ func hclVars(a *hcl.Attribute, l *layer) hcl.Diagnostics {
 	}
 	for it := v.ElementIterator(); it.Next(); {
 		k, e := it.Element()
-		if path, ok := ctynum.Find(e); ok {
-			// Made by arithmetic (1e300 * 1e300); the plan would print it in full.
-			diags = append(diags, errorAt(a.Expr.Range(), "Invalid vars", fmt.Sprintf("%s is %s; variables hold numbers within float64's range.", ctynum.PathString(k.AsString(), path), ctynum.Beyond)))
-			continue
-		}
 		l.setVar(k.AsString(), e)
 	}
 	return diags

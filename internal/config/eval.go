@@ -15,6 +15,10 @@ import (
 	"github.com/hostplan/hostplan/tasks"
 )
 
+// Numbers out of range are refused where they are written (literals, variables),
+// made by functions (boundNumbers) and, with this, made by arithmetic.
+func init() { ctynum.BoundArithmetic() }
+
 // HostValue is the `host` object of the plan language. facts may be cty.DynamicVal
 // when they are not gathered yet (validate).
 func HostValue(name, address string, groups []string, vars map[string]cty.Value, facts cty.Value) cty.Value {
@@ -100,24 +104,14 @@ func (p *Plan) boundedVars() (map[string]cty.Value, hcl.Diagnostics) {
 }
 
 // evalLocal evaluates a local, refusing numbers beyond float64's range written in its
-// expression or made by it (1e300 * 1e300), so none reaches a resource.
+// expression: HCL would print them in full converting them to strings.
 func evalLocal(a *hcl.Attribute, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
-	expr := a.Expr
-	if n, ok := expr.(hclsyntax.Node); ok {
+	if n, ok := a.Expr.(hclsyntax.Node); ok {
 		if diags := ctynum.Literals(n); diags.HasErrors() {
 			return cty.DynamicVal, diags
 		}
 	}
-	v, diags := expr.Value(ctx)
-	if path, ok := ctynum.Find(v); ok && !diags.HasErrors() {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Number out of range",
-			Detail:   fmt.Sprintf("%s is %s; hostplan takes numbers within float64's range.", ctynum.PathString("local."+a.Name, path), ctynum.Beyond),
-			Subject:  expr.Range().Ptr(),
-		})
-	}
-	return v, diags
+	return a.Expr.Value(ctx)
 }
 
 func refersTo(expr hcl.Expression, root string) bool {

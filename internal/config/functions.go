@@ -124,16 +124,11 @@ var numberGuards = map[string]func(args []cty.Value) error{
 	"jsondecode": numberTextGuard(longestJSONNumber),
 }
 
-// boundNumbers wraps f so that no number beyond float64's range goes in or comes out
-// (go-cty prints such numbers in full when it converts them, which takes minutes), and
-// so that the calls numberGuards knows are checked first.
+// boundNumbers wraps f so that no number beyond float64's range comes out (go-cty
+// prints such numbers in full when it converts them, which takes minutes), and so that
+// the calls numberGuards knows are checked first.
 func boundNumbers(name string, f function.Function) function.Function {
 	return rewrap(f, f.ReturnTypeForValues, func(args []cty.Value) (cty.Value, error) {
-		for i, a := range args {
-			if _, ok := ctynum.Find(a); ok {
-				return cty.NilVal, function.NewArgError(i, ctynum.ErrBeyond)
-			}
-		}
 		if guard := numberGuards[name]; guard != nil {
 			if err := guard(args); err != nil {
 				return cty.NilVal, err
@@ -144,7 +139,7 @@ func boundNumbers(name string, f function.Function) function.Function {
 			return v, err
 		}
 		if _, ok := ctynum.Find(v); ok {
-			return cty.NilVal, fmt.Errorf("the result would be %w", ctynum.ErrBeyond)
+			return cty.NilVal, ctynum.ErrBeyond
 		}
 		return v, nil
 	})

@@ -5,7 +5,9 @@
 // to write it out (a tiny one is worse: 1e-100000 takes seconds). Go-cty and HCL write
 // that form whenever a number becomes a string: in "${...}", as a string argument, in a
 // message. hostplan takes numbers within float64's range only, where it has a few
-// hundred digits at most, and describes the others instead of printing them.
+// hundred digits at most, and describes the others instead of printing them: literals
+// out of range are errors (Literals), arithmetic fails rather than make such a number
+// (BoundArithmetic), and values from elsewhere are checked (Find).
 package ctynum
 
 import (
@@ -15,10 +17,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // maxExp bounds the binary exponent (big.Float's MantExp) of a number hostplan takes:
@@ -29,8 +33,8 @@ const maxExp = 1024
 // Beyond names a number outside that range in messages.
 const Beyond = "a number beyond float64's range (about ±1e308)"
 
-// ErrBeyond is the error of a function or conversion given such a number.
-var ErrBeyond = errors.New(Beyond + " is not supported: its decimal form takes minutes to write")
+// ErrBeyond is the error of a function or operator whose result would be such a number.
+var ErrBeyond = errors.New("the result would be " + Beyond + ", whose decimal form takes minutes to write")
 
 // InRange reports whether f is zero, infinite, or within float64's range of magnitudes
 // (about 1e-308 to 1e308), where its decimal form is short.
@@ -90,6 +94,45 @@ func PathString(root string, p cty.Path) string {
 		}
 	}
 	return b.String()
+}
+
+var boundOnce sync.Once
+
+// BoundArithmetic makes HCL's arithmetic operators (+ - * / %) fail rather than make a
+// number out of range, in the whole program; call it from an init function. No caller
+// sees inside an expression, where "${1e300 * 1e300 * ...}" or "${"1e100000000" * 1}"
+// would be printed in full, and hclsyntax shares one Operation per operator among all
+// parsed expressions, so its Impl is the one place to check.
+func BoundArithmetic() {
+	boundOnce.Do(func() {
+		for _, op := range []*hclsyntax.Operation{hclsyntax.OpAdd, hclsyntax.OpSubtract, hclsyntax.OpMultiply, hclsyntax.OpDivide, hclsyntax.OpModulo} {
+			op.Impl = boundResult(op.Impl)
+		}
+	})
+}
+
+// boundResult wraps f, a function of numbers, with a range check of its result. Its
+// parameters take unknown and marked values so that f handles those as before.
+func boundResult(f function.Function) function.Function {
+	params := f.Params()
+	for i := range params {
+		params[i].AllowUnknown, params[i].AllowMarked = true, true
+	}
+	return function.New(&function.Spec{
+		Description: f.Description(),
+		Params:      params,
+		Type:        f.ReturnTypeForValues,
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			v, err := f.Call(args)
+			if err != nil {
+				return v, err
+			}
+			if _, out := Find(v); out {
+				return cty.UnknownVal(cty.Number), ErrBeyond
+			}
+			return v, nil
+		},
+	})
 }
 
 // Literals reports every number written in node's source (a file body, an expression,

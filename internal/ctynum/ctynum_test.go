@@ -1,6 +1,7 @@
 package ctynum
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,5 +95,57 @@ func TestLiterals(t *testing.T) {
 	}
 	if got, want := strings.Join(at, " "), "1e100000000 1e-100000000 1e309"; got != want {
 		t.Errorf("reported %q, want %q", got, want)
+	}
+}
+
+func TestBoundArithmetic(t *testing.T) {
+	BoundArithmetic()
+	BoundArithmetic() // once only: a second call must not wrap twice
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{
+		"unknown": cty.UnknownVal(cty.Number),
+		"secret":  cty.NumberIntVal(3).Mark("sensitive"),
+		"text":    cty.StringVal("1e100000000"),
+	}}
+	for _, tc := range []struct {
+		expr, want, err string
+	}{
+		{expr: "2 * 3 + 1 - 0.5", want: "6.5"},
+		{expr: "7 % 4 / 2", want: "1.5"},
+		{expr: "1e300 * 1e8", want: "1e+308"},
+		{expr: "1e300 * 1e300", err: "the result would be " + Beyond},
+		{expr: "1e-300 / 1e300", err: "the result would be " + Beyond},
+		{expr: "1.7e308 + 1.7e308", err: "the result would be " + Beyond},
+		{expr: "-1.7e308 - 1.7e308", err: "the result would be " + Beyond},
+		{expr: "text * 1", err: "the result would be " + Beyond},
+		{expr: "secret * 2", want: "6 (marked)"},
+		{expr: "unknown * 2 == null", want: "false"}, // the result stays refined as not null
+	} {
+		expr, diags := hclsyntax.ParseExpression([]byte(tc.expr), "t.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		v, diags := expr.Value(ctx)
+		if tc.err != "" {
+			if !strings.Contains(diags.Error(), tc.err) {
+				t.Errorf("%s: got %#v, %v; want error %q", tc.expr, v, diags, tc.err)
+			}
+			continue
+		}
+		if diags.HasErrors() {
+			t.Errorf("%s: %v", tc.expr, diags)
+			continue
+		}
+		got := ""
+		switch u, marks := v.Unmark(); {
+		case u.Type() == cty.Bool:
+			got = fmt.Sprint(u.True())
+		case len(marks) > 0:
+			got = Describe(u.AsBigFloat()) + " (marked)"
+		default:
+			got = Describe(u.AsBigFloat())
+		}
+		if got != tc.want {
+			t.Errorf("%s = %s, want %s", tc.expr, got, tc.want)
+		}
 	}
 }
