@@ -8,10 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"strings"
 	"sync"
-
-	"github.com/pkg/sftp"
+	"time"
 )
 
 // process is one started command, remote (an SSH session) or local (os/exec).
@@ -34,6 +32,7 @@ type starter interface {
 // fileOps are the file operations of a connection, over SFTP or the os package.
 type fileOps interface {
 	lstat(path string) (*FileInfo, error)
+	readlink(path string) (string, error)
 	readFile(path string) ([]byte, error)
 	writeFile(ctx context.Context, path string, data []byte, attrs FileAttrs) error
 	mkdir(path string, attrs FileAttrs) error
@@ -51,12 +50,13 @@ type conn struct {
 	login string // the user we are logged in as
 	shell Shell
 	st    starter
-	// plain turns a command into the line st runs when not becoming anyone.
-	plain func(command string) string
-	// become is set when commands and files go through sudo.
+	// spec starts Unix processes: through sudo when become is set, else as the login
+	// user. nil on a ShellCmd host, whose commands run as the cmd.exe lines they are.
+	spec *sudoSpec
+	// become is set when commands and files go through sudo (it is then spec).
 	become *sudoSpec
-	// openFiles opens the file operations used without become.
-	openFiles func(ctx context.Context) (fileOps, error)
+	// openFiles opens the file operations (see fileOps) and says which user they act as.
+	openFiles func(ctx context.Context) (fileOps, int, error)
 	// closeTransport ends the underlying connection (after the files were closed).
 	closeTransport func() error
 	// dialTCP opens a TCP connection from the host.
@@ -64,7 +64,8 @@ type conn struct {
 
 	filesMu sync.Mutex
 	files   fileOps
-	closed  bool // under filesMu
+	guard   *guard // made with the first files; kept when they are reopened
+	closed  bool   // under filesMu
 
 	closeOnce sync.Once
 	closeErr  error
@@ -86,7 +87,7 @@ func (c *conn) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
 
 // Run implements Conn.
 func (c *conn) Run(ctx context.Context, command string, stdin io.Reader) (*Result, error) {
-	res, err := c.run(ctx, command, stdin)
+	res, err := c.run(ctx, command, stdin, true)
 	if err != nil {
 		// The command's text stays out of the error: it may carry a sensitive value.
 		// Callers say which resource ran it.
@@ -95,35 +96,44 @@ func (c *conn) Run(ctx context.Context, command string, stdin io.Reader) (*Resul
 	return res, nil
 }
 
-func (c *conn) run(ctx context.Context, command string, stdin io.Reader) (*Result, error) {
+// stopTimeout bounds the command that stops a timed-out or interrupted one.
+const stopTimeout = 10 * time.Second
+
+// run runs command; stoppable (every command but the one that stops another) kills
+// the command's process group on the host when ctx ends first.
+func (c *conn) run(ctx context.Context, command string, stdin io.Reader, stoppable bool) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var stdout, stderr bytes.Buffer
-	if c.become == nil {
-		p, err := c.st.start(ctx, c.plain(command), &stdout, &stderr, false)
-		if err != nil {
-			return nil, err
-		}
-		feedStdin(p, stdin)
-		code, err := waitCtx(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		return &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, nil
+	if c.spec == nil {
+		return c.runCmdExe(ctx, command, stdin)
 	}
-
-	w := newSudoWatcher(c.become, &stderr)
-	p, err := c.st.start(ctx, c.become.wrapCommand(command), &stdout, w, false)
+	var stdout, stderr bytes.Buffer
+	lead := newLeadLine(&stderr)
+	w := newSudoWatcher(c.spec, lead)
+	end := randomToken("hostplan-end-")
+	p, err := c.st.start(ctx, c.spec.wrapCommand(end), &stdout, w, false)
 	if err != nil {
 		return nil, err
 	}
+	input := io.MultiReader(bytes.NewReader(commandInput(command, end)), orEmpty(stdin))
 	exited := make(chan struct{})
 	fed := make(chan error, 1)
-	go func() {
-		fed <- c.sudoDance(ctx, p, w, exited, func() { feedStdin(p, stdin) })
-	}()
-	code, werr := waitCtx(ctx, p)
+	if c.spec.prompt == "" {
+		// Nothing may read standard input before the command: send it at once rather
+		// than a round trip later.
+		feedStdin(p, input)
+		fed <- nil
+	} else {
+		go func() {
+			fed <- c.sudoDance(ctx, p, w, exited, func() { feedStdin(p, input) })
+		}()
+	}
+	var stopGroup func()
+	if stoppable {
+		stopGroup = func() { c.stopGroup(lead) }
+	}
+	code, werr := waitCtx(ctx, p, stopGroup)
 	close(exited)
 	if danceErr := <-fed; danceErr != nil {
 		return nil, danceErr
@@ -132,9 +142,59 @@ func (c *conn) run(ctx context.Context, command string, stdin io.Reader) (*Resul
 		return nil, werr
 	}
 	if _, rejected, ready := w.state(); !ready {
-		return nil, becomeFailure(c.host, c.login, c.become.user, code, w.sudoOutput(), rejected)
+		return nil, c.startFailure(code, w.sudoOutput(), rejected)
 	}
 	return &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, nil
+}
+
+// startFailure explains a process that exited before it printed the marker.
+func (c *conn) startFailure(code int, said string, rejected bool) error {
+	if c.become != nil {
+		return becomeFailure(c.host, c.login, c.become.user, code, said, rejected)
+	}
+	return fmt.Errorf("/bin/sh did not start on %s (exit %d): %s", c.host, code, orNothing(said))
+}
+
+// runCmdExe runs a command line on a ShellCmd host. Its text is in the process list
+// there (cmd.exe /c takes it as an argument); commands on such hosts carry no secrets.
+func (c *conn) runCmdExe(ctx context.Context, command string, stdin io.Reader) (*Result, error) {
+	var stdout, stderr bytes.Buffer
+	p, err := c.st.start(ctx, command, &stdout, &stderr, false)
+	if err != nil {
+		return nil, err
+	}
+	feedStdin(p, stdin)
+	code, err := waitCtx(ctx, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, nil
+}
+
+// stopGroup ends the process group a command's lead line names ("PGID STARTTIME").
+func (c *conn) stopGroup(lead *leadLine) {
+	if v := lead.values(); len(v) == 2 {
+		c.killGroup(v[0], v[1])
+	}
+}
+
+// killGroup ends a process group on the host with a command of its own: sshd refuses
+// signal requests (without privilege separation, and for root logins), and closing a
+// channel stops nothing that ignores SIGHUP or has no terminal.
+func (c *conn) killGroup(pgid, start int64) {
+	if pgid <= 1 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	c.run(ctx, killScript(pgid, start), nil, false)
+}
+
+func orEmpty(r io.Reader) io.Reader {
+	if r == nil {
+		return bytes.NewReader(nil)
+	}
+	return r
 }
 
 // feedStdin copies stdin to the process and closes its input (at once when stdin is nil,
@@ -152,11 +212,22 @@ func feedStdin(p process, stdin io.Reader) {
 	}()
 }
 
-// waitCtx waits for p, killing it when ctx ends first.
-func waitCtx(ctx context.Context, p process) (int, error) {
-	stop := context.AfterFunc(ctx, p.kill)
+// waitCtx waits for p. When ctx ends first, stopGroup (if any) ends the remote process
+// group, then p is killed; waitCtx returns only after both, so the connection is not
+// closed under the stopping command.
+func waitCtx(ctx context.Context, p process, stopGroup func()) (int, error) {
+	stopped := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
+		if stopGroup != nil {
+			stopGroup()
+		}
+		p.kill()
+	})
 	code, err := p.wait()
-	stop()
+	if !stop() {
+		<-stopped
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return code, ctxErr
 	}
@@ -207,230 +278,6 @@ func (c *conn) sudoDance(ctx context.Context, p process, w *sudoWatcher, exited 
 			return nil
 		}
 	}
-}
-
-// fileOps returns the connection's file operations, opening them on first use: the
-// SFTP subsystem, or with become an sftp-server started through sudo, or the os package.
-func (c *conn) fileOps(ctx context.Context) (fileOps, error) {
-	c.filesMu.Lock()
-	defer c.filesMu.Unlock()
-	if c.closed {
-		return nil, errors.New("connection closed")
-	}
-	if c.files != nil {
-		return c.files, nil
-	}
-	// Opening SFTP takes a channel request that a half-dead peer never answers, and
-	// pkg/sftp takes no context: wait for it here, so ctx still bounds the call.
-	type opened struct {
-		f   fileOps
-		err error
-	}
-	ch := make(chan opened, 1)
-	go func() {
-		var o opened
-		if c.become != nil {
-			o.f, o.err = c.openSudoSFTP(ctx)
-		} else {
-			o.f, o.err = c.openFiles(ctx)
-		}
-		ch <- o
-	}()
-	select {
-	case o := <-ch:
-		if o.err != nil {
-			return nil, o.err
-		}
-		c.files = o.f
-		return o.f, nil
-	case <-ctx.Done():
-		// The open finishes or fails when the connection closes; its result is dropped.
-		go func() {
-			if o := <-ch; o.err == nil {
-				o.f.close()
-			}
-		}()
-		return nil, fmt.Errorf("open file transfer (SFTP): %w", ctx.Err())
-	}
-}
-
-// sftpOptions are the pkg/sftp client options of every connection. Concurrent writes are
-// safe because WriteFile only writes fresh temp files (removed on any error).
-func sftpOptions() []sftp.ClientOption {
-	return []sftp.ClientOption{sftp.UseConcurrentWrites(true)}
-}
-
-// openSudoSFTP starts sftp-server through sudo (as the become user) and speaks SFTP over
-// its stdin/stdout: the SFTP subsystem would run as the login user (pkg/sftp#12).
-func (c *conn) openSudoSFTP(ctx context.Context) (fileOps, error) {
-	pr, pw := io.Pipe()
-	errTail := &tailBuffer{max: 4096}
-	w := newSudoWatcher(c.become, errTail)
-	p, err := c.st.start(ctx, c.become.wrapSFTPServer(), pw, w, true)
-	if err != nil {
-		return nil, fmt.Errorf("start sftp-server through sudo: %w", err)
-	}
-	exited := make(chan struct{})
-	var code int
-	var werr error
-	go func() {
-		code, werr = p.wait()
-		pw.CloseWithError(io.EOF)
-		close(exited)
-	}()
-	readyCh := make(chan struct{})
-	err = c.sudoDance(ctx, p, w, exited, func() { close(readyCh) })
-	fail := func(err error) (fileOps, error) {
-		p.kill()
-		pr.Close()
-		<-exited
-		return nil, err
-	}
-	if err != nil {
-		return fail(err)
-	}
-	select {
-	case <-readyCh:
-	default:
-		if ctx.Err() != nil {
-			return fail(ctx.Err())
-		}
-		<-exited
-		if werr != nil {
-			return nil, fmt.Errorf("start sftp-server through sudo: %w", werr)
-		}
-		said := w.sudoOutput()
-		if strings.Contains(said, "no sftp-server found") {
-			return nil, fmt.Errorf("become %s on %s: %s", c.become.user, c.host, said)
-		}
-		_, rejected, _ := w.state()
-		return nil, becomeFailure(c.host, c.login, c.become.user, code, said, rejected)
-	}
-	client, err := sftp.NewClientPipe(pr, p.stdin(), sftpOptions()...)
-	if err != nil {
-		if tail := strings.TrimSpace(errTail.String()); tail != "" {
-			err = fmt.Errorf("%w (sftp-server: %s)", err, tail)
-		}
-		return fail(fmt.Errorf("sftp-server through sudo: %w", err))
-	}
-	return newSFTPOps(client, func() error {
-		err := client.Close()
-		p.stdin().Close()
-		select {
-		case <-exited:
-		default:
-			p.kill()
-			<-exited
-		}
-		return err
-	}), nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
-// Stat implements Conn.
-func (c *conn) Stat(ctx context.Context, path string) (*FileInfo, error) {
-	f, err := c.fileOps(ctx)
-	if err == nil {
-		var fi *FileInfo
-		if fi, err = f.lstat(path); err == nil {
-			return fi, nil
-		}
-	}
-	return nil, fmt.Errorf("stat %s on %s: %w", path, c.host, err)
-}
-
-// ReadFile implements Conn.
-func (c *conn) ReadFile(ctx context.Context, path string) ([]byte, error) {
-	f, err := c.fileOps(ctx)
-	if err == nil {
-		var data []byte
-		if data, err = f.readFile(path); err == nil {
-			return data, nil
-		}
-	}
-	return nil, fmt.Errorf("read %s on %s: %w", path, c.host, err)
-}
-
-// WriteFile implements Conn.
-func (c *conn) WriteFile(ctx context.Context, path string, data []byte, attrs FileAttrs) error {
-	f, err := c.fileOps(ctx)
-	if err == nil {
-		err = f.writeFile(ctx, path, data, attrs)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s on %s: %w", path, c.host, err)
-	}
-	return nil
-}
-
-// Mkdir implements Conn.
-func (c *conn) Mkdir(ctx context.Context, path string, attrs FileAttrs) error {
-	f, err := c.fileOps(ctx)
-	if err == nil {
-		err = f.mkdir(path, attrs)
-	}
-	if err != nil {
-		return fmt.Errorf("mkdir %s on %s: %w", path, c.host, err)
-	}
-	return nil
-}
-
-// Chmod implements Conn.
-func (c *conn) Chmod(ctx context.Context, path string, mode fs.FileMode) error {
-	f, err := c.fileOps(ctx)
-	if err == nil {
-		err = f.chmod(path, mode)
-	}
-	if err != nil {
-		return fmt.Errorf("chmod %s on %s: %w", path, c.host, err)
-	}
-	return nil
-}
-
-// Chown implements Conn.
-func (c *conn) Chown(ctx context.Context, path string, uid, gid int) error {
-	f, err := c.fileOps(ctx)
-	if err == nil {
-		err = f.chown(path, uid, gid)
-	}
-	if err != nil {
-		return fmt.Errorf("chown %s on %s: %w", path, c.host, err)
-	}
-	return nil
-}
-
-// Remove implements Conn.
-func (c *conn) Remove(ctx context.Context, path string) error {
-	f, err := c.fileOps(ctx)
-	if err == nil {
-		err = f.remove(path)
-	}
-	if err != nil {
-		return fmt.Errorf("remove %s on %s: %w", path, c.host, err)
-	}
-	return nil
 }
 
 // Close implements Conn. It is safe to call more than once.

@@ -53,8 +53,14 @@ type tempFile interface {
 // atomicFS is what atomicWrite needs of a file system.
 type atomicFS interface {
 	lstat(path string) (*FileInfo, error)
-	// createTemp creates path exclusively (O_EXCL), readable by its owner only.
+	// createTemp creates path exclusively (O_EXCL, which never follows a symlink).
 	createTemp(path string) (tempFile, error)
+	// privateCreate reports whether createTemp and mkdirRaw make private files
+	// (no group or other bits) from the start.
+	privateCreate() bool
+	mkdirRaw(path string) error
+	chmod(path string, mode fs.FileMode) error
+	removeDir(path string) error
 	// replace renames oldpath over newpath, replacing newpath if it exists.
 	replace(oldpath, newpath string) error
 	remove(path string) error
@@ -78,10 +84,13 @@ func isTempOf(name, p string) bool {
 	return err == nil
 }
 
-// removeStaleTemps removes the temp files that earlier writes of p left behind when
-// their connection died before they could clean up. Host locks keep two hostplan runs
-// from writing one host at once, so every such file is litter. Best effort: the new
-// content is in place already.
+// stagedName is the file inside a private staging directory (see createStaged).
+const stagedName = "f"
+
+// removeStaleTemps removes the temp files (and staging directories) that earlier
+// writes of p left behind when their connection died before they could clean up. Host
+// locks keep two hostplan runs from writing one host at once, so every such file is
+// litter. Best effort: the new content is in place already.
 func removeStaleTemps(fsys atomicFS, p string) {
 	names, err := fsys.readDirNames(path.Dir(p))
 	if err != nil {
@@ -89,66 +98,155 @@ func removeStaleTemps(fsys atomicFS, p string) {
 	}
 	for _, n := range names {
 		if isTempOf(n, p) {
-			fsys.remove(path.Join(path.Dir(p), n))
+			litter := path.Join(path.Dir(p), n)
+			if fsys.remove(litter) != nil {
+				fsys.remove(path.Join(litter, stagedName))
+				fsys.removeDir(litter)
+			}
 		}
 	}
 }
 
-// atomicWrite replaces p by data: temp file in the same directory, write, fsync, chown
-// and chmod, rename over p. On any error the temp file is removed.
-//
-// attrs.Mode 0 keeps the mode of the file being replaced (0644 for a new file); UID or GID
-// -1 keeps the old file's owner (the server's choice for a new file). Chown comes before
-// chmod because chown clears setuid/setgid bits.
+// staged is a temp file being filled, and how to get rid of it.
+type staged struct {
+	f    tempFile
+	path string // the temp file
+	dir  string // its private staging directory, "" when there is none
+}
+
+// createStaged creates the temp file for p, private from its first moment: a secret
+// must never be readable by others, not even between create and chmod. Where the file
+// system creates private files itself, the temp file is created next to p; elsewhere
+// (an SFTP server whose umask we do not set) in a new directory next to p that is made
+// private (0700) before anything is created in it: other users can then not open the
+// file whatever its mode, even when they hold the directory open already.
+func createStaged(fsys atomicFS, p string) (*staged, error) {
+	tmp := tempName(p)
+	if fsys.privateCreate() {
+		f, err := fsys.createTemp(tmp)
+		if err != nil {
+			return nil, err
+		}
+		return &staged{f: f, path: tmp}, nil
+	}
+	if err := fsys.mkdirRaw(tmp); err != nil {
+		return nil, err
+	}
+	if err := fsys.chmod(tmp, 0o700); err != nil {
+		fsys.removeDir(tmp)
+		return nil, err
+	}
+	f, err := fsys.createTemp(path.Join(tmp, stagedName))
+	if err != nil {
+		fsys.removeDir(tmp)
+		return nil, err
+	}
+	return &staged{f: f, path: path.Join(tmp, stagedName), dir: tmp}, nil
+}
+
+// discard removes the temp file (closing it first when open) and its staging directory.
+func (s *staged) discard(fsys atomicFS, open bool) error {
+	if open {
+		s.f.Close()
+	}
+	err := fsys.remove(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if s.dir != "" {
+		fsys.removeDir(s.dir)
+	}
+	return err
+}
+
+// targetAttrs works out the mode and owner the new file gets: attrs.Mode 0 keeps the
+// mode of the file being replaced (0644 for a new file); UID or GID -1 keeps the old
+// file's owner (the server's choice for a new file). Only a regular file is replaced.
+func targetAttrs(fsys atomicFS, p string, attrs FileAttrs) (fs.FileMode, int, int, error) {
+	mode := chmodBits(attrs.Mode)
+	uid, gid := attrs.UID, attrs.GID
+	old, err := fsys.lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if attrs.Mode == 0 {
+			mode = defaultFileMode
+		}
+		return mode, uid, gid, nil
+	case err != nil:
+		return 0, 0, 0, err
+	case old.IsDir():
+		return 0, 0, 0, errors.New("is a directory")
+	case !old.Mode.IsRegular():
+		// A symlink would be replaced, not written through; a resource that means to
+		// follow one resolves it first (Conn.Resolve) and says so in its plan.
+		return 0, 0, 0, &NotRegularError{Path: p, Mode: old.Mode}
+	}
+	if attrs.Mode == 0 {
+		mode = old.Mode & modeBits
+	}
+	if uid == -1 {
+		uid = old.UID
+	}
+	if gid == -1 {
+		gid = old.GID
+	}
+	return mode, uid, gid, nil
+}
+
+// atomicWrite replaces p by data: a private temp file (createStaged), write, fsync,
+// chown and chmod, rename over p. On any error the temp file is removed. Chown comes
+// before chmod because chown clears setuid/setgid bits.
 func atomicWrite(ctx context.Context, fsys atomicFS, p string, data []byte, attrs FileAttrs) (err error) {
 	base := path.Base(p)
 	if base == "/" || base == "." || base == ".." || p == "" {
 		return fmt.Errorf("not a file path: %q", p)
 	}
-	mode := chmodBits(attrs.Mode)
-	uid, gid := attrs.UID, attrs.GID
-	old, err := fsys.lstat(p)
-	switch {
-	case err == nil && old.IsDir():
-		return errors.New("is a directory")
-	case err == nil && old.Mode.IsRegular():
-		if attrs.Mode == 0 {
-			mode = old.Mode & modeBits
-		}
-		if uid == -1 {
-			uid = old.UID
-		}
-		if gid == -1 {
-			gid = old.GID
-		}
-	case err == nil, errors.Is(err, fs.ErrNotExist):
-		// New file (or a symlink/special file being replaced by a regular one).
-		if attrs.Mode == 0 {
-			mode = defaultFileMode
-		}
-	default:
+	mode, uid, gid, err := targetAttrs(fsys, p, attrs)
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-
-	tmp := tempName(p)
-	f, err := fsys.createTemp(tmp)
+	st, err := createStaged(fsys, p)
 	if err != nil {
 		return fmt.Errorf("create temp file: %w", err)
 	}
 	open := true
 	defer func() {
 		if err != nil {
-			if open {
-				f.Close()
-			}
-			if rerr := fsys.remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-				err = fmt.Errorf("%w (and removing temp file %s: %v)", err, tmp, rerr)
+			if rerr := st.discard(fsys, open); rerr != nil {
+				err = fmt.Errorf("%w (and removing temp file %s: %v)", err, st.path, rerr)
 			}
 		}
 	}()
+	if err := fillTemp(ctx, st.f, data, mode, uid, gid); err != nil {
+		return err
+	}
+	open = false
+	if err := st.f.Close(); err != nil {
+		return fmt.Errorf("close temp file: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if beforeRename != nil {
+		beforeRename(p)
+	}
+	if err := fsys.replace(st.path, p); err != nil {
+		return fmt.Errorf("rename temp file into place: %w", err)
+	}
+	if st.dir != "" {
+		fsys.removeDir(st.dir)
+	}
+	// The new content is in place; a failed directory sync only weakens durability.
+	_ = fsys.syncDir(path.Dir(p))
+	removeStaleTemps(fsys, p)
+	return nil
+}
+
+// fillTemp writes data to the temp file, syncs it and gives it its owner and mode.
+func fillTemp(ctx context.Context, f tempFile, data []byte, mode fs.FileMode, uid, gid int) error {
 	if len(data) > 0 {
 		n, err := f.Write(data)
 		if err == nil && n != len(data) {
@@ -184,22 +282,6 @@ func atomicWrite(ctx context.Context, fsys atomicFS, p string, data []byte, attr
 	if err := f.chmod(mode); err != nil {
 		return fmt.Errorf("chmod temp file to %04o: %w", mode.Perm(), err)
 	}
-	open = false
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close temp file: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if beforeRename != nil {
-		beforeRename(p)
-	}
-	if err := fsys.replace(tmp, p); err != nil {
-		return fmt.Errorf("rename temp file into place: %w", err)
-	}
-	// The new content is in place; a failed directory sync only weakens durability.
-	_ = fsys.syncDir(path.Dir(p))
-	removeStaleTemps(fsys, p)
 	return nil
 }
 

@@ -26,6 +26,11 @@ func (osOps) lstat(p string) (*FileInfo, error) {
 	return osFileInfo(fi), nil
 }
 
+func (osOps) readlink(p string) (string, error) { return os.Readlink(p) }
+
+// privateCreate: createTemp and mkdirRaw pass private modes to open and mkdir.
+func (osOps) privateCreate() bool { return true }
+
 func (osOps) readFile(p string) ([]byte, error) { return os.ReadFile(p) }
 
 func (o osOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {

@@ -19,6 +19,10 @@ type sftpOps struct {
 	posix   bool // posix-rename@openssh.com: rename over an existing file
 	fsync   bool // fsync@openssh.com
 	closeFn func() error
+	// private: the server creates files and directories with no group or other bits
+	// (our sftp-server runs with -u 077). Without it, temp files are made in a private
+	// directory first (see atomicWrite).
+	private bool
 }
 
 func newSFTPOps(c *sftp.Client, closeFn func() error) *sftpOps {
@@ -63,6 +67,13 @@ func (s *sftpOps) lstat(p string) (*FileInfo, error) {
 	return sftpFileInfo(fi), nil
 }
 
+func (s *sftpOps) readlink(p string) (string, error) {
+	t, err := s.c.ReadLink(p)
+	return t, sftpErr(err)
+}
+
+func (s *sftpOps) privateCreate() bool { return s.private }
+
 func (s *sftpOps) readFile(p string) ([]byte, error) {
 	f, err := s.c.Open(p)
 	if err != nil {
@@ -91,15 +102,9 @@ func (s *sftpOps) writeFile(ctx context.Context, p string, data []byte, attrs Fi
 }
 
 func (s *sftpOps) createTemp(p string) (tempFile, error) {
+	// No chmod follows: the file is private from its creation (see createStaged).
 	f, err := s.c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return nil, sftpErr(err)
-	}
-	// SFTP open carries no mode here (the server's umask applies): make it private
-	// before any content goes in.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		s.c.Remove(p)
 		return nil, sftpErr(err)
 	}
 	return &sftpTemp{f: f, ops: s}, nil

@@ -273,7 +273,9 @@ func TestLabHostKeys(t *testing.T) {
 func TestLabOneConnectionPerHost(t *testing.T) {
 	l := startLab(t, 3)
 	for _, h := range l.Hosts {
-		hostExec(t, h, "mkdir -p /srv/t && chown labuser /srv/t")
+		// labuser's folder, and root's for the become host: a root write into a folder
+		// another user owns is refused (see pathguard.go).
+		hostExec(t, h, "mkdir -p /srv/t /srv/rt && chown labuser /srv/t")
 	}
 	d := newTestDialer(t, DialerOptions{})
 	ctx := context.Background()
@@ -297,7 +299,11 @@ func TestLabOneConnectionPerHost(t *testing.T) {
 					inner.Add(1)
 					go func(i int) {
 						defer inner.Done()
-						p := fmt.Sprintf("/srv/t/f-%v-%d", become, i)
+						dir := "/srv/t"
+						if become {
+							dir = "/srv/rt"
+						}
+						p := fmt.Sprintf("%s/f-%v-%d", dir, become, i)
 						res, err := c.Run(ctx, fmt.Sprintf("sleep 0.2; echo %d", i), nil)
 						if err != nil || strings.TrimSpace(string(res.Stdout)) != fmt.Sprint(i) {
 							t.Errorf("%s run %d: %+v %v", target.Name, i, res, err)
@@ -607,7 +613,11 @@ func TestLabBastion(t *testing.T) {
 			if err != nil || !strings.HasPrefix(string(res.Stdout), user+"\n") {
 				t.Errorf("through bastion as %s: %+v %v", user, res, err)
 			}
-			if err := c.WriteFile(ctx, "/tmp/through-"+user, []byte(user), FileAttrs{UID: -1, GID: -1}); err != nil {
+			home := "/home/" + user
+			if user == "root" {
+				home = "/root"
+			}
+			if err := c.WriteFile(ctx, home+"/through-bastion", []byte(user), FileAttrs{UID: -1, GID: -1}); err != nil {
 				t.Error(err)
 			}
 		}()

@@ -17,13 +17,15 @@ import (
 // user root.
 func newLocalConn(d *Dialer, t Target) (*conn, error) {
 	c := &conn{
-		d:         d,
-		host:      t.Name,
-		shell:     ShellSh,
-		login:     localUser(),
-		st:        localStarter{},
-		plain:     func(command string) string { return command },
-		openFiles: func(context.Context) (fileOps, error) { return osOps{}, nil },
+		d:     d,
+		host:  t.Name,
+		shell: ShellSh,
+		login: localUser(),
+		st:    localStarter{},
+		spec:  newPlainSpec(),
+		openFiles: func(context.Context) (fileOps, int, error) {
+			return osOps{}, os.Geteuid(), nil
+		},
 		dialTCP: func(ctx context.Context, addr string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", addr)
@@ -31,6 +33,8 @@ func newLocalConn(d *Dialer, t Target) (*conn, error) {
 	}
 	if t.Become && !(os.Geteuid() == 0 && t.BecomeUser == "root") {
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)
+		c.spec = c.become
+		c.openFiles = c.openSFTPServer
 	}
 	if err := d.track(c); err != nil {
 		return nil, err

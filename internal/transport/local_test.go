@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -417,9 +419,15 @@ func TestLocalBecomeRealSudo(t *testing.T) {
 	if !found {
 		t.Skip("no sftp-server here")
 	}
+	// nobody's own folder: a write into a folder another user may change is refused.
 	dir := t.TempDir()
 	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Chmod(dir, 0o777)
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	os.Chown(dir, uid, -1)
 	t.Setenv("SSH_AUTH_SOCK", "")
 	c := dialLocal(t, DialerOptions{}, becomeTarget)
 	ctx := context.Background()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,33 +20,56 @@ import (
 func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 	st := newSSHStarter(client, lv, t.Name, d.opts.MaxSessions)
 	c := &conn{
-		d:     d,
-		host:  t.Name,
-		login: t.User,
-		shell: t.Shell,
-		st:    st,
-		// The exec request is run by the login user's shell; make it /bin/sh as
-		// documented, whatever that shell is.
-		plain: func(command string) string { return "/bin/sh -c " + ShellQuote(command) },
-		openFiles: func(ctx context.Context) (fileOps, error) {
-			ops, err := openSFTP(ctx, st)
-			if err != nil {
-				return nil, fmt.Errorf("open SFTP: %w", err)
-			}
-			return ops, nil
-		},
+		d:              d,
+		host:           t.Name,
+		login:          t.User,
+		shell:          t.Shell,
+		st:             st,
 		closeTransport: client.Close,
 		dialTCP: func(ctx context.Context, addr string) (net.Conn, error) {
 			return client.DialContext(ctx, "tcp", addr)
 		},
 	}
-	if t.Shell == ShellCmd {
-		c.plain = func(command string) string { return command }
-	}
-	if t.Become && t.User != t.BecomeUser { // logged in as the become user: no sudo needed
+	switch {
+	case t.Shell == ShellCmd:
+		c.openFiles = func(context.Context) (fileOps, int, error) {
+			return nil, 0, fmt.Errorf("%s runs cmd.exe: hostplan has no file operations for Windows hosts", t.Name)
+		}
+		return c
+	case t.Become && t.User != t.BecomeUser: // logged in as the become user: no sudo needed
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)
+		c.spec = c.become
+	default:
+		c.spec = newPlainSpec()
+	}
+	c.openFiles = func(ctx context.Context) (fileOps, int, error) {
+		ops, uid, err := c.openSFTPServer(ctx)
+		if errors.Is(err, errNoSFTPServer) {
+			return c.openSubsystem(ctx, st)
+		}
+		return ops, uid, err
 	}
 	return c
+}
+
+// openSubsystem opens the SFTP subsystem, for a host whose sftp-server is in none of
+// the places hostplan looks (sshd's internal-sftp, an unusual distribution). Its umask
+// is sshd's, so atomicWrite stages temp files in a private directory; the user it acts
+// as is asked with id -u.
+func (c *conn) openSubsystem(ctx context.Context, st *sshStarter) (fileOps, int, error) {
+	res, err := c.run(ctx, "id -u", nil, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	uid, err := strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
+	if err != nil || res.ExitCode != 0 {
+		return nil, 0, fmt.Errorf("id -u on %s: exit %d: %q", c.host, res.ExitCode, res.Stdout)
+	}
+	ops, err := openSFTP(ctx, st)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open SFTP: %w", err)
+	}
+	return ops, uid, nil
 }
 
 // openSFTP starts the sftp subsystem in a session of st's client (as sftp.NewClient

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -61,11 +62,15 @@ func randomToken(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// sudoSpec is how one connection becomes another user.
+// sudoSpec is how one connection starts its Unix processes: through sudo as another
+// user (become), or, with user "", as the login user.
 type sudoSpec struct {
-	user   string // target user (sudo -u)
+	user   string // target user (sudo -u); "" runs without sudo
 	prompt string // random prompt for sudo -S -p; "" means sudo -n (no password)
-	marker string // random marker printed on stderr once sudo has let us in
+	// marker is printed on stderr once the process runs as the right user: everything
+	// before it is sudo's (prompts, refusals), everything after the "lead" line that
+	// follows it is the process's own.
+	marker string
 }
 
 // newSudoSpec makes the random prompt and marker of one connection. withPassword picks
@@ -81,38 +86,81 @@ func newSudoSpec(user string, withPassword bool) *sudoSpec {
 	return s
 }
 
-// prefix is the sudo invocation up to and including `--`.
+// newPlainSpec is the spec of a connection that does not become anyone.
+func newPlainSpec() *sudoSpec {
+	return &sudoSpec{marker: randomToken("hostplan-started-")}
+}
+
+// prefix is the sudo invocation up to and including `--`, "" without become.
 func (s *sudoSpec) prefix() string {
-	if s.prompt == "" {
-		return "sudo -n -u " + ShellQuote(s.user) + " --"
+	switch {
+	case s.user == "":
+		return ""
+	case s.prompt == "":
+		return "sudo -n -u " + ShellQuote(s.user) + " -- "
 	}
-	return "sudo -S -p " + ShellQuote(s.prompt) + " -u " + ShellQuote(s.user) + " --"
+	return "sudo -S -p " + ShellQuote(s.prompt) + " -u " + ShellQuote(s.user) + " -- "
 }
 
-// wrapCommand returns the line that runs command with /bin/sh -c as s.user:
+// commandScript starts a command whose text comes on standard input, never in the
+// process list: arguments of every process are readable by every local user, and a
+// command may hold a secret. The script, in builtins only:
 //
-//	sudo -n -u USER -- /bin/sh -c 'printf %s MARKER >&2 && exec /bin/sh -c "$1"' hostplan 'COMMAND'
-//
-// The marker on stderr tells sudo's own output (prompts, refusals) from the command's:
-// everything before it is sudo's, everything after it is the command's. The command is
-// passed as a positional argument, so a syntax error in it is reported by the inner sh
-// after the marker, like any other failure of the command.
-func (s *sudoSpec) wrapCommand(command string) string {
-	inner := `printf %s ` + s.marker + ` >&2 && exec /bin/sh -c "$1"`
-	return s.prefix() + " /bin/sh -c " + ShellQuote(inner) + " hostplan " + ShellQuote(command)
+//   - prints the marker and the lead line "PGID STARTTIME": the process group the
+//     command runs in and its leader's start time (from /proc; "0 0" where there is
+//     none). sshd refuses signal requests, and closing the channel does not stop a
+//     command, so a timeout or Ctrl-C kills that group with a second command (killScript);
+//   - reads the command text up to a line holding only the end token (random per
+//     command), refusing to run a text cut short;
+//   - evaluates it; what is left of standard input is the command's.
+const commandScript = `set -f; { read -r l </proc/$$/stat; set -- $l; g=$5; read -r l </proc/$g/stat; set -- $l; t=${22}; } 2>/dev/null; ` +
+	`printf '%s%s %s\n' MARKER "${g:-0}" "${t:-0}" >&2; set +f; set --; ` +
+	`__hostplan_cmd=; e=; while IFS= read -r l; do if [ "$l" = "$0" ]; then e=1; break; fi; __hostplan_cmd="$__hostplan_cmd$l
+"; done; [ -n "$e" ] || exit 125; unset e l g t; eval "$__hostplan_cmd"`
+
+// wrapCommand returns the line that runs a command fed by feedCommand with /bin/sh
+// (through sudo when becoming another user). end is the end token, passed as $0.
+func (s *sudoSpec) wrapCommand(end string) string {
+	script := strings.Replace(commandScript, "MARKER", s.marker, 1)
+	return s.prefix() + "/bin/sh -c " + ShellQuote(script) + " " + end
 }
 
-// wrapSFTPServer returns the line that starts sftp-server as s.user, looking for it at
-// the usual places (so no separate probe is needed).
+// commandInput is what feedCommand writes before the command's own standard input.
+func commandInput(command, end string) []byte {
+	b := make([]byte, 0, len(command)+len(end)+2)
+	b = append(b, command...)
+	if len(command) > 0 && command[len(command)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	return append(append(b, end...), '\n')
+}
+
+// killScript stops the process group a command runs in: TERM, a second to go, then
+// KILL. The group's leader is checked against its start time first, so a group id that
+// was reused after our command ended is left alone. dash's kill builtin takes no
+// negative ids; /bin/kill (procps or util-linux) does.
+func killScript(pgid, start int64) string {
+	return fmt.Sprintf(`g=%d; if [ -r /proc/$g/stat ]; then read -r l </proc/$g/stat; set -f; set -- $l; [ "${22}" = %d ] || exit 0; fi; `+
+		`/bin/kill -s TERM -- -$g 2>/dev/null || exit 0; i=0; while [ $i -lt 10 ] && /bin/kill -s 0 -- -$g 2>/dev/null; do sleep 0.1; i=$((i+1)); done; `+
+		`/bin/kill -s KILL -- -$g 2>/dev/null; exit 0`, pgid, start)
+}
+
+// wrapSFTPServer returns the line that starts sftp-server (as s.user with become),
+// looking for it at the usual places (so no separate probe is needed). It runs with
+// umask 077 (-u), so a file or directory it creates is private until hostplan gives it
+// its final mode: an SFTP open carries no mode in pkg/sftp, and under the usual umask a
+// new temp file would be readable by every user until the chmod that follows. The lead
+// line after the marker is "UID PGID STARTTIME": the user the files are handled as.
 func (s *sudoSpec) wrapSFTPServer() string {
 	var b strings.Builder
 	b.WriteString(`for p in`)
 	for _, p := range sftpServerPaths {
 		b.WriteString(" " + p)
 	}
-	b.WriteString(`; do if [ -x "$p" ]; then printf %s ` + s.marker + ` >&2; exec "$p"; fi; done; `)
-	b.WriteString(`echo "hostplan: no sftp-server found (looked in` + strings.Join(sftpServerPaths, " ") + `)" >&2; exit 127`)
-	return s.prefix() + " /bin/sh -c " + ShellQuote(b.String())
+	b.WriteString(`; do if [ -x "$p" ]; then { read -r l </proc/$$/stat; set -f; set -- $l; g=$5; read -r l </proc/$g/stat; set -- $l; t=${22}; } 2>/dev/null; `)
+	b.WriteString(`printf '%s%s %s %s\n' ` + s.marker + ` "$(id -u)" "${g:-0}" "${t:-0}" >&2; exec "$p" -u 077; fi; done; `)
+	b.WriteString(`echo "hostplan: no sftp-server found (looked in ` + strings.Join(sftpServerPaths, " ") + `)" >&2; exit 127`)
+	return s.prefix() + "/bin/sh -c " + ShellQuote(b.String())
 }
 
 // sudoRejected is what sudo prints after a wrong password.
@@ -260,4 +308,69 @@ func orNothing(s string) string {
 		return "no message"
 	}
 	return s
+}
+
+// leadLine takes a process's stderr after the marker: its first line is the lead line
+// the wrapper printed (numbers: see wrapCommand and wrapSFTPServer), the rest goes to
+// out.
+type leadLine struct {
+	out io.Writer
+
+	mu     sync.Mutex
+	buf    []byte
+	done   bool
+	fields []int64
+}
+
+func newLeadLine(out io.Writer) *leadLine { return &leadLine{out: out} }
+
+// Write implements io.Writer.
+func (l *leadLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	if l.done {
+		l.mu.Unlock()
+		return l.writeOut(p, len(p))
+	}
+	i := bytes.IndexByte(p, '\n')
+	if i < 0 {
+		l.buf = append(l.buf, p...)
+		l.mu.Unlock()
+		return len(p), nil
+	}
+	l.buf = append(l.buf, p[:i]...)
+	l.fields = parseLead(string(l.buf))
+	l.buf = nil
+	l.done = true
+	l.mu.Unlock()
+	return l.writeOut(p[i+1:], len(p))
+}
+
+func (l *leadLine) writeOut(p []byte, n int) (int, error) {
+	if len(p) == 0 {
+		return n, nil
+	}
+	if _, err := l.out.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// values returns the lead line's numbers, nil before it is complete or when it does
+// not parse.
+func (l *leadLine) values() []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fields
+}
+
+func parseLead(s string) []int64 {
+	var out []int64
+	for _, f := range strings.Fields(s) {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n < 0 {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
 }

@@ -45,24 +45,29 @@ func TestShellQuoteRoundTrip(t *testing.T) {
 
 func TestSudoWrapCommand(t *testing.T) {
 	spec := &sudoSpec{user: "root", marker: "hostplan-become-ok-1234"}
-	got := spec.wrapCommand("echo 'hi' && exit 3")
-	want := `sudo -n -u root -- /bin/sh -c 'printf %s hostplan-become-ok-1234 >&2 && exec /bin/sh -c "$1"' hostplan 'echo '\''hi'\'' && exit 3'`
-	if got != want {
-		t.Errorf("wrapCommand:\n got %s\nwant %s", got, want)
+	got := spec.wrapCommand("hostplan-end-5678")
+	if !strings.HasPrefix(got, `sudo -n -u root -- /bin/sh -c 'set -f; `) || !strings.HasSuffix(got, `' hostplan-end-5678`) {
+		t.Errorf("wrapCommand: %s", got)
 	}
 	spec = &sudoSpec{user: "post gres", marker: "m", prompt: "hostplan-sudo-prompt-ab:"}
-	got = spec.wrapCommand("true")
+	got = spec.wrapCommand("e")
 	if !strings.HasPrefix(got, `sudo -S -p hostplan-sudo-prompt-ab: -u 'post gres' -- /bin/sh -c `) {
 		t.Errorf("password form: %s", got)
+	}
+	if got := newPlainSpec().wrapCommand("e"); !strings.HasPrefix(got, "/bin/sh -c 'set -f; ") {
+		t.Errorf("plain form: %s", got)
 	}
 }
 
 // Running the part after `sudo ... --` with a plain shell shows what the command sees:
-// exact arguments, the marker first on stderr, the exit status.
+// its text read from standard input (never an argument), exact arguments, the marker
+// and the lead line first on stderr, the exit status, the rest of standard input.
 func TestSudoWrapCommandRuns(t *testing.T) {
 	spec := newSudoSpec("root", false)
 	for _, tc := range []struct {
 		cmd        string
+		stdin      string
+		cut        bool // the text ends before the end token
 		stdout     string
 		stderr     string
 		exit       int
@@ -70,11 +75,21 @@ func TestSudoWrapCommandRuns(t *testing.T) {
 	}{
 		{cmd: `printf '%s|' "it's" 'a "b"' '$HOME'`, stdout: `it's|a "b"|$HOME|`},
 		{cmd: "echo out; echo err >&2; exit 7", stdout: "out\n", stderr: "err\n", exit: 7},
+		{cmd: "echo $#; echo \"$l$e$g$t\"", stdout: "0\n\n"},
+		{cmd: "cat; printf end", stdin: "line 1\nline 2", stdout: "line 1\nline 2end"},
+		{cmd: "a='multi\nline'\nprintf %s \"$a\"\n", stdout: "multi\nline"},
+		{cmd: "touch /nonexistent-dir/x; echo ran", cut: true, exit: 125},
 		{cmd: "if then fi", syntaxFail: true},
 	} {
-		line := spec.wrapCommand(tc.cmd)
-		rest := strings.TrimPrefix(line, spec.prefix()+" ")
+		end := randomToken("hostplan-end-")
+		line := spec.wrapCommand(end)
+		rest := strings.TrimPrefix(line, spec.prefix())
 		cmd := exec.Command("/bin/sh", "-c", rest)
+		in := append(commandInput(tc.cmd, end), tc.stdin...)
+		if tc.cut {
+			in = []byte(tc.cmd)
+		}
+		cmd.Stdin = bytes.NewReader(in)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout = &stdout
 		cmd.Stderr = &stderr
@@ -86,12 +101,18 @@ func TestSudoWrapCommandRuns(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		se := stderr.String()
-		if !strings.HasPrefix(se, spec.marker) {
-			t.Errorf("%q: stderr %q does not start with the marker", tc.cmd, se)
+		if strings.Contains(line, tc.cmd) {
+			t.Errorf("%q: the command is in the command line", tc.cmd)
+		}
+		se, ok := strings.CutPrefix(stderr.String(), spec.marker)
+		if !ok {
+			t.Errorf("%q: stderr %q does not start with the marker", tc.cmd, stderr.String())
 			continue
 		}
-		se = strings.TrimPrefix(se, spec.marker)
+		lead, se, _ := strings.Cut(se, "\n")
+		if v := parseLead(lead); len(v) != 2 || v[0] <= 1 {
+			t.Errorf("%q: lead line %q", tc.cmd, lead)
+		}
 		if tc.syntaxFail {
 			if exit == 0 || se == "" {
 				t.Errorf("%q: want a syntax error after the marker, got exit %d stderr %q", tc.cmd, exit, se)
@@ -112,7 +133,7 @@ func TestSudoWrapSFTPServer(t *testing.T) {
 			t.Errorf("wrapSFTPServer does not look in %s: %s", p, got)
 		}
 	}
-	if !strings.HasPrefix(got, "sudo -n -u root -- /bin/sh -c '") {
+	if !strings.HasPrefix(got, "sudo -n -u root -- /bin/sh -c '") || !strings.Contains(got, `"$p" -u 077`) {
 		t.Errorf("wrapSFTPServer: %s", got)
 	}
 }

@@ -82,7 +82,7 @@ func TestLabMaxSessions(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 1, SSHDConfig: "MaxSessions 2\n"})
 	h := l.Hosts[0]
-	hostExec(t, h, "printf content > /tmp/f")
+	hostExec(t, h, "printf content > /srv/f")
 	c := mustDial(t, newTestDialer(t, DialerOptions{MaxSessions: 4}), labTarget(l, h, "root"))
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -102,7 +102,7 @@ func TestLabMaxSessions(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		time.Sleep(50 * time.Millisecond) // the commands hold every session sshd allows
-		b, err := c.ReadFile(ctx, "/tmp/f")
+		b, err := c.ReadFile(ctx, "/srv/f")
 		if err == nil && string(b) != "content" {
 			err = fmt.Errorf("read %q", b)
 		}
@@ -123,10 +123,10 @@ func TestLabMaxSessionsOne(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 1, SSHDConfig: "MaxSessions 1\n"})
 	h := l.Hosts[0]
-	hostExec(t, h, "printf content > /tmp/f")
+	hostExec(t, h, "printf content > /srv/f")
 	c := mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
 	ctx := context.Background()
-	if _, err := c.ReadFile(ctx, "/tmp/f"); err != nil {
+	if _, err := c.ReadFile(ctx, "/srv/f"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.Run(ctx, "true", nil)

@@ -25,6 +25,8 @@ type FileInfo struct {
 	GID     int
 	Size    int64
 	ModTime time.Time
+	// Link is a symlink's target, as Stat read it ("" for anything else).
+	Link string
 }
 
 // IsDir reports whether the path is a directory.
@@ -56,25 +58,43 @@ const (
 type Conn interface {
 	// Shell says what Run's command must be written in.
 	Shell() Shell
-	// Run runs command on the host: with /bin/sh -c (through sudo when become is set),
-	// or on a ShellCmd host as the cmd.exe command line it is. stdin may be nil. A non-zero exit status is reported in Result.ExitCode, not as err;
-	// err is for transport failures and ctx expiry.
+	// Run runs command on the host: with /bin/sh (through sudo when become is set),
+	// or on a ShellCmd host as the cmd.exe command line it is. On /bin/sh hosts the
+	// command's text travels on standard input, never in the host's process list, and
+	// when ctx ends first the command's whole process group is stopped. stdin may be
+	// nil. A non-zero exit status is reported in Result.ExitCode, not as err; err is
+	// for transport failures and ctx expiry.
 	Run(ctx context.Context, command string, stdin io.Reader) (*Result, error)
-	// Stat describes path; a missing path yields an error wrapping fs.ErrNotExist.
+	// Every path below is used by the rule of pathguard.go: walked from / with lstat,
+	// symlinks followed only inside directories no other user can write to, and the
+	// last component never followed (a symlink there is an ErrNotRegular error for
+	// everything but Stat and Remove; use Resolve to follow it on purpose). A path
+	// another user could redirect is an ErrUnsafePath error; so is reading, writing,
+	// creating or removing anything directly inside a directory such as /tmp.
+	//
+	// Stat describes path without following it (a symlink's target is in Link); a
+	// missing path yields an error wrapping fs.ErrNotExist. Stat alone may look
+	// directly inside /tmp-like directories: it opens nothing.
 	Stat(ctx context.Context, path string) (*FileInfo, error)
-	// ReadFile returns the whole content of path (fs.ErrNotExist when missing).
+	// ReadFile returns the whole content of path (fs.ErrNotExist when missing), which
+	// must be a regular file: a FIFO, device or socket is refused before any open.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
-	// WriteFile replaces path atomically: a temp file in the same directory, fsync,
-	// mode and owner set, then a rename over path. Readers see the old or the new file.
+	// WriteFile replaces path atomically: a temp file in the same directory, private
+	// from its creation, fsync, owner and mode set, then a rename over path. Readers see
+	// the old or the new file. Only a regular file is replaced.
 	WriteFile(ctx context.Context, path string, data []byte, attrs FileAttrs) error
 	// Mkdir creates one directory (the parent must exist) with attrs.
 	Mkdir(ctx context.Context, path string, attrs FileAttrs) error
-	// Chmod sets permission bits.
+	// Chmod sets permission bits (never through a symlink).
 	Chmod(ctx context.Context, path string, mode fs.FileMode) error
-	// Chown sets owner and group (-1 keeps one).
+	// Chown sets owner and group (-1 keeps one; never through a symlink).
 	Chown(ctx context.Context, path string, uid, gid int) error
-	// Remove deletes a file or an empty directory.
+	// Remove deletes a file, a symlink (not its target) or an empty directory.
 	Remove(ctx context.Context, path string) error
+	// Resolve follows every symlink of path, the last one included, by the same rule,
+	// and returns the path they lead to (which need not exist yet). A resource that
+	// edits a file through a link says so in its plan.
+	Resolve(ctx context.Context, path string) (string, error)
 	// DialTCP opens a TCP connection from the host to addr ("127.0.0.1:6443"), through
 	// the same connection (an SSH direct-tcpip channel): health checks reach services
 	// that listen only on the host's own addresses, with no curl needed there.

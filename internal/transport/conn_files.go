@@ -1,0 +1,385 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+)
+
+// errNoSFTPServer: none of sftpServerPaths is on the host.
+var errNoSFTPServer = errors.New("no sftp-server found")
+
+// openedFiles returns the connection's file operations and path guard, opening them on first
+// use (again after a stopped operation dropped them).
+func (c *conn) openedFiles(ctx context.Context) (fileOps, *guard, error) {
+	c.filesMu.Lock()
+	defer c.filesMu.Unlock()
+	if c.closed {
+		return nil, nil, errors.New("connection closed")
+	}
+	if c.files != nil {
+		return c.files, c.guard, nil
+	}
+	// Opening SFTP takes a channel request that a half-dead peer never answers, and
+	// pkg/sftp takes no context: wait for it here, so ctx still bounds the call.
+	type opened struct {
+		f   fileOps
+		uid int
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		var o opened
+		o.f, o.uid, o.err = c.openFiles(ctx)
+		ch <- o
+	}()
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			return nil, nil, o.err
+		}
+		c.files = o.f
+		if c.guard == nil {
+			c.guard = newGuard(o.uid)
+		}
+		return o.f, c.guard, nil
+	case <-ctx.Done():
+		// The open finishes or fails when the connection closes; its result is dropped.
+		go func() {
+			if o := <-ch; o.err == nil {
+				o.f.close()
+			}
+		}()
+		return nil, nil, fmt.Errorf("open file transfer (SFTP): %w", ctx.Err())
+	}
+}
+
+// fileOpGrace is how long a stopped file operation may take to return once its SFTP
+// session is closed.
+const fileOpGrace = 5 * time.Second
+
+// fileOp runs fn with the file operations, bounded by ctx: pkg/sftp takes no context,
+// so when ctx ends first the SFTP session is closed (its server stopped), which ends
+// the request in flight, and the next operation opens a new session. A write stopped
+// that way leaves the old file: the new content only ever lands by a rename.
+func (c *conn) fileOp(ctx context.Context, fn func(fileOps, *guard) error) error {
+	f, g, err := c.openedFiles(ctx)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- fn(f, g) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		c.dropFiles(f)
+		select {
+		case <-done:
+		case <-time.After(fileOpGrace):
+		}
+		return fmt.Errorf("stopped: %w", ctx.Err())
+	}
+}
+
+// dropFiles closes f and forgets it, unless it was replaced already.
+func (c *conn) dropFiles(f fileOps) {
+	c.filesMu.Lock()
+	if c.files == f {
+		c.files = nil
+	}
+	c.filesMu.Unlock()
+	f.close()
+}
+
+// openSFTPServer starts sftp-server with the connection's spec (through sudo as the
+// become user, which the SFTP subsystem cannot do: pkg/sftp#12) and speaks SFTP over
+// its stdin/stdout. It returns the user the server acts as.
+func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
+	pr, pw := io.Pipe()
+	errTail := &tailBuffer{max: 4096}
+	lead := newLeadLine(errTail)
+	w := newSudoWatcher(c.spec, lead)
+	p, err := c.st.start(ctx, c.spec.wrapSFTPServer(), pw, w, true)
+	if err != nil {
+		return nil, 0, fmt.Errorf("start sftp-server: %w", err)
+	}
+	exited := make(chan struct{})
+	var code int
+	var werr error
+	go func() {
+		code, werr = p.wait()
+		pw.CloseWithError(io.EOF)
+		close(exited)
+	}()
+	fail := func(err error) (fileOps, int, error) {
+		p.kill()
+		pr.Close()
+		<-exited
+		return nil, 0, err
+	}
+	readyCh := make(chan struct{})
+	if err := c.sudoDance(ctx, p, w, exited, func() { close(readyCh) }); err != nil {
+		return fail(err)
+	}
+	select {
+	case <-readyCh:
+	default:
+		if ctx.Err() != nil {
+			return fail(ctx.Err())
+		}
+		<-exited
+		return nil, 0, c.sftpServerFailure(code, werr, w)
+	}
+	client, err := sftp.NewClientPipe(pr, p.stdin(), sftpOptions()...)
+	if err != nil {
+		if tail := strings.TrimSpace(errTail.String()); tail != "" {
+			err = fmt.Errorf("%w (sftp-server: %s)", err, tail)
+		}
+		return fail(fmt.Errorf("sftp-server: %w", err))
+	}
+	v := lead.values()
+	if len(v) != 3 {
+		client.Close()
+		return fail(fmt.Errorf("sftp-server on %s: the wrapper printed no user id", c.host))
+	}
+	ops := newSFTPOps(client, func() error {
+		// The server exits at the end of its input; one stuck in a call (a hung
+		// mount, a stopped process) is stopped, not just our end of it. Then our end
+		// of its output closes, which ends the client's reader whatever the server did.
+		p.stdin().Close()
+		select {
+		case <-exited:
+		case <-time.After(time.Second):
+			c.killGroup(v[1], v[2])
+			p.kill()
+		}
+		pr.Close()
+		return client.Close()
+	})
+	ops.private = true
+	return ops, int(v[0]), nil
+}
+
+// sftpServerFailure explains an sftp-server that exited before the marker.
+func (c *conn) sftpServerFailure(code int, werr error, w *sudoWatcher) error {
+	if werr != nil {
+		return fmt.Errorf("start sftp-server: %w", werr)
+	}
+	said := w.sudoOutput()
+	if strings.Contains(said, "no sftp-server found") {
+		if c.become == nil {
+			return fmt.Errorf("%w on %s: %s", errNoSFTPServer, c.host, said)
+		}
+		return fmt.Errorf("become %s on %s: %s", c.become.user, c.host, said)
+	}
+	_, rejected, _ := w.state()
+	return c.startFailure(code, said, rejected)
+}
+
+// Stat implements Conn.
+func (c *conn) Stat(ctx context.Context, p string) (*FileInfo, error) {
+	var fi *FileInfo
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		rd, base, err := g.parent(f, p)
+		if err != nil {
+			return err
+		}
+		real := path.Join(rd.real, base)
+		if fi, err = f.lstat(real); err != nil {
+			return err
+		}
+		if fi.Mode&fs.ModeSymlink != 0 {
+			fi.Link, _ = f.readlink(real)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stat %s on %s: %w", p, c.host, err)
+	}
+	return fi, nil
+}
+
+// regular returns the lstat of real, which must be a regular file: a FIFO is refused
+// before anything opens it (the open would block for ever), a symlink is not followed.
+func regular(f fileOps, real string) (*FileInfo, error) {
+	fi, err := f.lstat(real)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode.IsRegular() {
+		e := &NotRegularError{Path: real, Mode: fi.Mode}
+		if fi.Mode&fs.ModeSymlink != 0 {
+			e.Link, _ = f.readlink(real)
+		}
+		return nil, e
+	}
+	return fi, nil
+}
+
+// ReadFile implements Conn.
+func (c *conn) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	var data []byte
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := g.strictParent(f, p)
+		if err != nil {
+			return err
+		}
+		if _, err := regular(f, real); err != nil {
+			return err
+		}
+		data, err = f.readFile(real)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s on %s: %w", p, c.host, err)
+	}
+	return data, nil
+}
+
+// WriteFile implements Conn.
+func (c *conn) WriteFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := g.strictParent(f, p)
+		if err != nil {
+			return err
+		}
+		return f.writeFile(ctx, real, data, attrs)
+	})
+	if err != nil {
+		return fmt.Errorf("write %s on %s: %w", p, c.host, err)
+	}
+	return nil
+}
+
+// Mkdir implements Conn.
+func (c *conn) Mkdir(ctx context.Context, p string, attrs FileAttrs) error {
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := g.strictParent(f, p)
+		if err != nil {
+			return err
+		}
+		return f.mkdir(real, attrs)
+	})
+	if err != nil {
+		return fmt.Errorf("mkdir %s on %s: %w", p, c.host, err)
+	}
+	return nil
+}
+
+// Chmod implements Conn.
+func (c *conn) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := c.noLink(f, g, p)
+		if err != nil {
+			return err
+		}
+		return f.chmod(real, mode)
+	})
+	if err != nil {
+		return fmt.Errorf("chmod %s on %s: %w", p, c.host, err)
+	}
+	return nil
+}
+
+// Chown implements Conn.
+func (c *conn) Chown(ctx context.Context, p string, uid, gid int) error {
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := c.noLink(f, g, p)
+		if err != nil {
+			return err
+		}
+		return f.chown(real, uid, gid)
+	})
+	if err != nil {
+		return fmt.Errorf("chown %s on %s: %w", p, c.host, err)
+	}
+	return nil
+}
+
+// noLink resolves p for chmod and chown, which SFTP applies through a symlink: a
+// link there is refused.
+func (c *conn) noLink(f fileOps, g *guard, p string) (string, error) {
+	real, err := g.strictParent(f, p)
+	if err != nil {
+		return "", err
+	}
+	fi, err := f.lstat(real)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode&fs.ModeSymlink != 0 {
+		link, _ := f.readlink(real)
+		return "", &NotRegularError{Path: real, Mode: fi.Mode, Link: link}
+	}
+	return real, nil
+}
+
+// Remove implements Conn.
+func (c *conn) Remove(ctx context.Context, p string) error {
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := g.strictParent(f, p)
+		if err != nil {
+			return err
+		}
+		if err := f.remove(real); err != nil {
+			return err
+		}
+		g.forget(real)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove %s on %s: %w", p, c.host, err)
+	}
+	return nil
+}
+
+// Resolve implements Conn.
+func (c *conn) Resolve(ctx context.Context, p string) (string, error) {
+	var real string
+	err := c.fileOp(ctx, func(f fileOps, g *guard) (err error) {
+		real, err = g.resolve(f, p)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("resolve %s on %s: %w", p, c.host, err)
+	}
+	return real, nil
+}
+
+// sftpOptions are the pkg/sftp client options of every connection. Concurrent writes are
+// safe because WriteFile only writes fresh temp files (removed on any error).
+func sftpOptions() []sftp.ClientOption {
+	return []sftp.ClientOption{sftp.UseConcurrentWrites(true)}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
