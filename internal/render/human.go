@@ -91,7 +91,7 @@ func (r *Human) hostPlan(hp *report.Host) {
 	}
 	head := r.paint(bold, "host "+hp.Name)
 	for _, n := range hp.Notes {
-		fmt.Fprintf(r.W, "%s: %s %s\n", head, r.paint(yellow, "note:"), n)
+		fmt.Fprintf(r.W, "%s: %s %s\n", head, r.paint(yellow, "note:"), visible(n))
 	}
 	switch {
 	case hp.Error != "":
@@ -122,7 +122,7 @@ func (r *Human) hostPlan(hp *report.Host) {
 		a := actionSymbols[tasks.Action(st.Action)]
 		fmt.Fprintf(r.W, "    %s %s (%s)\n", r.paint(a.color, a.sym), st.Address(), a.word)
 		for _, d := range st.Details {
-			fmt.Fprintf(r.W, "        %s\n", d)
+			fmt.Fprintf(r.W, "        %s\n", visible(d))
 		}
 		if st.Sensitive {
 			fmt.Fprintf(r.W, "        (sensitive content changes; lines shown as %s)\n", report.SensitiveLine)
@@ -151,7 +151,7 @@ func (r *Human) diffLines(text string) {
 		case strings.HasPrefix(line, "-"):
 			color = red
 		}
-		fmt.Fprint(r.W, "        "+r.paint(color, strings.TrimSuffix(line, "\n"))+"\n")
+		fmt.Fprint(r.W, "        "+r.paint(color, visible(strings.TrimSuffix(line, "\n")))+"\n")
 	}
 }
 
@@ -167,9 +167,9 @@ func (r *Human) ErrorText(err error) string {
 	return err.Error()
 }
 
-// errorText prints a report's error text, indented.
+// errorText prints a report's error text, indented; it may quote a host's output.
 func (r *Human) errorText(indent, text string) {
-	fmt.Fprint(r.W, indentLines(indent, text+"\n"))
+	fmt.Fprint(r.W, indentLines(indent, visible(text)+"\n"))
 }
 
 func indentLines(indent, s string) string {
@@ -235,7 +235,7 @@ func (r *Human) Apply(res *report.Apply) {
 		}
 	}
 	if res.Stopped != "" {
-		fmt.Fprintln(r.W, r.paint(red, "Rollout stopped: "+res.Stopped+"."))
+		fmt.Fprintln(r.W, r.paint(red, "Rollout stopped: "+visible(res.Stopped)+"."))
 	}
 	s := res.Summary
 	line := fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d failed", s.Changed, s.Unchanged, s.Failed)
