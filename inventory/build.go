@@ -78,7 +78,7 @@ func load(paths []string, readFile func(string) ([]byte, error), isDir func(stri
 		diags = append(diags, ds...)
 	}
 	diags = append(diags, b.finish(inv)...)
-	return inv, diags
+	return inv, hideSecrets(inv.Files, diags)
 }
 
 func format(path string) string {

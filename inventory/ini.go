@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -90,7 +91,7 @@ func loadINI(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
 		case "children":
 			toks, err := shlexSplit(text)
 			if err != nil {
-				diags = append(diags, errorAt(lineRng, "Invalid line", err.Error()))
+				diags = append(diags, errorAt(errRange(sf, off, text, err), "Invalid line", err.Error()))
 				continue
 			}
 			if len(toks) == 0 {
@@ -115,7 +116,7 @@ func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.
 	var diags hcl.Diagnostics
 	toks, err := shlexSplit(text)
 	if err != nil {
-		return hcl.Diagnostics{errorAt(sf.rng(off, off+len(text)), "Invalid host line", err.Error())}
+		return hcl.Diagnostics{errorAt(errRange(sf, off, text, err), "Invalid host line", err.Error())}
 	}
 	if len(toks) == 0 {
 		return nil
@@ -201,10 +202,10 @@ func iniVarLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.D
 	vstart := off + eq + 1 + len(rest) - len(strings.TrimLeft(rest, " \t"))
 	rest = strings.TrimLeft(rest, " \t")
 	val, n, err := iniValue(rest)
-	rng := sf.rng(vstart, vstart+n)
 	if err != nil {
-		return hcl.Diagnostics{errorAt(rng, "Invalid value", err.Error())}
+		return hcl.Diagnostics{errorAt(errRange(sf, vstart, rest, err), "Invalid value", err.Error())}
 	}
+	rng := sf.rng(vstart, vstart+n)
 	g := b.groupIn(group, sf.name)
 	if d := setAnsibleVar(&g.layer, key, cty.StringVal(val), rng, dir); d != nil {
 		return hcl.Diagnostics{d}
@@ -237,6 +238,27 @@ func iniValue(s string) (string, int, error) {
 	return v, len(v), nil
 }
 
+// quoteError is a quote shlexSplit found unclosed, at byte at of its line. It does not
+// quote the line: the value there may be a password (ansible_ssh_pass='abc).
+type quoteError struct {
+	quote byte
+	at    int
+}
+
+func (e *quoteError) Error() string {
+	return fmt.Sprintf("This %c quote is never closed. Close it, or write a quote that is part of the value with a backslash before it.", e.quote)
+}
+
+// errRange is where a shlexSplit error of text, at byte off of the file, points: from
+// an unclosed quote to the end of the text.
+func errRange(sf *srcFile, off int, text string, err error) hcl.Range {
+	var qe *quoteError
+	if errors.As(err, &qe) {
+		return sf.rng(off+qe.at, off+len(text))
+	}
+	return sf.rng(off, off+len(text))
+}
+
 type token struct {
 	text       string
 	start, end int // byte offsets in the line, of the token's source text
@@ -267,11 +289,12 @@ func shlexSplit(line string) ([]token, error) {
 			case '\'':
 				j := strings.IndexByte(line[i+1:], '\'')
 				if j < 0 {
-					return nil, fmt.Errorf("unterminated ' quote in %q", line[start:])
+					return nil, &quoteError{quote: '\'', at: i}
 				}
 				sb.WriteString(line[i+1 : i+1+j])
 				i += j + 2
 			case '"':
+				open := i
 				i++
 				closed := false
 				for i < len(line) {
@@ -289,7 +312,7 @@ func shlexSplit(line string) ([]token, error) {
 					i++
 				}
 				if !closed {
-					return nil, fmt.Errorf("unterminated \" quote in %q", line[start:])
+					return nil, &quoteError{quote: '"', at: open}
 				}
 			case '\\':
 				if i+1 < len(line) {
