@@ -23,6 +23,10 @@ var goldenCases = []struct {
 		"/etc/kubernetes/manifests/kube-apiserver.yaml", 1},
 	// A hand-edited file without a final newline replaced by a template.
 	{"sshd_config", "sshd_config.before", "sshd_config.after", "/etc/ssh/sshd_config", DefaultContext},
+	// A host's file with terminal control sequences (ESC, CR, BS, BEL, C1, DEL), bytes
+	// that are not UTF-8 and bidi overrides: the diff keeps every byte, so patch
+	// applies it; only render escapes them for display.
+	{"terminal", "terminal.before", "terminal.after", "/etc/motd", DefaultContext},
 }
 
 func readTestdata(t *testing.T, name string) []byte {
