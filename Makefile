@@ -53,7 +53,8 @@ test: deps lint kube-bins
 FUZZTIME ?= 60s
 CI_FUZZTIME ?= 20s
 FUZZ_TARGETS := \
-	./internal/config:FuzzLoadPlan \
+	./internal/config:FuzzLoadPlan ./internal/config:FuzzNumberFunctions ./internal/config:FuzzExpression \
+	./tasks:FuzzAttrsInt ./tasks:FuzzAttrsMode ./tasks:FuzzPorts \
 	./inventory:FuzzINIInventory ./inventory:FuzzYAMLInventory ./inventory:FuzzHCLInventory \
 	./internal/kubeyaml:FuzzEditStaticPod ./internal/kubeyaml:FuzzEditClusterConfiguration \
 	./internal/netsh:FuzzParseShowV4ToV4 ./internal/netsh:FuzzParseShowRule \

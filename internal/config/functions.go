@@ -202,8 +202,9 @@ func indentGuard(args []cty.Value) error {
 	if !v.IsKnown() || v.IsNull() || v.Type() != cty.Number {
 		return nil
 	}
-	if n, acc := v.AsBigFloat().Int64(); acc != big.Exact || n > maxPad {
-		return function.NewArgErrorf(0, "indent adds at most %d spaces", maxPad)
+	// go-cty's indent panics on a negative count, and the message carries the stack.
+	if n, acc := v.AsBigFloat().Int64(); acc != big.Exact || n < 0 || n > maxPad {
+		return function.NewArgErrorf(0, "indent adds a whole number of spaces from 0 to %d", maxPad)
 	}
 	return nil
 }

@@ -86,8 +86,10 @@ task "t" {
 		{"format precision", fileTask(`format("%.999999f", 1.5)`), nil, "a width or precision in the format is above 1024"},
 		{"format width overflow", fileTask(`format("%99999999999999999999999s", "x")`), nil, "above 1024"},
 		{"formatlist width", fileTask(`join("", formatlist("%-999999999s", ["a"]))`), nil, "above 1024"},
-		{"indent", fileTask(`indent(1000000000, "a\nb")`), nil, "indent adds at most 1024 spaces"},
-		{"indent huge", fileTask(`indent(1e300, "a\nb")`), nil, "indent adds at most 1024 spaces"},
+		{"indent", fileTask(`indent(1000000000, "a\nb")`), nil, "indent adds a whole number of spaces from 0 to 1024"},
+		{"indent huge", fileTask(`indent(1e300, "a\nb")`), nil, "indent adds a whole number of spaces from 0 to 1024"},
+		// Found by FuzzNumberFunctions: go-cty panicked, and the message held a stack trace.
+		{"indent negative", fileTask(`indent(-1, "a\nb")`), nil, "indent adds a whole number of spaces from 0 to 1024"},
 		{"range", fileTask(`join(",", range(1e9))`), nil, "more than 1024 values were generated"},
 		{"template literal", map[string]string{"main.hcl": fileTask(`templatefile("t.tpl", {})`)["main.hcl"], "t.tpl": "port ${1e100000000}\n"}, nil,
 			"t.tpl:1,8-19: Number out of range"},
