@@ -14,7 +14,7 @@ func (r *Human) Check(c *report.Check) {
 	fmt.Fprintln(tw, "HOST\tCHECK\tRESULT\tWHY")
 	for _, h := range c.Hosts {
 		if h.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name, "(host)", "ERROR", strings.ReplaceAll(firstLines(visible(h.Error), 3), "\n", " / "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name, "(host)", "ERROR", strings.ReplaceAll(firstLines(Visible(h.Error), 3), "\n", " / "))
 			continue
 		}
 		for _, f := range h.Findings {
@@ -22,7 +22,7 @@ func (r *Human) Check(c *report.Check) {
 			if !f.Pass {
 				result = "FAIL"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name, f.Check, result, visible(f.Why))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name, f.Check, result, Visible(f.Why))
 		}
 		if !h.Master {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Name, "kube-apiserver audit", "n/a", "not a control-plane node (no kube-apiserver static pod)")

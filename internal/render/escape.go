@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// visible returns text from a managed host (a file's lines in a diff, command output
+// Visible returns text from a managed host (a file's lines in a diff, command output
 // in an error) with everything a terminal would act on, or that would reorder what a
 // reviewer reads, written out as an escape: C0 controls but tab and newline, DEL and
 // C1 controls as \x1b, \x7f, \u009b; bytes that are not UTF-8 as \xff; Unicode's bidi
@@ -15,7 +15,7 @@ import (
 //
 // Only what people read is escaped: JSON output keeps the exact text (encoding/json
 // escapes it), and so does the diff text itself, which patch applies.
-func visible(s string) string {
+func Visible(s string) string {
 	if !needsEscape(s) {
 		return s
 	}
@@ -37,7 +37,7 @@ func visible(s string) string {
 	return b.String()
 }
 
-// needsEscape reports whether visible would change s.
+// needsEscape reports whether Visible would change s.
 func needsEscape(s string) bool {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])

@@ -25,8 +25,8 @@ func TestVisible(t *testing.T) {
 		{"ok \ufffd replacement", "ok \ufffd replacement"},
 		{"admin\u202e\u2066", `admin\u202e\u2066`},
 	} {
-		if got := visible(tc.in); got != tc.want {
-			t.Errorf("visible(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := Visible(tc.in); got != tc.want {
+			t.Errorf("Visible(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

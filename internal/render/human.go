@@ -91,7 +91,7 @@ func (r *Human) hostPlan(hp *report.Host) {
 	}
 	head := r.paint(bold, "host "+hp.Name)
 	for _, n := range hp.Notes {
-		fmt.Fprintf(r.W, "%s: %s %s\n", head, r.paint(yellow, "note:"), visible(n))
+		fmt.Fprintf(r.W, "%s: %s %s\n", head, r.paint(yellow, "note:"), Visible(n))
 	}
 	switch {
 	case hp.Error != "":
@@ -122,7 +122,7 @@ func (r *Human) hostPlan(hp *report.Host) {
 		a := actionSymbols[tasks.Action(st.Action)]
 		fmt.Fprintf(r.W, "    %s %s (%s)\n", r.paint(a.color, a.sym), st.Address(), a.word)
 		for _, d := range st.Details {
-			fmt.Fprintf(r.W, "        %s\n", visible(d))
+			fmt.Fprintf(r.W, "        %s\n", Visible(d))
 		}
 		if st.Sensitive {
 			fmt.Fprintf(r.W, "        (sensitive content changes; lines shown as %s)\n", report.SensitiveLine)
@@ -151,7 +151,7 @@ func (r *Human) diffLines(text string) {
 		case strings.HasPrefix(line, "-"):
 			color = red
 		}
-		fmt.Fprint(r.W, "        "+r.paint(color, visible(strings.TrimSuffix(line, "\n")))+"\n")
+		fmt.Fprint(r.W, "        "+r.paint(color, Visible(strings.TrimSuffix(line, "\n")))+"\n")
 	}
 }
 
@@ -169,7 +169,7 @@ func (r *Human) ErrorText(err error) string {
 
 // errorText prints a report's error text, indented; it may quote a host's output.
 func (r *Human) errorText(indent, text string) {
-	fmt.Fprint(r.W, indentLines(indent, visible(text)+"\n"))
+	fmt.Fprint(r.W, indentLines(indent, Visible(text)+"\n"))
 }
 
 func indentLines(indent, s string) string {
@@ -235,7 +235,7 @@ func (r *Human) Apply(res *report.Apply) {
 		}
 	}
 	if res.Stopped != "" {
-		fmt.Fprintln(r.W, r.paint(red, "Rollout stopped: "+visible(res.Stopped)+"."))
+		fmt.Fprintln(r.W, r.paint(red, "Rollout stopped: "+Visible(res.Stopped)+"."))
 	}
 	s := res.Summary
 	line := fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d failed", s.Changed, s.Unchanged, s.Failed)

@@ -61,24 +61,24 @@ func Markdown(w io.Writer, p *report.Plan) error {
 		}
 		fmt.Fprintf(&b, "\n<details><summary><b>%s</b>: %s</summary>\n\n", htmlEscape(h.Name), summary)
 		if h.Error != "" {
-			b.WriteString(fence(visible(h.Error), ""))
+			b.WriteString(fence(Visible(h.Error), ""))
 		}
 		for j := range h.Steps {
 			st := &h.Steps[j]
 			switch {
 			case st.Error != "":
 				fmt.Fprintf(&b, "- **error** %s (task %s)\n\n", mdCode(st.Address()), mdCode(st.Task))
-				b.WriteString(indent(fence(visible(st.Error), ""), "  "))
+				b.WriteString(indent(fence(Visible(st.Error), ""), "  "))
 			case st.Changed():
 				fmt.Fprintf(&b, "- **%s** %s (task %s)\n", actionSymbols[tasks.Action(st.Action)].word, mdCode(st.Address()), mdCode(st.Task))
 				for _, d := range st.Details {
-					fmt.Fprintf(&b, "  - %s\n", mdText(visible(d)))
+					fmt.Fprintf(&b, "  - %s\n", mdText(Visible(d)))
 				}
 				if st.Sensitive {
 					fmt.Fprintf(&b, "  - sensitive content: lines shown as %s\n", mdCode(report.SensitiveLine))
 				}
 				if st.Diff != "" {
-					b.WriteString("\n" + indent(fence(visible(st.Diff), "diff"), "  "))
+					b.WriteString("\n" + indent(fence(Visible(st.Diff), "diff"), "  "))
 				}
 			}
 		}
