@@ -124,7 +124,7 @@ func (f *File) Plan(ctx context.Context, h *Host) (*Change, error) {
 		return nil, err
 	}
 	if exists && !cur.Mode.IsRegular() {
-		return nil, fmt.Errorf("%s exists and is not a regular file (%s); hostplan does not replace it", f.Path, cur.Mode.Type())
+		return nil, fmt.Errorf("%w; hostplan does not replace it", &transport.NotRegularError{Path: f.Path, Mode: cur.Mode, Link: cur.Link})
 	}
 	fc := &FileChange{Path: f.Path, OldExists: exists, NewExists: !f.Absent, Sensitive: f.Sensitive}
 	c := &Change{Action: NoOp, File: fc}

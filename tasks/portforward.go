@@ -2,7 +2,9 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"path"
 	"regexp"
@@ -592,14 +594,24 @@ func (p *PortForward) planIptables(ctx context.Context, h *Host) (*Change, error
 	if save.ExitCode != 0 {
 		return nil, toolError("iptables-save", save)
 	}
-	file := rulesFile(h)
+	file, note, err := followLink(ctx, h, rulesFile(h))
+	if err != nil {
+		return nil, err
+	}
 	old, err := h.Conn.ReadFile(ctx, file)
 	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	planned := p.plannedSave(normalizeSave(string(save.Stdout)), steps)
 	if exists && normalizeSave(string(old)) == planned {
 		planned = string(old) // saved already; keep it byte for byte
 	}
 	c.File = &FileChange{Path: file, Old: old, New: []byte(planned), OldExists: exists, NewExists: true}
+	if note != "" {
+		c.File.Link = rulesFile(h)
+		c.Details = append(c.Details, note)
+	}
 	if len(steps) > 0 || !exists || string(old) != planned {
 		if c.Action == NoOp {
 			c.Action = Update
@@ -644,7 +656,10 @@ func saveRules(ctx context.Context, h *Host) error {
 	if save.ExitCode != 0 {
 		return toolError("iptables-save", save)
 	}
-	file := rulesFile(h)
+	file, _, err := followLink(ctx, h, rulesFile(h))
+	if err != nil {
+		return err
+	}
 	if old, err := h.Conn.ReadFile(ctx, file); err == nil && normalizeSave(string(old)) == normalizeSave(string(save.Stdout)) {
 		return nil
 	}

@@ -148,14 +148,20 @@ func (s *StaticPod) Label() string { return s.Path }
 
 // Plan implements Resource.
 func (s *StaticPod) Plan(ctx context.Context, h *Host) (*Change, error) {
-	old, err := h.Conn.ReadFile(ctx, s.Path)
+	file, note, err := followLink(ctx, h, s.Path)
+	if err != nil {
+		return nil, err
+	}
+	old, err := h.Conn.ReadFile(ctx, file)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no manifest at %s (is this a control-plane node? kubeadm writes it at init/join)", s.Path)
+		return nil, fmt.Errorf("no manifest at %s (is this a control-plane node? kubeadm writes it at init/join)", file)
 	}
 	if err != nil {
 		return nil, err
 	}
-	st, err := h.Conn.Stat(ctx, s.Path)
+	// The mode and owner are the file's, never a link's (a link's 0777 copied onto the
+	// manifest would let any user edit what kubelet runs as root).
+	st, err := h.Conn.Stat(ctx, file)
 	if err != nil {
 		return nil, err
 	}
@@ -166,9 +172,13 @@ func (s *StaticPod) Plan(ctx context.Context, h *Host) (*Change, error) {
 	if err := s.checkFileVolumes(ctx, h); err != nil {
 		return nil, err
 	}
-	fc := &FileChange{Path: s.Path, Old: old, New: updated, OldExists: true, NewExists: true,
+	fc := &FileChange{Path: file, Old: old, New: updated, OldExists: true, NewExists: true,
 		OldMode: st.Mode, OldUID: st.UID, OldGID: st.GID, Sensitive: s.Sensitive}
 	c := &Change{Action: NoOp, File: fc}
+	if note != "" {
+		fc.Link = s.Path
+		c.Details = append(c.Details, note)
+	}
 	if !bytes.Equal(old, updated) {
 		c.Action = Update
 		c.Details = append(c.Details,
@@ -201,18 +211,18 @@ func (s *StaticPod) checkFileVolumes(ctx context.Context, h *Host) error {
 
 // Apply implements Resource.
 func (s *StaticPod) Apply(ctx context.Context, h *Host, c *Change) error {
-	cur, err := h.Conn.ReadFile(ctx, s.Path)
+	cur, err := h.Conn.ReadFile(ctx, c.File.Path)
 	if err != nil {
 		return err
 	}
 	if !bytes.Equal(cur, c.File.Old) {
-		return fmt.Errorf("%s changed on the host since the plan was made; run plan again", s.Path)
+		return fmt.Errorf("%s changed on the host since the plan was made; run plan again", c.File.Path)
 	}
 	if err := s.writeBackup(ctx, h, cur, c.File); err != nil {
 		return fmt.Errorf("back up %s: %w", s.Path, err)
 	}
 	attrs := transport.FileAttrs{Mode: c.File.OldMode.Perm(), UID: c.File.OldUID, GID: c.File.OldGID}
-	if err := h.Conn.WriteFile(ctx, s.Path, c.File.New, attrs); err != nil {
+	if err := h.Conn.WriteFile(ctx, c.File.Path, c.File.New, attrs); err != nil {
 		return err
 	}
 	return s.pruneBackups(ctx, h)

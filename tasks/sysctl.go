@@ -94,14 +94,22 @@ func (s *Sysctl) procPath() string { return "/proc/sys/" + strings.ReplaceAll(s.
 
 // Plan implements Resource.
 func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
-	old, err := h.Conn.ReadFile(ctx, s.File)
+	file, note, err := followLink(ctx, h, s.File)
+	if err != nil {
+		return nil, err
+	}
+	old, err := h.Conn.ReadFile(ctx, file)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	updated := s.editFile(old, exists)
-	fc := &FileChange{Path: s.File, Old: old, New: updated, OldExists: exists, NewExists: updated != nil, Sensitive: s.Sensitive}
+	fc := &FileChange{Path: file, Old: old, New: updated, OldExists: exists, NewExists: updated != nil, Sensitive: s.Sensitive}
 	c := &Change{Action: NoOp, File: fc}
+	if note != "" {
+		fc.Link = s.File
+		c.Details = append(c.Details, note)
+	}
 	switch {
 	case !exists && updated != nil:
 		c.Action = Create
@@ -113,8 +121,11 @@ func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
 	if s.Absent {
 		return c, nil
 	}
-	cur, others, err := s.probe(ctx, h)
+	cur, others, err := s.probe(ctx, h, file)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkShape(cur); err != nil {
 		return nil, err
 	}
 	if cur != s.Value {
@@ -138,11 +149,35 @@ func (s *Sysctl) runtime(ctx context.Context, h *Host) (string, error) {
 	return normalizeSysctl(string(b)), nil
 }
 
+// checkShape refuses, before anything is touched, a value the kernel would take only
+// in part: for a key whose value is whole numbers ("1", "4096 131072 6291456"), a
+// value of as many whole numbers. The kernel stops at what it cannot parse, so
+// "1 '$(touch x)'" set ip_forward to 1 and left a file hostplan then called failed.
+func (s *Sysctl) checkShape(cur string) error {
+	have, want := strings.Fields(cur), strings.Fields(s.Value)
+	if len(have) == 0 || !wholeNumbers(have) || len(want) == len(have) && wholeNumbers(want) {
+		return nil
+	}
+	return fmt.Errorf("%s takes %d whole number(s) (it is %s now); %s is not such a value, and the kernel would take only part of it",
+		s.Key, len(have), s.shown(cur), s.shown(s.Value))
+}
+
+func wholeNumbers(fields []string) bool {
+	for _, f := range fields {
+		if _, err := strconv.ParseInt(f, 10, 64); err != nil {
+			if _, err := strconv.ParseUint(f, 10, 64); err != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // probe reads the runtime value and the other sysctl files that set the key, in one
-// command. Another file with another value is worth a note: at boot the file read last
-// wins, which may not be ours.
-func (s *Sysctl) probe(ctx context.Context, h *Host) (string, []string, error) {
-	cmd := "cat " + transport.ShellQuote(s.procPath()) + " || exit 3; echo '--- files'; grep -H -E " +
+// command (grep -D skip: a FIFO among them would block it for ever). Another file with
+// another value is worth a note: at boot the file read last wins, which may not be ours.
+func (s *Sysctl) probe(ctx context.Context, h *Host, file string) (string, []string, error) {
+	cmd := "cat " + transport.ShellQuote(s.procPath()) + " || exit 3; echo '--- files'; grep -D skip -H -E " +
 		transport.ShellQuote(`^[[:space:]]*-?`+regexp.QuoteMeta(s.Key)+`[[:space:]]*=`) +
 		" /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf 2>/dev/null; true"
 	res, err := h.Conn.Run(ctx, cmd, nil)
@@ -158,8 +193,8 @@ func (s *Sysctl) probe(ctx context.Context, h *Host) (string, []string, error) {
 	runtime, files, _ := strings.Cut(string(res.Stdout), "--- files\n")
 	var notes []string
 	for _, line := range strings.Split(strings.TrimSpace(files), "\n") {
-		file, setting, ok := strings.Cut(line, ":")
-		if !ok || file == s.File {
+		other, setting, ok := strings.Cut(line, ":")
+		if !ok || other == s.File || other == file {
 			continue
 		}
 		_, v, _ := strings.Cut(setting, "=")
@@ -168,7 +203,7 @@ func (s *Sysctl) probe(ctx context.Context, h *Host) (string, []string, error) {
 			if s.Sensitive {
 				setting = s.Key + " to another value"
 			}
-			notes = append(notes, fmt.Sprintf("note: %s sets %s; at boot the file read last wins (files sort by name across the sysctl.d folders, /etc/sysctl.conf last)", file, setting))
+			notes = append(notes, fmt.Sprintf("note: %s sets %s; at boot the file read last wins (files sort by name across the sysctl.d folders, /etc/sysctl.conf last)", other, setting))
 		}
 	}
 	return normalizeSysctl(runtime), notes, nil
@@ -242,11 +277,11 @@ func (s *Sysctl) Apply(ctx context.Context, h *Host, c *Change) error {
 	fc := c.File
 	switch {
 	case fc.OldExists && !fc.NewExists:
-		if err := h.Conn.Remove(ctx, s.File); err != nil {
+		if err := h.Conn.Remove(ctx, fc.Path); err != nil {
 			return err
 		}
 	case !bytes.Equal(fc.Old, fc.New) || fc.OldExists != fc.NewExists:
-		if err := h.Conn.WriteFile(ctx, s.File, fc.New, transport.FileAttrs{UID: -1, GID: -1}); err != nil {
+		if err := h.Conn.WriteFile(ctx, fc.Path, fc.New, transport.FileAttrs{UID: -1, GID: -1}); err != nil {
 			return err
 		}
 	}

@@ -273,7 +273,7 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 		}
 		e.progress(t.Host.Name, "applying", len(applied), total)
 		sctx, cancel := e.stepContext(ctx)
-		err := st.resource.Apply(sctx, h, st.Change)
+		err := e.stepError(ctx, sctx, st.resource.Apply(sctx, h, st.Change))
 		cancel()
 		if err != nil {
 			hr.Failed = st.Address()
@@ -313,7 +313,8 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 func touches(steps []*Step, gate *health.KubeAPIServer) bool {
 	manifest := gate.ManifestPath()
 	return slices.ContainsFunc(steps, func(s *Step) bool {
-		return s.Change.File != nil && s.Change.File.Path == manifest
+		f := s.Change.File
+		return f != nil && (f.Path == manifest || f.Link == manifest)
 	})
 }
 
