@@ -37,11 +37,29 @@ Run 'hostplan <command> -h' for the flags of a command.
 
 var version = "dev"
 
+// exitInterrupted is the exit status after a second Ctrl-C, as a shell reports SIGINT.
+const exitInterrupted = 130
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	go interrupts(cancel, os.Stderr)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())
-	stop()
+	cancel()
 	os.Exit(code)
+}
+
+// interrupts turns the first Ctrl-C (or SIGTERM) into a cancelled run: remote commands
+// are stopped with their process groups, host locks released and the report printed. A
+// second one exits at once.
+func interrupts(cancel context.CancelFunc, stderr io.Writer) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	fmt.Fprintln(stderr, "\nhostplan: interrupted: stopping the commands running on hosts and releasing locks (interrupt again to exit at once)")
+	cancel()
+	<-sig
+	fmt.Fprintln(stderr, "hostplan: interrupted again: exiting now; hosts may keep a lock until its lease ends")
+	os.Exit(exitInterrupted)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {

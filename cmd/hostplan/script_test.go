@@ -13,6 +13,8 @@ func TestMain(m *testing.M) {
 		"hostplan": func() {
 			os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()))
 		},
+		// the real main, signal handling included (see TestLabInterrupt)
+		"hostplan-main": main,
 	})
 }
 

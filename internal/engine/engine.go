@@ -298,6 +298,20 @@ func (e *Engine) stepContext(ctx context.Context) (context.Context, context.Canc
 	return context.WithCancel(ctx)
 }
 
+// stepError says why a step that failed while its context ended was cut short: the
+// transport has stopped what ran on the host by then, and files are old or new.
+func (e *Engine) stepError(ctx, sctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted; what ran on the host was stopped: %w", err)
+	case errors.Is(sctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("timed out after %s (--command-timeout); what ran on the host was stopped: %w", e.opts.CommandTimeout, err)
+	}
+	return err
+}
+
 func (e *Engine) taskHosts(task *config.Task) map[string]bool { return e.perTask[task] }
 
 // resourceHost is the view of a connected host that resources get.

@@ -163,6 +163,7 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 			st.resource = res
 			sctx, cancel := e.stepContext(ctx)
 			st.Change, st.Err = res.Plan(sctx, h)
+			st.Err = e.stepError(ctx, sctx, st.Err)
 			cancel()
 			if st.Err != nil {
 				st.Err = fmt.Errorf("plan %s on %s: %w", st.Address(), t.Host.Name, st.Err)
