@@ -152,10 +152,13 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 		return fail(fmt.Errorf("sftp-server on %s: the wrapper printed no user id", c.host))
 	}
 	ops := newSFTPOps(client, func() error {
-		// The server exits at the end of its input; one stuck in a call (a hung
-		// mount, a stopped process) is stopped, not just our end of it. Then our end
-		// of its output closes, which ends the client's reader whatever the server did.
-		p.stdin().Close()
+		// Closing the client ends the server's input (under the client's lock: a close
+		// of the channel beside a write in flight races in x/crypto/ssh) and waits for
+		// its reader. The server exits at the end of its input; one stuck in a call (a
+		// hung mount, a stopped process) is stopped, not just our end of it; then our
+		// end of its output closes, which ends the reader whatever the server did.
+		closed := make(chan error, 1)
+		go func() { closed <- client.Close() }()
 		select {
 		case <-exited:
 		case <-time.After(time.Second):
@@ -163,7 +166,12 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 			p.kill()
 		}
 		pr.Close()
-		return client.Close()
+		select {
+		case err := <-closed:
+			return err
+		case <-time.After(stopTimeout):
+			return errors.New("sftp-server did not stop")
+		}
 	})
 	ops.private = true
 	return ops, int(v[0]), nil

@@ -277,6 +277,10 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (Conn, error) {
 		}
 	}
 	client, lv, err := d.dialSSH(ctx, t.Name, addr, t.User, t, via)
+	var unknown *UnknownHostKeyError
+	if errors.As(err, &unknown) {
+		unknown.Via = t.Bastion
+	}
 	if err != nil {
 		return nil, err
 	}

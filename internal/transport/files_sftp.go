@@ -88,15 +88,27 @@ func (s *sftpOps) readFile(p string) ([]byte, error) {
 }
 
 func (s *sftpOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {
-	err := atomicWrite(ctx, s, p, data, attrs)
+	return s.explainFailure(atomicWrite(ctx, s, p, data, attrs), path.Dir(p), len(data))
+}
+
+// stRdonly is statvfs's read-only flag (ST_RDONLY).
+const stRdonly = 0x1
+
+// explainFailure says what a bare SSH_FX_FAILURE meant: sftp-server reports EROFS,
+// ENOSPC and EDQUOT as "Failure" only, and the file system of dir tells which it was.
+func (s *sftpOps) explainFailure(err error, dir string, need int) error {
 	var se *sftp.StatusError
-	if err != nil && errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
-		// sftp-server reports ENOSPC (and EDQUOT) as a bare "Failure"; the file system's
-		// free space tells the user what it was.
-		dir := path.Dir(p)
-		if vfs, verr := s.c.StatVFS(dir); verr == nil && vfs.Frsize*vfs.Bavail < uint64(len(data)) {
-			return fmt.Errorf("%w: no space left on device: the file system of %s has %d bytes free, the file needs %d", err, dir, vfs.Frsize*vfs.Bavail, len(data))
-		}
+	if err == nil || !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxFailure {
+		return err
+	}
+	vfs, verr := s.c.StatVFS(dir)
+	switch {
+	case verr != nil:
+		return err
+	case vfs.Flag&stRdonly != 0:
+		return fmt.Errorf("%w: read-only file system: %s is on a file system mounted read-only", err, dir)
+	case vfs.Frsize*vfs.Bavail < uint64(need):
+		return fmt.Errorf("%w: no space left on device: the file system of %s has %d bytes free, the file needs %d", err, dir, vfs.Frsize*vfs.Bavail, need)
 	}
 	return err
 }
@@ -118,7 +130,9 @@ func (s *sftpOps) replace(oldpath, newpath string) error {
 	return sftpErr(s.c.Rename(oldpath, newpath))
 }
 
-func (s *sftpOps) remove(p string) error { return sftpErr(s.c.Remove(p)) }
+func (s *sftpOps) remove(p string) error {
+	return s.explainFailure(sftpErr(s.c.Remove(p)), path.Dir(p), 0)
+}
 
 func (s *sftpOps) readDirNames(dir string) ([]string, error) {
 	infos, err := s.c.ReadDir(dir)
@@ -131,7 +145,9 @@ func (s *sftpOps) readDirNames(dir string) ([]string, error) {
 
 func (s *sftpOps) syncDir(string) error { return nil }
 
-func (s *sftpOps) mkdir(p string, attrs FileAttrs) error { return mkdirWithAttrs(s, p, attrs) }
+func (s *sftpOps) mkdir(p string, attrs FileAttrs) error {
+	return s.explainFailure(mkdirWithAttrs(s, p, attrs), path.Dir(p), 0)
+}
 
 func (s *sftpOps) mkdirRaw(p string) error { return sftpErr(s.c.Mkdir(p)) }
 

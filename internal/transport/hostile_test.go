@@ -281,3 +281,16 @@ func hostProcs(t *testing.T, h *lab.Host, comm string) string {
 	}
 	return string(out)
 }
+
+// TestLabReadOnlyMount: sftp-server says a bare "Failure" for a read-only file system;
+// the error says what it was.
+func TestLabReadOnlyMount(t *testing.T) {
+	l := startLab(t, 1)
+	h := l.Hosts[0]
+	hostExec(t, h, "mkdir -p /srv/ro && mount -t tmpfs -o ro,mode=0755 tmpfs /srv/ro")
+	c := mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
+	err := c.WriteFile(context.Background(), "/srv/ro/f", []byte("x"), FileAttrs{UID: -1, GID: -1})
+	if err == nil || !strings.Contains(err.Error(), "read-only file system: /srv/ro is on a file system mounted read-only") {
+		t.Errorf("write on a read-only mount: %v", err)
+	}
+}

@@ -21,14 +21,31 @@ type UnknownHostKeyError struct {
 	KeyType     string // e.g. ssh-ed25519
 	Fingerprint string // SHA256:...
 	KnownHosts  string // file that was searched
+	// Via is the bastion the host was dialled through ("" for none): the address is
+	// the bastion's view of the network, so a scan must run there.
+	Via string
 }
 
 func (e *UnknownHostKeyError) Error() string {
 	host, port := splitHostPortDefault(e.Address)
+	scan := fmt.Sprintf("ssh-keyscan -p %s %s >> %s", port, host, e.KnownHosts)
+	if e.Via != "" {
+		// From this machine the address may be another host, or none at all.
+		scan = fmt.Sprintf("%s ssh-keyscan -p %s %s >> %s (the scan runs on the bastion, which dials %s)",
+			sshToBastion(e.Via), port, host, e.KnownHosts, e.Address)
+	}
 	return fmt.Sprintf("unknown host key for %s (%s): %s %s is not in %s; "+
-		"check the fingerprint, then accept it with --accept-new-host-keys "+
-		"or add it with: ssh-keyscan -p %s %s >> %s",
-		e.Host, e.Address, e.KeyType, e.Fingerprint, e.KnownHosts, port, host, e.KnownHosts)
+		"check the fingerprint, then accept it with --accept-new-host-keys or add it with: %s",
+		e.Host, e.Address, e.KeyType, e.Fingerprint, e.KnownHosts, scan)
+}
+
+// sshToBastion is the ssh command line that reaches the last bastion of a chain "a,b".
+func sshToBastion(chain string) string {
+	hops := strings.Split(chain, ",")
+	if len(hops) == 1 {
+		return "ssh " + strings.TrimSpace(hops[0])
+	}
+	return "ssh -J " + strings.Join(hops[:len(hops)-1], ",") + " " + strings.TrimSpace(hops[len(hops)-1])
 }
 
 // KnownHostsEntry is where known_hosts has a key for a host.

@@ -159,6 +159,18 @@ func TestHostKeyClassification(t *testing.T) {
 		}
 	}
 
+	// Behind bastions the scan must run on the last one: from here the address may be
+	// another machine, or this one.
+	for chain, want := range map[string]string{
+		"jump":         "ssh jump ssh-keyscan -p 2222 10.0.0.2 >> " + file,
+		"a,ops@b:2200": "ssh -J a ops@b:2200 ssh-keyscan -p 2222 10.0.0.2 >> " + file,
+	} {
+		unknown.Via = chain
+		if msg := unknown.Error(); !strings.Contains(msg, want) || strings.Contains(msg, "add it with: ssh-keyscan") {
+			t.Errorf("behind %s the hint is not %q: %s", chain, want, msg)
+		}
+	}
+
 	// Changed key (same type, and another type): names file and line of the old entry.
 	for _, k := range []ssh.PublicKey{ed2K, ecKey} {
 		err = check("10.0.0.1:2222", fakeRemote, k)

@@ -268,7 +268,7 @@ func (g *guard) walk(fsys walkFS, asked, d string, infos map[string]lstatResult)
 		}
 		fi, err := lstat(next)
 		if err != nil {
-			return resolvedDir{}, err
+			return resolvedDir{}, fmt.Errorf("lstat %s: %w", next, err)
 		}
 		if cur.shared && !g.trustedOwner(fi.UID) {
 			return resolvedDir{}, &UnsafePathError{Path: asked, Reason: fmt.Sprintf("%s is owned by uid %d inside %s, which every user can write to: it could be a link or directory planted by another user", next, fi.UID, cur.real)}
@@ -338,6 +338,9 @@ func splitPath(p string) []string {
 func (g *guard) resolve(fsys walkFS, p string) (string, error) {
 	for hops := 0; ; hops++ {
 		real, err := g.strictParent(fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return path.Clean(p), nil // no folder yet, so no link to follow
+		}
 		if err != nil {
 			return "", err
 		}
