@@ -59,7 +59,8 @@ FUZZ_TARGETS := \
 	./internal/kubeyaml:FuzzEditStaticPod ./internal/kubeyaml:FuzzEditClusterConfiguration \
 	./internal/netsh:FuzzParseShowV4ToV4 ./internal/netsh:FuzzParseShowRule \
 	./internal/auditpolicy:FuzzValidate ./internal/auditpolicy:FuzzParseVersion \
-	./internal/allowlist:FuzzDiffIPTables
+	./internal/allowlist:FuzzDiffIPTables \
+	./internal/sshsig:FuzzParseSignature ./internal/sshsig:FuzzParseAllowedSigners
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; inputs=$$pkg/testdata/fuzz/$$name; \

@@ -128,7 +128,7 @@ func (a *app) history(args []string) int {
 		}
 		result := e.Result
 		if e.Error != "" {
-			result += ": " + firstLine(e.Error)
+			result += ": " + render.Visible(firstLine(e.Error))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Operator, e.Host, e.Resource, e.Action, result, content)
 	}

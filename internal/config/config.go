@@ -9,8 +9,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/hostplan/hostplan/internal/ctynum"
 	"github.com/hostplan/hostplan/internal/health"
 	"github.com/hostplan/hostplan/tasks"
 )
@@ -207,7 +209,13 @@ func (p *Plan) parseFrom(s Source, path string) (*hcl.File, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("The configuration file %q could not be read: %v.", path, err),
 		}}
 	}
-	return p.parser.ParseHCL(src, path)
+	file, diags := p.parser.ParseHCL(src, path)
+	if body, ok := file.Body.(*hclsyntax.Body); ok && !diags.HasErrors() {
+		// A number beyond float64's range (1e100000000) would be printed in full, in
+		// minutes, wherever HCL converts it to a string: refuse it where it is written.
+		diags = append(diags, ctynum.Literals(body)...)
+	}
+	return file, diags
 }
 
 // source is the plan's Source; a Plan not made by Load reads the local file system.

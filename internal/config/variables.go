@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/hostplan/hostplan/internal/ctynum"
 )
 
 // SensitiveMark marks values that must never be shown (from variables with sensitive = true).
@@ -264,6 +266,12 @@ func parseRaw(v *Variable, raw, where string) (cty.Value, hcl.Diagnostics) {
 		}
 		return cty.NilVal, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid value for variable",
 			Detail: fmt.Sprintf("%s: variable %q must be %s, written as an HCL value (for example 3, true, [\"a\"] or { k = \"v\" }).", where, v.Name, typeexpr.TypeString(v.Type))}}
+	}
+	if path, huge := ctynum.Find(val); huge {
+		// Converting it (to a string, say) would print it in full: minutes.
+		return cty.NilVal, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Number out of range",
+			Detail:  fmt.Sprintf("%s: %s is %s; hostplan takes numbers within float64's range.", where, ctynum.PathString("var."+v.Name, path), ctynum.Beyond),
+			Subject: v.DeclRange.Ptr()}}
 	}
 	conv, err := convert.Convert(val, v.Type)
 	if err != nil {

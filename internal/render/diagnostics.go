@@ -94,9 +94,9 @@ func (r *Human) source(name string) []byte {
 	return b
 }
 
-// credentialLine matches lines that set a password, secret or token, as inventories
+// credentialLine matches lines that set a password, secret, token or key, as inventories
 // write them: ansible_ssh_pass=..., ansible_become_password: ..., db_token = "...".
-var credentialLine = regexp.MustCompile(`(?i)(pass|secret|token)\w*["']?\s*[=:]`)
+var credentialLine = regexp.MustCompile(`(?i)(pass|secret|token|key)\w*["']?\s*[=:]`)
 
 // PrivateLines is a Human.HideLine for a run's var files, none of whose lines are shown
 // (they set the values of sensitive variables), and its inventories, whose lines that
