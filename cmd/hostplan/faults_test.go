@@ -36,7 +36,7 @@ func TestLabFaultFullDisk(t *testing.T) {
 	t.Parallel()
 	l, inv := startLab(t, 1, "root")
 	h := l.Host("h1")
-	remote(t, h, "mkdir -p /srv/full && mount -t tmpfs -o size=64k tmpfs /srv/full && printf 'old\\n' > /srv/full/app.conf")
+	remote(t, h, "mkdir -p /srv/full && mount -t tmpfs -o size=64k,mode=0755 tmpfs /srv/full && printf 'old\\n' > /srv/full/app.conf")
 	big := strings.Repeat("0123456789abcdef", 8192) // 128 KiB: more than the disk holds
 	r := hostplan(t, "apply", "--auto-approve", "-i", inv, faultPlanDir(t, big))
 	if r.code != exitError || !strings.Contains(r.stdout, `file "/srv/full/app.conf"`) || !strings.Contains(strings.ToLower(r.stdout), "no space left") {
@@ -110,7 +110,7 @@ func TestLabFaultHostKeyChanged(t *testing.T) {
 	if err := h.RotateHostKey(); err != nil {
 		t.Fatal(err)
 	}
-	r := hostplan(t, "apply", planFile)
+	r := hostplanEnv(t, signPlan(t, planFile), "apply", planFile)
 	if r.code != exitError || !strings.Contains(strings.ToLower(r.stdout), "changed") || !strings.Contains(r.stdout, "host h1: FAILED") {
 		t.Errorf("apply after the host key changed:\n%s", r)
 	}

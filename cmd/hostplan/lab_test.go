@@ -163,9 +163,11 @@ variable "greeting" {
 task "base" {
   on = ["lab"]
 
+  # root's, readable by the app's group: a folder the app's user owned could be
+  # changed under hostplan by that user, and is refused
   directory "/srv/app/conf" {
     mode  = "0750"
-    owner = "nobody"
+    group = "nogroup"
   }
 
   file "/srv/app/conf/app.conf" {
@@ -271,7 +273,7 @@ func TestLabPlanApplyIdempotent(t *testing.T) {
 	if got := remote(t, h2, "cat /srv/app/conf/app.conf"); got != "greeting = hello\nhost = h2\ndistro = debian" {
 		t.Errorf("app.conf on h2: %q", got)
 	}
-	if got := remote(t, h2, "stat -c '%a %U:%G' /srv/app/conf /srv/app/conf/app.conf /etc/hostplan-mode"); got != "750 nobody:root\n640 nobody:nogroup\n600 root:root" {
+	if got := remote(t, h2, "stat -c '%a %U:%G' /srv/app/conf /srv/app/conf/app.conf /etc/hostplan-mode"); got != "750 root:nogroup\n640 nobody:nogroup\n600 root:root" {
 		t.Errorf("modes and owners on h2:\n%s", got)
 	}
 	if got := remote(t, h2, "cat /etc/hostplan-edit; test -e /etc/hostplan-stale && echo stale still there; cat /srv/app/marker; test -s /srv/app/stamp && echo stamped"); got != "one\ntwo\nTHREE\nfour\nfive\nok\nstamped" {

@@ -98,7 +98,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 	if out != "" {
 		saved, err := savedInputs(in, l.plan, planRec, invRec)
 		if err == nil {
-			err = planfile.Write(out, &planfile.File{Hostplan: version, Created: time.Now(), Inputs: saved, Plan: doc})
+			err = a.savePlan(v, &c, out, &planfile.File{Hostplan: version, Created: time.Now(), Inputs: saved, Plan: doc})
 		}
 		if err != nil {
 			fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
@@ -220,21 +220,5 @@ func (a *app) show(args []string) int {
 	if asJSON {
 		format = "json"
 	}
-	f, err := planfile.Read(pos[0])
-	if err != nil {
-		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
-		return exitError
-	}
-	switch format {
-	case "human":
-		a.renderer(&c).Plan(f.Plan)
-	case "json":
-		render.JSON(a.stdout, f.Plan)
-	case "markdown", "md":
-		render.Markdown(a.stdout, f.Plan)
-	default:
-		fmt.Fprintf(a.stderr, "hostplan show: -format %q: use human, json or markdown\n", format)
-		return exitError
-	}
-	return planExit(f.Plan)
+	return a.showSaved(&c, pos[0], format)
 }

@@ -410,3 +410,40 @@ func TestLabSavedPlanSignatures(t *testing.T) {
 		t.Errorf("stamp %q", got)
 	}
 }
+
+// plan -out signs the plan with the operator's key; stock ssh-keygen -Y verify checks
+// it, show names the signer (trusted or not, as the reader's own trust says), and the
+// operator's apply takes it with no further step.
+func TestLabSavedPlanSignedByPlan(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	dir := writeFiles(t, map[string]string{"main.hcl": guardedPlanSrc})
+	me, reviewer := newSSHKey(t, "me"), newSSHKey(t, "reviewer")
+	planFile := filepath.Join(t.TempDir(), "change.plan")
+	r := hostplanEnv(t, []string{"HOSTPLAN_SIGN_KEY=" + me}, "plan", "-out", planFile, "-i", inv, dir)
+	if r.code != exitChanges || !strings.Contains(r.stdout, "Signed the plan with SHA256:") || !strings.Contains(r.stdout, planFile+".sig") {
+		t.Fatalf("plan -out:\n%s", r)
+	}
+	reviewed, _, _ := strings.Cut(r.stdout, "\nSigned the plan")
+	allowed := writeAllowed(t, "me@example.org "+publicLine(t, me))
+	if msg, err := keygenVerify(t, allowed, "me@example.org", planFile); err != nil {
+		t.Fatalf("ssh-keygen -Y verify of a plan signed by plan -out: %v\n%s", err, msg)
+	}
+	s := hostplanEnv(t, []string{"HOSTPLAN_SIGN_KEY=" + me}, "show", planFile)
+	if !strings.HasPrefix(s.stdout, "Signature: good, by SHA256:") || !strings.Contains(s.stdout, "trusted: your signing key") || !strings.HasSuffix(s.stdout, reviewed) {
+		t.Errorf("show by the author:\n%s", s)
+	}
+	s = hostplanEnv(t, []string{"HOSTPLAN_SIGN_KEY=" + reviewer}, "show", "-allowed-signers", allowed, planFile)
+	if !strings.HasPrefix(s.stdout, "Signature: good, by me@example.org SHA256:") || s.code != exitChanges {
+		t.Errorf("show by a reviewer who trusts the author:\n%s", s)
+	}
+	if s = hostplanEnv(t, []string{"HOSTPLAN_SIGN_KEY=" + reviewer}, "show", planFile); !strings.Contains(s.stdout, "NOT TRUSTED") {
+		t.Errorf("show by a reviewer who does not trust the author:\n%s", s)
+	}
+	if a := hostplanEnv(t, []string{"HOSTPLAN_SIGN_KEY=" + me}, "apply", planFile); a.code != exitOK {
+		t.Fatalf("apply of the operator's own signed plan:\n%s", a)
+	}
+	if got := remote(t, l.Hosts[0], "cat /etc/hostplan-stamp"); got != "reviewed" {
+		t.Errorf("stamp %q", got)
+	}
+}

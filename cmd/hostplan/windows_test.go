@@ -179,7 +179,7 @@ func TestLabWindowsRefusals(t *testing.T) {
 	r := hostplan(t, "plan", "-i", shInv, writeFiles(t, map[string]string{"main.hcl": forwardPlan("198.18.0.2", "auto", "present")}))
 	// cmd.exe takes the quoted /bin/sh line apart (single quotes mean nothing to it): the
 	// facts fail with what cmd.exe said, before any resource.
-	if r.code != 1 || !strings.Contains(r.stdout, "host h2: FAILED") || !strings.Contains(r.stdout, "gather facts: exit") {
+	if r.code != 1 || !strings.Contains(r.stdout, "host h2: FAILED") || !strings.Contains(r.stdout, "gather facts: run a command on h2: /bin/sh did not start on h2") {
 		t.Errorf("shell = \"sh\" on a Windows host:\n%s", r)
 	}
 	if r = hostplan(t, "inventory", "-i", shInv); !strings.Contains(r.stdout, "shell:      sh") {
