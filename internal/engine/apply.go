@@ -326,6 +326,12 @@ func (e *Engine) rollback(ctx context.Context, h *tasks.Host, gate *health.KubeA
 		return rb
 	}
 	e.progress(h.Name, "rolling back", 0, 0)
+	// After an interrupt the old files still go back (the known-good state of the
+	// control plane), on a context of their own; the gate is not waited for.
+	interrupted := ctx.Err() != nil
+	if interrupted {
+		ctx = context.WithoutCancel(ctx)
+	}
 	var errs []error
 	for i := len(applied) - 1; i >= 0; i-- {
 		st := applied[i]
@@ -344,6 +350,10 @@ func (e *Engine) rollback(ctx context.Context, h *tasks.Host, gate *health.KubeA
 		rb.Restored = append(rb.Restored, st.Address())
 	}
 	rb.Err = errors.Join(errs...)
+	if interrupted {
+		rb.HealthErr = errors.New("not checked: interrupted")
+		return rb
+	}
 	r, err := gate.Wait(ctx, h.Conn, nil)
 	rb.Healthy, rb.Waited, rb.HealthErr = err == nil, r.Waited, err
 	return rb
