@@ -170,20 +170,9 @@ task "t" {
 	if got := remote(t, h, "ls /srv; test -e /run/hostplan/lock && echo locked; true"); got != "" {
 		t.Errorf("after the timeout the host has %q", got)
 	}
-	if got := processesIn(t, h, "sleep"); got != "" {
+	if got := h.Processes(t, "sleep"); got != "" {
 		t.Errorf("the command still runs: %s", got)
 	}
-}
-
-// processesIn lists the host's processes named comm (lab hosts share this machine's
-// process ids; their processes are told by their network namespace).
-func processesIn(t *testing.T, h *lab.Host, comm string) string {
-	t.Helper()
-	out, err := exec.Command("/bin/sh", "-c", `for p in $(ip netns pids "$1"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = "$2" ] && echo $p; done; true`, "sh", h.NetNS, comm).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // TestLabInterrupt: Ctrl-C during `sleep 1000` was ignored twice. The first interrupt
@@ -212,7 +201,7 @@ task "t" {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, func() bool { return processesIn(t, h, "sleep") != "" })
+		waitUntil(t, func() bool { return h.Processes(t, "sleep") != "" })
 		start := time.Now()
 		cmd.Process.Signal(os.Interrupt)
 		if twice {
@@ -232,7 +221,7 @@ task "t" {
 			if got := remote(t, h, "test -e /run/hostplan/lock && echo locked; true"); got != "" {
 				t.Errorf("the lock is left after an interrupt")
 			}
-			if got := processesIn(t, h, "sleep"); got != "" {
+			if got := h.Processes(t, "sleep"); got != "" {
 				t.Errorf("the command still runs after an interrupt: %s", got)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // AttackerPath is where InstallAttacker puts the attacker tool on a host.
@@ -49,4 +50,17 @@ func (h *Host) InstallAttacker() error {
 func (h *Host) ExecAs(user, command string) ([]byte, error) {
 	quoted := "'" + strings.ReplaceAll(command, "'", `'\''`) + "'"
 	return h.Exec(context.Background(), "exec setpriv --reuid="+user+" --regid="+user+" --init-groups -- /bin/sh -c "+quoted)
+}
+
+// Processes returns the /proc/PID/stat lines of the host's processes named comm, ""
+// when there are none; it fails t on an error. Lab hosts share this machine's process
+// ids (they have no pid namespace); their processes are told by their network namespace.
+func (h *Host) Processes(t testing.TB, comm string) string {
+	t.Helper()
+	out, err := exec.Command("/bin/sh", "-c", `for p in $(ip netns pids "$1"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = "$2" ] && cat /proc/$p/stat 2>/dev/null; done; true`,
+		"sh", h.NetNS, comm).Output()
+	if err != nil {
+		t.Fatalf("lab: processes of %s: %v", h.Name, err)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -161,7 +161,7 @@ func TestLabCommandStopped(t *testing.T) {
 		}
 	}
 	time.Sleep(6 * time.Second) // the first command's touch would have run by now
-	if got := hostExec(t, h, "ls /srv") + hostProcs(t, h, "sleep"); got != "" {
+	if got := hostExec(t, h, "ls /srv") + h.Processes(t, "sleep"); got != "" {
 		t.Errorf("stopped commands went on:\n%s", got)
 	}
 }
@@ -189,7 +189,7 @@ func TestLabFileOpStopped(t *testing.T) {
 	if got, err := c.ReadFile(context.Background(), "/srv/f"); err != nil || string(got) != "hello\n" {
 		t.Fatalf("read after the stop: %q %v", got, err)
 	}
-	if left := hostProcs(t, h, "sftp-server"); strings.Contains(left, ") T ") {
+	if left := h.Processes(t, "sftp-server"); strings.Contains(left, ") T ") {
 		t.Errorf("the stopped sftp-server is still there: %q", left)
 	}
 }
@@ -269,17 +269,6 @@ func (w *wideFS) createTemp(p string) (tempFile, error) {
 		return nil, err
 	}
 	return osTemp{f}, nil
-}
-
-// hostProcs returns /proc/PID/stat of the host's processes named comm. Lab hosts share
-// this machine's process ids: their processes are told by their network namespace.
-func hostProcs(t *testing.T, h *lab.Host, comm string) string {
-	t.Helper()
-	out, err := exec.Command("/bin/sh", "-c", `for p in $(ip netns pids "$1"); do [ "$(cat /proc/$p/comm 2>/dev/null)" = "$2" ] && cat /proc/$p/stat; done; true`, "sh", h.NetNS, comm).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
 }
 
 // TestLabReadOnlyMount: sftp-server says a bare "Failure" for a read-only file system;
