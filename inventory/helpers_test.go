@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // testHome is $HOME during tests, so "~" expands the same everywhere.
 const testHome = "/home/tester"
@@ -107,25 +104,6 @@ func showHCL(v cty.Value) string {
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	return v.GoString()
-}
-
-// checkGolden compares got with testdata/name, or rewrites it with -update.
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (run go test -update and review the diff):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // writeFiles writes name→content files into a fresh directory and returns their paths

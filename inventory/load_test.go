@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hostplan/hostplan/internal/golden"
 )
 
 func TestLoadGolden(t *testing.T) {
@@ -29,7 +31,7 @@ func TestLoadGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tt.golden, strings.ReplaceAll(dump(inv), cwd+string(filepath.Separator), "$PWD/"))
+			golden.Check(t, tt.golden, []byte(strings.ReplaceAll(dump(inv), cwd+string(filepath.Separator), "$PWD/")))
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
@@ -95,22 +94,6 @@ func (d *Directory) newMode() fs.FileMode {
 		return d.Mode
 	}
 	return 0o755
-}
-
-// missingParents lists the ancestors of p that do not exist, outermost first.
-func missingParents(ctx context.Context, h *Host, p string) ([]string, error) {
-	var missing []string
-	for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
-		_, err := h.Conn.Stat(ctx, dir)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		missing = append([]string{dir}, missing...)
-	}
-	return missing, nil
 }
 
 // Apply implements Resource.

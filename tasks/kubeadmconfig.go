@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -59,7 +61,7 @@ func buildKubeadmConfig(label string, a Attrs) (Resource, error) {
 		return nil, &AttrError{Attr: "kubeconfig", Msg: fmt.Sprintf("%q is not an absolute path on the host", k.Kubeconfig)}
 	}
 	args := a.StringMap("extra_args")
-	for _, name := range sortedKeys(args) {
+	for _, name := range slices.Sorted(maps.Keys(args)) {
 		if strings.HasPrefix(name, "-") {
 			return nil, &AttrError{Attr: "extra_args", Msg: fmt.Sprintf("write names without dashes: %q, not %q", strings.TrimLeft(name, "-"), name)}
 		}

@@ -176,19 +176,6 @@ func (p *PortForward) Apply(ctx context.Context, h *Host, c *Change) error {
 	return p.applyIptables(ctx, h, c)
 }
 
-// run runs a command; a failure's output is the caller's to quote (toolError).
-func run(ctx context.Context, h *Host, cmd string) (*transport.Result, error) {
-	return h.Conn.Run(ctx, cmd, nil)
-}
-
-func toolError(what string, res *transport.Result) error {
-	msg := strings.TrimSpace(string(res.Stderr))
-	if msg == "" {
-		msg = strings.TrimSpace(string(res.Stdout))
-	}
-	return fmt.Errorf("%s: exit %d: %s", what, res.ExitCode, msg)
-}
-
 // --- firewalld
 
 func (p *PortForward) forwardSpec() string {
@@ -313,20 +300,6 @@ func (p *PortForward) commandsChange(commands []string) *Change {
 		}
 	}
 	return c
-}
-
-// runAll runs commands in order and stops at the first that fails, quoting it.
-func runAll(ctx context.Context, h *Host, commands []string) error {
-	for _, s := range commands {
-		res, err := run(ctx, h, s)
-		if err != nil {
-			return err
-		}
-		if res.ExitCode != 0 {
-			return toolError(s, res)
-		}
-	}
-	return nil
 }
 
 // --- netsh (Windows)
@@ -586,33 +559,14 @@ func (p *PortForward) planIptables(ctx context.Context, h *Host) (*Change, error
 			c.Action = Update
 		}
 	}
-	// The saved ruleset: what boot restores.
-	save, err := run(ctx, h, "iptables-save")
-	if err != nil {
+	var note string
+	if c.File, note, err = p.planSavedRules(ctx, h, steps); err != nil {
 		return nil, err
 	}
-	if save.ExitCode != 0 {
-		return nil, toolError("iptables-save", save)
-	}
-	file, note, err := followLink(ctx, h, rulesFile(h))
-	if err != nil {
-		return nil, err
-	}
-	old, err := h.Conn.ReadFile(ctx, file)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	planned := p.plannedSave(normalizeSave(string(save.Stdout)), steps)
-	if exists && normalizeSave(string(old)) == planned {
-		planned = string(old) // saved already; keep it byte for byte
-	}
-	c.File = &FileChange{Path: file, Old: old, New: []byte(planned), OldExists: exists, NewExists: true}
 	if note != "" {
-		c.File.Link = rulesFile(h)
 		c.Details = append(c.Details, note)
 	}
-	if len(steps) > 0 || !exists || string(old) != planned {
+	if len(steps) > 0 || !c.File.OldExists || string(c.File.Old) != string(c.File.New) {
 		if c.Action == NoOp {
 			c.Action = Update
 		}
@@ -621,6 +575,37 @@ func (p *PortForward) planIptables(ctx context.Context, h *Host) (*Change, error
 		c.Action = Delete
 	}
 	return c, nil
+}
+
+// planSavedRules is the change of the saved ruleset, what boot restores: the running
+// rules as iptables-save prints them, with steps applied. note says when the rules file
+// is a link that is followed.
+func (p *PortForward) planSavedRules(ctx context.Context, h *Host, steps []string) (*FileChange, string, error) {
+	save, err := run(ctx, h, "iptables-save")
+	if err != nil {
+		return nil, "", err
+	}
+	if save.ExitCode != 0 {
+		return nil, "", toolError("iptables-save", save)
+	}
+	file, note, err := followLink(ctx, h, rulesFile(h))
+	if err != nil {
+		return nil, "", err
+	}
+	old, err := h.Conn.ReadFile(ctx, file)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, "", err
+	}
+	planned := p.plannedSave(normalizeSave(string(save.Stdout)), steps)
+	if exists && normalizeSave(string(old)) == planned {
+		planned = string(old) // saved already; keep it byte for byte
+	}
+	fc := &FileChange{Path: file, Old: old, New: []byte(planned), OldExists: exists, NewExists: true}
+	if note != "" {
+		fc.Link = rulesFile(h)
+	}
+	return fc, note, nil
 }
 
 func (p *PortForward) applyIptables(ctx context.Context, h *Host, c *Change) error {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -84,7 +86,7 @@ func buildStaticPod(label string, a Attrs) (Resource, error) {
 		return nil, &AttrError{Attr: "backup_dir", Msg: fmt.Sprintf("%s is inside %s: kubelet would run the backups there as pods; keep backups outside it", s.BackupDir, dir)}
 	}
 	flags := a.StringMap("flags")
-	for _, name := range sortedKeys(flags) {
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
 		if strings.HasPrefix(name, "-") {
 			return nil, &AttrError{Attr: "flags", Msg: fmt.Sprintf("write flag names without dashes: %q, not %q", strings.TrimLeft(name, "-"), name)}
 		}
@@ -96,7 +98,7 @@ func buildStaticPod(label string, a Attrs) (Resource, error) {
 		}
 	}
 	env := a.StringMap("env")
-	for _, name := range sortedKeys(env) {
+	for _, name := range slices.Sorted(maps.Keys(env)) {
 		s.Edit.Env = append(s.Edit.Env, kubeyaml.EnvVar{Name: name, Value: env[name]})
 	}
 	if a.Has("volume_mount") {
@@ -129,15 +131,6 @@ func buildStaticPod(label string, a Attrs) (Resource, error) {
 		}
 	}
 	return s, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Type implements Resource.
@@ -254,23 +247,6 @@ func (s *StaticPod) writeBackup(ctx context.Context, h *Host, data []byte, fc *F
 	}
 	attrs := transport.FileAttrs{Mode: fc.OldMode.Perm(), UID: fc.OldUID, GID: fc.OldGID}
 	return h.Conn.WriteFile(ctx, path.Join(dir, path.Base(s.Path)), data, attrs)
-}
-
-// mkdirAll creates dir and its missing parents, all with attrs.
-func mkdirAll(ctx context.Context, h *Host, dir string, attrs transport.FileAttrs) error {
-	if _, err := h.Conn.Stat(ctx, dir); err == nil {
-		return nil
-	}
-	missing, err := missingParents(ctx, h, dir)
-	if err != nil {
-		return err
-	}
-	for _, p := range append(missing, dir) {
-		if err := h.Conn.Mkdir(ctx, p, attrs); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	return nil
 }
 
 // pruneBackups keeps the newest KeepBackups backups of this manifest.

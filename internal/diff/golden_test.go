@@ -1,13 +1,12 @@
 package diff
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+	"github.com/hostplan/hostplan/internal/golden"
+)
 
 // goldenCases are realistic changes; gnu_test.go replays them against GNU tools.
 var goldenCases = []struct {
@@ -42,19 +41,7 @@ func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Unified(tc.path, tc.path, readTestdata(t, tc.before), readTestdata(t, tc.after), tc.context)
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("diff differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			golden.Check(t, tc.name+".golden", []byte(got))
 		})
 	}
 }

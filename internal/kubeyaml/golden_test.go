@@ -2,7 +2,6 @@ package kubeyaml
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,9 +9,8 @@ import (
 	"testing"
 
 	"github.com/hostplan/hostplan/internal/diff"
+	"github.com/hostplan/hostplan/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml and *.diff from the current output")
 
 // auditEdit is the change of domain.md section 3 (audit logging for the Security Center),
 // for cluster id c123.
@@ -75,24 +73,6 @@ func readTestdata(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// checkGolden compares got with testdata/name (rewritten with -update).
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, diff.Unified(path, "got", want, got, 3))
-	}
 }
 
 // removedLines are the lines a unified diff removes, sorted: every other line of the input
@@ -161,9 +141,9 @@ func TestGoldenStaticPod(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, base+".out.yaml", out)
+			golden.Check(t, base+".out.yaml", out)
 			d := diff.Unified("a/"+tc.input, "b/"+tc.input, src, out, diff.DefaultContext)
-			checkGolden(t, base+".diff", []byte(d))
+			golden.Check(t, base+".diff", []byte(d))
 			if got := removedLines(d); !slices.Equal(got, tc.removed) {
 				t.Errorf("removed lines:\n%q\nwant:\n%q", got, tc.removed)
 			}
@@ -298,9 +278,9 @@ func TestGoldenClusterConfiguration(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, base+".out.yaml", out)
+			golden.Check(t, base+".out.yaml", out)
 			d := diff.Unified("a/"+tc.input, "b/"+tc.input, src, out, diff.DefaultContext)
-			checkGolden(t, base+".diff", []byte(d))
+			golden.Check(t, base+".diff", []byte(d))
 			if got := removedLines(d); !slices.Equal(got, tc.removed) {
 				t.Errorf("removed lines:\n%q\nwant:\n%q", got, tc.removed)
 			}

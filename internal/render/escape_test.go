@@ -9,6 +9,7 @@ import (
 
 	"github.com/hostplan/hostplan/internal/cis"
 	"github.com/hostplan/hostplan/internal/engine"
+	"github.com/hostplan/hostplan/internal/golden"
 	"github.com/hostplan/hostplan/internal/report"
 	"github.com/hostplan/hostplan/tasks"
 )
@@ -70,7 +71,7 @@ func TestHostContentEscaped(t *testing.T) {
 		if i := strings.IndexFunc(b.String(), func(r rune) bool { return r != '\n' && r != '\t' && escapedRune(r) }); i >= 0 {
 			t.Errorf("%s: a control character reaches the terminal at byte %d:\n%q", c.name, i, b.String())
 		}
-		golden(t, c.name, b.String())
+		golden.Check(t, c.name, b.Bytes())
 	}
 
 	var b bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,29 +14,10 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/hostplan/hostplan/internal/engine"
+	"github.com/hostplan/hostplan/internal/golden"
 	"github.com/hostplan/hostplan/internal/report"
 	"github.com/hostplan/hostplan/tasks"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-func golden(t *testing.T, name string, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the output (run go test -update after checking):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 func samplePlan() *engine.Plan {
 	return &engine.Plan{Hosts: []*engine.HostPlan{
@@ -76,7 +56,7 @@ func TestPlanGolden(t *testing.T) {
 	if strings.Contains(out, "\x1b[") {
 		t.Fatalf("colour codes without Color")
 	}
-	golden(t, "plan.golden", out)
+	golden.Check(t, "plan.golden", []byte(out))
 }
 
 func TestPlanColor(t *testing.T) {
@@ -96,7 +76,7 @@ func TestApplyGolden(t *testing.T) {
 	}}
 	var b bytes.Buffer
 	(&Human{W: &b}).Apply(report.FromApply(nil, res, report.Options{}))
-	golden(t, "apply.golden", b.String())
+	golden.Check(t, "apply.golden", b.Bytes())
 }
 
 func TestDiagnosticsSnippet(t *testing.T) {
@@ -182,7 +162,7 @@ func TestJSONGolden(t *testing.T) {
 			t.Errorf("the plain SHA-256 of sensitive content %q is in JSON", content)
 		}
 	}
-	golden(t, "plan.json.golden", b.String())
+	golden.Check(t, "plan.json.golden", b.Bytes())
 }
 
 func TestMarkdownGolden(t *testing.T) {
@@ -193,7 +173,7 @@ func TestMarkdownGolden(t *testing.T) {
 	if strings.Contains(b.String(), "token=") {
 		t.Fatalf("sensitive content leaked into Markdown:\n%s", b.String())
 	}
-	golden(t, "plan.md.golden", b.String())
+	golden.Check(t, "plan.md.golden", b.Bytes())
 }
 
 func TestFenceOutlastsBackticks(t *testing.T) {

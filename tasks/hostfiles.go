@@ -1,0 +1,103 @@
+package tasks
+
+// Helpers for paths and files on a host, shared by the resource types.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+// revertFile puts back the file a change replaced, created or removed, but only while
+// the host holds what the change made of it. A file the change never reached (its step
+// failed first, e.g. because the file changed since the plan) is already as it was; one
+// that someone else changed since is left alone with an error: writing the plan-time
+// copy back would undo their change.
+func revertFile(ctx context.Context, h *Host, fc *FileChange) error {
+	cur, err := h.Conn.ReadFile(ctx, fc.Path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	switch {
+	case exists == fc.NewExists && (!exists || bytes.Equal(cur, fc.New)):
+		// The change's result (also when only mode or owner changed: then Old is New).
+	case exists == fc.OldExists && (!exists || bytes.Equal(cur, fc.Old)):
+		return nil
+	default:
+		return fmt.Errorf("%s changed on the host after hostplan's change; left as it is rather than overwritten with the copy from before the change", fc.Path)
+	}
+	if !fc.OldExists {
+		if err := h.Conn.Remove(ctx, fc.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return h.Conn.WriteFile(ctx, fc.Path, fc.Old, transport.FileAttrs{Mode: fc.OldMode.Perm() | fc.OldMode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), UID: fc.OldUID, GID: fc.OldGID})
+}
+
+// checkAbsPath refuses relative remote paths: they would depend on the login directory.
+func checkAbsPath(p string) error {
+	if !path.IsAbs(p) {
+		return &AttrError{Attr: "path", Msg: fmt.Sprintf("%q is not an absolute path", p)}
+	}
+	if path.Clean(p) != p {
+		return &AttrError{Attr: "path", Msg: fmt.Sprintf("%q is not a clean path; write %q", p, path.Clean(p))}
+	}
+	return nil
+}
+
+// missingParents lists the ancestors of p that do not exist, outermost first.
+func missingParents(ctx context.Context, h *Host, p string) ([]string, error) {
+	var missing []string
+	for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
+		_, err := h.Conn.Stat(ctx, dir)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append([]string{dir}, missing...)
+	}
+	return missing, nil
+}
+
+// mkdirAll creates dir and its missing parents, all with attrs.
+func mkdirAll(ctx context.Context, h *Host, dir string, attrs transport.FileAttrs) error {
+	if _, err := h.Conn.Stat(ctx, dir); err == nil {
+		return nil
+	}
+	missing, err := missingParents(ctx, h, dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range append(missing, dir) {
+		if err := h.Conn.Mkdir(ctx, p, attrs); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// followLink resolves p on the host for a resource that edits a file through a symlink
+// on purpose: Debian links /etc/sysctl.d/99-sysctl.conf to ../sysctl.conf, and a
+// manifest or saved ruleset may be linked by the host's own tooling. The transport
+// follows only links no other user could have made (see transport.Conn); the plan says
+// so in note, so that a reviewer sees which file really changes. real is the path to
+// read and write.
+func followLink(ctx context.Context, h *Host, p string) (real, note string, err error) {
+	real, err = h.Conn.Resolve(ctx, p)
+	if err != nil {
+		return "", "", err
+	}
+	if real != p {
+		note = fmt.Sprintf("%s is a symbolic link: hostplan edits its target %s", p, real)
+	}
+	return real, note, nil
+}
