@@ -151,30 +151,33 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 		client.Close()
 		return fail(fmt.Errorf("sftp-server on %s: the wrapper printed no user id", c.host))
 	}
-	ops := newSFTPOps(client, func() error {
-		// Closing the client ends the server's input (under the client's lock: a close
-		// of the channel beside a write in flight races in x/crypto/ssh) and waits for
-		// its reader. The server exits at the end of its input; one stuck in a call (a
-		// hung mount, a stopped process) is stopped, not just our end of it; then our
-		// end of its output closes, which ends the reader whatever the server did.
-		closed := make(chan error, 1)
-		go func() { closed <- client.Close() }()
-		select {
-		case <-exited:
-		case <-time.After(time.Second):
-			c.killGroup(v[1], v[2])
-			p.kill()
-		}
-		pr.Close()
-		select {
-		case err := <-closed:
-			return err
-		case <-time.After(stopTimeout):
-			return errors.New("sftp-server did not stop")
-		}
-	})
+	ops := newSFTPOps(client, func() error { return c.closeSFTPServer(client, p, pr, exited, v[1], v[2]) })
 	ops.private = true
 	return ops, int(v[0]), nil
+}
+
+// closeSFTPServer ends a session of openSFTPServer. Closing the client ends the
+// server's input (under the client's lock: a close of the channel beside a write in
+// flight races in x/crypto/ssh) and waits for its reader. The server exits at the end
+// of its input; one stuck in a call (a hung mount, a stopped process) is stopped, not
+// just our end of it (its process group pgid, started at start); then our end of its
+// output closes, which ends the reader whatever the server did.
+func (c *conn) closeSFTPServer(client *sftp.Client, p process, out *io.PipeReader, exited <-chan struct{}, pgid, start int64) error {
+	closed := make(chan error, 1)
+	go func() { closed <- client.Close() }()
+	select {
+	case <-exited:
+	case <-time.After(time.Second):
+		c.killGroup(pgid, start)
+		p.kill()
+	}
+	out.Close()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(stopTimeout):
+		return errors.New("sftp-server did not stop")
+	}
 }
 
 // sftpServerFailure explains an sftp-server that exited before the marker.

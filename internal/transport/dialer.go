@@ -250,6 +250,23 @@ func localUser() string {
 	return os.Getenv("USER")
 }
 
+// bastionOf returns the client of t's last bastion (dialled, or shared with other
+// targets), nil without a bastion.
+func (d *Dialer) bastionOf(ctx context.Context, t Target) (*ssh.Client, error) {
+	if t.Bastion == "" {
+		return nil, nil
+	}
+	hops, err := parseBastions(t.Bastion)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", t.Name, err)
+	}
+	via, err := d.bastionChain(ctx, t, hops)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s through bastion %s: %w", t.Name, t.Bastion, err)
+	}
+	return via, nil
+}
+
 // Dial opens the connection to t: SSH (through t.Bastion if set) or, for t.Local, this
 // machine. The returned Conn holds exactly one SSH connection for its whole life.
 func (d *Dialer) Dial(ctx context.Context, t Target) (Conn, error) {
@@ -264,18 +281,11 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (Conn, error) {
 		}
 		return c, nil
 	}
-	addr := net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
-	var via *ssh.Client
-	if t.Bastion != "" {
-		hops, err := parseBastions(t.Bastion)
-		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", t.Name, err)
-		}
-		via, err = d.bastionChain(ctx, t, hops)
-		if err != nil {
-			return nil, fmt.Errorf("connect to %s through bastion %s: %w", t.Name, t.Bastion, err)
-		}
+	via, err := d.bastionOf(ctx, t)
+	if err != nil {
+		return nil, err
 	}
+	addr := net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
 	client, lv, err := d.dialSSH(ctx, t.Name, addr, t.User, t, via)
 	var unknown *UnknownHostKeyError
 	if errors.As(err, &unknown) {

@@ -232,72 +232,108 @@ func (g *guard) prefetch(fsys walkFS, d string) map[string]lstatResult {
 // walk resolves d component by component from /, as the kernel would, checking each
 // directory and following symlinks only inside trusted directories.
 func (g *guard) walk(fsys walkFS, asked, d string, infos map[string]lstatResult) (resolvedDir, error) {
-	lstat := func(p string) (*FileInfo, error) {
-		if r, ok := infos[p]; ok {
-			return r.fi, r.err
-		}
-		return fsys.lstat(p)
+	w := &walker{g: g, fsys: fsys, asked: asked, infos: infos, rest: splitPath(d)}
+	if err := w.root(); err != nil {
+		return resolvedDir{}, err
 	}
-	cur, ok := g.remembered("/")
-	if !ok {
-		root, err := lstat("/")
-		if err != nil {
-			return resolvedDir{}, fmt.Errorf("lstat /: %w", err)
-		}
-		cur = resolvedDir{real: "/"}
-		if cur.shared, err = g.checkDir(asked, "/", root); err != nil {
+	for len(w.rest) > 0 {
+		name := w.rest[0]
+		w.rest = w.rest[1:]
+		if err := w.step(name); err != nil {
 			return resolvedDir{}, err
 		}
-		g.remember(cur)
 	}
-	rest := splitPath(d)
-	for hops := 0; len(rest) > 0; {
-		name := rest[0]
-		rest = rest[1:]
-		if name == ".." {
-			// cur holds no symlink, so its parent is the lexical one, walked before it.
-			if cur, ok = g.remembered(path.Dir(cur.real)); !ok {
-				return resolvedDir{}, &UnsafePathError{Path: asked, Reason: "cannot resolve .. in a link target"}
-			}
-			continue
-		}
-		next := path.Join(cur.real, name)
-		if rd, ok := g.remembered(next); ok {
-			cur = rd
-			continue
-		}
-		fi, err := lstat(next)
-		if err != nil {
-			return resolvedDir{}, fmt.Errorf("lstat %s: %w", next, err)
-		}
-		if cur.shared && !g.trustedOwner(fi.UID) {
-			return resolvedDir{}, &UnsafePathError{Path: asked, Reason: fmt.Sprintf("%s is owned by uid %d inside %s, which every user can write to: it could be a link or directory planted by another user", next, fi.UID, cur.real)}
-		}
-		if fi.Mode&fs.ModeSymlink != 0 {
-			if hops++; hops > maxLinkHops {
-				return resolvedDir{}, &UnsafePathError{Path: asked, Reason: "too many levels of symbolic links"}
-			}
-			target, err := fsys.readlink(next)
-			if err != nil {
-				return resolvedDir{}, fmt.Errorf("read link %s: %w", next, err)
-			}
-			if path.IsAbs(target) {
-				cur, _ = g.remembered("/")
-			}
-			rest = append(splitPath(target), rest...)
-			continue
-		}
-		if !fi.IsDir() {
-			return resolvedDir{}, fmt.Errorf("%s is %s, not a directory: %w", next, describeType(fi.Mode), fs.ErrNotExist)
-		}
-		shared, err := g.checkDir(asked, next, fi)
-		if err != nil {
-			return resolvedDir{}, err
-		}
-		cur = resolvedDir{real: next, shared: shared}
-		g.remember(cur)
+	return w.cur, nil
+}
+
+// walker is one walk: where it is (cur, a real trusted or shared directory) and the
+// components still to go (rest, which a symlink's target is put in front of).
+type walker struct {
+	g     *guard
+	fsys  walkFS
+	asked string
+	infos map[string]lstatResult // prefetched
+	cur   resolvedDir
+	rest  []string
+	hops  int
+}
+
+func (w *walker) lstat(p string) (*FileInfo, error) {
+	if r, ok := w.infos[p]; ok {
+		return r.fi, r.err
 	}
-	return cur, nil
+	return w.fsys.lstat(p)
+}
+
+func (w *walker) root() error {
+	var ok bool
+	if w.cur, ok = w.g.remembered("/"); ok {
+		return nil
+	}
+	fi, err := w.lstat("/")
+	if err != nil {
+		return fmt.Errorf("lstat /: %w", err)
+	}
+	w.cur = resolvedDir{real: "/"}
+	if w.cur.shared, err = w.g.checkDir(w.asked, "/", fi); err != nil {
+		return err
+	}
+	w.g.remember(w.cur)
+	return nil
+}
+
+// step goes to the component name of cur.
+func (w *walker) step(name string) error {
+	if name == ".." {
+		// cur holds no symlink, so its parent is the lexical one, walked before it.
+		var ok bool
+		if w.cur, ok = w.g.remembered(path.Dir(w.cur.real)); !ok {
+			return &UnsafePathError{Path: w.asked, Reason: "cannot resolve .. in a link target"}
+		}
+		return nil
+	}
+	next := path.Join(w.cur.real, name)
+	if rd, ok := w.g.remembered(next); ok {
+		w.cur = rd
+		return nil
+	}
+	fi, err := w.lstat(next)
+	if err != nil {
+		return fmt.Errorf("lstat %s: %w", next, err)
+	}
+	if w.cur.shared && !w.g.trustedOwner(fi.UID) {
+		return &UnsafePathError{Path: w.asked, Reason: fmt.Sprintf("%s is owned by uid %d inside %s, which every user can write to: it could be a link or directory planted by another user", next, fi.UID, w.cur.real)}
+	}
+	if fi.Mode&fs.ModeSymlink != 0 {
+		return w.follow(next)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is %s, not a directory: %w", next, describeType(fi.Mode), fs.ErrNotExist)
+	}
+	shared, err := w.g.checkDir(w.asked, next, fi)
+	if err != nil {
+		return err
+	}
+	w.cur = resolvedDir{real: next, shared: shared}
+	w.g.remember(w.cur)
+	return nil
+}
+
+// follow puts the target of the symlink link (in cur, a trusted directory) in front of
+// the components still to go.
+func (w *walker) follow(link string) error {
+	if w.hops++; w.hops > maxLinkHops {
+		return &UnsafePathError{Path: w.asked, Reason: "too many levels of symbolic links"}
+	}
+	target, err := w.fsys.readlink(link)
+	if err != nil {
+		return fmt.Errorf("read link %s: %w", link, err)
+	}
+	if path.IsAbs(target) {
+		w.cur, _ = w.g.remembered("/")
+	}
+	w.rest = append(splitPath(target), w.rest...)
+	return nil
 }
 
 func (g *guard) remember(rd resolvedDir) {
