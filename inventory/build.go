@@ -308,9 +308,32 @@ const groupNameRule = "Group names may use letters, digits, '_', '-' and '.'."
 // finish checks group references and cycles, works out memberships and merges every
 // host's layers into inv.
 func (b *builder) finish(inv *Inventory) hcl.Diagnostics {
-	var diags hcl.Diagnostics
+	edges, diags := b.childEdges()
+	diags = append(diags, b.breakCycles(edges)...)
+	g := newGroupGraph(b.groupOrder, edges)
+	b.settleUngrouped()
+	uses := varUses{}
+	inv.Hosts = inv.Hosts[:0]
+	for _, bh := range b.hosts {
+		inv.Hosts = append(inv.Hosts, b.resolveHost(bh, g, uses))
+	}
+	// Notes on groups without hosts still deserve a word.
+	for _, name := range b.groupOrder {
+		for k, n := range b.groups[name].notes {
+			if n.msg != "" {
+				uses.use(k, n)
+			}
+		}
+	}
+	inv.Warnings = append(inv.Warnings, uses.warnings()...)
+	b.finishGroups(inv, edges)
+	return diags
+}
 
-	// Child references: known groups only, never "all", no cycles.
+// childEdges checks the child references (known groups only, never "all") and
+// returns the children of each group; cycles are broken afterwards.
+func (b *builder) childEdges() (map[string][]string, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
 	edges := map[string][]string{}
 	for _, name := range b.groupOrder {
 		g := b.groups[name]
@@ -328,67 +351,90 @@ func (b *builder) finish(inv *Inventory) hcl.Diagnostics {
 				edges[name] = append(edges[name], r.name)
 			}
 		}
-		for _, r := range g.varsRefs {
-			if !g.declared {
-				diags = append(diags, errorAt(r.rng, "Variables for an undefined group", fmt.Sprintf("This section sets variables of group %q, but no inventory file defines that group (a [%s] or [%s:children] section, or hosts in it).%s", name, name, name, suggest(name, b.declaredGroups()))))
-				break
-			}
+		if len(g.varsRefs) > 0 && !g.declared {
+			r := g.varsRefs[0]
+			diags = append(diags, errorAt(r.rng, "Variables for an undefined group", fmt.Sprintf("This section sets variables of group %q, but no inventory file defines that group (a [%s] or [%s:children] section, or hosts in it).%s", name, name, name, suggest(name, b.declaredGroups()))))
 		}
 	}
-	diags = append(diags, b.breakCycles(edges)...)
+	return edges, diags
+}
 
-	// Parents and depth (all = 0, a group = 1 + its deepest parent).
-	parents := map[string][]string{}
-	for _, p := range b.groupOrder {
+// groupGraph is the acyclic group hierarchy: every group's parents ("all" for a
+// group without any) and its depth (all = 0, a group = 1 + its deepest parent).
+type groupGraph struct {
+	parents map[string][]string
+	depth   map[string]int
+}
+
+// newGroupGraph makes the graph of edges (parent -> children), adding the edges from
+// "all" to the groups without another parent.
+func newGroupGraph(order []string, edges map[string][]string) *groupGraph {
+	g := &groupGraph{parents: map[string][]string{}, depth: map[string]int{"all": 0}}
+	for _, p := range order {
 		for _, c := range edges[p] {
-			parents[c] = append(parents[c], p)
+			g.parents[c] = append(g.parents[c], p)
 		}
 	}
-	all := b.groups["all"]
 	edges["all"] = nil
-	for _, name := range b.groupOrder {
-		if name != "all" && len(parents[name]) == 0 {
-			parents[name] = []string{"all"}
+	for _, name := range order {
+		if name != "all" && len(g.parents[name]) == 0 {
+			g.parents[name] = []string{"all"}
 		}
-		if contains(parents[name], "all") {
+		if contains(g.parents[name], "all") {
 			edges["all"] = append(edges["all"], name)
 		}
 	}
-	depth := map[string]int{"all": 0}
-	var depthOf func(string) int
-	depthOf = func(g string) int {
-		if d, ok := depth[g]; ok {
-			return d
-		}
-		d := 0
-		for _, p := range parents[g] {
-			if pd := depthOf(p) + 1; pd > d {
-				d = pd
-			}
-		}
-		depth[g] = d
+	return g
+}
+
+func (g *groupGraph) depthOf(name string) int {
+	if d, ok := g.depth[name]; ok {
 		return d
 	}
-	ancestors := func(g string) []string {
-		seen := map[string]bool{}
-		var walk func(string)
-		walk = func(g string) {
-			for _, p := range parents[g] {
-				if !seen[p] {
-					seen[p] = true
-					walk(p)
-				}
+	d := 0
+	for _, p := range g.parents[name] {
+		if pd := g.depthOf(p) + 1; pd > d {
+			d = pd
+		}
+	}
+	g.depth[name] = d
+	return d
+}
+
+// memberships returns the groups a host in groups is in, their ancestors and "all"
+// included, shallowest first (then by name): the order their variables apply in.
+func (g *groupGraph) memberships(groups []string) []string {
+	member := map[string]bool{"all": true}
+	var walk func(string)
+	walk = func(name string) {
+		for _, p := range g.parents[name] {
+			if !member[p] {
+				member[p] = true
+				walk(p)
 			}
 		}
-		walk(g)
-		out := make([]string, 0, len(seen))
-		for p := range seen {
-			out = append(out, p)
-		}
-		return out
 	}
+	for _, name := range groups {
+		member[name] = true
+		walk(name)
+	}
+	names := make([]string, 0, len(member))
+	for name := range member {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		di, dj := g.depthOf(names[i]), g.depthOf(names[j])
+		if di != dj {
+			return di < dj
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
 
-	// "ungrouped" holds the hosts that are in no group but all and ungrouped.
+// settleUngrouped makes "ungrouped" hold exactly the hosts that are in no group but
+// all and ungrouped.
+func (b *builder) settleUngrouped() {
 	ung := b.groups["ungrouped"]
 	for _, h := range b.hosts {
 		other := false
@@ -412,114 +458,100 @@ func (b *builder) finish(inv *Inventory) hcl.Diagnostics {
 		}
 	}
 	ung.hosts = kept
+}
 
-	type varUse struct {
-		hosts int
-		msg   string
-		files []string
-	}
-	uses := map[string]*varUse{}
-	use := func(name string, n note) *varUse {
-		u := uses[name]
-		if u == nil {
-			u = &varUse{msg: n.msg}
-			uses[name] = u
+// resolveHost layers a host's settings and variables: its groups' (shallowest first),
+// then its own. Notes on the variables it ends up with are counted in uses.
+func (b *builder) resolveHost(bh *bHost, g *groupGraph, uses varUses) *Host {
+	names := g.memberships(bh.groups)
+	conn := bh.defaults
+	vars := map[string]cty.Value{}
+	notes := map[string]note{}
+	apply := func(l *layer) {
+		conn.overlay(&l.conn)
+		for k, v := range l.vars {
+			vars[k] = v
 		}
-		if !contains(u.files, n.file) {
-			u.files = append(u.files, n.file)
-		}
-		return u
-	}
-
-	inv.Hosts = inv.Hosts[:0]
-	for _, bh := range b.hosts {
-		member := map[string]bool{"all": true}
-		for _, g := range bh.groups {
-			member[g] = true
-			for _, a := range ancestors(g) {
-				member[a] = true
-			}
-		}
-		names := make([]string, 0, len(member))
-		for g := range member {
-			names = append(names, g)
-		}
-		sort.Slice(names, func(i, j int) bool {
-			di, dj := depthOf(names[i]), depthOf(names[j])
-			if di != dj {
-				return di < dj
-			}
-			return names[i] < names[j]
-		})
-
-		conn := bh.defaults
-		vars := map[string]cty.Value{}
-		notes := map[string]note{}
-		apply := func(l *layer) {
-			conn.overlay(&l.conn)
-			for k, v := range l.vars {
-				vars[k] = v
-			}
-			for k, n := range l.notes {
-				notes[k] = n
-			}
-		}
-		for _, g := range names {
-			apply(&b.groups[g].layer)
-		}
-		apply(&bh.layer)
-		for name, n := range notes {
-			if n.msg != "" {
-				use(name, n).hosts++
-			}
-		}
-
-		groups := append([]string(nil), names...)
-		sort.Strings(groups)
-		inv.Hosts = append(inv.Hosts, &Host{
-			Name:      bh.name,
-			Groups:    groups,
-			Vars:      vars,
-			Conn:      conn.ConnSettings,
-			noBastion: conn.bastionSet && conn.Bastion == "",
-		})
-	}
-	// Notes on groups without hosts still deserve a word.
-	for _, name := range b.groupOrder {
-		for k, n := range b.groups[name].notes {
-			if n.msg != "" {
-				use(k, n)
-			}
+		for k, n := range l.notes {
+			notes[k] = n
 		}
 	}
-	names := make([]string, 0, len(uses))
-	for name := range uses {
+	for _, name := range names {
+		apply(&b.groups[name].layer)
+	}
+	apply(&bh.layer)
+	for name, n := range notes {
+		if n.msg != "" {
+			uses.use(name, n).hosts++
+		}
+	}
+	groups := append([]string(nil), names...)
+	sort.Strings(groups)
+	return &Host{
+		Name:      bh.name,
+		Groups:    groups,
+		Vars:      vars,
+		Conn:      conn.ConnSettings,
+		noBastion: conn.bastionSet && conn.Bastion == "",
+	}
+}
+
+// varUses are the inventory variables hostplan notes something about (an Ansible
+// setting it ignores, say), by name: which files set them and how many hosts use them.
+type varUses map[string]*varUse
+
+type varUse struct {
+	hosts int
+	msg   string
+	files []string
+}
+
+func (u varUses) use(name string, n note) *varUse {
+	v := u[name]
+	if v == nil {
+		v = &varUse{msg: n.msg}
+		u[name] = v
+	}
+	if !contains(v.files, n.file) {
+		v.files = append(v.files, n.file)
+	}
+	return v
+}
+
+// warnings are one line per variable, by name.
+func (u varUses) warnings() []string {
+	names := make([]string, 0, len(u))
+	for name := range u {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	var out []string
 	for _, name := range names {
-		u := uses[name]
+		v := u[name]
 		count := "used by no host"
 		switch {
-		case u.hosts == 1:
+		case v.hosts == 1:
 			count = "used by 1 host"
-		case u.hosts > 1:
-			count = fmt.Sprintf("used by %d hosts", u.hosts)
+		case v.hosts > 1:
+			count = fmt.Sprintf("used by %d hosts", v.hosts)
 		}
-		msg, hint, _ := strings.Cut(u.msg, "; ")
-		w := fmt.Sprintf("inventory %s: %s %s (%s)", strings.Join(u.files, ", "), name, msg, count)
+		msg, hint, _ := strings.Cut(v.msg, "; ")
+		w := fmt.Sprintf("inventory %s: %s %s (%s)", strings.Join(v.files, ", "), name, msg, count)
 		if hint != "" {
 			w += "; " + hint
 		}
-		inv.Warnings = append(inv.Warnings, w)
+		out = append(out, w)
 	}
+	return out
+}
 
-	// Groups.
-	allHosts := make([]string, 0, len(b.hosts))
+// finishGroups fills inv.Groups; "all" holds every host.
+func (b *builder) finishGroups(inv *Inventory, edges map[string][]string) {
+	all := b.groups["all"]
+	all.hosts = make([]string, 0, len(b.hosts))
 	for _, h := range b.hosts {
-		allHosts = append(allHosts, h.name)
+		all.hosts = append(all.hosts, h.name)
 	}
-	all.hosts = allHosts
 	all.children = edges["all"]
 	for _, name := range b.groupOrder {
 		g := b.groups[name]
@@ -534,7 +566,6 @@ func (b *builder) finish(inv *Inventory) hcl.Diagnostics {
 			Vars:     vars,
 		}
 	}
-	return diags
 }
 
 // breakCycles reports every cycle in the children graph and removes the edge that
