@@ -77,65 +77,103 @@ func (inv *Inventory) ResolveBastion(target ConnSettings, opts ResolveOptions) (
 func (inv *Inventory) resolve(name string, in ConnSettings, noBastion bool, opts ResolveOptions, fallbackIDs []string, fallbackKnown string) (ConnSettings, error) {
 	c := in
 	c.IdentityFile = append([]string(nil), in.IdentityFile...)
-	home := opts.Home
-	if home == "" {
-		home, _ = os.UserHomeDir()
-	}
-	local := opts.LocalUser
-	if local == "" {
-		if u, err := user.Current(); err == nil {
-			local = u.Username
-		} else {
-			local = os.Getenv("USER")
-		}
-	}
 	if c.Connection == "" {
 		c.Connection = "ssh"
 	}
-	alias := c.Address
-	if alias == "" {
-		alias = name
+	if c.Address == "" {
+		c.Address = name
 	}
-	c.Address = alias
+	r := inv.newSSHResolver(c, opts)
+	r.address(&c)
+	if err := r.port(&c); err != nil {
+		return c, err
+	}
+	r.user(&c)
+	r.identities(&c, fallbackIDs)
+	r.knownHosts(&c, fallbackKnown)
+	if err := r.bastion(&c, noBastion); err != nil {
+		return c, err
+	}
+	if c.BecomeUser == "" {
+		c.BecomeUser = "root"
+	}
+	if len(r.unknown) > 0 {
+		inv.warnLocked(fmt.Sprintf("%s: unsupported tokens for host %s were left as written: %s", r.cfgPath, r.alias, strings.Join(r.unknown, ", ")))
+	}
+	if c.User == "" {
+		return c, fmt.Errorf("cannot tell which user to log in to %s as: set user in the inventory (the local user is unknown)", name)
+	}
+	return c, nil
+}
 
-	var cfgPath string
-	var cfg *ssh_config.Config
+// sshResolver fills one host's connection settings from its ssh_config entry (the
+// inventory's own settings win) and the defaults, as OpenSSH would.
+type sshResolver struct {
+	inv     *Inventory
+	alias   string // the Host the ssh_config is asked about
+	cfgPath string
+	cfg     *ssh_config.Config // nil: none is read
+	home    string
+	local   string // the local user
+	tok     tokens
+	unknown []string // %-tokens that were left as written
+}
+
+func (inv *Inventory) newSSHResolver(c ConnSettings, opts ResolveOptions) *sshResolver {
+	r := &sshResolver{inv: inv, alias: c.Address, home: opts.Home, local: opts.LocalUser}
+	if r.home == "" {
+		r.home, _ = os.UserHomeDir()
+	}
+	if r.local == "" {
+		if u, err := user.Current(); err == nil {
+			r.local = u.Username
+		} else {
+			r.local = os.Getenv("USER")
+		}
+	}
 	if c.Connection == "ssh" {
-		cfgPath = opts.SSHConfig
-		if cfgPath == "" && home != "" {
-			cfgPath = filepath.Join(home, ".ssh", "config")
+		r.cfgPath = opts.SSHConfig
+		if r.cfgPath == "" && r.home != "" {
+			r.cfgPath = filepath.Join(r.home, ".ssh", "config")
 		}
-		if cfgPath != "" && cfgPath != "none" {
-			cfg = inv.sshConfig(cfgPath)
+		if r.cfgPath != "" && r.cfgPath != "none" {
+			r.cfg = inv.sshConfig(r.cfgPath)
 		}
 	}
-	get := func(key string) string {
-		if cfg == nil {
-			return ""
-		}
-		v, _ := cfg.Get(alias, key)
-		return strings.TrimSpace(v)
-	}
-	tok := tokens{home: home, localUser: local, alias: alias}
-	var unknown []string
-	expand := func(key, v string) string {
-		out, bad := tok.expand(v)
-		for _, b := range bad {
-			unknown = append(unknown, fmt.Sprintf("%%%c in %s", b, key))
-		}
-		return expandTilde(out, home)
-	}
+	r.tok = tokens{home: r.home, localUser: r.local, alias: r.alias}
+	return r
+}
 
-	if hn := get("HostName"); hn != "" {
-		tok.host = alias
-		c.Address = expand("HostName", hn)
+func (r *sshResolver) get(key string) string {
+	if r.cfg == nil {
+		return ""
 	}
-	tok.host = c.Address
+	v, _ := r.cfg.Get(r.alias, key)
+	return strings.TrimSpace(v)
+}
+
+func (r *sshResolver) expand(key, v string) string {
+	out, bad := r.tok.expand(v)
+	for _, b := range bad {
+		r.unknown = append(r.unknown, fmt.Sprintf("%%%c in %s", b, key))
+	}
+	return expandTilde(out, r.home)
+}
+
+func (r *sshResolver) address(c *ConnSettings) {
+	if hn := r.get("HostName"); hn != "" {
+		r.tok.host = r.alias
+		c.Address = r.expand("HostName", hn)
+	}
+	r.tok.host = c.Address
+}
+
+func (r *sshResolver) port(c *ConnSettings) error {
 	if c.Port == 0 {
-		if p := get("Port"); p != "" {
+		if p := r.get("Port"); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 || n > 65535 {
-				return c, fmt.Errorf("%s: Port %q for host %s is not a port number from 1 to 65535", cfgPath, p, alias)
+				return fmt.Errorf("%s: Port %q for host %s is not a port number from 1 to 65535", r.cfgPath, p, r.alias)
 			}
 			c.Port = n
 		}
@@ -143,69 +181,73 @@ func (inv *Inventory) resolve(name string, in ConnSettings, noBastion bool, opts
 	if c.Port == 0 {
 		c.Port = 22
 	}
-	tok.port = strconv.Itoa(c.Port)
+	r.tok.port = strconv.Itoa(c.Port)
+	return nil
+}
+
+func (r *sshResolver) user(c *ConnSettings) {
 	if c.User == "" {
-		if u := get("User"); u != "" {
-			c.User = expand("User", u)
+		if u := r.get("User"); u != "" {
+			c.User = r.expand("User", u)
 		}
 	}
 	if c.User == "" {
-		c.User = local
+		c.User = r.local
 	}
-	tok.remoteUser = c.User
+	r.tok.remoteUser = c.User
+}
 
-	if len(c.IdentityFile) == 0 && cfg != nil {
-		ids, _ := cfg.GetAll(alias, "IdentityFile")
+func (r *sshResolver) identities(c *ConnSettings, fallback []string) {
+	if len(c.IdentityFile) == 0 && r.cfg != nil {
+		ids, _ := r.cfg.GetAll(r.alias, "IdentityFile")
 		for _, id := range ids {
 			if id = strings.TrimSpace(id); id != "" && !strings.EqualFold(id, "none") {
-				c.IdentityFile = append(c.IdentityFile, expand("IdentityFile", id))
+				c.IdentityFile = append(c.IdentityFile, r.expand("IdentityFile", id))
 			}
 		}
 	}
 	if len(c.IdentityFile) == 0 {
-		c.IdentityFile = append(c.IdentityFile, fallbackIDs...)
+		c.IdentityFile = append(c.IdentityFile, fallback...)
 	}
-	if len(c.IdentityFile) == 0 && home != "" {
+	if len(c.IdentityFile) == 0 && r.home != "" {
 		for _, k := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			c.IdentityFile = append(c.IdentityFile, filepath.Join(home, ".ssh", k))
+			c.IdentityFile = append(c.IdentityFile, filepath.Join(r.home, ".ssh", k))
 		}
 	}
+}
 
+func (r *sshResolver) knownHosts(c *ConnSettings, fallback string) {
 	if c.KnownHosts == "" {
-		if kh := strings.Fields(get("UserKnownHostsFile")); len(kh) > 0 && !strings.EqualFold(kh[0], "none") {
-			c.KnownHosts = expand("UserKnownHostsFile", kh[0])
+		if kh := strings.Fields(r.get("UserKnownHostsFile")); len(kh) > 0 && !strings.EqualFold(kh[0], "none") {
+			c.KnownHosts = r.expand("UserKnownHostsFile", kh[0])
 		}
 	}
 	if c.KnownHosts == "" {
-		c.KnownHosts = fallbackKnown
+		c.KnownHosts = fallback
 	}
-	if c.KnownHosts == "" && home != "" {
-		c.KnownHosts = filepath.Join(home, ".ssh", "known_hosts")
+	if c.KnownHosts == "" && r.home != "" {
+		c.KnownHosts = filepath.Join(r.home, ".ssh", "known_hosts")
 	}
+}
 
+func (r *sshResolver) bastion(c *ConnSettings, noBastion bool) error {
 	if c.Connection == "local" {
 		c.Bastion = ""
-	} else if c.Bastion == "" && !noBastion {
-		if pj := get("ProxyJump"); pj != "" && !strings.EqualFold(pj, "none") {
-			pj = expand("ProxyJump", pj)
-			if _, _, _, err := parseJumpHost(pj); err != nil {
-				return c, fmt.Errorf("%s: ProxyJump for host %s: %v", cfgPath, alias, err)
-			}
-			c.Bastion = strings.TrimPrefix(pj, "ssh://")
-		} else if pc := get("ProxyCommand"); pj == "" && pc != "" && !strings.EqualFold(pc, "none") {
-			inv.warnLocked(fmt.Sprintf("%s: ProxyCommand for host %s is not supported and was ignored; hostplan connects directly (use ProxyJump for a jump host)", cfgPath, alias))
+		return nil
+	}
+	if c.Bastion != "" || noBastion {
+		return nil
+	}
+	if pj := r.get("ProxyJump"); pj != "" && !strings.EqualFold(pj, "none") {
+		pj = r.expand("ProxyJump", pj)
+		if _, _, _, err := parseJumpHost(pj); err != nil {
+			return fmt.Errorf("%s: ProxyJump for host %s: %v", r.cfgPath, r.alias, err)
 		}
+		c.Bastion = strings.TrimPrefix(pj, "ssh://")
+	} else if pc := r.get("ProxyCommand"); pj == "" && pc != "" && !strings.EqualFold(pc, "none") {
+		r.inv.warnLocked(fmt.Sprintf("%s: ProxyCommand for host %s is not supported and was ignored; hostplan connects directly (use ProxyJump for a jump host)", r.cfgPath, r.alias))
 	}
-	if c.BecomeUser == "" {
-		c.BecomeUser = "root"
-	}
-	if len(unknown) > 0 {
-		inv.warnLocked(fmt.Sprintf("%s: unsupported tokens for host %s were left as written: %s", cfgPath, alias, strings.Join(unknown, ", ")))
-	}
-	if c.User == "" {
-		return c, fmt.Errorf("cannot tell which user to log in to %s as: set user in the inventory (the local user is unknown)", name)
-	}
-	return c, nil
+	return nil
 }
 
 func (inv *Inventory) warnLocked(msg string) {
