@@ -400,57 +400,22 @@ func (c *greetingConn) dropped(err error) error {
 	return &droppedError{said: strings.Join(strings.Fields(head), " "), err: err}
 }
 
+// dialOnce makes one SSH connection to addr (through via when set), as login, with
+// t's keys and known_hosts. Errors say what failed: the keys, the TCP connect, the host
+// key (returned as the *UnknownHostKeyError or *HostKeyChangedError it is), the
+// handshake or the authentication. dialSSH decides whether to try again.
 func (d *Dialer) dialOnce(ctx context.Context, name, addr, login string, t Target, via *ssh.Client) (*ssh.Client, *liveness, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("connect to %s (%s@%s): %w", name, login, addr, err)
 	}
-	signers, notes, err := d.signers(t)
+	a, err := d.clientConfig(name, addr, login, t)
 	if err != nil {
 		return nil, nil, fail(err)
 	}
-	if len(signers) == 0 {
-		msg := "no SSH keys to offer: set identity files or load keys into ssh-agent (SSH_AUTH_SOCK)"
-		if len(notes) > 0 {
-			msg += "; " + strings.Join(notes, "; ")
-		}
-		return nil, nil, fail(errors.New(msg))
-	}
-	d.khMu.Lock()
-	db, err := readKnownHosts(t.KnownHosts)
-	d.khMu.Unlock()
-	if err != nil {
-		return nil, nil, fail(err)
-	}
-	var hkMu sync.Mutex
-	var hostKeyErr error
-	check := d.hostKeyCallback(name, t.KnownHosts, d.opts.AcceptNewHostKeys)
-	cfg := &ssh.ClientConfig{
-		User: login,
-		Auth: []ssh.AuthMethod{ssh.PublicKeys(signers...)},
-		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-			err := check(hostname, remote, key)
-			hkMu.Lock()
-			hostKeyErr = err
-			hkMu.Unlock()
-			return err
-		},
-		HostKeyAlgorithms: db.hostKeyAlgorithms(addr),
-		Timeout:           d.opts.ConnectTimeout,
-	}
-
 	ctx, cancel := context.WithTimeout(ctx, d.opts.ConnectTimeout)
 	defer cancel()
-	var tcp net.Conn
-	if via == nil {
-		nd := net.Dialer{Timeout: d.opts.ConnectTimeout}
-		tcp, err = nd.DialContext(ctx, "tcp", addr)
-	} else {
-		tcp, err = via.DialContext(ctx, "tcp", addr)
-	}
+	tcp, err := d.dialTCP(ctx, addr, via)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, nil, fail(fmt.Errorf("timed out after %s: %w", d.opts.ConnectTimeout, err))
-		}
 		return nil, nil, fail(err)
 	}
 	raw := &greetingConn{Conn: tcp}
@@ -460,40 +425,113 @@ func (d *Dialer) dialOnce(ctx context.Context, name, addr, login string, t Targe
 	deadline, _ := ctx.Deadline()
 	raw.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	sc, chans, reqs, err := ssh.NewClientConn(raw, addr, cfg)
+	sc, chans, reqs, err := ssh.NewClientConn(raw, addr, a.cfg)
 	stopped := stop()
 	if err != nil {
 		raw.Close()
-		hkMu.Lock()
-		hostKeyErr := hostKeyErr
-		hkMu.Unlock()
-		var unknown *UnknownHostKeyError
-		var changed *HostKeyChangedError
-		switch {
-		case errors.As(hostKeyErr, &unknown), errors.As(hostKeyErr, &changed):
-			return nil, nil, hostKeyErr
-		case hostKeyErr != nil:
-			return nil, nil, fail(hostKeyErr)
-		case !stopped && errors.Is(ctx.Err(), context.Canceled):
-			return nil, nil, fail(ctx.Err())
-		case !stopped || isTimeout(err):
-			return nil, nil, fail(fmt.Errorf("SSH handshake timed out after %s", d.opts.ConnectTimeout))
-		case raw.dropped(err) != nil:
-			return nil, nil, fail(raw.dropped(err))
-		case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
-			return nil, nil, fail(fmt.Errorf("the connection closed during the SSH handshake: %w", err))
-		case strings.Contains(err.Error(), "unable to authenticate"):
-			msg := fmt.Sprintf("authentication as %s failed (offered %d key(s))", login, len(signers))
-			if len(notes) > 0 {
-				msg += "; " + strings.Join(notes, "; ")
-			}
-			return nil, nil, fail(fmt.Errorf("%s: %w", msg, err))
-		}
-		return nil, nil, fail(err)
+		return nil, nil, d.handshakeError(ctx, a, raw, err, stopped, login, fail)
 	}
 	raw.SetDeadline(time.Time{})
 	client := ssh.NewClient(sc, chans, reqs)
 	return client, d.startKeepalive(client), nil
+}
+
+// attempt is the client configuration of one dial, and what it learnt.
+type attempt struct {
+	cfg     *ssh.ClientConfig
+	signers int
+	notes   []string // about keys that could not be offered
+
+	mu         sync.Mutex
+	hostKeyErr error // what the host key check said
+}
+
+func (a *attempt) hostKeyError() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hostKeyErr
+}
+
+// clientConfig offers t's keys and checks the host key against t's known_hosts,
+// asking for the key types known_hosts has for addr (golang/go#29286).
+func (d *Dialer) clientConfig(name, addr, login string, t Target) (*attempt, error) {
+	signers, notes, err := d.signers(t)
+	if err != nil {
+		return nil, err
+	}
+	if len(signers) == 0 {
+		msg := "no SSH keys to offer: set identity files or load keys into ssh-agent (SSH_AUTH_SOCK)"
+		if len(notes) > 0 {
+			msg += "; " + strings.Join(notes, "; ")
+		}
+		return nil, errors.New(msg)
+	}
+	d.khMu.Lock()
+	db, err := readKnownHosts(t.KnownHosts)
+	d.khMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	a := &attempt{signers: len(signers), notes: notes}
+	check := d.hostKeyCallback(name, t.KnownHosts, d.opts.AcceptNewHostKeys)
+	a.cfg = &ssh.ClientConfig{
+		User: login,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signers...)},
+		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+			err := check(hostname, remote, key)
+			a.mu.Lock()
+			a.hostKeyErr = err
+			a.mu.Unlock()
+			return err
+		},
+		HostKeyAlgorithms: db.hostKeyAlgorithms(addr),
+		Timeout:           d.opts.ConnectTimeout,
+	}
+	return a, nil
+}
+
+// dialTCP connects to addr directly or through the bastion client via.
+func (d *Dialer) dialTCP(ctx context.Context, addr string, via *ssh.Client) (net.Conn, error) {
+	var tcp net.Conn
+	var err error
+	if via == nil {
+		nd := net.Dialer{Timeout: d.opts.ConnectTimeout}
+		tcp, err = nd.DialContext(ctx, "tcp", addr)
+	} else {
+		tcp, err = via.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, fmt.Errorf("timed out after %s: %w", d.opts.ConnectTimeout, err)
+	}
+	return tcp, err
+}
+
+// handshakeError says why NewClientConn failed. stopped is false when ctx ended it.
+func (d *Dialer) handshakeError(ctx context.Context, a *attempt, raw *greetingConn, err error, stopped bool, login string, fail func(error) error) error {
+	hostKeyErr := a.hostKeyError()
+	var unknown *UnknownHostKeyError
+	var changed *HostKeyChangedError
+	switch {
+	case errors.As(hostKeyErr, &unknown), errors.As(hostKeyErr, &changed):
+		return hostKeyErr
+	case hostKeyErr != nil:
+		return fail(hostKeyErr)
+	case !stopped && errors.Is(ctx.Err(), context.Canceled):
+		return fail(ctx.Err())
+	case !stopped || isTimeout(err):
+		return fail(fmt.Errorf("SSH handshake timed out after %s", d.opts.ConnectTimeout))
+	case raw.dropped(err) != nil:
+		return fail(raw.dropped(err))
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		return fail(fmt.Errorf("the connection closed during the SSH handshake: %w", err))
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		msg := fmt.Sprintf("authentication as %s failed (offered %d key(s))", login, a.signers)
+		if len(a.notes) > 0 {
+			msg += "; " + strings.Join(a.notes, "; ")
+		}
+		return fail(fmt.Errorf("%s: %w", msg, err))
+	}
+	return fail(err)
 }
 
 func isTimeout(err error) bool {
