@@ -68,93 +68,101 @@ func loadHCL(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
 	if diags = ctynum.Literals(f.Body.(*hclsyntax.Body)); diags.HasErrors() {
 		return f, diags
 	}
-	dir := fileDir(path)
 	content, ds := f.Body.Content(hclRootSchema)
 	diags = append(diags, ds...)
-
-	var defaults connLayer
-	var defaultsBlock *hcl.Block
-	var fileHosts []*bHost
-	hostDefs := map[string]hcl.Range{}
-	groupDefs := map[string]hcl.Range{}
+	l := &hclLoader{b: b, path: path, dir: fileDir(path), hostDefs: map[string]hcl.Range{}, groupDefs: map[string]hcl.Range{}}
 	for _, blk := range content.Blocks {
 		switch blk.Type {
 		case "defaults":
-			if defaultsBlock != nil {
-				diags = append(diags, errorAt(blk.DefRange, "Duplicate defaults block", fmt.Sprintf("This file already has a defaults block on line %d; merge the two.", defaultsBlock.DefRange.Start.Line)))
-				continue
-			}
-			defaultsBlock = blk
-			body, ds := blk.Body.Content(hclDefaultsSchema)
-			diags = append(diags, ds...)
-			diags = append(diags, decodeConnAttrs(body.Attributes, &defaults, dir)...)
-
+			diags = append(diags, l.defaultsBlock(blk)...)
 		case "host":
-			name, nameRng := blk.Labels[0], blk.LabelRanges[0]
-			if msg := badHostName(name); msg != "" {
-				diags = append(diags, errorAt(nameRng, "Invalid host name", msg))
-				continue
-			}
-			if prev, ok := hostDefs[name]; ok {
-				diags = append(diags, errorWith(nameRng, blk.DefRange, "Duplicate host", fmt.Sprintf("Host %q is already defined on line %d of this file; merge the two blocks into one.", name, prev.Start.Line)))
-				continue
-			}
-			hostDefs[name] = blk.DefRange
-			body, ds := blk.Body.Content(hclHostSchema)
-			diags = append(diags, ds...)
-
-			var conn connLayer
-			diags = append(diags, decodeConnAttrs(body.Attributes, &conn, dir)...)
-			if a := body.Attributes["address"]; a != nil {
-				s, ds := hclString(a, false)
-				diags = append(diags, ds...)
-				conn.Address = s
-			}
-			h := b.host(name, path)
-			h.conn.overlay(&conn)
-			fileHosts = append(fileHosts, h)
-			if a := body.Attributes["groups"]; a != nil {
-				refs, ds := hclNameList(a, "groups")
-				diags = append(diags, ds...)
-				for _, r := range refs {
-					b.addMember(r.name, h)
-				}
-			}
-			if a := body.Attributes["vars"]; a != nil {
-				diags = append(diags, hclVars(a, &h.layer)...)
-			}
-
+			diags = append(diags, l.hostBlock(blk)...)
 		case "group":
-			name, nameRng := blk.Labels[0], blk.LabelRanges[0]
-			if !validGroupName(name) {
-				diags = append(diags, errorAt(nameRng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule)))
-				continue
-			}
-			if prev, ok := groupDefs[name]; ok {
-				diags = append(diags, errorWith(nameRng, blk.DefRange, "Duplicate group", fmt.Sprintf("Group %q is already defined on line %d of this file; merge the two blocks into one.", name, prev.Start.Line)))
-				continue
-			}
-			groupDefs[name] = blk.DefRange
-			body, ds := blk.Body.Content(hclGroupSchema)
-			diags = append(diags, ds...)
-			g := b.groupIn(name, path)
-			g.declared = true
-			if a := body.Attributes["vars"]; a != nil {
-				diags = append(diags, hclVars(a, &g.layer)...)
-			}
-			if a := body.Attributes["children"]; a != nil {
-				refs, ds := hclNameList(a, "children")
-				diags = append(diags, ds...)
-				for _, r := range refs {
-					b.addChild(name, r.name, r.rng)
-				}
-			}
+			diags = append(diags, l.groupBlock(blk)...)
 		}
 	}
-	for _, h := range fileHosts {
-		h.defaults.overlay(&defaults)
+	for _, h := range l.hosts {
+		h.defaults.overlay(&l.defaults)
 	}
 	return f, diags
+}
+
+// hclLoader is one HCL inventory file being read into a builder.
+type hclLoader struct {
+	b         *builder
+	path, dir string
+	defaults  connLayer
+	defBlock  *hcl.Block // the defaults block, once seen
+	hosts     []*bHost   // the hosts of this file: the file's defaults apply to them
+	hostDefs  map[string]hcl.Range
+	groupDefs map[string]hcl.Range
+}
+
+func (l *hclLoader) defaultsBlock(blk *hcl.Block) hcl.Diagnostics {
+	if l.defBlock != nil {
+		return hcl.Diagnostics{errorAt(blk.DefRange, "Duplicate defaults block", fmt.Sprintf("This file already has a defaults block on line %d; merge the two.", l.defBlock.DefRange.Start.Line))}
+	}
+	l.defBlock = blk
+	body, diags := blk.Body.Content(hclDefaultsSchema)
+	return append(diags, decodeConnAttrs(body.Attributes, &l.defaults, l.dir)...)
+}
+
+func (l *hclLoader) hostBlock(blk *hcl.Block) hcl.Diagnostics {
+	name, nameRng := blk.Labels[0], blk.LabelRanges[0]
+	if msg := badHostName(name); msg != "" {
+		return hcl.Diagnostics{errorAt(nameRng, "Invalid host name", msg)}
+	}
+	if prev, ok := l.hostDefs[name]; ok {
+		return hcl.Diagnostics{errorWith(nameRng, blk.DefRange, "Duplicate host", fmt.Sprintf("Host %q is already defined on line %d of this file; merge the two blocks into one.", name, prev.Start.Line))}
+	}
+	l.hostDefs[name] = blk.DefRange
+	body, diags := blk.Body.Content(hclHostSchema)
+	var conn connLayer
+	diags = append(diags, decodeConnAttrs(body.Attributes, &conn, l.dir)...)
+	if a := body.Attributes["address"]; a != nil {
+		s, ds := hclString(a, false)
+		diags = append(diags, ds...)
+		conn.Address = s
+	}
+	h := l.b.host(name, l.path)
+	h.conn.overlay(&conn)
+	l.hosts = append(l.hosts, h)
+	if a := body.Attributes["groups"]; a != nil {
+		refs, ds := hclNameList(a, "groups")
+		diags = append(diags, ds...)
+		for _, r := range refs {
+			l.b.addMember(r.name, h)
+		}
+	}
+	if a := body.Attributes["vars"]; a != nil {
+		diags = append(diags, hclVars(a, &h.layer)...)
+	}
+	return diags
+}
+
+func (l *hclLoader) groupBlock(blk *hcl.Block) hcl.Diagnostics {
+	name, nameRng := blk.Labels[0], blk.LabelRanges[0]
+	if !validGroupName(name) {
+		return hcl.Diagnostics{errorAt(nameRng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule))}
+	}
+	if prev, ok := l.groupDefs[name]; ok {
+		return hcl.Diagnostics{errorWith(nameRng, blk.DefRange, "Duplicate group", fmt.Sprintf("Group %q is already defined on line %d of this file; merge the two blocks into one.", name, prev.Start.Line))}
+	}
+	l.groupDefs[name] = blk.DefRange
+	body, diags := blk.Body.Content(hclGroupSchema)
+	g := l.b.groupIn(name, l.path)
+	g.declared = true
+	if a := body.Attributes["vars"]; a != nil {
+		diags = append(diags, hclVars(a, &g.layer)...)
+	}
+	if a := body.Attributes["children"]; a != nil {
+		refs, ds := hclNameList(a, "children")
+		diags = append(diags, ds...)
+		for _, r := range refs {
+			l.b.addChild(name, r.name, r.rng)
+		}
+	}
+	return diags
 }
 
 // badHostName explains what is wrong with a host name, or returns "".
