@@ -121,96 +121,118 @@ func decodeLiteral(a *hcl.Attribute, want cty.Type, set func(cty.Value)) hcl.Dia
 // resolveVariables gives each variable its value: default < HOSTPLAN_VAR_name <
 // --var-file < --var, as Terraform orders them.
 func (p *Plan) resolveVariables(in Inputs) (map[string]cty.Value, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
-	byName := map[string]*Variable{}
+	r := &varResolver{p: p, byName: map[string]*Variable{}, vals: map[string]cty.Value{}, ranges: map[string]hcl.Range{}}
 	for _, v := range p.Variables {
-		byName[v.Name] = v
+		r.byName[v.Name] = v
 	}
-	vals := map[string]cty.Value{}
-	ranges := map[string]hcl.Range{}
+	// Lowest precedence first: each source overrides the ones before.
+	r.fromEnviron(in.Environ)
+	for _, path := range in.VarFiles {
+		r.fromFile(path)
+	}
+	r.fromVars(in.Vars)
+	for _, v := range p.Variables {
+		r.settle(v)
+	}
+	return r.vals, r.diags
+}
 
-	for _, kv := range in.Environ {
+// varResolver gathers the variables' values from their sources.
+type varResolver struct {
+	p      *Plan
+	byName map[string]*Variable
+	vals   map[string]cty.Value
+	ranges map[string]hcl.Range // where a var file set a value
+	diags  hcl.Diagnostics
+}
+
+func (r *varResolver) fromEnviron(environ []string) {
+	for _, kv := range environ {
 		name, raw, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, "HOSTPLAN_VAR_") {
 			continue
 		}
 		name = strings.TrimPrefix(name, "HOSTPLAN_VAR_")
-		v, known := byName[name]
+		v, known := r.byName[name]
 		if !known {
 			continue // the environment is shared with other plans
 		}
 		val, d := parseRaw(v, raw, "environment variable HOSTPLAN_VAR_"+name)
-		diags = append(diags, d...)
-		vals[name] = val
+		r.diags = append(r.diags, d...)
+		r.vals[name] = val
 	}
-	for _, path := range in.VarFiles {
-		// Var files are read from disk, never through the Source: they may hold sensitive
-		// values, and a saved plan keeps each variable's value (or its digest) instead.
-		file, d := p.parseFrom(OS, path)
-		diags = append(diags, d...)
-		if file == nil {
+}
+
+func (r *varResolver) fromFile(path string) {
+	// Var files are read from disk, never through the Source: they may hold sensitive
+	// values, and a saved plan keeps each variable's value (or its digest) instead.
+	file, d := r.p.parseFrom(OS, path)
+	r.diags = append(r.diags, d...)
+	if file == nil {
+		return
+	}
+	attrs, d := file.Body.JustAttributes()
+	r.diags = append(r.diags, d...)
+	for name, a := range attrs {
+		v, known := r.byName[name]
+		if !known {
+			r.diags = append(r.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
+				Detail: fmt.Sprintf("The plan declares no variable %q. %s", name, declaredList(r.byName)), Subject: a.NameRange.Ptr()})
 			continue
 		}
-		attrs, d := file.Body.JustAttributes()
-		diags = append(diags, d...)
-		for name, a := range attrs {
-			v, known := byName[name]
-			if !known {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
-					Detail: fmt.Sprintf("The plan declares no variable %q. %s", name, declaredList(byName)), Subject: a.NameRange.Ptr()})
-				continue
-			}
-			val, d := a.Expr.Value(nil)
-			diags = append(diags, d...)
-			if d.HasErrors() {
-				continue
-			}
-			conv, err := convert.Convert(val, v.Type)
-			if err != nil {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
-					Detail: fmt.Sprintf("Variable %q must be %s: %s.", name, typeexpr.TypeString(v.Type), err), Subject: a.Expr.Range().Ptr()})
-				continue
-			}
-			vals[name] = conv
-			ranges[name] = a.Expr.Range()
+		val, d := a.Expr.Value(nil)
+		r.diags = append(r.diags, d...)
+		if d.HasErrors() {
+			continue
 		}
+		conv, err := convert.Convert(val, v.Type)
+		if err != nil {
+			r.diags = append(r.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
+				Detail: fmt.Sprintf("Variable %q must be %s: %s.", name, typeexpr.TypeString(v.Type), err), Subject: a.Expr.Range().Ptr()})
+			continue
+		}
+		r.vals[name] = conv
+		r.ranges[name] = a.Expr.Range()
 	}
-	for _, kv := range in.Vars {
+}
+
+func (r *varResolver) fromVars(vars []string) {
+	for _, kv := range vars {
 		name, raw, ok := strings.Cut(kv, "=")
 		if !ok {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid --var",
+			r.diags = append(r.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid --var",
 				Detail: fmt.Sprintf("%q: write it as --var name=value.", kv)})
 			continue
 		}
-		v, known := byName[name]
+		v, known := r.byName[name]
 		if !known {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
-				Detail: fmt.Sprintf("--var %s: the plan declares no variable %q. %s", name, name, declaredList(byName))})
+			r.diags = append(r.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
+				Detail: fmt.Sprintf("--var %s: the plan declares no variable %q. %s", name, name, declaredList(r.byName))})
 			continue
 		}
 		val, d := parseRaw(v, raw, "--var "+name)
-		diags = append(diags, d...)
-		vals[name] = val
+		r.diags = append(r.diags, d...)
+		r.vals[name] = val
 	}
+}
 
-	for _, v := range p.Variables {
-		val, set := vals[v.Name]
-		if !set {
-			if v.Default == cty.NilVal {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
-					Detail:  fmt.Sprintf("Variable %q has no default. Set it with --var %s=..., a --var-file, or HOSTPLAN_VAR_%s.", v.Name, v.Name, v.Name),
-					Subject: v.DeclRange.Ptr()})
-				continue
-			}
-			val = v.Default
+// settle gives v its default when nothing set it, marks it sensitive and validates it.
+func (r *varResolver) settle(v *Variable) {
+	val, set := r.vals[v.Name]
+	if !set {
+		if v.Default == cty.NilVal {
+			r.diags = append(r.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
+				Detail:  fmt.Sprintf("Variable %q has no default. Set it with --var %s=..., a --var-file, or HOSTPLAN_VAR_%s.", v.Name, v.Name, v.Name),
+				Subject: v.DeclRange.Ptr()})
+			return
 		}
-		if v.Sensitive {
-			val = val.Mark(SensitiveMark)
-		}
-		vals[v.Name] = val
-		diags = append(diags, v.validate(val, ranges[v.Name], p.funcs.evalFuncs())...)
+		val = v.Default
 	}
-	return vals, diags
+	if v.Sensitive {
+		val = val.Mark(SensitiveMark)
+	}
+	r.vals[v.Name] = val
+	r.diags = append(r.diags, v.validate(val, r.ranges[v.Name], r.p.funcs.evalFuncs())...)
 }
 
 func (v *Variable) validate(val cty.Value, valRange hcl.Range, funcs funcMap) hcl.Diagnostics {
