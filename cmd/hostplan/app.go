@@ -106,8 +106,7 @@ func (a *app) colorOn(c *common) bool {
 	if a.getenv("NO_COLOR") != "" {
 		return false
 	}
-	f, ok := a.stdout.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return isTerminal(a.stdout)
 }
 
 // loaded is a plan with its inventory and the hosts this run targets.
@@ -249,8 +248,7 @@ func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human
 		Passphrase:        a.passphrasePrompt(),
 		BecomePassword:    a.becomePassword(),
 	})
-	f, ok := a.stderr.(*os.File)
-	a.prog = render.NewProgress(a.stderr, ok && term.IsTerminal(int(f.Fd())))
+	a.prog = render.NewProgress(a.stderr, isTerminal(a.stderr))
 	opts := engine.Options{
 		Parallel:       c.parallel,
 		CommandTimeout: c.commandTimeout,
@@ -287,8 +285,12 @@ func (a *app) prompting() func() {
 	return a.prog.Resume
 }
 
-func (a *app) stdinIsTerminal() bool {
-	f, ok := a.stdin.(*os.File)
+func (a *app) stdinIsTerminal() bool { return isTerminal(a.stdin) }
+
+// isTerminal tells whether one of the CLI's streams is a terminal: the one place that
+// decides colour (stdout), the progress block (stderr) and prompting (stdin).
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
