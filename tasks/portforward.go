@@ -182,9 +182,9 @@ func (p *PortForward) forwardSpec() string {
 	return fmt.Sprintf("port=%d:proto=%s:toaddr=%s:toport=%d", p.ListenPort, p.Protocol, p.To, p.ToPort)
 }
 
-// exitCodes runs checks in one command (one SSH round trip, not one per check) and
+// runChecks runs checks in one command (one SSH round trip, not one per check) and
 // returns each one's exit code and output on one line.
-func exitCodes(ctx context.Context, h *Host, checks []string) ([]string, []string, error) {
+func runChecks(ctx context.Context, h *Host, checks []string) ([]string, []string, error) {
 	var script strings.Builder
 	for _, q := range checks {
 		fmt.Fprintf(&script, "o=$(%s 2>&1); c=$?; printf '%%s %%s\\n' \"$c\" \"$(printf '%%s' \"$o\" | tr '\\n' ' ')\"\n", q)
@@ -204,10 +204,10 @@ func exitCodes(ctx context.Context, h *Host, checks []string) ([]string, []strin
 	return codes, msgs, nil
 }
 
-// yesNo reads checks that exit 0 for yes and 1 for no (firewall-cmd --query-*,
+// queryAll reads checks that exit 0 for yes and 1 for no (firewall-cmd --query-*,
 // iptables -C); anything else is an error quoting the tool.
-func yesNo(ctx context.Context, h *Host, tool string, checks []string) ([]bool, error) {
-	codes, msgs, err := exitCodes(ctx, h, checks)
+func queryAll(ctx context.Context, h *Host, tool string, checks []string) ([]bool, error) {
+	codes, msgs, err := runChecks(ctx, h, checks)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func (p *PortForward) firewalldSteps(ctx context.Context, h *Host) ([]string, er
 	for i, it := range items {
 		queries[i] = cmd(it, it.query)
 	}
-	has, err := yesNo(ctx, h, "firewall-cmd", queries)
+	has, err := queryAll(ctx, h, "firewall-cmd", queries)
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +426,7 @@ func (p *PortForward) iptablesSteps(ctx context.Context, h *Host) ([]string, err
 	for i, r := range rules {
 		checks[i] = fmt.Sprintf("iptables -w -t %s -C %s %s", r.table, r.chain, r.spec)
 	}
-	present, err := yesNo(ctx, h, "iptables", checks)
+	present, err := queryAll(ctx, h, "iptables", checks)
 	if err != nil {
 		return nil, err
 	}

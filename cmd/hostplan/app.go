@@ -35,8 +35,8 @@ type app struct {
 	run string
 }
 
-// common are the flags every plan-reading command shares.
-type common struct {
+// sharedFlags are the flags every plan-reading command shares.
+type sharedFlags struct {
 	inventories       multiFlag
 	limit             string
 	vars              multiFlag
@@ -59,7 +59,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func (a *app) flags(name string, c *common, connect bool) *flag.FlagSet {
+func (a *app) flags(name string, c *sharedFlags, connect bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("hostplan "+name, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	fs.Var(&c.inventories, "i", "inventory file (HCL, Ansible INI or YAML); repeatable")
@@ -99,7 +99,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func (a *app) colorOn(c *common) bool {
+func (a *app) colorOn(c *sharedFlags) bool {
 	if c.noColor {
 		return false
 	}
@@ -116,9 +116,9 @@ type loaded struct {
 	targets []*engine.Target
 }
 
-// inputs are where a run's plan, inventory and variables come from: the command line,
+// runSources are where a run's plan, inventory and variables come from: the command line,
 // or a saved plan's snapshot of them.
-type inputs struct {
+type runSources struct {
 	planPath    string
 	inventories []string
 	limit       string
@@ -129,9 +129,9 @@ type inputs struct {
 	readInv     func(string) ([]byte, error) // nil: the file system
 }
 
-// commandInputs are the inputs the flags and the positional argument name.
-func (a *app) commandInputs(c *common, pos []string) (inputs, bool) {
-	in := inputs{planPath: ".", limit: c.limit, sshConfig: c.sshConfig, vars: c.vars, varFiles: c.varFiles}
+// flagSources are the sources the flags and the positional argument name.
+func (a *app) flagSources(c *sharedFlags, pos []string) (runSources, bool) {
+	in := runSources{planPath: ".", limit: c.limit, sshConfig: c.sshConfig, vars: c.vars, varFiles: c.varFiles}
 	switch len(pos) {
 	case 0:
 	case 1:
@@ -151,15 +151,15 @@ func (a *app) commandInputs(c *common, pos []string) (inputs, bool) {
 	return in, true
 }
 
-func (a *app) load(c *common, pos []string, r *render.Human) (*loaded, bool) {
-	in, ok := a.commandInputs(c, pos)
+func (a *app) load(c *sharedFlags, pos []string, r *render.Human) (*loaded, bool) {
+	in, ok := a.flagSources(c, pos)
 	if !ok {
 		return nil, false
 	}
-	return a.loadInputs(in, r)
+	return a.loadSources(in, r)
 }
 
-func (a *app) loadInputs(in inputs, r *render.Human) (*loaded, bool) {
+func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 	r.HideLine = render.PrivateLines(in.varFiles, in.inventories)
 	readInv := in.readInv
 	if readInv == nil {
@@ -210,12 +210,12 @@ func (a *app) diagnostics(r *render.Human, diags hcl.Diagnostics) {
 	er.Diagnostics(diags)
 }
 
-func (a *app) renderer(c *common) *render.Human {
+func (a *app) renderer(c *sharedFlags) *render.Human {
 	return &render.Human{W: a.stdout, Color: a.colorOn(c)}
 }
 
 func (a *app) validate(args []string) int {
-	var c common
+	var c sharedFlags
 	fs := a.flags("validate", &c, false)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -241,7 +241,7 @@ func (a *app) validate(args []string) int {
 // session is one connected run: plan, then maybe apply.
 // session makes the engine for l, with progress shown on stderr. end stops the progress
 // display and closes every connection; call it when done.
-func (a *app) session(ctx context.Context, c *common, l *loaded, r *render.Human) (e *engine.Engine, end func(), ok bool) {
+func (a *app) session(ctx context.Context, c *sharedFlags, l *loaded, r *render.Human) (e *engine.Engine, end func(), ok bool) {
 	dialer := transport.NewDialer(transport.DialerOptions{
 		AcceptNewHostKeys: c.acceptNewHostKeys,
 		ConnectTimeout:    c.timeout,
@@ -352,7 +352,7 @@ func (a *app) becomePassword() func() ([]byte, error) {
 }
 
 func (a *app) inventory(args []string) int {
-	var c common
+	var c sharedFlags
 	fs := a.flags("inventory", &c, false)
 	fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config to honour (default ~/.ssh/config)")
 	pos, err := parse(fs, args)
@@ -364,7 +364,7 @@ func (a *app) inventory(args []string) int {
 		return exitError
 	}
 	r := a.renderer(&c)
-	in, ok := a.commandInputs(&c, nil)
+	in, ok := a.flagSources(&c, nil)
 	if !ok {
 		return exitError
 	}

@@ -18,7 +18,7 @@ import (
 const exitCheckFailed = 3
 
 func (a *app) check(ctx context.Context, args []string) int {
-	var c common
+	var c sharedFlags
 	var asJSON bool
 	var window time.Duration
 	var manifest string

@@ -74,7 +74,7 @@ func operator() string {
 }
 
 func (a *app) history(args []string) int {
-	var c common
+	var c sharedFlags
 	var path, host string
 	var limit int
 	var asJSON bool

@@ -22,7 +22,7 @@ type view struct {
 	info  io.Writer // messages besides the document: stdout, or stderr in JSON mode
 }
 
-func (a *app) view(c *common, asJSON bool) *view {
+func (a *app) view(c *sharedFlags, asJSON bool) *view {
 	v := &view{human: a.renderer(c), json: asJSON, out: a.stdout, info: a.stdout}
 	if asJSON {
 		v.info = a.stderr
@@ -31,7 +31,7 @@ func (a *app) view(c *common, asJSON bool) *view {
 }
 
 // reportOptions are how this run's plans become documents.
-func (v *view) reportOptions(c *common) report.Options {
+func (v *view) reportOptions(c *sharedFlags) report.Options {
 	return report.Options{DiffContext: c.diffContext, ErrorText: v.human.ErrorText}
 }
 
@@ -62,7 +62,7 @@ func planExit(doc *report.Plan) int {
 }
 
 func (a *app) plan(ctx context.Context, args []string) int {
-	var c common
+	var c sharedFlags
 	var out string
 	var asJSON bool
 	fs := a.flags("plan", &c, true)
@@ -73,7 +73,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 		return exitError
 	}
 	v := a.view(&c, asJSON)
-	in, ok := a.commandInputs(&c, pos)
+	in, ok := a.flagSources(&c, pos)
 	if !ok {
 		return exitError
 	}
@@ -82,7 +82,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 		planRec, invRec = config.NewRecorder(config.OS), config.NewRecorder(config.OS)
 		in.planSource, in.readInv = planRec, invRec.ReadFile
 	}
-	l, ok := a.loadInputs(in, v.human)
+	l, ok := a.loadSources(in, v.human)
 	if !ok {
 		return exitError
 	}
@@ -110,7 +110,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 }
 
 func (a *app) apply(ctx context.Context, args []string) int {
-	var c common
+	var c sharedFlags
 	var autoApprove, asJSON, allOrNothing bool
 	var journalFlag string
 	fs := a.flags("apply", &c, true)
@@ -203,7 +203,7 @@ func (a *app) readIfPlanFile(path string) (*planfile.File, bool) {
 }
 
 func (a *app) show(args []string) int {
-	var c common
+	var c sharedFlags
 	var asJSON bool
 	var format string
 	fs := a.flags("show", &c, false)

@@ -20,7 +20,7 @@ import (
 
 // savedInputs are what a saved plan keeps of the run's inputs: the files read, and each
 // variable's final value, sensitive ones as digests.
-func savedInputs(in inputs, p *config.Plan, planRec, invRec *config.Recorder) (planfile.Inputs, error) {
+func savedInputs(in runSources, p *config.Plan, planRec, invRec *config.Recorder) (planfile.Inputs, error) {
 	s := planfile.Inputs{PlanPath: in.planPath, Plan: planRec.Snapshot(), Inventories: in.inventories,
 		Inventory: invRec.Snapshot(), Limit: in.limit, SSHConfig: in.sshConfig,
 		Vars: []string{}, Sensitive: map[string]planfile.Digest{}}
@@ -55,7 +55,7 @@ func valueJSON(v cty.Value) ([]byte, error) {
 
 // applySaved applies a saved plan: the plan is made again from the inputs it saved,
 // and a host is changed only if every step is exactly what was reviewed.
-func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f *planfile.File, allOrNothing bool, journalPath string) int {
+func (a *app) applySaved(ctx context.Context, c *sharedFlags, v *view, path string, f *planfile.File, allOrNothing bool, journalPath string) int {
 	signer, err := a.verifySaved(c, path, f)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
@@ -66,7 +66,7 @@ func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f
 		fmt.Fprintf(a.stderr, "hostplan: %s fixes the inventory and --limit it was made with; make a new plan to change them\n", path)
 		return exitError
 	}
-	in := inputs{planPath: f.Inputs.PlanPath, inventories: f.Inputs.Inventories, limit: f.Inputs.Limit,
+	in := runSources{planPath: f.Inputs.PlanPath, inventories: f.Inputs.Inventories, limit: f.Inputs.Limit,
 		sshConfig: f.Inputs.SSHConfig, planSource: f.Inputs.Plan, readInv: f.Inputs.Inventory.ReadFile}
 	// Only sensitive variables may be given again: every other value is the reviewed one.
 	for _, kv := range c.vars {
@@ -79,7 +79,7 @@ func (a *app) applySaved(ctx context.Context, c *common, v *view, path string, f
 	}
 	in.vars = append(append([]string{}, f.Inputs.Vars...), c.vars...)
 	in.varFiles = c.varFiles
-	l, ok := a.loadInputs(in, v.human)
+	l, ok := a.loadSources(in, v.human)
 	if !ok {
 		return exitError
 	}
@@ -169,7 +169,7 @@ func checkSensitive(p *config.Plan, f *planfile.File) error {
 // savePlan writes a saved plan to path, signed with the operator's key (see
 // signingKey), and says so. With no key to sign with it still saves the plan, unsigned,
 // and says how to sign it: apply refuses it until then.
-func (a *app) savePlan(v *view, c *common, path string, f *planfile.File) error {
+func (a *app) savePlan(v *view, c *sharedFlags, path string, f *planfile.File) error {
 	ref, _ := a.signingKey(c.sign)
 	if ref == nil {
 		if err := planfile.Write(path, f); err != nil {
@@ -193,7 +193,7 @@ func (a *app) savePlan(v *view, c *common, path string, f *planfile.File) error 
 // showSaved prints a saved plan, after who signed it and whether apply would accept it,
 // so that a second reviewer knows whose plan they read. A bad signature (the file was
 // changed after signing) still shows the plan, but exits 1.
-func (a *app) showSaved(c *common, path, format string) int {
+func (a *app) showSaved(c *sharedFlags, path, format string) int {
 	if format == "md" {
 		format = "markdown"
 	}
@@ -227,7 +227,7 @@ func (a *app) showSaved(c *common, path, format string) int {
 // signatureStatus is one line on the plan's signature; ok is false when apply would
 // refuse the plan for a reason other than trust: a bad signature, its file mode, an
 // unreadable allowed_signers file.
-func (a *app) signatureStatus(c *common, path string, f *planfile.File) (line string, ok bool) {
+func (a *app) signatureStatus(c *sharedFlags, path string, f *planfile.File) (line string, ok bool) {
 	s, t, err := a.checkSaved(c, path, f)
 	switch {
 	case errors.Is(err, planfile.ErrUnsigned):

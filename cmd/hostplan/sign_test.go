@@ -116,7 +116,7 @@ func TestSavePlanVerifiesWithSSHKeygen(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, out, _ := testApp(t, tc.env...)
 			path := filepath.Join(t.TempDir(), "change.plan")
-			c := &common{}
+			c := &sharedFlags{}
 			if err := a.savePlan(&view{info: a.stdout}, c, path, samplePlanFile()); err != nil {
 				t.Fatal(err)
 			}
@@ -145,14 +145,14 @@ func TestSavePlanWithoutKey(t *testing.T) {
 	if err := os.WriteFile(path+".sig", []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.savePlan(&view{info: a.stdout}, &common{}, path, samplePlanFile()); err != nil {
+	if err := a.savePlan(&view{info: a.stdout}, &sharedFlags{}, path, samplePlanFile()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(errb.String(), "the plan is NOT signed") || exists(path+".sig") {
 		t.Errorf("stderr %q, old signature left: %v", errb, exists(path+".sig"))
 	}
 	b, _, _ := testApp(t, "HOSTPLAN_SIGN_KEY="+filepath.Join(t.TempDir(), "missing"))
-	if err := b.savePlan(&view{info: b.stdout}, &common{}, path, samplePlanFile()); err == nil {
+	if err := b.savePlan(&view{info: b.stdout}, &sharedFlags{}, path, samplePlanFile()); err == nil {
 		t.Errorf("a named signing key that does not exist was not an error")
 	}
 }
@@ -215,7 +215,7 @@ func TestShowSignatureStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.setup(path)
-			code := a.showSaved(&common{sign: signFlags{allowed: allowed}}, path, "human")
+			code := a.showSaved(&sharedFlags{sign: signFlags{allowed: allowed}}, path, "human")
 			first, rest, _ := strings.Cut(out.String(), "\n")
 			if code != tc.code || !strings.Contains(first, tc.want) {
 				t.Errorf("exit %d (want %d), first line %q, want %q", code, tc.code, first, tc.want)

@@ -93,7 +93,7 @@ func checkPrivate(path string, fi fs.FileInfo) error {
 // checkSaved checks the saved plan read from path (f.Raw, the bytes that are then
 // used): a private file with a good signature. It says who signed it; whether that key
 // is trusted is in the Signer (Trusted), for apply to refuse and show to tell.
-func (a *app) checkSaved(c *common, path string, f *planfile.File) (*planfile.Signer, planfile.Trust, error) {
+func (a *app) checkSaved(c *sharedFlags, path string, f *planfile.File) (*planfile.Signer, planfile.Trust, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, planfile.Trust{}, err
@@ -118,7 +118,7 @@ func (a *app) checkSaved(c *common, path string, f *planfile.File) (*planfile.Si
 
 // verifySaved decides whether apply may use the saved plan: checkSaved, and a trusted
 // signer. The error says why not and what to do.
-func (a *app) verifySaved(c *common, path string, f *planfile.File) (*planfile.Signer, error) {
+func (a *app) verifySaved(c *sharedFlags, path string, f *planfile.File) (*planfile.Signer, error) {
 	s, t, err := a.checkSaved(c, path, f)
 	switch {
 	case errors.Is(err, planfile.ErrUnsigned):
