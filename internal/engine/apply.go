@@ -247,7 +247,7 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 		sctx, cancel := e.stepContext(ctx)
 		snap, err := gate.Snapshot(sctx, hs.conn)
 		cancel()
-		if err != nil {
+		if err = interruptedGate(ctx, err); err != nil {
 			hr.Failed = fmt.Sprintf("health gate of task %q", task.Name)
 			hr.FailedErr = fmt.Errorf("before changing %s: %w", t.Host.Name, err)
 			hr.skip(steps)
@@ -298,7 +298,7 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 			expect = before
 		}
 		r, err := gate.Wait(ctx, hs.conn, expect)
-		hc.Restarted, hc.Waited, hc.Err = r.Restarted, r.Waited, err
+		hc.Restarted, hc.Waited, hc.Err = r.Restarted, r.Waited, interruptedGate(ctx, err)
 		if err == nil {
 			return
 		}
@@ -306,6 +306,15 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 		hc.Err = errors.New("not checked: a change failed")
 	}
 	hc.Rollback = e.rollback(ctx, h, gate, applied)
+}
+
+// interruptedGate tells an interrupt from a health gate's verdict: a gate cut short
+// by Ctrl-C knows nothing of the node's health, and its "not healthy" would blame it.
+func interruptedGate(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return errors.New("interrupted before the health gate could tell")
+	}
+	return err
 }
 
 // touches reports whether a step changed the manifest the gate watches: only then must
