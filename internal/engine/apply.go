@@ -109,9 +109,47 @@ func (r *ApplyResult) OK() bool { return r.Summary().Failed == 0 && r.Stopped ==
 // Without serial or a gate, a failure stops only that host: later resources may depend
 // on earlier ones. Hosts whose plan failed are left untouched.
 func (e *Engine) Apply(ctx context.Context, p *Plan) *ApplyResult {
-	res := &ApplyResult{Hosts: make([]*HostResult, len(p.Hosts))}
-	byHost := map[string]*HostResult{}
-	plans := map[string]*HostPlan{}
+	a := e.newApplyRun(p)
+	for _, task := range e.plan.Tasks {
+		todo := a.taskTargets(task)
+		size := task.Serial.BatchSize(len(todo))
+		for start := 0; start < len(todo); start += size {
+			batch := todo[start:min(start+size, len(todo))]
+			if a.res.Stopped != "" {
+				for _, t := range batch {
+					a.byHost[t.Host.Name].skip(a.plans[t.Host.Name].taskSteps(task.Name))
+				}
+				continue
+			}
+			a.applyBatch(ctx, task, batch)
+			if task.Serial.Rolling() || task.Health != nil {
+				a.stopOnFailure(task, batch, todo[start+len(batch):])
+			}
+		}
+	}
+	for _, t := range e.targets {
+		if hr := a.byHost[t.Host.Name]; hr != nil && hr.Err == nil {
+			phase := "done"
+			if hr.failed() {
+				phase = "failed"
+			}
+			e.progress(t.Host.Name, phase, 0, 0)
+		}
+	}
+	return a.res
+}
+
+// applyRun is one Apply: the result so far and each host's plan.
+type applyRun struct {
+	e      *Engine
+	res    *ApplyResult
+	byHost map[string]*HostResult
+	plans  map[string]*HostPlan
+}
+
+func (e *Engine) newApplyRun(p *Plan) *applyRun {
+	a := &applyRun{e: e, res: &ApplyResult{Hosts: make([]*HostResult, len(p.Hosts))},
+		byHost: map[string]*HostResult{}, plans: map[string]*HostPlan{}}
 	for i, hp := range p.Hosts {
 		hr := &HostResult{Host: hp.Host}
 		if hp.Failed() {
@@ -120,86 +158,75 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) *ApplyResult {
 				hr.Err = fmt.Errorf("not applied: %w", hp.Err)
 			}
 		}
-		res.Hosts[i] = hr
-		byHost[hp.Host] = hr
-		plans[hp.Host] = hp
+		a.res.Hosts[i] = hr
+		a.byHost[hp.Host] = hr
+		a.plans[hp.Host] = hp
 	}
-	for _, task := range e.plan.Tasks {
-		var todo []*Target
-		for _, t := range e.targets {
-			hr, hp := byHost[t.Host.Name], plans[t.Host.Name]
-			if hr == nil || hr.Err != nil {
-				continue
-			}
-			steps := hp.taskSteps(task.Name)
-			if len(steps) == 0 {
-				continue
-			}
-			if res.Stopped != "" || hr.FailedErr != nil || hr.gateFailed() {
-				hr.skip(steps)
-				continue
-			}
-			if !anyChanged(steps) {
-				hr.Unchanged += len(steps)
-				continue
-			}
+	return a
+}
+
+// taskTargets returns the hosts where task has something to change, in target order;
+// the others' steps are counted unchanged, or skipped after a stop or a failure.
+func (a *applyRun) taskTargets(task *config.Task) []*Target {
+	var todo []*Target
+	for _, t := range a.e.targets {
+		hr, hp := a.byHost[t.Host.Name], a.plans[t.Host.Name]
+		if hr == nil || hr.Err != nil {
+			continue
+		}
+		steps := hp.taskSteps(task.Name)
+		switch {
+		case len(steps) == 0:
+		case a.res.Stopped != "" || hr.FailedErr != nil || hr.gateFailed():
+			hr.skip(steps)
+		case !anyChanged(steps):
+			hr.Unchanged += len(steps)
+		default:
 			todo = append(todo, t)
 		}
-		size := task.Serial.BatchSize(len(todo))
-		for start := 0; start < len(todo); start += size {
-			batch := todo[start:min(start+size, len(todo))]
-			if res.Stopped != "" {
-				for _, t := range batch {
-					byHost[t.Host.Name].skip(plans[t.Host.Name].taskSteps(task.Name))
-				}
-				continue
-			}
-			var wg sync.WaitGroup
-			sem := make(chan struct{}, e.opts.Parallel)
-			for _, t := range batch {
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer wg.Done()
-					defer func() { <-sem }()
-					e.applyTask(ctx, t, task, plans[t.Host.Name].taskSteps(task.Name), byHost[t.Host.Name])
-				}()
-			}
-			wg.Wait()
-			if !task.Serial.Rolling() && task.Health == nil {
-				continue
-			}
-			var failed []string
-			for _, t := range batch {
-				if hr := byHost[t.Host.Name]; hr.FailedErr != nil || hr.gateFailed() {
-					failed = append(failed, t.Host.Name)
-				}
-			}
-			if len(failed) > 0 {
-				var rest []string
-				for _, t := range todo[start+len(batch):] {
-					rest = append(rest, t.Host.Name)
-				}
-				res.Stopped = fmt.Sprintf("rollout of task %q stopped: %s failed", task.Name, strings.Join(failed, ", "))
-				if len(rest) > 0 {
-					res.Stopped += fmt.Sprintf("; not changed: %s", strings.Join(rest, ", "))
-				}
-				if i := slices.Index(e.plan.Tasks, task); i+1 < len(e.plan.Tasks) {
-					res.Stopped += "; later tasks not run"
-				}
-			}
+	}
+	return todo
+}
+
+// applyBatch applies task on the hosts of one batch at once (at most Parallel).
+func (a *applyRun) applyBatch(ctx context.Context, task *config.Task, batch []*Target) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, a.e.opts.Parallel)
+	for _, t := range batch {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a.e.applyTask(ctx, t, task, a.plans[t.Host.Name].taskSteps(task.Name), a.byHost[t.Host.Name])
+		}()
+	}
+	wg.Wait()
+}
+
+// stopOnFailure stops the rollout when a host of a rolling or gated task's batch
+// failed, naming the hosts left unchanged (rest) and whether later tasks are lost.
+func (a *applyRun) stopOnFailure(task *config.Task, batch, rest []*Target) {
+	var failed []string
+	for _, t := range batch {
+		if hr := a.byHost[t.Host.Name]; hr.FailedErr != nil || hr.gateFailed() {
+			failed = append(failed, t.Host.Name)
 		}
 	}
-	for _, t := range e.targets {
-		if hr := byHost[t.Host.Name]; hr != nil && hr.Err == nil {
-			phase := "done"
-			if hr.failed() {
-				phase = "failed"
-			}
-			e.progress(t.Host.Name, phase, 0, 0)
-		}
+	if len(failed) == 0 {
+		return
 	}
-	return res
+	a.res.Stopped = fmt.Sprintf("rollout of task %q stopped: %s failed", task.Name, strings.Join(failed, ", "))
+	var names []string
+	for _, t := range rest {
+		names = append(names, t.Host.Name)
+	}
+	if len(names) > 0 {
+		a.res.Stopped += fmt.Sprintf("; not changed: %s", strings.Join(names, ", "))
+	}
+	if i := slices.Index(a.e.plan.Tasks, task); i+1 < len(a.e.plan.Tasks) {
+		a.res.Stopped += "; later tasks not run"
+	}
 }
 
 func (hp *HostPlan) taskSteps(task string) []*Step {
