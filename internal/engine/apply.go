@@ -282,6 +282,17 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 		}
 		before = snap
 	}
+	applied := e.applySteps(ctx, h, steps, hr)
+	if gate != nil {
+		e.checkGate(ctx, h, task, gate, before, applied, hr)
+	}
+}
+
+// applySteps applies the changed steps in order until one fails (the rest are then
+// skipped) and returns the steps it touched, the failed one included: a failed write
+// leaves the old file (atomic rename), but a failed command may have done part of its
+// work, so a rollback undoes what it can of it too.
+func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, steps []*Step, hr *HostResult) []*Step {
 	var applied []*Step
 	total := 0
 	for _, st := range steps {
@@ -290,41 +301,42 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 		}
 	}
 	for _, st := range steps {
-		if !st.Change.Changed() {
+		switch {
+		case !st.Change.Changed():
 			hr.Unchanged++
 			continue
-		}
-		if hr.FailedErr != nil {
+		case hr.FailedErr != nil:
 			hr.Skipped = append(hr.Skipped, st.Address())
 			continue
 		}
-		e.progress(t.Host.Name, "applying", len(applied), total)
+		e.progress(h.Name, "applying", len(applied), total)
 		sctx, cancel := e.stepContext(ctx)
 		err := e.stepError(ctx, sctx, st.resource.Apply(sctx, h, st.Change))
 		cancel()
+		applied = append(applied, st)
 		if err != nil {
 			hr.Failed = st.Address()
-			hr.FailedErr = fmt.Errorf("apply %s on %s: %w", st.Address(), t.Host.Name, err)
-			// A failed write leaves the old file (atomic rename); a failed command may
-			// have done part of its work: undo what we can, that one included.
-			applied = append(applied, st)
+			hr.FailedErr = fmt.Errorf("apply %s on %s: %w", st.Address(), h.Name, err)
 			continue
 		}
 		hr.Changed = append(hr.Changed, st.Address())
-		applied = append(applied, st)
 	}
-	if gate == nil {
-		return
-	}
+	return applied
+}
+
+// checkGate waits for the task's health gate after its steps (expecting a restart when
+// they changed the manifest the gate watches), and rolls the steps back when a step
+// failed or the gate does not pass.
+func (e *Engine) checkGate(ctx context.Context, h *tasks.Host, task *config.Task, gate *health.KubeAPIServer, before *health.Snapshot, applied []*Step, hr *HostResult) {
 	hc := &HealthCheck{Task: task.Name, Gate: gate.Describe()}
 	hr.Health = append(hr.Health, hc)
 	if hr.FailedErr == nil {
-		e.progress(t.Host.Name, "health", 0, 0)
+		e.progress(h.Name, "health", 0, 0)
 		var expect *health.Snapshot
 		if touches(applied, gate) {
 			expect = before
 		}
-		r, err := gate.Wait(ctx, hs.conn, expect)
+		r, err := gate.Wait(ctx, h.Conn, expect)
 		hc.Restarted, hc.Waited, hc.Err = r.Restarted, r.Waited, interruptedGate(ctx, err)
 		if err == nil {
 			return
