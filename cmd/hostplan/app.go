@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,46 +57,6 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func (a *app) flags(name string, c *sharedFlags, connect bool) *flag.FlagSet {
-	fs := flag.NewFlagSet("hostplan "+name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	fs.Var(&c.inventories, "i", "inventory file (HCL, Ansible INI or YAML); repeatable")
-	fs.Var(&c.inventories, "inventory", "same as -i")
-	fs.StringVar(&c.limit, "limit", "", "only hosts matching this Ansible-style pattern (names, groups, globs, !exclude, &intersect)")
-	fs.Var(&c.vars, "var", "set a variable: name=value; repeatable")
-	fs.Var(&c.varFiles, "var-file", "HCL file of variable values; repeatable")
-	fs.BoolVar(&c.noColor, "no-color", false, "no colour in output (NO_COLOR is honoured too)")
-	switch name {
-	case "plan", "apply", "show":
-		signingFlags(fs, &c.sign, name != "plan")
-	}
-	if connect {
-		fs.IntVar(&c.parallel, "parallel", 20, "hosts worked on at once")
-		fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "connect timeout per host (TCP and SSH handshake)")
-		fs.DurationVar(&c.commandTimeout, "command-timeout", 10*time.Minute, "timeout for each resource's plan or apply step")
-		fs.IntVar(&c.diffContext, "diff-context", 3, "lines of context in diffs")
-		fs.BoolVar(&c.acceptNewHostKeys, "accept-new-host-keys", false, "add unknown host keys to known_hosts (changed keys are always refused)")
-		fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config to honour (default ~/.ssh/config)")
-	}
-	return fs
-}
-
-// parse parses flags that may come before or after the one positional argument.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
 
 func (a *app) colorOn(c *sharedFlags) bool {
 	if c.noColor {
@@ -215,14 +174,13 @@ func (a *app) renderer(c *sharedFlags) *render.Human {
 }
 
 func (a *app) validate(args []string) int {
-	var c sharedFlags
-	fs := a.flags("validate", &c, false)
-	pos, err := parse(fs, args)
-	if err != nil {
+	argv, err := parseValidateArgs(args, a.stderr)
+	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	r := a.renderer(&c)
-	l, ok := a.load(&c, pos, r)
+	c, pos := &argv.sharedFlags, argv.pos
+	r := a.renderer(c)
+	l, ok := a.load(c, pos, r)
 	if !ok {
 		return exitError
 	}
@@ -352,19 +310,13 @@ func (a *app) becomePassword() func() ([]byte, error) {
 }
 
 func (a *app) inventory(args []string) int {
-	var c sharedFlags
-	fs := a.flags("inventory", &c, false)
-	fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config to honour (default ~/.ssh/config)")
-	pos, err := parse(fs, args)
-	if err != nil {
+	argv, err := parseInventoryArgs(args, a.stderr)
+	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	if len(pos) > 0 {
-		fmt.Fprintf(a.stderr, "hostplan inventory: unexpected argument %q (pass inventories with -i)\n", pos[0])
-		return exitError
-	}
-	r := a.renderer(&c)
-	in, ok := a.flagSources(&c, nil)
+	c := &argv.sharedFlags
+	r := a.renderer(c)
+	in, ok := a.flagSources(c, nil)
 	if !ok {
 		return exitError
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hostplan/hostplan/internal/cis"
 	"github.com/hostplan/hostplan/internal/facts"
@@ -18,30 +17,23 @@ import (
 const exitCheckFailed = 3
 
 func (a *app) check(ctx context.Context, args []string) int {
-	var c sharedFlags
-	var asJSON bool
-	var window time.Duration
-	var manifest string
-	fs := a.flags("check", &c, true)
-	fs.BoolVar(&asJSON, "json", false, "print the findings as one JSON document; messages go to stderr")
-	fs.DurationVar(&window, "audit-window", 10*time.Minute, "how recent the last audit event on a master must be")
-	fs.StringVar(&manifest, "manifest", cis.DefaultManifest, "the kube-apiserver static pod manifest; hosts without it are not masters")
-	pos, err := parse(fs, args)
-	if err != nil {
+	argv, err := parseCheckArgs(args, a.stderr)
+	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	v := a.view(&c, asJSON)
-	l, ok := a.load(&c, pos, v.human)
+	c, asJSON, window, manifest, pos := &argv.sharedFlags, argv.json, argv.window, argv.manifest, argv.pos
+	v := a.view(c, asJSON)
+	l, ok := a.load(c, pos, v.human)
 	if !ok {
 		return exitError
 	}
-	e, end, ok := a.session(ctx, &c, l, v.human)
+	e, end, ok := a.session(ctx, c, l, v.human)
 	if !ok {
 		return exitError
 	}
 	defer end()
 
-	plan := report.FromPlan(e.Plan(ctx), v.reportOptions(&c))
+	plan := report.FromPlan(e.Plan(ctx), v.reportOptions(c))
 	doc := &report.Check{FormatVersion: report.FormatVersion, Kind: "check", Hosts: make([]report.CheckHost, len(plan.Hosts))}
 	byName := map[string]*report.CheckHost{}
 	for i := range plan.Hosts {

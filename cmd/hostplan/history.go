@@ -74,23 +74,11 @@ func operator() string {
 }
 
 func (a *app) history(args []string) int {
-	var c sharedFlags
-	var path, host string
-	var limit int
-	var asJSON bool
-	fs := a.flags("history", &c, false)
-	fs.StringVar(&path, "journal", "", "journal file (default $HOSTPLAN_JOURNAL or ~/.local/state/hostplan/journal.jsonl)")
-	fs.StringVar(&host, "host", "", "only entries of this host")
-	fs.IntVar(&limit, "n", 50, "show the last N entries (0: all)")
-	fs.BoolVar(&asJSON, "json", false, "print the entries as JSON lines, as stored")
-	pos, err := parse(fs, args)
-	if err != nil {
+	argv, err := parseHistoryArgs(args, a.stderr)
+	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	if len(pos) > 0 {
-		fmt.Fprintf(a.stderr, "hostplan history: unexpected argument %q\n", pos[0])
-		return exitError
-	}
+	path, host, limit, asJSON := argv.journal, argv.host, argv.last, argv.json
 	path = a.journalPath(path)
 	entries, skipped, err := journal.Read(path)
 	if err != nil {

@@ -62,18 +62,13 @@ func planExit(doc *report.Plan) int {
 }
 
 func (a *app) plan(ctx context.Context, args []string) int {
-	var c sharedFlags
-	var out string
-	var asJSON bool
-	fs := a.flags("plan", &c, true)
-	fs.StringVar(&out, "out", "", "save the plan to `FILE`, to review it and apply exactly it later (hostplan apply FILE)")
-	fs.BoolVar(&asJSON, "json", false, "print the plan as one JSON document (see README); messages go to stderr")
-	pos, err := parse(fs, args)
-	if err != nil {
+	argv, err := parsePlanArgs(args, a.stderr)
+	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	v := a.view(&c, asJSON)
-	in, ok := a.flagSources(&c, pos)
+	c, out, asJSON, pos := &argv.sharedFlags, argv.out, argv.json, argv.pos
+	v := a.view(c, asJSON)
+	in, ok := a.flagSources(c, pos)
 	if !ok {
 		return exitError
 	}
@@ -86,19 +81,19 @@ func (a *app) plan(ctx context.Context, args []string) int {
 	if !ok {
 		return exitError
 	}
-	e, end, ok := a.session(ctx, &c, l, v.human)
+	e, end, ok := a.session(ctx, c, l, v.human)
 	if !ok {
 		return exitError
 	}
 	defer end()
 	p := e.Plan(ctx)
 	a.prog.Stop()
-	doc := report.FromPlan(p, v.reportOptions(&c))
+	doc := report.FromPlan(p, v.reportOptions(c))
 	v.plan(doc)
 	if out != "" {
 		saved, err := savedInputs(in, l.plan, planRec, invRec)
 		if err == nil {
-			err = a.savePlan(v, &c, out, &planfile.File{Hostplan: version, Created: time.Now(), Inputs: saved, Plan: doc})
+			err = a.savePlan(v, c, out, &planfile.File{Hostplan: version, Created: time.Now(), Inputs: saved, Plan: doc})
 		}
 		if err != nil {
 			fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
@@ -110,25 +105,16 @@ func (a *app) plan(ctx context.Context, args []string) int {
 }
 
 func (a *app) apply(ctx context.Context, args []string) int {
-	var c sharedFlags
-	var autoApprove, asJSON, allOrNothing bool
-	var journalFlag string
-	fs := a.flags("apply", &c, true)
-	fs.StringVar(&journalFlag, "journal", "", "append what was done to this journal (default $HOSTPLAN_JOURNAL or ~/.local/state/hostplan/journal.jsonl; none: keep no journal)")
-	fs.BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
-	fs.BoolVar(&c.noRollback, "no-rollback", false, "leave a host whose change or health gate failed as it is, to debug in place (the rollout still stops)")
-	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON document (see README); messages go to stderr")
-	fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "wait this long for a host another hostplan apply has locked (0: fail at once, naming the holder)")
-	fs.BoolVar(&allOrNothing, "all-or-nothing", false, "with a saved plan: apply nothing if any host is stale or fails to plan")
-	pos, err := parse(fs, args)
-	if err != nil {
+	argv, err := parseApplyArgs(args, a.stderr)
+	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	v := a.view(&c, asJSON)
-	c.lock = true
+	c, pos := &argv.sharedFlags, argv.pos
+	autoApprove, asJSON, allOrNothing, journalFlag := argv.autoApprove, argv.json, argv.allOrNothing, argv.journal
+	v := a.view(c, asJSON)
 	if len(pos) == 1 {
 		if saved, ok := a.readIfPlanFile(pos[0]); saved != nil {
-			return a.applySaved(ctx, &c, v, pos[0], saved, allOrNothing, a.journalPath(journalFlag))
+			return a.applySaved(ctx, c, v, pos[0], saved, allOrNothing, a.journalPath(journalFlag))
 		} else if !ok {
 			return exitError
 		}
@@ -141,18 +127,18 @@ func (a *app) apply(ctx context.Context, args []string) int {
 		fmt.Fprintln(a.stderr, "hostplan: refusing to apply without confirmation: stdin is not a terminal. Review the plan with 'hostplan plan' (or save it with -out and apply that file), then run 'hostplan apply --auto-approve'.")
 		return exitError
 	}
-	l, ok := a.load(&c, pos, v.human)
+	l, ok := a.load(c, pos, v.human)
 	if !ok {
 		return exitError
 	}
-	e, end, ok := a.session(ctx, &c, l, v.human)
+	e, end, ok := a.session(ctx, c, l, v.human)
 	if !ok {
 		return exitError
 	}
 	defer end()
 	p := e.Plan(ctx)
 	a.prog.Suspend()
-	opts := v.reportOptions(&c)
+	opts := v.reportOptions(c)
 	doc := report.FromPlan(p, opts)
 	if !doc.HasChanges() {
 		if v.json {
@@ -203,22 +189,9 @@ func (a *app) readIfPlanFile(path string) (*planfile.File, bool) {
 }
 
 func (a *app) show(args []string) int {
-	var c sharedFlags
-	var asJSON bool
-	var format string
-	fs := a.flags("show", &c, false)
-	fs.BoolVar(&asJSON, "json", false, "same as -format json")
-	fs.StringVar(&format, "format", "human", "human, json or markdown (a summary with collapsible diffs for a change ticket)")
-	pos, err := parse(fs, args)
-	if err != nil {
+	argv, err := parseShowArgs(args, a.stderr)
+	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	if len(pos) != 1 {
-		fmt.Fprintln(a.stderr, "hostplan show: give one saved plan file (made with hostplan plan -out FILE)")
-		return exitError
-	}
-	if asJSON {
-		format = "json"
-	}
-	return a.showSaved(&c, pos[0], format)
+	return a.showSaved(&argv.sharedFlags, argv.file, argv.format)
 }

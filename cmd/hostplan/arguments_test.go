@@ -1,0 +1,108 @@
+package main
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParsePlanArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		check   func(*planArgs) bool
+		wantErr bool
+	}{
+		{args: nil, check: func(p *planArgs) bool {
+			return p.parallel == 20 && p.timeout == 10*time.Second && p.commandTimeout == 10*time.Minute && p.diffContext == 3 && len(p.pos) == 0
+		}},
+		// Flags before and after the directory, repeatable ones in order.
+		{args: []string{"-i", "a.hcl", "dir", "--inventory", "b.ini", "--var", "x=1", "--var", "y=[2]", "-out", "c.plan", "--json"},
+			check: func(p *planArgs) bool {
+				return slices.Equal(p.inventories, []string{"a.hcl", "b.ini"}) && slices.Equal(p.vars, []string{"x=1", "y=[2]"}) &&
+					p.out == "c.plan" && p.json && slices.Equal(p.pos, []string{"dir"})
+			}},
+		{args: []string{"--command-timeout", "3s", "--parallel", "5", "--limit", "web*:!db", "-sign-key", "none"},
+			check: func(p *planArgs) bool {
+				return p.commandTimeout == 3*time.Second && p.parallel == 5 && p.limit == "web*:!db" && p.sign.key == "none"
+			}},
+		{args: []string{"--auto-approve"}, wantErr: true}, // apply's, not plan's
+		{args: []string{"-allowed-signers", "f"}, wantErr: true},
+		{args: []string{"--parallel", "many"}, wantErr: true},
+	} {
+		p, err := parsePlanArgs(tc.args, io.Discard)
+		if (err != nil) != tc.wantErr || err == nil && !tc.check(p) {
+			t.Errorf("plan %q: %+v, %v", tc.args, p, err)
+		}
+	}
+}
+
+func TestParseApplyArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		check   func(*applyArgs) bool
+		wantErr bool
+	}{
+		{args: []string{"change.plan"}, check: func(p *applyArgs) bool {
+			return p.lock && !p.autoApprove && p.lockTimeout == 0 && slices.Equal(p.pos, []string{"change.plan"})
+		}},
+		{args: []string{"--auto-approve", "--no-rollback", "--lock-timeout", "5m", "--all-or-nothing", "--journal", "none", "-allowed-signers", "as"},
+			check: func(p *applyArgs) bool {
+				return p.autoApprove && p.noRollback && p.lockTimeout == 5*time.Minute && p.allOrNothing && p.journal == "none" && p.sign.allowed == "as"
+			}},
+		{args: []string{"-out", "x"}, wantErr: true},
+	} {
+		p, err := parseApplyArgs(tc.args, io.Discard)
+		if (err != nil) != tc.wantErr || err == nil && !tc.check(p) {
+			t.Errorf("apply %q: %+v, %v", tc.args, p, err)
+		}
+	}
+}
+
+func TestParseShowArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		file, form string
+		err        string
+	}{
+		{args: []string{"c.plan"}, file: "c.plan", form: "human"},
+		{args: []string{"--json", "c.plan"}, file: "c.plan", form: "json"},
+		{args: []string{"c.plan", "-format", "markdown"}, file: "c.plan", form: "markdown"},
+		{args: nil, err: "give one saved plan file"},
+		{args: []string{"a", "b"}, err: "give one saved plan file"},
+		{args: []string{"--parallel", "2", "c.plan"}, err: "flag error"}, // show connects nowhere
+	} {
+		p, err := parseShowArgs(tc.args, io.Discard)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("show %q: %v, want an error with %q", tc.args, err, tc.err)
+		case tc.err == "" && (err != nil || p.file != tc.file || p.format != tc.form):
+			t.Errorf("show %q: %+v %v", tc.args, p, err)
+		}
+	}
+}
+
+func TestParseOtherArgs(t *testing.T) {
+	if p, err := parseCheckArgs([]string{"--audit-window", "1h", "--manifest", "/m.yaml", "dir"}, io.Discard); err != nil || p.window != time.Hour || p.manifest != "/m.yaml" || !slices.Equal(p.pos, []string{"dir"}) {
+		t.Errorf("check: %+v %v", p, err)
+	}
+	if p, err := parseCheckArgs(nil, io.Discard); err != nil || p.window != 10*time.Minute || p.manifest == "" {
+		t.Errorf("check defaults: %+v %v", p, err)
+	}
+	if p, err := parseHistoryArgs([]string{"--host", "h1", "-n", "0"}, io.Discard); err != nil || p.host != "h1" || p.last != 0 {
+		t.Errorf("history: %+v %v", p, err)
+	}
+	if _, err := parseHistoryArgs([]string{"extra"}, io.Discard); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+		t.Errorf("history with an argument: %v", err)
+	}
+	if p, err := parseInventoryArgs([]string{"-i", "x", "--ssh-config", "none"}, io.Discard); err != nil || p.sshConfig != "none" {
+		t.Errorf("inventory: %+v %v", p, err)
+	}
+	if _, err := parseInventoryArgs([]string{"x"}, io.Discard); err == nil || !strings.Contains(err.Error(), "pass inventories with -i") {
+		t.Errorf("inventory with an argument: %v", err)
+	}
+	if _, err := parseValidateArgs([]string{"--timeout", "1s"}, io.Discard); err == nil {
+		t.Error("validate takes no connection flags")
+	}
+}
