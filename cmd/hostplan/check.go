@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/hostplan/hostplan/internal/cis"
 	"github.com/hostplan/hostplan/internal/facts"
@@ -33,22 +31,9 @@ func (a *app) check(ctx context.Context, args []string) int {
 	}
 	defer end()
 
-	plan := report.FromPlan(e.Plan(ctx), v.reportOptions(c))
-	doc := &report.Check{FormatVersion: report.FormatVersion, Kind: "check", Hosts: make([]report.CheckHost, len(plan.Hosts))}
-	byName := map[string]*report.CheckHost{}
-	for i := range plan.Hosts {
-		h := &plan.Hosts[i]
-		ch := &doc.Hosts[i]
-		ch.Name = h.Name
-		byName[h.Name] = ch
-		if h.Failed() {
-			ch.Error = hostError(h)
-			continue
-		}
-		ch.Findings = report.DriftFindings(h)
-	}
+	doc := report.NewCheck(report.FromPlan(e.Plan(ctx), v.reportOptions(c)))
 	errs := e.Inspect(ctx, func(ctx context.Context, host string, conn transport.Conn, f *facts.Facts) error {
-		ch := byName[host]
+		ch := doc.Host(host)
 		if ch.Error != "" || f.OSFamily == "windows" {
 			return nil
 		}
@@ -59,8 +44,7 @@ func (a *app) check(ctx context.Context, args []string) int {
 		if err != nil {
 			return err
 		}
-		ch.Master = true
-		ch.Findings = append(ch.Findings, cis.Evaluate(ev, window)...)
+		ch.AddCIS(cis.Evaluate(ev, window))
 		return nil
 	})
 	for i, err := range errs {
@@ -82,18 +66,4 @@ func (a *app) check(ctx context.Context, args []string) int {
 		return exitCheckFailed
 	}
 	return exitOK
-}
-
-// hostError is why a host's plan failed: its own error, or its steps' errors.
-func hostError(h *report.Host) string {
-	if h.Error != "" {
-		return h.Error
-	}
-	var errs []string
-	for _, st := range h.Steps {
-		if st.Error != "" {
-			errs = append(errs, fmt.Sprintf("%s: %s", st.Address(), st.Error))
-		}
-	}
-	return strings.Join(errs, "\n")
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/user"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hostplan/hostplan/internal/journal"
@@ -88,15 +87,7 @@ func (a *app) history(args []string) int {
 	if skipped > 0 {
 		fmt.Fprintf(a.stderr, "Warning: %s: %d unreadable lines skipped\n", path, skipped)
 	}
-	var shown []journal.Entry
-	for _, e := range entries {
-		if host == "" || e.Host == host {
-			shown = append(shown, e)
-		}
-	}
-	if limit > 0 && len(shown) > limit {
-		shown = shown[len(shown)-limit:]
-	}
+	shown := journal.Select(entries, host, limit)
 	if asJSON {
 		for _, e := range shown {
 			render.JSONLine(a.stdout, e)
@@ -107,31 +98,6 @@ func (a *app) history(args []string) int {
 		fmt.Fprintf(a.stdout, "No applies recorded in %s.\n", path)
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tOPERATOR\tHOST\tRESOURCE\tACTION\tRESULT\tCONTENT")
-	for _, e := range shown {
-		content := ""
-		if e.Before != "" || e.After != "" {
-			content = shortHash(e.Before) + " -> " + shortHash(e.After)
-		}
-		result := e.Result
-		if e.Error != "" {
-			result += ": " + render.Visible(firstLine(e.Error))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Operator, e.Host, e.Resource, e.Action, result, content)
-	}
-	tw.Flush()
+	render.History(a.stdout, shown)
 	return exitOK
-}
-
-func shortHash(h string) string {
-	if h == "" {
-		return "(none)"
-	}
-	return h[:min(len(h), 12)]
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }

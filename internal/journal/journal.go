@@ -159,6 +159,21 @@ func Append(path string, entries []Entry) error {
 	return nil
 }
 
+// Select returns the entries of host ("" for every host), at most the last n of them
+// (0 for all).
+func Select(entries []Entry, host string, n int) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		if host == "" || e.Host == host {
+			out = append(out, e)
+		}
+	}
+	if n > 0 && len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
+}
+
 // Read returns every entry of the journal at path, oldest first; a missing journal has
 // none. A line that is not an entry (a write cut short) is skipped and counted.
 func Read(path string) (entries []Entry, skipped int, err error) {

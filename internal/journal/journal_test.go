@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -93,5 +94,27 @@ func TestDefaultPath(t *testing.T) {
 	env["XDG_STATE_HOME"] = "/var/state"
 	if got := DefaultPath(func(k string) string { return env[k] }); got != "/var/state/hostplan/journal.jsonl" {
 		t.Errorf("DefaultPath with XDG_STATE_HOME = %q", got)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	var all []Entry
+	for i, h := range []string{"h1", "h2", "h1", "h1"} {
+		all = append(all, Entry{Host: h, Resource: fmt.Sprint(i)})
+	}
+	for _, tc := range []struct {
+		host string
+		n    int
+		want string
+	}{
+		{"", 0, "0123"}, {"h1", 0, "023"}, {"h1", 2, "23"}, {"", 1, "3"}, {"h3", 0, ""}, {"h2", 5, "1"},
+	} {
+		got := ""
+		for _, e := range Select(all, tc.host, tc.n) {
+			got += e.Resource
+		}
+		if got != tc.want {
+			t.Errorf("Select(%q, %d) = %q, want %q", tc.host, tc.n, got, tc.want)
+		}
 	}
 }

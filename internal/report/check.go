@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hostplan/hostplan/internal/cis"
 )
@@ -36,6 +37,53 @@ const DriftCheck = "drift"
 // DriftFindings turns one host's plan into findings: one failing finding per resource
 // that differs from the plan, or one passing finding when none does. A host whose plan
 // failed has no findings and an error instead.
+// NewCheck starts the check document of plan: each host's drift findings, or why its
+// plan failed. The CIS findings of masters are added by the caller (AddCIS).
+func NewCheck(plan *Plan) *Check {
+	doc := &Check{FormatVersion: FormatVersion, Kind: "check", Hosts: make([]CheckHost, len(plan.Hosts))}
+	for i := range plan.Hosts {
+		h := &plan.Hosts[i]
+		ch := &doc.Hosts[i]
+		ch.Name = h.Name
+		if h.Failed() {
+			ch.Error = hostError(h)
+			continue
+		}
+		ch.Findings = DriftFindings(h)
+	}
+	return doc
+}
+
+// Host returns the check of the named host, nil for none.
+func (c *Check) Host(name string) *CheckHost {
+	for i := range c.Hosts {
+		if c.Hosts[i].Name == name {
+			return &c.Hosts[i]
+		}
+	}
+	return nil
+}
+
+// AddCIS records that h is a master and adds its CIS findings.
+func (h *CheckHost) AddCIS(findings []cis.Finding) {
+	h.Master = true
+	h.Findings = append(h.Findings, findings...)
+}
+
+// hostError is why a host's plan failed: its own error, or its steps' errors.
+func hostError(h *Host) string {
+	if h.Error != "" {
+		return h.Error
+	}
+	var errs []string
+	for _, st := range h.Steps {
+		if st.Error != "" {
+			errs = append(errs, fmt.Sprintf("%s: %s", st.Address(), st.Error))
+		}
+	}
+	return strings.Join(errs, "\n")
+}
+
 func DriftFindings(h *Host) []cis.Finding {
 	var out []cis.Finding
 	for i := range h.Steps {

@@ -155,3 +155,19 @@ func TestSensitiveDigestsAreKeyed(t *testing.T) {
 		t.Errorf("another key gave the same digests")
 	}
 }
+
+func TestNewCheck(t *testing.T) {
+	plan := &Plan{Hosts: []Host{
+		{Name: "h1"},
+		{Name: "h2", Error: "unreachable"},
+		{Name: "h3", Steps: []Step{{Type: "file", Label: "/x", Error: "refused"}}},
+	}}
+	doc := NewCheck(plan)
+	if len(doc.Hosts) != 3 || doc.Hosts[0].Error != "" || doc.Hosts[1].Error != "unreachable" || doc.Hosts[2].Error != `file "/x": refused` {
+		t.Fatalf("NewCheck: %+v", doc.Hosts)
+	}
+	doc.Host("h1").AddCIS(nil)
+	if !doc.Hosts[0].Master || doc.Host("h9") != nil {
+		t.Errorf("Host/AddCIS: %+v", doc.Hosts)
+	}
+}
