@@ -55,6 +55,33 @@ func (inv *Inventory) Resolve(h *Host, opts ResolveOptions) (ConnSettings, error
 	return inv.resolve(h.Name, h.Conn, h.noBastion, opts, nil, "")
 }
 
+// Target is a host with its connection settings resolved.
+type Target struct {
+	Host *Host
+	Conn ConnSettings
+}
+
+// Targets picks the hosts matching limit (every host for "") and resolves their
+// connection settings, in inventory order.
+func (inv *Inventory) Targets(limit string, opts ResolveOptions) ([]Target, error) {
+	hosts := inv.Hosts
+	if limit != "" {
+		var err error
+		if hosts, err = inv.Match(limit); err != nil {
+			return nil, fmt.Errorf("--limit %s: %w", limit, err)
+		}
+	}
+	out := make([]Target, 0, len(hosts))
+	for _, h := range hosts {
+		cs, err := inv.Resolve(h, opts)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		out = append(out, Target{Host: h, Conn: cs})
+	}
+	return out, nil
+}
+
 // ResolveBastion returns the settings to connect to the jump host of a resolved host
 // (target.Bastion, "[user@]host[:port]"). The jump host is looked up in ~/.ssh/config
 // by its host part like any host (so a bastion can be an ssh_config alias); user and

@@ -352,3 +352,31 @@ func TestResolveConcurrent(t *testing.T) {
 		t.Errorf("want the Match warning once, got %q", inv.Warnings)
 	}
 }
+
+// Targets: the hosts --limit picks, resolved, in inventory order; a bad pattern or a
+// host that does not resolve is an error naming it.
+func TestTargets(t *testing.T) {
+	inv := mustLoadSrc(t, "inv.hcl", `
+host "web-1" { address = "10.0.0.1" }
+host "web-2" { address = "10.0.0.2" }
+host "db"    { address = "10.0.0.3" }
+`)
+	opts := ResolveOptions{SSHConfig: "none", Home: testHome, LocalUser: "tester"}
+	for _, tc := range []struct {
+		limit, want, err string
+	}{
+		{"", "web-1 10.0.0.1,web-2 10.0.0.2,db 10.0.0.3", ""},
+		{"web*:!web-2", "web-1 10.0.0.1", ""},
+		{"db", "db 10.0.0.3", ""},
+		{"w[0:999999]x", "", "--limit w[0:999999]x: "},
+	} {
+		targets, err := inv.Targets(tc.limit, opts)
+		var got []string
+		for _, t := range targets {
+			got = append(got, t.Host.Name+" "+t.Conn.Address)
+		}
+		if strings.Join(got, ",") != tc.want || (tc.err == "") != (err == nil) || err != nil && !strings.HasPrefix(err.Error(), tc.err) {
+			t.Errorf("Targets(%q) = %q, %v; want %q, %q", tc.limit, got, err, tc.want, tc.err)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -136,22 +135,14 @@ func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 		a.diagnostics(r, diags)
 		return nil, false
 	}
-	hosts := inv.Hosts
-	if in.limit != "" {
-		var err error
-		if hosts, err = inv.Match(in.limit); err != nil {
-			fmt.Fprintf(a.stderr, "hostplan: --limit %s: %v\n", in.limit, err)
-			return nil, false
-		}
+	resolved, err := inv.Targets(in.limit, inventory.ResolveOptions{SSHConfig: in.sshConfig})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
+		return nil, false
 	}
 	var targets []*engine.Target
-	for _, h := range hosts {
-		cs, err := inv.Resolve(h, inventory.ResolveOptions{SSHConfig: in.sshConfig})
-		if err != nil {
-			fmt.Fprintf(a.stderr, "hostplan: host %s: %v\n", h.Name, err)
-			return nil, false
-		}
-		targets = append(targets, &engine.Target{Host: h, Conn: cs})
+	for _, t := range resolved {
+		targets = append(targets, &engine.Target{Host: t.Host, Conn: t.Conn})
 	}
 	a.warnings(inv)
 	return &loaded{plan: p, inv: inv, targets: targets}, true
@@ -328,48 +319,12 @@ func (a *app) inventory(args []string) int {
 	if diags.HasErrors() {
 		return exitError
 	}
-	hosts := inv.Hosts
-	if c.limit != "" {
-		if hosts, err = inv.Match(c.limit); err != nil {
-			fmt.Fprintf(a.stderr, "hostplan: --limit %s: %v\n", c.limit, err)
-			return exitError
-		}
+	targets, err := inv.Targets(c.limit, inventory.ResolveOptions{SSHConfig: c.sshConfig})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
+		return exitError
 	}
 	a.warnings(inv)
-	for _, h := range hosts {
-		cs, err := inv.Resolve(h, inventory.ResolveOptions{SSHConfig: c.sshConfig})
-		if err != nil {
-			fmt.Fprintf(a.stderr, "hostplan: host %s: %v\n", h.Name, err)
-			return exitError
-		}
-		fmt.Fprintf(a.stdout, "%s\n", h.Name)
-		if cs.Connection == "local" {
-			fmt.Fprintf(a.stdout, "  connection: local\n")
-		} else {
-			fmt.Fprintf(a.stdout, "  connect:    %s@%s:%d\n", cs.User, cs.Address, cs.Port)
-			if cs.Bastion != "" {
-				fmt.Fprintf(a.stdout, "  bastion:    %s\n", cs.Bastion)
-			}
-			fmt.Fprintf(a.stdout, "  keys:       %s\n", strings.Join(cs.IdentityFile, ", "))
-			fmt.Fprintf(a.stdout, "  known_hosts: %s\n", cs.KnownHosts)
-			if cs.Shell != "" {
-				fmt.Fprintf(a.stdout, "  shell:      %s\n", cs.Shell)
-			}
-		}
-		if cs.Become {
-			fmt.Fprintf(a.stdout, "  become:     sudo to %s\n", cs.BecomeUser)
-		}
-		fmt.Fprintf(a.stdout, "  groups:     %s\n", strings.Join(h.Groups, ", "))
-		if len(h.Vars) > 0 {
-			names := make([]string, 0, len(h.Vars))
-			for n := range h.Vars {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			// Values are not printed: inventories often carry secrets in vars.
-			fmt.Fprintf(a.stdout, "  vars:       %s\n", strings.Join(names, ", "))
-		}
-	}
-	fmt.Fprintf(a.stdout, "\n%d hosts, groups: %s\n", len(hosts), strings.Join(inv.GroupNames(), ", "))
+	render.Inventory(a.stdout, targets, inv.GroupNames())
 	return exitOK
 }
