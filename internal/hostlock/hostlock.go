@@ -267,7 +267,8 @@ func (l *Lock) locate(ctx context.Context, want string) error {
 // and stat lines (uid, raw mode in hex, name; never following a symlink) for the
 // directory and each directory above it. It changes nothing.
 func (l *Lock) look(ctx context.Context, want string) (located, error) {
-	script := fmt.Sprintf(`uid=$(id -u) || exit 3
+	script := fmt.Sprintf(`uid=; { while read -r k r e x; do [ "$k" = Uid: ] && { uid=$e; break; }; done </proc/$$/status; } 2>/dev/null
+[ -n "$uid" ] || uid=$(id -u) || exit 3
 p=%[1]s
 if [ -z "$p" ]; then
   if [ "$uid" = 0 ]; then p=%[2]s
@@ -428,8 +429,9 @@ func (l *Lock) try(ctx context.Context, replace *string, deadline time.Time) (tr
 		takeover, r = "yes", *replace
 	}
 	// Under the flock no other try is between its mktemp and rm: a temp file seen here
-	// was left by a try that was killed there.
-	script := l.guarded(wait, fmt.Sprintf(`rm -f -- "$d"/.hostplan-tmp.??????
+	// was left by a try that was killed there. (rm runs only then: a process per try
+	// costs every host of a run.)
+	script := l.guarded(wait, fmt.Sprintf(`for t in "$d"/.hostplan-tmp.??????; do [ -e "$t" ] && rm -f -- "$t"; done
 if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; fi
 if s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
   echo "found $(date +%%s) $s"
