@@ -134,6 +134,31 @@ func Load(path string, in Inputs) (*Plan, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	localAttrs, d := p.decodeBlocks(bodies)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	vars, d := p.resolveVariables(in)
+	diags = append(diags, d...)
+	p.vars = vars
+	locals, d := orderLocals(localAttrs)
+	diags = append(diags, d...)
+	p.locals = locals
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	diags = append(diags, p.evalTaskTargets()...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return p, diags
+}
+
+// decodeBlocks decodes the variable and task blocks of every plan file into p (each
+// name once across the files) and returns the locals' attributes.
+func (p *Plan) decodeBlocks(bodies []*hcl.BodyContent) ([]*hcl.Attribute, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
 	var localAttrs []*hcl.Attribute
 	seenVar := map[string]hcl.Range{}
 	seenTask := map[string]hcl.Range{}
@@ -171,23 +196,7 @@ func Load(path string, in Inputs) (*Plan, hcl.Diagnostics) {
 			}
 		}
 	}
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	vars, d := p.resolveVariables(in)
-	diags = append(diags, d...)
-	p.vars = vars
-	locals, d := orderLocals(localAttrs)
-	diags = append(diags, d...)
-	p.locals = locals
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	diags = append(diags, p.evalTaskTargets()...)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return p, diags
+	return localAttrs, diags
 }
 
 // parseFile parses an HCL file read through the plan's Source, under the name it was
