@@ -55,42 +55,63 @@ func validatePod(d *doc, name string) (*pod, error) {
 		return nil, err
 	}
 	p := &pod{spec: spec, volIndex: map[string]named{}}
-	var err error
-	if p.volumes, err = optional(spec, "volumes", yaml.SequenceNode, "spec.volumes"); err != nil {
+	if err := p.checkVolumes(); err != nil {
 		return nil, err
 	}
-	if p.volumes != nil {
-		for i, v := range p.volumes.Content {
-			what := fmt.Sprintf("spec.volumes[%d]", i)
-			vn, err := itemName(v, what, "volume", p.volIndex, i)
-			if err != nil {
-				return nil, err
-			}
-			if _, hp := mapGet(v, "hostPath"); hp != nil && !isEmpty(hp) {
-				if err := want(hp, yaml.MappingNode, what+".hostPath"); err != nil {
-					return nil, err
-				}
-				if path, _, err := str(hp, "path", what+".hostPath.path"); err != nil {
-					return nil, err
-				} else if path == "" {
-					return nil, &Error{Line: hp.Line, Msg: fmt.Sprintf("hostPath volume %q has no path", vn)}
-				}
-			}
+	if err := p.findContainer(name); err != nil {
+		return nil, err
+	}
+	if err := p.checkContainer(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkVolumes indexes spec.volumes by name (each once) and checks every hostPath
+// volume has a path.
+func (p *pod) checkVolumes() error {
+	var err error
+	if p.volumes, err = optional(p.spec, "volumes", yaml.SequenceNode, "spec.volumes"); err != nil || p.volumes == nil {
+		return err
+	}
+	for i, v := range p.volumes.Content {
+		what := fmt.Sprintf("spec.volumes[%d]", i)
+		vn, err := itemName(v, what, "volume", p.volIndex, i)
+		if err != nil {
+			return err
+		}
+		_, hp := mapGet(v, "hostPath")
+		if hp == nil || isEmpty(hp) {
+			continue
+		}
+		if err := want(hp, yaml.MappingNode, what+".hostPath"); err != nil {
+			return err
+		}
+		if path, _, err := str(hp, "path", what+".hostPath.path"); err != nil {
+			return err
+		} else if path == "" {
+			return &Error{Line: hp.Line, Msg: fmt.Sprintf("hostPath volume %q has no path", vn)}
 		}
 	}
-	containers, err := optional(spec, "containers", yaml.SequenceNode, "spec.containers")
+	return nil
+}
+
+// findContainer checks every container and init container (names unique across both,
+// mounts of known volumes) and finds the container called name.
+func (p *pod) findContainer(name string) error {
+	containers, err := optional(p.spec, "containers", yaml.SequenceNode, "spec.containers")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if containers == nil {
-		return nil, &Error{Line: spec.Line, Msg: "spec.containers is missing or empty"}
+		return &Error{Line: p.spec.Line, Msg: "spec.containers is missing or empty"}
 	}
 	names := map[string]named{}
 	var found []string
 	for _, list := range []string{"containers", "initContainers"} {
-		cs, err := optional(spec, list, yaml.SequenceNode, "spec."+list)
+		cs, err := optional(p.spec, list, yaml.SequenceNode, "spec."+list)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if cs == nil {
 			continue
@@ -99,10 +120,10 @@ func validatePod(d *doc, name string) (*pod, error) {
 			what := fmt.Sprintf("spec.%s[%d]", list, i)
 			cn, err := itemName(c, what, "container", names, i)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if err := p.checkMounts(c, cn, what); err != nil {
-				return nil, err
+				return err
 			}
 			if list == "containers" {
 				found = append(found, cn)
@@ -113,12 +134,9 @@ func validatePod(d *doc, name string) (*pod, error) {
 		}
 	}
 	if p.c == nil {
-		return nil, &Error{Line: containers.Line, Msg: fmt.Sprintf("no container %q in spec.containers (found: %s)", name, strings.Join(found, ", "))}
+		return &Error{Line: containers.Line, Msg: fmt.Sprintf("no container %q in spec.containers (found: %s)", name, strings.Join(found, ", "))}
 	}
-	if err := p.checkContainer(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return nil
 }
 
 // named is where a name was seen: the item's index and the name's line.
