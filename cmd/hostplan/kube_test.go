@@ -201,7 +201,7 @@ func TestKubeRollbackOnFailedGate(t *testing.T) {
 	for _, want := range []string{
 		"host h1: FAILED",
 		`unhealthy task "audit-logging": health gate failed`,
-		"not healthy after 40s: no kube-apiserver process is running",
+		"not healthy after 40s: ",
 		`restored static_pod "/etc/kubernetes/manifests/kube-apiserver.yaml"`,
 		`restored file "/etc/kubernetes/audit-policy.yaml"`,
 		"healthy after the rollback, healthy again after",
@@ -211,6 +211,12 @@ func TestKubeRollbackOnFailedGate(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+	// The server crash-loops (kubelet restarts it with a back-off), so the gate's last
+	// look at the deadline finds no process, or one just started that refuses
+	// connections: CI met both.
+	if !strings.Contains(r.stdout, "no kube-apiserver process is running") && !strings.Contains(r.stdout, `connect failed ("Connection refused")`) {
+		t.Errorf("the gate's error names neither a missing process nor a refused connection")
 	}
 	t.Logf("apply output:\n%s", r.stdout) // the readable report the issue asks for
 	m1 := l.Hosts[0]
