@@ -588,11 +588,7 @@ func (p *PortForward) planSavedRules(ctx context.Context, h *Host, steps []strin
 	if save.ExitCode != 0 {
 		return nil, "", toolError("iptables-save", save)
 	}
-	file, note, err := followLink(ctx, h, rulesFile(h))
-	if err != nil {
-		return nil, "", err
-	}
-	old, err := h.Conn.ReadFile(ctx, file)
+	file, note, old, err := readFollowing(ctx, h, rulesFile(h))
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, "", err
@@ -641,11 +637,11 @@ func saveRules(ctx context.Context, h *Host) error {
 	if save.ExitCode != 0 {
 		return toolError("iptables-save", save)
 	}
-	file, _, err := followLink(ctx, h, rulesFile(h))
-	if err != nil {
+	file, _, old, err := readFollowing(ctx, h, rulesFile(h))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if old, err := h.Conn.ReadFile(ctx, file); err == nil && normalizeSave(string(old)) == normalizeSave(string(save.Stdout)) {
+	if err == nil && normalizeSave(string(old)) == normalizeSave(string(save.Stdout)) {
 		return nil
 	}
 	if err := mkdirAll(ctx, h, path.Dir(file), transport.FileAttrs{Mode: 0o755, UID: -1, GID: -1}); err != nil {

@@ -90,7 +90,7 @@ type Change struct {
 // FileChange is the content of a file before and after the change.
 type FileChange struct {
 	// Path is the file read and written. Link is the path the resource names when that
-	// is a symlink to Path (see followLink), else "".
+	// is a symlink to Path (see readFollowing), else "".
 	Path      string
 	Link      string
 	Old, New  []byte

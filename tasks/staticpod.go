@@ -141,11 +141,7 @@ func (s *StaticPod) Label() string { return s.Path }
 
 // Plan implements Resource.
 func (s *StaticPod) Plan(ctx context.Context, h *Host) (*Change, error) {
-	file, note, err := followLink(ctx, h, s.Path)
-	if err != nil {
-		return nil, err
-	}
-	old, err := h.Conn.ReadFile(ctx, file)
+	file, note, old, err := readFollowing(ctx, h, s.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no manifest at %s (is this a control-plane node? kubeadm writes it at init/join)", file)
 	}

@@ -94,11 +94,7 @@ func (s *Sysctl) procPath() string { return "/proc/sys/" + strings.ReplaceAll(s.
 
 // Plan implements Resource.
 func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
-	file, note, err := followLink(ctx, h, s.File)
-	if err != nil {
-		return nil, err
-	}
-	old, err := h.Conn.ReadFile(ctx, file)
+	file, note, old, err := readFollowing(ctx, h, s.File)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err

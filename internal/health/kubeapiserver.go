@@ -142,7 +142,7 @@ func (g *KubeAPIServer) Wait(ctx context.Context, conn transport.Conn, before *S
 
 // check is one look at the node. Errors say what is still missing.
 func (g *KubeAPIServer) check(ctx context.Context, conn transport.Conn, before *Snapshot, res *Result) error {
-	manifest, err := readFollowing(ctx, conn, g.Manifest)
+	_, manifest, err := transport.ReadFollowing(ctx, conn, g.Manifest)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", g.Manifest, err)
 	}
@@ -186,7 +186,7 @@ func (g *KubeAPIServer) check(ctx context.Context, conn transport.Conn, before *
 			}
 		}
 	}
-	ca, err := readFollowing(ctx, conn, g.CAFile)
+	_, ca, err := transport.ReadFollowing(ctx, conn, g.CAFile)
 	if err != nil {
 		return fmt.Errorf("read the cluster CA %s: %w", g.CAFile, err)
 	}
@@ -284,14 +284,4 @@ func parseProcesses(out string) []Process {
 		ps = append(ps, Process{PID: pid, Start: start, Argv: argv})
 	}
 	return ps
-}
-
-// readFollowing reads p through the symlinks the transport deems safe (a linked
-// manifest is edited through its link by static_pod as well).
-func readFollowing(ctx context.Context, conn transport.Conn, p string) ([]byte, error) {
-	real, err := conn.Resolve(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return conn.ReadFile(ctx, real)
 }

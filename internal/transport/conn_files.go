@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -200,11 +199,10 @@ func (c *conn) sftpServerFailure(code int, werr error, w *sudoWatcher) error {
 func (c *conn) Stat(ctx context.Context, p string) (*FileInfo, error) {
 	var fi *FileInfo
 	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
-		rd, base, err := g.parent(f, p)
+		real, err := g.strictParent(f, p)
 		if err != nil {
 			return err
 		}
-		real := path.Join(rd.real, base)
 		if fi, err = f.lstat(real); err != nil {
 			return err
 		}
@@ -393,4 +391,22 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// ReadFollowing reads p, following it on purpose when it is a symlink (by Resolve's
+// rule): a resource that edits a file through a link (Debian's 99-sysctl.conf, a linked
+// manifest) reads and writes the target. The common case, a regular file, costs one
+// ReadFile; the link is resolved only when there is one. real is the path read (to
+// write back to); a missing file is an fs.ErrNotExist error with real set.
+func ReadFollowing(ctx context.Context, c Conn, p string) (real string, data []byte, err error) {
+	data, err = c.ReadFile(ctx, p)
+	var nr *NotRegularError
+	if !errors.As(err, &nr) || nr.Mode&fs.ModeSymlink == 0 {
+		return p, data, err
+	}
+	if real, err = c.Resolve(ctx, p); err != nil {
+		return "", nil, err
+	}
+	data, err = c.ReadFile(ctx, real)
+	return real, data, err
 }
