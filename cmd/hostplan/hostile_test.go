@@ -144,6 +144,30 @@ task "t" {
 	if got := remote(t, h, "ls /etc/cron.d"); strings.Contains(got, "job") {
 		t.Errorf("a cron job was written: %q", got)
 	}
+
+	// Paths directly in /tmp are refused by the plan, before apply changes anything
+	// (a file that does not exist yet is not read at plan time, so the look itself
+	// must refuse it).
+	direct := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["all"]
+  file "/etc/hostplan-first" { content = "x" }
+  directory "/tmp/new-dir" {}
+  file "/tmp/new-file" { content = "x" }
+  command "c" {
+    run     = "touch /etc/hostplan-ran"
+    creates = "/tmp/done"
+  }
+}`})
+	r = hostplan(t, "apply", "--auto-approve", "-i", inv, direct)
+	for _, p := range []string{"/tmp/new-dir", "/tmp/new-file", "/tmp/done"} {
+		if !strings.Contains(r.stdout, "refusing "+p+": /tmp is writable by every user") {
+			t.Errorf("%s is not refused:\n%s", p, r)
+		}
+	}
+	if got := remote(t, h, "ls /tmp /etc | grep -c 'new-\\|hostplan-first\\|hostplan-ran'; true"); r.code != exitError || got != "0" {
+		t.Errorf("exit %d; files made on the host: %s", r.code, got)
+	}
 }
 
 // TestLabCommandTimeout: --command-timeout 3s on `sleep 20; touch x` took 22 s and x

@@ -122,8 +122,12 @@ func TestLabPlantedPaths(t *testing.T) {
 		if _, err := c.Resolve(ctx, "/srv/root-owned/into-home"); !errors.Is(err, ErrUnsafePath) {
 			t.Errorf("resolve a link into a user's folder: %v", err)
 		}
-		if fi, err := c.Stat(ctx, "/tmp/app"); err != nil || fi.Link != "/etc/cron.d" {
+		if fi, err := c.Stat(ctx, "/etc/sysctl.d/99-test.conf"); err != nil || fi.Link != "../sysctl.conf" {
 			t.Errorf("stat of a link: %+v %v", fi, err)
+		}
+		// Not even a look directly in /tmp: a creates guard there is anyone's to satisfy.
+		if _, err := c.Stat(ctx, "/tmp/app"); !errors.Is(err, ErrUnsafePath) {
+			t.Errorf("stat directly in /tmp: %v", err)
 		}
 		cancel()
 	}

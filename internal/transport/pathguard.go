@@ -21,7 +21,8 @@ import (
 //     in it, so what lstat saw stays true for the rest of the run.
 //   - A sticky world-writable directory such as /tmp may be passed through only to an
 //     entry owned by root or the acting user: the sticky bit keeps others from renaming
-//     or removing it. Nothing is read, written, created or removed directly in it.
+//     or removing it. Nothing directly in it is used, not even looked at: Stat refuses
+//     it too, so a plan fails on such a path before apply changes anything.
 //   - A symlink is followed only where it lies in a trusted directory (then only root or
 //     the acting user can have made it); its target is walked by the same rule. The last
 //     component is never followed implicitly: ReadFile and WriteFile refuse a symlink
@@ -137,7 +138,8 @@ func (g *guard) dirTrust(fi *FileInfo) (shared bool, reason string) {
 	return false, ""
 }
 
-// parent resolves the directory p lies in. Its result is trusted unless shared.
+// parent resolves the directory p lies in. Its result is trusted unless shared (see
+// strictParent).
 func (g *guard) parent(fsys walkFS, p string) (resolvedDir, string, error) {
 	p = path.Clean(p)
 	if !path.IsAbs(p) {

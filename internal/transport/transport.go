@@ -70,11 +70,12 @@ type Conn interface {
 	// last component never followed (a symlink there is an ErrNotRegular error for
 	// everything but Stat and Remove; use Resolve to follow it on purpose). A path
 	// another user could redirect is an ErrUnsafePath error; so is reading, writing,
-	// creating or removing anything directly inside a directory such as /tmp.
+	// creating, removing or even looking at anything directly inside a directory such
+	// as /tmp (what another user may plant there says nothing reliable), so a plan
+	// refuses such a path before anything changes.
 	//
 	// Stat describes path without following it (a symlink's target is in Link); a
-	// missing path yields an error wrapping fs.ErrNotExist. Stat alone may look
-	// directly inside /tmp-like directories: it opens nothing.
+	// missing path yields an error wrapping fs.ErrNotExist.
 	Stat(ctx context.Context, path string) (*FileInfo, error)
 	// ReadFile returns the whole content of path (fs.ErrNotExist when missing), which
 	// must be a regular file: a FIFO, device or socket is refused before any open.
