@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hostplan/hostplan/internal/allowlist"
 	"github.com/hostplan/hostplan/internal/ctynum"
-	"github.com/hostplan/hostplan/internal/transport"
+	"github.com/hostplan/hostplan/internal/firewall"
 )
 
 func init() {
@@ -32,9 +31,9 @@ func init() {
 }
 
 // Allowlist lets the Security Center's addresses of one region reach ports of this host
-// (the API server behind an access-control policy): firewalld rich rules when firewalld
-// runs, else accept rules in an iptables chain of hostplan's own, HOSTPLAN-ALLOW,
-// jumped to from the top of INPUT. It only adds accepts; the host's policy for everyone
+// (the API server behind an access-control policy), through the host's firewall backend
+// (firewall.Select): firewalld rich rules when firewalld runs, else accept rules in an
+// iptables chain of hostplan's own, HOSTPLAN-ALLOW, jumped to from the top of INPUT. It only adds accepts; the host's policy for everyone
 // else stays as it is.
 type Allowlist struct {
 	Name   string
@@ -43,8 +42,6 @@ type Allowlist struct {
 	Method string
 	Zone   string
 	Absent bool
-
-	chosen string
 }
 
 func buildAllowlist(label string, a Attrs) (Resource, error) {
@@ -52,7 +49,7 @@ func buildAllowlist(label string, a Attrs) (Resource, error) {
 	if err != nil {
 		return nil, &AttrError{Attr: "region", Msg: err.Error()}
 	}
-	l := &Allowlist{Name: label, Region: r, Method: a.String("method", "auto"), Zone: a.String("zone", "public")}
+	l := &Allowlist{Name: label, Region: r, Method: a.String("method", firewall.Auto), Zone: a.String("zone", "public")}
 	public, private := a.Bool("public", true), a.Bool("private", true)
 	if !public && !private {
 		return nil, &AttrError{Attr: "public", Msg: "allow the public addresses, the private range, or both"}
@@ -73,7 +70,7 @@ func buildAllowlist(label string, a Attrs) (Resource, error) {
 	if err := l.Allow.Validate(); err != nil {
 		return nil, &AttrError{Attr: "ports", Msg: err.Error()}
 	}
-	if err := checkFirewallAttrs(l.Method, l.Zone, "auto", "firewalld", "iptables"); err != nil {
+	if err := checkFirewallAttrs(l.Method, l.Zone, firewall.Auto, firewall.Firewalld, firewall.IPTables); err != nil {
 		return nil, err
 	}
 
@@ -89,110 +86,32 @@ func (l *Allowlist) Type() string { return "allowlist" }
 // Label implements Resource.
 func (l *Allowlist) Label() string { return l.Name }
 
-func (l *Allowlist) choose(h *Host) (string, string, error) {
-	if h.Facts != nil && h.Facts.OSFamily == "windows" {
-		return "", "", fmt.Errorf("allowlists on Windows hosts are not supported yet")
-	}
-	return linuxFirewall(h, l.Method)
-}
-
-func shellLine(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = transport.ShellQuote(a)
-	}
-	return strings.Join(q, " ")
-}
-
-// steps are the commands that make the host's rules exactly right.
-func (l *Allowlist) steps(ctx context.Context, h *Host) ([]string, error) {
-	var out []string
-	if l.chosen == "firewalld" {
-		for _, permanent := range []bool{true, false} {
-			cmd := "firewall-cmd --zone=" + l.Zone + " --list-rich-rules"
-			if permanent {
-				cmd = "firewall-cmd --permanent --zone=" + l.Zone + " --list-rich-rules"
-			}
-			res, err := run(ctx, h, cmd)
-			if err != nil {
-				return nil, err
-			}
-			if res.ExitCode != 0 {
-				return nil, toolError(cmd, res)
-			}
-			changes, err := l.Allow.DiffRichRules(string(res.Stdout), l.Absent)
-			if err != nil {
-				return nil, err
-			}
-			for _, args := range allowlist.FirewallCmdArgs(l.Zone, permanent, changes) {
-				out = append(out, shellLine(args))
-			}
-		}
-		return out, nil
-	}
-	chain, err := run(ctx, h, "iptables -w -S "+allowlist.Chain)
-	if err != nil {
-		return nil, err
-	}
-	if chain.ExitCode == 127 {
-		return nil, fmt.Errorf("iptables is not installed on %s", h.Name)
-	}
-	input, err := run(ctx, h, "iptables -w -S INPUT")
-	if err != nil {
-		return nil, err
-	}
-	if input.ExitCode != 0 {
-		return nil, toolError("iptables -S INPUT", input)
-	}
-	cmds, err := l.Allow.DiffIPTables(string(chain.Stdout), string(input.Stdout), l.Absent)
-	if err != nil {
-		return nil, fmt.Errorf("read the iptables rules of %s: %w", h.Name, err)
-	}
-	for _, args := range cmds {
-		out = append(out, shellLine(args))
-	}
-	return out, nil
+func (l *Allowlist) request() firewall.Allowlist {
+	return firewall.Allowlist{Allow: l.Allow, Zone: l.Zone, Absent: l.Absent}
 }
 
 // Plan implements Resource.
 func (l *Allowlist) Plan(ctx context.Context, h *Host) (*Change, error) {
-	method, why, err := l.choose(h)
+	b, why, err := firewall.Select(h.firewallHost(), l.Method)
 	if err != nil {
 		return nil, err
 	}
-	l.chosen = method
-	steps, err := l.steps(ctx, h)
+	fc, err := b.Allow(ctx, h.firewallHost(), l.request())
 	if err != nil {
 		return nil, err
 	}
-	c := &Change{Action: NoOp, Details: []string{fmt.Sprintf("%s; region %s: %d sources, ports %v", why, l.Region.Name, len(l.Allow.Sources), l.Allow.Ports)}}
-	if len(steps) == 0 {
-		return c, nil
-	}
-	c.Action = Update
-	if l.Absent {
-		c.Action = Delete
-	}
-	for _, s := range steps {
-		c.Details = append(c.Details, "would run: "+s)
-	}
-	if method == "iptables" {
-		c.Details = append(c.Details, "then save the ruleset to "+rulesFile(h)+" (iptables-save), where boot restores it from")
-	}
+	c := &Change{Details: []string{fmt.Sprintf("%s; region %s: %d sources, ports %v", why, l.Region.Name, len(l.Allow.Sources), l.Allow.Ports)}}
+	c.addCommands(fc.Commands)
+	c.Details = append(c.Details, fc.Notes...)
+	c.Action = commandsAction(len(fc.Commands) > 0, l.Absent)
 	return c, nil
 }
 
-// Apply implements Resource.
+// Apply implements Resource: exactly the commands the plan showed.
 func (l *Allowlist) Apply(ctx context.Context, h *Host, c *Change) error {
-	steps, err := l.steps(ctx, h)
+	b, _, err := firewall.Select(h.firewallHost(), l.Method)
 	if err != nil {
 		return err
 	}
-	if err := runAll(ctx, h, steps); err != nil {
-		return err
-	}
-	if l.chosen == "iptables" {
-		return saveRules(ctx, h)
-	}
-	return nil
+	return b.Apply(ctx, h.firewallHost(), c.Commands)
 }

@@ -60,7 +60,7 @@ func (d *Directory) Plan(ctx context.Context, h *Host) (*Change, error) {
 	}
 	cur, err := h.Conn.Stat(ctx, d.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		missing, err := missingParents(ctx, h, d.Path)
+		missing, err := transport.MissingParents(ctx, h.Conn, d.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +105,7 @@ func (d *Directory) Apply(ctx context.Context, h *Host, c *Change) error {
 	if c.Action != Create {
 		return setAttrs(ctx, h, d.Path, d.Mode, d.HasMode, uid, gid)
 	}
-	missing, err := missingParents(ctx, h, d.Path)
+	missing, err := transport.MissingParents(ctx, h.Conn, d.Path)
 	if err != nil {
 		return err
 	}

@@ -52,39 +52,6 @@ func checkAbsPath(p string) error {
 	return nil
 }
 
-// missingParents lists the ancestors of p that do not exist, outermost first.
-func missingParents(ctx context.Context, h *Host, p string) ([]string, error) {
-	var missing []string
-	for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
-		_, err := h.Conn.Stat(ctx, dir)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		missing = append([]string{dir}, missing...)
-	}
-	return missing, nil
-}
-
-// mkdirAll creates dir and its missing parents, all with attrs.
-func mkdirAll(ctx context.Context, h *Host, dir string, attrs transport.FileAttrs) error {
-	if _, err := h.Conn.Stat(ctx, dir); err == nil {
-		return nil
-	}
-	missing, err := missingParents(ctx, h, dir)
-	if err != nil {
-		return err
-	}
-	for _, p := range append(missing, dir) {
-		if err := h.Conn.Mkdir(ctx, p, attrs); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	return nil
-}
-
 // readFollowing reads p for a resource that edits a file through a symlink on purpose
 // (transport.ReadFollowing: only links no other user could have made). real is the file
 // to write back to; note, set when p is a link, says so for the plan, so that a
@@ -92,7 +59,12 @@ func mkdirAll(ctx context.Context, h *Host, dir string, attrs transport.FileAttr
 func readFollowing(ctx context.Context, h *Host, p string) (real, note string, data []byte, err error) {
 	real, data, err = transport.ReadFollowing(ctx, h.Conn, p)
 	if real != p && real != "" {
-		note = fmt.Sprintf("%s is a symbolic link: hostplan edits its target %s", p, real)
+		note = linkNote(p, real)
 	}
 	return real, note, data, err
+}
+
+// linkNote says for the plan that a file is edited through a symlink.
+func linkNote(link, target string) string {
+	return fmt.Sprintf("%s is a symbolic link: hostplan edits its target %s", link, target)
 }

@@ -4,6 +4,7 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -85,6 +86,12 @@ type Change struct {
 	// ReadVersion is the version of an API object the plan read (a resourceVersion);
 	// the apply is refused when the object changed since.
 	ReadVersion string
+	// Commands are the shell lines Apply runs, in order, exactly as the plan shows them
+	// ("would run: ..."), for changes made by commands (the firewall resources).
+	Commands []string
+	// Before is the change of a resource this one builds for itself, which Apply carries
+	// out first (the forwarding sysctl an iptables port forward needs).
+	Before *Change
 }
 
 // FileChange is the content of a file before and after the change.
@@ -105,6 +112,31 @@ type FileChange struct {
 
 // Changed reports whether the change does anything.
 func (c *Change) Changed() bool { return c != nil && c.Action != NoOp }
+
+// addCommands adds commands the change runs, and shows them.
+func (c *Change) addCommands(commands []string) {
+	c.Commands = append(c.Commands, commands...)
+	for _, s := range commands {
+		c.Details = append(c.Details, "would run: "+s)
+	}
+}
+
+// commandsAction is the action of a change that runs commands: update, or delete for an
+// absent resource, when it does anything.
+func commandsAction(changes, absent bool) Action {
+	switch {
+	case !changes:
+		return NoOp
+	case absent:
+		return Delete
+	}
+	return Update
+}
+
+// changes reports whether writing the file would change its content (or create it).
+func (fc *FileChange) changes() bool {
+	return fc != nil && (!fc.OldExists || !bytes.Equal(fc.Old, fc.New))
+}
 
 // Kind describes one resource type to the plan language.
 type Kind struct {

@@ -231,7 +231,7 @@ var backupName = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z$`)
 func (s *StaticPod) writeBackup(ctx context.Context, h *Host, data []byte, fc *FileChange) error {
 	private := transport.FileAttrs{Mode: 0o700, UID: -1, GID: -1}
 	if _, err := h.Conn.Stat(ctx, s.BackupDir); errors.Is(err, fs.ErrNotExist) {
-		if err := mkdirAll(ctx, h, s.BackupDir, private); err != nil {
+		if err := transport.MkdirAll(ctx, h.Conn, s.BackupDir, private); err != nil {
 			return err
 		}
 	} else if err != nil {

@@ -184,7 +184,7 @@ func (s *Sysctl) probe(ctx context.Context, h *Host, file string) (string, []str
 		return "", nil, fmt.Errorf("the kernel of %s has no %s (%s)", h.Name, s.Key, s.procPath())
 	}
 	if res.ExitCode != 0 {
-		return "", nil, toolError("read "+s.procPath(), res)
+		return "", nil, res.Failure("read " + s.procPath())
 	}
 	runtime, files, _ := strings.Cut(string(res.Stdout), "--- files\n")
 	var notes []string

@@ -34,7 +34,7 @@ func (a *app) check(ctx context.Context, args []string) int {
 	doc := report.NewCheck(report.FromPlan(e.Plan(ctx), v.reportOptions(c)))
 	errs := e.Inspect(ctx, func(ctx context.Context, host string, conn transport.Conn, f *facts.Facts) error {
 		ch := doc.Host(host)
-		if ch.Error != "" || f.OSFamily == "windows" {
+		if ch.Error != "" || f.Windows() {
 			return nil
 		}
 		ev, err := cis.Gather(ctx, conn, manifest)

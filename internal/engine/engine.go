@@ -240,7 +240,7 @@ func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
 		return nil, err
 	}
 	hs = &hostState{conn: conn, facts: f}
-	if e.opts.Lock != nil && f.OSFamily != "windows" {
+	if e.opts.Lock != nil && !f.Windows() {
 		e.progress(t.Host.Name, "locking", 0, 0)
 		if hs.lock, err = hostlock.Acquire(ctx, conn, t.Host.Name, e.opts.Lock.Holder, e.opts.Lock.Options); err != nil {
 			conn.Close()

@@ -151,7 +151,7 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 			st := &Step{Task: task.Name, Type: r.Kind.Type, Label: r.Label}
 			hp.Steps = append(hp.Steps, st)
 			done++
-			if hs.facts.OSFamily == "windows" && !r.Kind.Windows {
+			if hs.facts.Windows() && !r.Kind.Windows {
 				st.Err = fmt.Errorf("plan %s on %s: %s does not support Windows hosts yet (on Windows hostplan runs port_forward only)", st.Address(), t.Host.Name, r.Kind.Type)
 				continue
 			}

@@ -39,6 +39,12 @@ type Facts struct {
 	userNames, groupNames map[int]string // first name listed for an id
 }
 
+// Windows reports whether the host runs Windows: commands run in cmd.exe, no POSIX
+// tool exists, and the firewall is netsh's. Every platform decision starts here.
+func (f *Facts) Windows() bool { return f != nil && f.OSFamily == windows }
+
+const windows = "windows"
+
 // script prints one "key=value" line per fact, then the account databases. It never
 // fails as a whole: a missing tool just leaves its fact empty. It starts few processes
 // (uname, id, awk; sed on masters), since on a busy bastion run against many hosts each
@@ -138,7 +144,7 @@ func parse(out []byte) *Facts {
 // "Microsoft Windows [Version 10.0.20348.2227]", translated on other systems, so the
 // version is taken as the last word inside the brackets.
 func parseWindows(out []byte) *Facts {
-	f := &Facts{OSFamily: "windows", Distro: "windows", DistroFamily: "windows",
+	f := &Facts{OSFamily: windows, Distro: windows, DistroFamily: windows,
 		users: map[string]int{}, groups: map[string]int{}, userNames: map[int]string{}, groupNames: map[int]string{}}
 	for _, line := range strings.Split(string(out), "\n") {
 		line = strings.TrimSpace(line)

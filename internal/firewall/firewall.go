@@ -1,0 +1,124 @@
+// Package firewall manages a host's packet filter through one of three backends:
+// firewalld, iptables and the Windows port proxy with its firewall (netsh). Select picks
+// the backend once per host from its facts and the method a resource asks for. The
+// resources (port_forward, allowlist) say what they want; a backend reads the host's
+// rules and returns the exact commands that bring them to that state, which the plan
+// shows and Apply runs unchanged.
+package firewall
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/hostplan/hostplan/internal/allowlist"
+	"github.com/hostplan/hostplan/internal/facts"
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+// Methods, as a resource's method attribute names them.
+const (
+	Auto      = "auto"
+	Firewalld = "firewalld"
+	IPTables  = "iptables"
+	Netsh     = "netsh"
+)
+
+// Host is the host a backend reads and changes.
+type Host struct {
+	Name  string // as the inventory names it, for messages
+	Conn  transport.Conn
+	Facts *facts.Facts
+}
+
+// Forward is a port forward: ListenPort of the host to To:ToPort.
+type Forward struct {
+	Name       string // tags the rules, so they can be found again
+	ListenPort int
+	To         netip.Addr
+	ToPort     int
+	Protocol   string // "tcp" or "udp"
+	Masquerade bool
+	Zone       string // firewalld's
+	Absent     bool
+}
+
+// Allowlist lets Allow's sources reach its ports.
+type Allowlist struct {
+	Allow  allowlist.Allow
+	Zone   string // firewalld's
+	Absent bool
+}
+
+// Changes are what a backend would do to bring one resource's rules to the wanted state.
+type Changes struct {
+	// Commands are shell lines run in order: the plan shows them and Apply runs exactly
+	// these.
+	Commands []string
+	// Notes are what else a reviewer should know, shown after the commands.
+	Notes []string
+	// Saved is the change of the ruleset boot restores, when the backend keeps it in a
+	// file of its own (iptables); nil otherwise. Apply saves the ruleset that runs after
+	// Commands, which is this New unless another program changed the rules meanwhile.
+	Saved *SavedRules
+}
+
+// SavedRules is a saved ruleset before and after a change.
+type SavedRules struct {
+	Path      string // the file written
+	Link      string // the path the distro reads, when it is a symlink to Path; else ""
+	Old, New  []byte
+	OldExists bool
+}
+
+// Backend is one way of managing a host's packet filter, in the style of k0sctl's
+// configurers: what differs between firewalld, iptables and netsh lives behind it.
+type Backend interface {
+	// Method is the backend's method name.
+	Method() string
+	// Forward reads the host's rules and returns what brings f to the wanted state. It
+	// changes nothing.
+	Forward(ctx context.Context, h Host, f Forward) (*Changes, error)
+	// Allow reads the host's rules and returns what brings a to the wanted state. It
+	// changes nothing.
+	Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error)
+	// Apply carries out the Commands of Changes this backend returned for the same
+	// host: runs them in order, stopping at the first that fails, then keeps the result
+	// across reboots where the commands do not do so themselves.
+	Apply(ctx context.Context, h Host, commands []string) error
+	// KernelForwarding reports whether a forward through this backend needs hostplan to
+	// set net.ipv4.ip_forward: firewalld turns it on itself, and the Windows port proxy
+	// relays connections in user space.
+	KernelForwarding() bool
+}
+
+// Select picks the backend for a host: on Windows the port proxy (netsh); on Linux
+// firewalld when it runs (rules made behind its back would be lost at its next reload),
+// else iptables, whose saved rules go where the distro's boot scripts restore them
+// from. A method other than "auto" is used as set, or refused where it cannot work. The
+// second value says why, for the plan.
+func Select(h Host, method string) (Backend, string, error) {
+	if h.Facts.Windows() {
+		switch method {
+		case Netsh:
+			return netshBackend{}, "method netsh (as set)", nil
+		case Auto:
+			return netshBackend{}, "method netsh (auto: Windows host)", nil
+		}
+		return nil, "", fmt.Errorf("method %q on Windows host %s; use \"netsh\" (or \"auto\")", method, h.Name)
+	}
+	running := h.Facts != nil && h.Facts.Firewalld
+	switch {
+	case method == Netsh:
+		return nil, "", fmt.Errorf("method \"netsh\" needs a Windows host; %s runs %s", h.Name, h.Facts.OSFamily)
+	case method == Firewalld && !running:
+		return nil, "", fmt.Errorf("method \"firewalld\", but firewalld is not running on %s (firewall-cmd --state); start it or use method = \"iptables\"", h.Name)
+	case method == Firewalld:
+		return firewalld{}, "method firewalld (as set)", nil
+	case method == IPTables:
+		return newIPTables(h.Facts), "method iptables (as set)", nil
+	case running:
+		return firewalld{}, "method firewalld (auto: firewalld is running)", nil
+	}
+	return newIPTables(h.Facts), "method iptables (auto: firewalld is not running)", nil
+}

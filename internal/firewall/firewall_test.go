@@ -1,0 +1,49 @@
+package firewall
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hostplan/hostplan/internal/facts"
+)
+
+func TestSelect(t *testing.T) {
+	debian := &facts.Facts{OSFamily: "linux", DistroFamily: "debian"}
+	rhelFirewalld := &facts.Facts{OSFamily: "linux", DistroFamily: "rhel", Firewalld: true}
+	rhel := &facts.Facts{OSFamily: "linux", DistroFamily: "rhel"}
+	windows := &facts.Facts{OSFamily: "windows", DistroFamily: "windows"}
+	for _, tc := range []struct {
+		facts          *facts.Facts
+		method         string
+		want, why, err string
+		rulesFile      string
+	}{
+		{debian, Auto, IPTables, "method iptables (auto: firewalld is not running)", "", "/etc/iptables/rules.v4"},
+		{rhel, Auto, IPTables, "method iptables (auto: firewalld is not running)", "", "/etc/sysconfig/iptables"},
+		{rhelFirewalld, Auto, Firewalld, "method firewalld (auto: firewalld is running)", "", ""},
+		{rhelFirewalld, IPTables, IPTables, "method iptables (as set)", "", "/etc/sysconfig/iptables"},
+		{debian, Firewalld, "", "", `method "firewalld", but firewalld is not running on h1`, ""},
+		{debian, Netsh, "", "", `method "netsh" needs a Windows host; h1 runs linux`, ""},
+		{windows, Auto, Netsh, "method netsh (auto: Windows host)", "", ""},
+		{windows, Netsh, Netsh, "method netsh (as set)", "", ""},
+		{windows, IPTables, "", "", `method "iptables" on Windows host h1; use "netsh" (or "auto")`, ""},
+	} {
+		b, why, err := Select(Host{Name: "h1", Facts: tc.facts}, tc.method)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s on %+v: err = %v, want %q", tc.method, tc.facts, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || b.Method() != tc.want || why != tc.why {
+			t.Errorf("%s on %+v = %v, %q, %v; want %s, %q", tc.method, tc.facts, b, why, err, tc.want, tc.why)
+			continue
+		}
+		if ipt, ok := b.(iptables); ok && ipt.rulesFile != tc.rulesFile {
+			t.Errorf("%s on %+v: rules file %s, want %s", tc.method, tc.facts, ipt.rulesFile, tc.rulesFile)
+		}
+		if b.KernelForwarding() != (tc.want == IPTables) {
+			t.Errorf("%s: KernelForwarding = %v", tc.want, b.KernelForwarding())
+		}
+	}
+}

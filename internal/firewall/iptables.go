@@ -1,0 +1,147 @@
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+
+	"github.com/hostplan/hostplan/internal/allowlist"
+	"github.com/hostplan/hostplan/internal/facts"
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+// iptables changes the running rules with iptables and then saves the whole ruleset
+// (iptables-save) to the file the distro's boot scripts restore it from.
+type iptables struct {
+	rulesFile string
+}
+
+func newIPTables(f *facts.Facts) iptables {
+	if f != nil && f.DistroFamily == "rhel" {
+		return iptables{rulesFile: "/etc/sysconfig/iptables"} // iptables-services
+	}
+	return iptables{rulesFile: "/etc/iptables/rules.v4"} // iptables-persistent
+}
+
+func (iptables) Method() string { return IPTables }
+
+func (iptables) KernelForwarding() bool { return true }
+
+// Forward checks each rule of f with -C: -C before -A, so rules are never doubled;
+// with absent, -D while -C finds one.
+func (b iptables) Forward(ctx context.Context, h Host, f Forward) (*Changes, error) {
+	rules := forwardRules(f)
+	if f.Absent {
+		// Remove with or without masquerade, whatever the plan says now.
+		g := f
+		g.Masquerade = true
+		rules = forwardRules(g)
+	}
+	checks := make([]string, len(rules))
+	for i, r := range rules {
+		checks[i] = r.command("-C")
+	}
+	present, err := queryAll(ctx, h, "iptables", checks)
+	if err != nil {
+		return nil, err
+	}
+	c := &Changes{}
+	var added []iptRule
+	for i, r := range rules {
+		switch {
+		case !f.Absent && !present[i]:
+			c.Commands = append(c.Commands, r.command("-A"))
+			added = append(added, r)
+		case f.Absent && present[i]:
+			c.Commands = append(c.Commands, fmt.Sprintf("while %s 2>/dev/null; do %s || exit 1; done", r.command("-C"), r.command("-D")))
+		}
+	}
+	if c.Saved, err = b.plannedSaved(ctx, h, f, added, len(c.Commands) > 0); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// plannedSaved is the change of the saved ruleset: the running rules as iptables-save
+// prints them, with added appended and, for an absent forward that changes, its rules
+// removed.
+func (b iptables) plannedSaved(ctx context.Context, h Host, f Forward, added []iptRule, changes bool) (*SavedRules, error) {
+	save, err := output(ctx, h, "iptables-save")
+	if err != nil {
+		return nil, err
+	}
+	real, old, err := transport.ReadFollowing(ctx, h.Conn, b.rulesFile)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	planned := normalizeSave(save)
+	switch {
+	case f.Absent && changes:
+		planned = withoutForward(planned, f)
+	case !f.Absent:
+		planned = withRules(planned, added)
+	}
+	if exists && normalizeSave(string(old)) == planned {
+		planned = string(old) // saved already; keep it byte for byte
+	}
+	s := &SavedRules{Path: real, Old: old, New: []byte(planned), OldExists: exists}
+	if real != b.rulesFile && real != "" {
+		s.Link = b.rulesFile
+	}
+	return s, nil
+}
+
+func (b iptables) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
+	chain, err := h.Conn.Run(ctx, "iptables -w -S "+allowlist.Chain, nil)
+	if err != nil {
+		return nil, err
+	}
+	if chain.ExitCode == 127 {
+		return nil, fmt.Errorf("iptables is not installed on %s", h.Name)
+	}
+	input, err := h.Conn.Run(ctx, "iptables -w -S INPUT", nil)
+	if err != nil {
+		return nil, err
+	}
+	if input.ExitCode != 0 {
+		return nil, input.Failure("iptables -S INPUT")
+	}
+	cmds, err := a.Allow.DiffIPTables(string(chain.Stdout), string(input.Stdout), a.Absent)
+	if err != nil {
+		return nil, fmt.Errorf("read the iptables rules of %s: %w", h.Name, err)
+	}
+	c := &Changes{}
+	for _, args := range cmds {
+		c.Commands = append(c.Commands, shellLine(args))
+	}
+	if len(c.Commands) > 0 {
+		c.Notes = append(c.Notes, "then save the ruleset to "+b.rulesFile+" (iptables-save), where boot restores it from")
+	}
+	return c, nil
+}
+
+// Apply runs the commands, then saves the running ruleset where boot restores it,
+// unless it is saved there already.
+func (b iptables) Apply(ctx context.Context, h Host, commands []string) error {
+	if err := transport.RunAll(ctx, h.Conn, commands); err != nil {
+		return err
+	}
+	save, err := output(ctx, h, "iptables-save")
+	if err != nil {
+		return err
+	}
+	file, old, err := transport.ReadFollowing(ctx, h.Conn, b.rulesFile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err == nil && normalizeSave(string(old)) == normalizeSave(save) {
+		return nil
+	}
+	if err := transport.MkdirAll(ctx, h.Conn, path.Dir(file), transport.FileAttrs{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+		return err
+	}
+	return h.Conn.WriteFile(ctx, file, []byte(normalizeSave(save)), transport.FileAttrs{Mode: 0o600, UID: -1, GID: -1})
+}
