@@ -28,88 +28,118 @@ import (
 
 var iniSection = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`)
 
-func loadINI(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
-	sf := newSrcFile(path, src)
-	dir := fileDir(path)
-	var diags hcl.Diagnostics
+// iniReader is an INI inventory being read line by line: the section a line belongs to
+// decides what it holds.
+type iniReader struct {
+	b         *builder
+	sf        *srcFile
+	path, dir string
+	group     string
+	state     string // "hosts", "vars", "children", or "skip" after a bad section header
+}
 
-	group, state := "ungrouped", "hosts"
-	for line := 1; line <= len(sf.lineStarts); line++ {
-		start, end := sf.lineStarts[line-1], sf.lineEnd(line)
-		if line == 1 && bytes.HasPrefix(src, []byte("\ufeff")) {
-			start += 3
-		}
-		raw := string(src[start:end])
-		text := strings.TrimLeft(raw, " \t")
-		off := start + len(raw) - len(text) // byte offset of text in src
-		text = strings.TrimRight(text, " \t")
+func loadINI(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
+	r := &iniReader{b: b, sf: newSrcFile(path, src), path: path, dir: fileDir(path), group: "ungrouped", state: "hosts"}
+	var diags hcl.Diagnostics
+	for line := 1; line <= len(r.sf.lineStarts); line++ {
+		text, off := r.lineText(line)
 		if text == "" || text[0] == '#' || text[0] == ';' {
 			continue
 		}
-		lineRng := sf.rng(off, off+len(text))
-
 		if text[0] == '[' {
-			if m := iniSection.FindStringSubmatch(text); m != nil {
-				name, kind := m[1], m[2]
-				nameRng := sf.rng(off+1, off+1+len(name))
-				if !validGroupName(name) {
-					diags = append(diags, errorAt(nameRng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule)))
-					state = "skip"
-					continue
-				}
-				group = name
-				g := b.groupIn(name, path)
-				switch kind {
-				case "":
-					state = "hosts"
-					g.declared = true
-				case "vars":
-					state = "vars"
-					g.varsRefs = append(g.varsRefs, ref{name: name, rng: nameRng})
-				case "children":
-					state = "children"
-					g.declared = true
-				default:
-					diags = append(diags, errorAt(sf.rng(off+2+len(name), off+2+len(name)+len(kind)), "Unknown section type", fmt.Sprintf("[%s:%s] is not a section type; use [%s] for hosts, [%s:vars] for variables or [%s:children] for child groups.", name, kind, name, name, name)))
-					state = "skip"
-				}
-				continue
-			}
-			if body, _, _ := strings.Cut(text, "#"); strings.HasSuffix(strings.TrimSpace(body), "]") {
-				diags = append(diags, errorAt(lineRng, "Invalid section header", "A section header is [group], [group:vars] or [group:children], with no spaces inside the brackets."))
-				state = "skip"
+			if ds, ok := r.section(text, off); ok {
+				diags = append(diags, ds...)
 				continue
 			}
 		}
-
-		switch state {
-		case "skip":
-		case "hosts":
-			diags = append(diags, iniHostLine(b, sf, dir, group, text, off)...)
-		case "vars":
-			diags = append(diags, iniVarLine(b, sf, dir, group, text, off)...)
-		case "children":
-			toks, err := shlexSplit(text)
-			if err != nil {
-				diags = append(diags, errorAt(errRange(sf, off, text, err), "Invalid line", err.Error()))
-				continue
-			}
-			if len(toks) == 0 {
-				continue
-			}
-			t := toks[0]
-			rng := sf.rng(off+t.start, off+t.end)
-			if len(toks) > 1 {
-				diags = append(diags, errorAt(sf.rng(off+toks[1].start, off+toks[len(toks)-1].end), "Unexpected text after a child group", fmt.Sprintf("A [%s:children] section lists one group name per line; set group variables in a [%s:vars] section.", group, t.text)))
-			}
-			if !validGroupName(t.text) {
-				diags = append(diags, errorAt(rng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", t.text, groupNameRule)))
-				continue
-			}
-			b.addChild(group, t.text, rng)
-		}
+		diags = append(diags, r.entry(text, off)...)
 	}
-	return sf.hclFile(), diags
+	return r.sf.hclFile(), diags
+}
+
+// lineText is a line without the blanks around it (nor a byte order mark), and its
+// byte offset in the file.
+func (r *iniReader) lineText(line int) (string, int) {
+	src := r.sf.src
+	start, end := r.sf.lineStarts[line-1], r.sf.lineEnd(line)
+	if line == 1 && bytes.HasPrefix(src, []byte("\ufeff")) {
+		start += 3
+	}
+	raw := string(src[start:end])
+	text := strings.TrimLeft(raw, " \t")
+	off := start + len(raw) - len(text)
+	return strings.TrimRight(text, " \t"), off
+}
+
+// section reads a section header, which sets the group and kind of the lines after it.
+// ok is false when text is no header after all: a line of the current section.
+func (r *iniReader) section(text string, off int) (diags hcl.Diagnostics, ok bool) {
+	m := iniSection.FindStringSubmatch(text)
+	if m == nil {
+		if body, _, _ := strings.Cut(text, "#"); strings.HasSuffix(strings.TrimSpace(body), "]") {
+			r.state = "skip"
+			return hcl.Diagnostics{errorAt(r.sf.rng(off, off+len(text)), "Invalid section header", "A section header is [group], [group:vars] or [group:children], with no spaces inside the brackets.")}, true
+		}
+		return nil, false
+	}
+	name, kind := m[1], m[2]
+	nameRng := r.sf.rng(off+1, off+1+len(name))
+	if !validGroupName(name) {
+		r.state = "skip"
+		return hcl.Diagnostics{errorAt(nameRng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule))}, true
+	}
+	r.group = name
+	g := r.b.groupIn(name, r.path)
+	switch kind {
+	case "":
+		r.state = "hosts"
+		g.declared = true
+	case "vars":
+		r.state = "vars"
+		g.varsRefs = append(g.varsRefs, ref{name: name, rng: nameRng})
+	case "children":
+		r.state = "children"
+		g.declared = true
+	default:
+		r.state = "skip"
+		return hcl.Diagnostics{errorAt(r.sf.rng(off+2+len(name), off+2+len(name)+len(kind)), "Unknown section type", fmt.Sprintf("[%s:%s] is not a section type; use [%s] for hosts, [%s:vars] for variables or [%s:children] for child groups.", name, kind, name, name, name))}, true
+	}
+	return nil, true
+}
+
+// entry reads a line of the current section: a host, a variable or a child group.
+func (r *iniReader) entry(text string, off int) hcl.Diagnostics {
+	switch r.state {
+	case "hosts":
+		return iniHostLine(r.b, r.sf, r.dir, r.group, text, off)
+	case "vars":
+		return iniVarLine(r.b, r.sf, r.dir, r.group, text, off)
+	case "children":
+		return r.childLine(text, off)
+	}
+	return nil
+}
+
+// childLine reads a line of a [group:children] section: one group name.
+func (r *iniReader) childLine(text string, off int) hcl.Diagnostics {
+	toks, err := shlexSplit(text)
+	if err != nil {
+		return hcl.Diagnostics{errorAt(errRange(r.sf, off, text, err), "Invalid line", err.Error())}
+	}
+	if len(toks) == 0 {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	t := toks[0]
+	rng := r.sf.rng(off+t.start, off+t.end)
+	if len(toks) > 1 {
+		diags = append(diags, errorAt(r.sf.rng(off+toks[1].start, off+toks[len(toks)-1].end), "Unexpected text after a child group", fmt.Sprintf("A [%s:children] section lists one group name per line; set group variables in a [%s:vars] section.", r.group, t.text)))
+	}
+	if !validGroupName(t.text) {
+		return append(diags, errorAt(rng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", t.text, groupNameRule)))
+	}
+	r.b.addChild(r.group, t.text, rng)
+	return diags
 }
 
 func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.Diagnostics {
