@@ -42,63 +42,88 @@ func validateCluster(d *doc) (*cluster, error) {
 		return c, err
 	}
 	if c.listArgs {
-		if c.extraArgs, err = optional(c.apiServer, "extraArgs", yaml.SequenceNode, "apiServer.extraArgs (a list in "+av+")"); err != nil {
-			return nil, err
-		}
-		if c.extraArgs != nil {
-			for i, it := range c.extraArgs.Content {
-				what := fmt.Sprintf("apiServer.extraArgs[%d]", i)
-				if err := want(it, yaml.MappingNode, what); err != nil {
-					return nil, err
-				}
-				name, _, err := str(it, "name", what+".name")
-				if err != nil {
-					return nil, err
-				}
-				if name == "" {
-					return nil, &Error{Line: it.Line, Msg: what + " has no name"}
-				}
-				if _, _, err := str(it, "value", what+".value"); err != nil {
-					return nil, err
-				}
-				// v1beta4 allows a flag to repeat; only an edit of such a flag is refused.
-				c.argIndex[name] = append(c.argIndex[name], i)
-			}
-		}
+		err = c.checkArgList(av)
 	} else {
-		if c.extraArgs, err = optional(c.apiServer, "extraArgs", yaml.MappingNode, "apiServer.extraArgs (a mapping in "+av+")"); err != nil {
-			return nil, err
-		}
-		if c.extraArgs != nil {
-			for i := 0; i+1 < len(c.extraArgs.Content); i += 2 {
-				k := c.extraArgs.Content[i]
-				if err := want(c.extraArgs.Content[i+1], yaml.ScalarNode, "apiServer.extraArgs."+k.Value); err != nil {
-					return nil, err
-				}
-				c.argIndex[k.Value] = []int{i / 2}
-			}
-		}
+		err = c.checkArgMap(av)
 	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkExtraVolumes(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkArgList indexes the list form of apiServer.extraArgs (v1beta4) by flag name;
+// every item needs a name and a string value.
+func (c *cluster) checkArgList(av string) error {
+	var err error
+	if c.extraArgs, err = optional(c.apiServer, "extraArgs", yaml.SequenceNode, "apiServer.extraArgs (a list in "+av+")"); err != nil || c.extraArgs == nil {
+		return err
+	}
+	for i, it := range c.extraArgs.Content {
+		what := fmt.Sprintf("apiServer.extraArgs[%d]", i)
+		if err := want(it, yaml.MappingNode, what); err != nil {
+			return err
+		}
+		name, _, err := str(it, "name", what+".name")
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			return &Error{Line: it.Line, Msg: what + " has no name"}
+		}
+		if _, _, err := str(it, "value", what+".value"); err != nil {
+			return err
+		}
+		// v1beta4 allows a flag to repeat; only an edit of such a flag is refused.
+		c.argIndex[name] = append(c.argIndex[name], i)
+	}
+	return nil
+}
+
+// checkArgMap indexes the map form of apiServer.extraArgs (before v1beta4); every
+// value must be a scalar.
+func (c *cluster) checkArgMap(av string) error {
+	var err error
+	if c.extraArgs, err = optional(c.apiServer, "extraArgs", yaml.MappingNode, "apiServer.extraArgs (a mapping in "+av+")"); err != nil || c.extraArgs == nil {
+		return err
+	}
+	for i := 0; i+1 < len(c.extraArgs.Content); i += 2 {
+		k := c.extraArgs.Content[i]
+		if err := want(c.extraArgs.Content[i+1], yaml.ScalarNode, "apiServer.extraArgs."+k.Value); err != nil {
+			return err
+		}
+		c.argIndex[k.Value] = []int{i / 2}
+	}
+	return nil
+}
+
+// checkExtraVolumes indexes apiServer.extraVolumes by name (each once); every entry
+// needs a hostPath and a mountPath.
+func (c *cluster) checkExtraVolumes() error {
+	var err error
 	if c.extraVolumes, err = optional(c.apiServer, "extraVolumes", yaml.SequenceNode, "apiServer.extraVolumes"); err != nil || c.extraVolumes == nil {
-		return c, err
+		return err
 	}
 	for i, v := range c.extraVolumes.Content {
 		what := fmt.Sprintf("apiServer.extraVolumes[%d]", i)
 		name, err := itemName(v, what, "extraVolumes", c.volIndex, i)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, key := range []string{"hostPath", "mountPath"} {
 			s, _, err := str(v, key, what+"."+key)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if s == "" {
-				return nil, &Error{Line: v.Line, Msg: fmt.Sprintf("extraVolumes entry %q has no %s", name, key)}
+				return &Error{Line: v.Line, Msg: fmt.Sprintf("extraVolumes entry %q has no %s", name, key)}
 			}
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func (e *ClusterEdit) check() error {
