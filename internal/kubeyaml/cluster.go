@@ -228,21 +228,10 @@ func fillOrAdd(m *yaml.Node, path []any, key string, value any) op {
 // form, a []any of {name, value} for the list form; nil when there are none) for the
 // caller to add when extraArgs does not exist yet.
 func (c *cluster) planArgs(d *doc, e ClusterEdit, addingVolumes bool) ([]op, any, error) {
-	var ops []op
-	var add []Flag
 	path := []any{"apiServer", "extraArgs"}
-	for _, f := range e.ExtraArgs {
-		idx := c.argIndex[f.Name]
-		switch {
-		case len(idx) == 0:
-			add = append(add, f)
-		case len(idx) > 1:
-			return nil, nil, c.repeated(f.Name, idx)
-		case c.listArgs:
-			ops = append(ops, ensureString(c.extraArgs.Content[idx[0]], at(path, idx[0]), "value", f.Value, false)...)
-		default:
-			ops = append(ops, ensureString(c.extraArgs, path, f.Name, f.Value, false)...)
-		}
+	ops, add, err := c.setArgs(e.ExtraArgs, path)
+	if err != nil {
+		return nil, nil, err
 	}
 	var removeIdx []int
 	removed := 0
@@ -271,15 +260,43 @@ func (c *cluster) planArgs(d *doc, e ClusterEdit, addingVolumes bool) ([]op, any
 	if len(add) == 0 {
 		return ops, nil, nil
 	}
+	ops, newArgs := c.addArgs(ops, add, path)
+	return ops, newArgs, nil
+}
+
+// setArgs plans setting the arguments that exist (at path) and returns the ones to add.
+// An argument that repeats is refused: there is no telling which copy to set.
+func (c *cluster) setArgs(args []Flag, path []any) ([]op, []Flag, error) {
+	var ops []op
+	var add []Flag
+	for _, f := range args {
+		idx := c.argIndex[f.Name]
+		switch {
+		case len(idx) == 0:
+			add = append(add, f)
+		case len(idx) > 1:
+			return nil, nil, c.repeated(f.Name, idx)
+		case c.listArgs:
+			ops = append(ops, ensureString(c.extraArgs.Content[idx[0]], at(path, idx[0]), "value", f.Value, false)...)
+		default:
+			ops = append(ops, ensureString(c.extraArgs, path, f.Name, f.Value, false)...)
+		}
+	}
+	return ops, add, nil
+}
+
+// addArgs plans adding the arguments add to extraArgs (at path) after ops, or, when
+// extraArgs does not exist yet, returns them in its form for the caller to write.
+func (c *cluster) addArgs(ops []op, add []Flag, path []any) ([]op, any) {
 	if c.listArgs {
 		items := make([]any, len(add))
 		for i, f := range add {
 			items[i] = omap{{"name", f.Name}, {"value", f.Value}}
 		}
 		if c.extraArgs != nil {
-			return append(ops, op{kind: opAppend, node: c.extraArgs, path: path, items: items}), nil, nil
+			return append(ops, op{kind: opAppend, node: c.extraArgs, path: path, items: items}), nil
 		}
-		return ops, items, nil
+		return ops, items
 	}
 	// kubeadm writes a map's keys sorted; keep them so unless the file does not.
 	if c.extraArgs == nil || sortedKeys(c.extraArgs) {
@@ -289,13 +306,13 @@ func (c *cluster) planArgs(d *doc, e ClusterEdit, addingVolumes bool) ([]op, any
 		for _, f := range add {
 			ops = append(ops, op{kind: opAddKey, node: c.extraArgs, path: path, key: f.Name, value: f.Value})
 		}
-		return ops, nil, nil
+		return ops, nil
 	}
 	m := make(omap, len(add))
 	for i, f := range add {
 		m[i] = kv{f.Name, f.Value}
 	}
-	return ops, m, nil
+	return ops, m
 }
 
 func unique(names []string) []string {
