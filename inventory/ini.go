@@ -143,7 +143,6 @@ func (r *iniReader) childLine(text string, off int) hcl.Diagnostics {
 }
 
 func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.Diagnostics {
-	var diags hcl.Diagnostics
 	toks, err := shlexSplit(text)
 	if err != nil {
 		return hcl.Diagnostics{errorAt(errRange(sf, off, text, err), "Invalid host line", err.Error())}
@@ -160,25 +159,9 @@ func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.
 		return hcl.Diagnostics{errorAt(sf.rng(off+pat.start, off+pat.end), "Invalid host pattern", err.Error()+".")}
 	}
 	if strings.Contains(pat.text, "=") {
-		diags = append(diags, errorAt(sf.rng(off+pat.start, off+pat.end), "Missing host name", fmt.Sprintf("A host line starts with the host name, then key=value variables; %q looks like a variable. Variables for a whole group go into a [%s:vars] section.", pat.text, group)))
-		return diags
+		return hcl.Diagnostics{errorAt(sf.rng(off+pat.start, off+pat.end), "Missing host name", fmt.Sprintf("A host line starts with the host name, then key=value variables; %q looks like a variable. Variables for a whole group go into a [%s:vars] section.", pat.text, group))}
 	}
-
-	type kv struct {
-		key string
-		val string
-		rng hcl.Range
-	}
-	var vars []kv
-	for _, t := range toks[1:] {
-		key, val, ok := strings.Cut(t.text, "=")
-		if !ok || key == "" {
-			diags = append(diags, errorAt(sf.rng(off+t.start, off+t.end), "Expected key=value", fmt.Sprintf("After the host name a host line holds variables as key=value; %q is not one. Quote values with spaces: key=\"a b\".", t.text)))
-			continue
-		}
-		vstart := off + t.start + strings.IndexByte(text[t.start:t.end], '=') + 1
-		vars = append(vars, kv{key, val, sf.rng(vstart, off+t.end)})
-	}
+	vars, diags := iniHostVars(sf, text, off, toks[1:])
 
 	ok, d := b.spendEntries(len(names), sf.rng(off+pat.start, off+pat.end))
 	if d != nil {
@@ -200,6 +183,29 @@ func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.
 		}
 	}
 	return diagsOnce(diags)
+}
+
+// iniVar is a key=value variable of a host line; rng is the value's.
+type iniVar struct {
+	key, val string
+	rng      hcl.Range
+}
+
+// iniHostVars reads the variables after the host pattern of a host line, whose tokens
+// are toks.
+func iniHostVars(sf *srcFile, text string, off int, toks []token) ([]iniVar, hcl.Diagnostics) {
+	var vars []iniVar
+	var diags hcl.Diagnostics
+	for _, t := range toks {
+		key, val, ok := strings.Cut(t.text, "=")
+		if !ok || key == "" {
+			diags = append(diags, errorAt(sf.rng(off+t.start, off+t.end), "Expected key=value", fmt.Sprintf("After the host name a host line holds variables as key=value; %q is not one. Quote values with spaces: key=\"a b\".", t.text)))
+			continue
+		}
+		vstart := off + t.start + strings.IndexByte(text[t.start:t.end], '=') + 1
+		vars = append(vars, iniVar{key, val, sf.rng(vstart, off+t.end)})
+	}
+	return vars, diags
 }
 
 // diagsOnce drops repeated diagnostics (a bad value on a ranged host line is bad once).
@@ -308,54 +314,65 @@ func shlexSplit(line string) ([]token, error) {
 		if i >= len(line) || line[i] == '#' {
 			return toks, nil
 		}
-		start := i
-		var sb strings.Builder
-	word:
-		for i < len(line) {
-			c := line[i]
-			switch c {
-			case ' ', '\t':
-				break word
-			case '\'':
-				j := strings.IndexByte(line[i+1:], '\'')
-				if j < 0 {
-					return nil, &quoteError{quote: '\'', at: i}
-				}
-				sb.WriteString(line[i+1 : i+1+j])
-				i += j + 2
-			case '"':
-				open := i
-				i++
-				closed := false
-				for i < len(line) {
-					if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
-						sb.WriteByte(line[i+1])
-						i += 2
-						continue
-					}
-					if line[i] == '"' {
-						closed = true
-						i++
-						break
-					}
-					sb.WriteByte(line[i])
-					i++
-				}
-				if !closed {
-					return nil, &quoteError{quote: '"', at: open}
-				}
-			case '\\':
-				if i+1 < len(line) {
-					sb.WriteByte(line[i+1])
-					i += 2
-				} else {
-					i++
-				}
-			default:
-				sb.WriteByte(c)
+		tok, err := shlexWord(line, i)
+		if err != nil {
+			return nil, err
+		}
+		toks = append(toks, tok)
+		i = tok.end
+	}
+}
+
+// shlexWord reads the word that starts at line[start], up to a blank outside quotes.
+func shlexWord(line string, start int) (token, error) {
+	var sb strings.Builder
+	i := start
+	for i < len(line) {
+		c := line[i]
+		switch c {
+		case ' ', '\t':
+			return token{text: sb.String(), start: start, end: i}, nil
+		case '\'':
+			j := strings.IndexByte(line[i+1:], '\'')
+			if j < 0 {
+				return token{}, &quoteError{quote: '\'', at: i}
+			}
+			sb.WriteString(line[i+1 : i+1+j])
+			i += j + 2
+		case '"':
+			var err error
+			if i, err = shlexDoubleQuoted(line, i, &sb); err != nil {
+				return token{}, err
+			}
+		case '\\':
+			if i+1 < len(line) {
+				sb.WriteByte(line[i+1])
+				i += 2
+			} else {
 				i++
 			}
+		default:
+			sb.WriteByte(c)
+			i++
 		}
-		toks = append(toks, token{text: sb.String(), start: start, end: i})
 	}
+	return token{text: sb.String(), start: start, end: i}, nil
+}
+
+// shlexDoubleQuoted writes the text of the "..." at line[open] to sb, escapes
+// resolved, and returns the offset after its closing quote.
+func shlexDoubleQuoted(line string, open int, sb *strings.Builder) (int, error) {
+	for i := open + 1; i < len(line); {
+		if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
+			sb.WriteByte(line[i+1])
+			i += 2
+			continue
+		}
+		if line[i] == '"' {
+			return i + 1, nil
+		}
+		sb.WriteByte(line[i])
+		i++
+	}
+	return 0, &quoteError{quote: '"', at: open}
 }
