@@ -162,12 +162,16 @@ func setAnsibleVar(l *layer, name string, v cty.Value, rng hcl.Range, dir string
 		l.note(name, "is not supported and was ignored; "+vi.hint)
 		return nil
 	}
+	return setAnsibleConn(l, vi.kind, name, v, rng, dir)
+}
 
+// setAnsibleConn records a connection variable of kind k in l.conn.
+func setAnsibleConn(l *layer, k varKind, name string, v cty.Value, rng hcl.Range, dir string) *hcl.Diagnostic {
 	if v.IsNull() {
 		// `ansible_user:` with no value in YAML, or ~ (null): leave the setting unset.
 		return nil
 	}
-	switch vi.kind {
+	switch k {
 	case kindBecome:
 		b, ok := ansibleBool(v)
 		if !ok {
@@ -192,7 +196,15 @@ func setAnsibleVar(l *layer, name string, v cty.Value, rng hcl.Range, dir string
 	if s == "" {
 		return errorAt(rng, "Empty "+name, fmt.Sprintf("%s is empty: give it a value or remove it.", name))
 	}
-	switch vi.kind {
+	return setAnsibleConnString(l, k, name, s, rng, dir)
+}
+
+// setAnsibleConnString records a connection variable of kind k whose value is the
+// string s (trimmed, not empty). A become method or shell type hostplan lacks is
+// noted and ignored, like other Ansible settings it has no use for; a connection type
+// it cannot make is an error.
+func setAnsibleConnString(l *layer, k varKind, name, s string, rng hcl.Range, dir string) *hcl.Diagnostic {
+	switch k {
 	case kindAddress:
 		l.conn.Address = s
 	case kindUser:

@@ -180,7 +180,17 @@ func badHostName(name string) string {
 	return ""
 }
 
+// decodeConnAttrs reads the connection attributes of a defaults or host block into c.
 func decodeConnAttrs(attrs hcl.Attributes, c *connLayer, dir string) hcl.Diagnostics {
+	diags := decodeConnStrings(attrs, c, dir)
+	diags = append(diags, decodePort(attrs["port"], c)...)
+	diags = append(diags, decodeBecome(attrs["become"], c)...)
+	return append(diags, decodeIdentityFile(attrs["identity_file"], c, dir)...)
+}
+
+// decodeConnStrings reads the string attributes. Only bastion may be empty: that is
+// how a block turns off a ProxyJump from ~/.ssh/config.
+func decodeConnStrings(attrs hcl.Attributes, c *connLayer, dir string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, name := range []string{"user", "become_user", "known_hosts", "connection", "bastion", "shell"} {
 		a := attrs[name]
@@ -192,75 +202,98 @@ func decodeConnAttrs(attrs hcl.Attributes, c *connLayer, dir string) hcl.Diagnos
 		if ds.HasErrors() {
 			continue
 		}
-		switch name {
-		case "user":
-			c.User = s
-		case "become_user":
-			c.BecomeUser = s
-		case "known_hosts":
-			c.KnownHosts = expandPath(s, dir)
-		case "connection":
-			if s != "ssh" && s != "local" {
-				diags = append(diags, errorAt(a.Expr.Range(), "Invalid connection", fmt.Sprintf("connection must be \"ssh\" or \"local\"; got %q.", s)))
-				continue
-			}
-			c.Connection = s
-		case "shell":
-			if s != "sh" && s != "cmd" {
-				diags = append(diags, errorAt(a.Expr.Range(), "Invalid shell", fmt.Sprintf("shell must be \"sh\" or \"cmd\" (cmd.exe, OpenSSH for Windows' default); got %q. Leave it out to detect it when connecting.", s)))
-				continue
-			}
-			c.Shell = s
-		case "bastion":
-			if s == "" || s == "none" {
-				c.Bastion, c.bastionSet = "", true
-				continue
-			}
-			if _, _, _, err := parseJumpHost(s); err != nil {
-				diags = append(diags, errorAt(a.Expr.Range(), "Invalid bastion", err.Error()))
-				continue
-			}
-			c.Bastion, c.bastionSet = s, true
-		}
+		diags = append(diags, setConnString(c, name, s, a.Expr.Range(), dir)...)
 	}
-	if a := attrs["port"]; a != nil {
-		v, ds := a.Expr.Value(nil)
-		diags = append(diags, ds...)
-		if !ds.HasErrors() && !v.IsNull() {
-			if p, ok := valuePort(v); ok {
-				c.Port = p
-			} else {
-				diags = append(diags, errorAt(a.Expr.Range(), "Invalid port", fmt.Sprintf("port must be a whole number from 1 to 65535; got %s.", showValue(v))))
-			}
+	return diags
+}
+
+// setConnString sets the string attribute name to s, refusing values hostplan cannot
+// connect with; rng is the value's, for diagnostics.
+func setConnString(c *connLayer, name, s string, rng hcl.Range, dir string) hcl.Diagnostics {
+	switch name {
+	case "user":
+		c.User = s
+	case "become_user":
+		c.BecomeUser = s
+	case "known_hosts":
+		c.KnownHosts = expandPath(s, dir)
+	case "connection":
+		if s != "ssh" && s != "local" {
+			return hcl.Diagnostics{errorAt(rng, "Invalid connection", fmt.Sprintf("connection must be \"ssh\" or \"local\"; got %q.", s))}
 		}
-	}
-	if a := attrs["become"]; a != nil {
-		v, ds := a.Expr.Value(nil)
-		diags = append(diags, ds...)
-		if !ds.HasErrors() && !v.IsNull() {
-			bv, err := convert.Convert(v, cty.Bool)
-			if err != nil {
-				diags = append(diags, errorAt(a.Expr.Range(), "Invalid become", fmt.Sprintf("become must be true or false; got %s.", showValue(v))))
-			} else {
-				c.Become, c.becomeSet = bv.True(), true
-			}
+		c.Connection = s
+	case "shell":
+		if s != "sh" && s != "cmd" {
+			return hcl.Diagnostics{errorAt(rng, "Invalid shell", fmt.Sprintf("shell must be \"sh\" or \"cmd\" (cmd.exe, OpenSSH for Windows' default); got %q. Leave it out to detect it when connecting.", s))}
 		}
-	}
-	if a := attrs["identity_file"]; a != nil {
-		v, ds := a.Expr.Value(nil)
-		diags = append(diags, ds...)
-		if !ds.HasErrors() && !v.IsNull() {
-			files, ok := stringList(v)
-			if !ok {
-				diags = append(diags, errorAt(a.Expr.Range(), "Invalid identity_file", fmt.Sprintf("identity_file must be a path or a list of paths; got %s.", showValue(v))))
-			} else {
-				for i, f := range files {
-					files[i] = expandPath(f, dir)
-				}
-				c.IdentityFile = files
-			}
+		c.Shell = s
+	case "bastion":
+		if s == "" || s == "none" {
+			c.Bastion, c.bastionSet = "", true
+			return nil
 		}
+		if _, _, _, err := parseJumpHost(s); err != nil {
+			return hcl.Diagnostics{errorAt(rng, "Invalid bastion", err.Error())}
+		}
+		c.Bastion, c.bastionSet = s, true
 	}
+	return nil
+}
+
+// attrValue evaluates an optional attribute. ok is false when it is absent, null or
+// fails to evaluate (diags say why): the setting then stays unset.
+func attrValue(a *hcl.Attribute) (v cty.Value, ok bool, diags hcl.Diagnostics) {
+	if a == nil {
+		return cty.NilVal, false, nil
+	}
+	v, diags = a.Expr.Value(nil)
+	return v, !diags.HasErrors() && !v.IsNull(), diags
+}
+
+// decodePort reads port, a whole number from 1 to 65535.
+func decodePort(a *hcl.Attribute, c *connLayer) hcl.Diagnostics {
+	v, ok, diags := attrValue(a)
+	if !ok {
+		return diags
+	}
+	p, ok := valuePort(v)
+	if !ok {
+		return append(diags, errorAt(a.Expr.Range(), "Invalid port", fmt.Sprintf("port must be a whole number from 1 to 65535; got %s.", showValue(v))))
+	}
+	c.Port = p
+	return diags
+}
+
+// decodeBecome reads become: false is a setting too, over a lower layer's true (see
+// connLayer).
+func decodeBecome(a *hcl.Attribute, c *connLayer) hcl.Diagnostics {
+	v, ok, diags := attrValue(a)
+	if !ok {
+		return diags
+	}
+	bv, err := convert.Convert(v, cty.Bool)
+	if err != nil {
+		return append(diags, errorAt(a.Expr.Range(), "Invalid become", fmt.Sprintf("become must be true or false; got %s.", showValue(v))))
+	}
+	c.Become, c.becomeSet = bv.True(), true
+	return diags
+}
+
+// decodeIdentityFile reads identity_file, one path or a list of them, each relative
+// to the inventory file's directory dir.
+func decodeIdentityFile(a *hcl.Attribute, c *connLayer, dir string) hcl.Diagnostics {
+	v, ok, diags := attrValue(a)
+	if !ok {
+		return diags
+	}
+	files, ok := stringList(v)
+	if !ok {
+		return append(diags, errorAt(a.Expr.Range(), "Invalid identity_file", fmt.Sprintf("identity_file must be a path or a list of paths; got %s.", showValue(v))))
+	}
+	for i, f := range files {
+		files[i] = expandPath(f, dir)
+	}
+	c.IdentityFile = files
 	return diags
 }
 

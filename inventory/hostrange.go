@@ -46,22 +46,9 @@ func parseHostPattern(s string) (names []string, port int, err error) {
 		}
 	}
 	// Colons outside brackets: one means host:port, more mean a bare IPv6 address.
-	depth, colons, last := 0, 0, -1
-	for i, r := range s {
-		switch r {
-		case '[':
-			depth++
-		case ']':
-			depth--
-		case ':':
-			if depth == 0 {
-				colons++
-				last = i
-			}
-		}
-	}
-	if depth != 0 {
-		return nil, 0, fmt.Errorf("unbalanced brackets in host pattern %q", s)
+	colons, last, err := outerColons(s)
+	if err != nil {
+		return nil, 0, err
 	}
 	name := s
 	switch {
@@ -81,6 +68,30 @@ func parseHostPattern(s string) (names []string, port int, err error) {
 	}
 	names, err = expandHostRange(name)
 	return names, port, err
+}
+
+// outerColons counts the colons of host pattern s outside brackets and finds the last
+// of them (-1 if none).
+func outerColons(s string) (colons, last int, err error) {
+	depth := 0
+	last = -1
+	for i, r := range s {
+		switch r {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ':':
+			if depth == 0 {
+				colons++
+				last = i
+			}
+		}
+	}
+	if depth != 0 {
+		return 0, 0, fmt.Errorf("unbalanced brackets in host pattern %q", s)
+	}
+	return colons, last, nil
 }
 
 func parsePortSuffix(rest, whole string) (int, error) {
@@ -146,63 +157,84 @@ func expandHostRange(name string) ([]string, error) {
 }
 
 func rangeSeq(inner, name string) ([]string, error) {
-	bad := func(why string) error {
-		return fmt.Errorf("host range [%s] in %q %s; write [begin:end] or [begin:end:step], e.g. web[01:20] or db-[a:f]", inner, name, why)
-	}
+	r := hostRange{inner: inner, name: name, step: 1}
 	parts := strings.Split(inner, ":")
 	if len(parts) != 2 && len(parts) != 3 {
-		return nil, bad("is malformed")
+		return nil, r.bad("is malformed")
 	}
-	beg, end := parts[0], parts[1]
-	step := 1
+	r.beg, r.end = parts[0], parts[1]
 	if len(parts) == 3 {
 		s, err := strconv.Atoi(parts[2])
 		if err != nil || s < 1 {
-			return nil, bad("has a step that is not a positive number")
+			return nil, r.bad("has a step that is not a positive number")
 		}
-		step = s
+		r.step = s
 	}
-	if beg == "" || end == "" {
-		return nil, bad("needs both a begin and an end")
+	if r.beg == "" || r.end == "" {
+		return nil, r.bad("needs both a begin and an end")
 	}
-	var out []string
-	if bi, err := strconv.Atoi(beg); err == nil {
-		ei, err := strconv.Atoi(end)
-		if err != nil {
-			return nil, bad("mixes a number and a letter")
-		}
-		if bi < 0 || ei < 0 {
-			return nil, bad("has a negative bound")
-		}
-		width := 0
-		if len(beg) > 1 && beg[0] == '0' {
-			if len(beg) != len(end) {
-				return nil, bad("is zero-padded, so begin and end need the same number of digits")
-			}
-			width = len(beg)
-		}
-		if bi > ei {
-			return nil, bad("has a begin greater than its end")
-		}
-		// (ei-bi)/step+1 would overflow for [0:9223372036854775807].
-		if (ei-bi)/step >= maxRangeHosts {
-			return nil, fmt.Errorf("host pattern %q expands to more than %d hosts", name, maxRangeHosts)
-		}
-		// Count the names rather than step past end: i += step can overflow.
-		for k := 0; k <= (ei-bi)/step; k++ {
-			out = append(out, fmt.Sprintf("%0*d", width, bi+k*step))
-		}
-		return out, nil
+	if bi, err := strconv.Atoi(r.beg); err == nil {
+		return r.numberSeq(bi)
 	}
-	bi, ei := strings.Index(letters, beg), strings.Index(letters, end)
-	if len(beg) != 1 || len(end) != 1 || bi < 0 || ei < 0 {
-		return nil, bad("is neither numeric nor a single-letter range")
+	return r.letterSeq()
+}
+
+// hostRange is one range [beg:end] or [beg:end:step] of host pattern name; inner is
+// the text between its brackets.
+type hostRange struct {
+	inner, name string
+	beg, end    string
+	step        int
+}
+
+func (r hostRange) bad(why string) error {
+	return fmt.Errorf("host range [%s] in %q %s; write [begin:end] or [begin:end:step], e.g. web[01:20] or db-[a:f]", r.inner, r.name, why)
+}
+
+// numberSeq expands a numeric range, whose begin is bi; a zero-padded begin pads
+// every number to its width.
+func (r hostRange) numberSeq(bi int) ([]string, error) {
+	ei, err := strconv.Atoi(r.end)
+	if err != nil {
+		return nil, r.bad("mixes a number and a letter")
+	}
+	if bi < 0 || ei < 0 {
+		return nil, r.bad("has a negative bound")
+	}
+	width := 0
+	if len(r.beg) > 1 && r.beg[0] == '0' {
+		if len(r.beg) != len(r.end) {
+			return nil, r.bad("is zero-padded, so begin and end need the same number of digits")
+		}
+		width = len(r.beg)
 	}
 	if bi > ei {
-		return nil, bad("has a begin after its end")
+		return nil, r.bad("has a begin greater than its end")
 	}
-	for k := 0; k <= (ei-bi)/step; k++ {
-		i := bi + k*step
+	// (ei-bi)/step+1 would overflow for [0:9223372036854775807].
+	if (ei-bi)/r.step >= maxRangeHosts {
+		return nil, fmt.Errorf("host pattern %q expands to more than %d hosts", r.name, maxRangeHosts)
+	}
+	var out []string
+	// Count the names rather than step past end: i += step can overflow.
+	for k := 0; k <= (ei-bi)/r.step; k++ {
+		out = append(out, fmt.Sprintf("%0*d", width, bi+k*r.step))
+	}
+	return out, nil
+}
+
+// letterSeq expands a range of single letters.
+func (r hostRange) letterSeq() ([]string, error) {
+	bi, ei := strings.Index(letters, r.beg), strings.Index(letters, r.end)
+	if len(r.beg) != 1 || len(r.end) != 1 || bi < 0 || ei < 0 {
+		return nil, r.bad("is neither numeric nor a single-letter range")
+	}
+	if bi > ei {
+		return nil, r.bad("has a begin after its end")
+	}
+	var out []string
+	for k := 0; k <= (ei-bi)/r.step; k++ {
+		i := bi + k*r.step
 		out = append(out, letters[i:i+1])
 	}
 	return out, nil

@@ -28,92 +28,121 @@ import (
 
 var iniSection = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`)
 
-func loadINI(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
-	sf := newSrcFile(path, src)
-	dir := fileDir(path)
-	var diags hcl.Diagnostics
+// iniReader is an INI inventory being read line by line: the section a line belongs to
+// decides what it holds.
+type iniReader struct {
+	b         *builder
+	sf        *srcFile
+	path, dir string
+	group     string
+	state     string // "hosts", "vars", "children", or "skip" after a bad section header
+}
 
-	group, state := "ungrouped", "hosts"
-	for line := 1; line <= len(sf.lineStarts); line++ {
-		start, end := sf.lineStarts[line-1], sf.lineEnd(line)
-		if line == 1 && bytes.HasPrefix(src, []byte("\ufeff")) {
-			start += 3
-		}
-		raw := string(src[start:end])
-		text := strings.TrimLeft(raw, " \t")
-		off := start + len(raw) - len(text) // byte offset of text in src
-		text = strings.TrimRight(text, " \t")
+func loadINI(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
+	r := &iniReader{b: b, sf: newSrcFile(path, src), path: path, dir: fileDir(path), group: "ungrouped", state: "hosts"}
+	var diags hcl.Diagnostics
+	for line := 1; line <= len(r.sf.lineStarts); line++ {
+		text, off := r.lineText(line)
 		if text == "" || text[0] == '#' || text[0] == ';' {
 			continue
 		}
-		lineRng := sf.rng(off, off+len(text))
-
 		if text[0] == '[' {
-			if m := iniSection.FindStringSubmatch(text); m != nil {
-				name, kind := m[1], m[2]
-				nameRng := sf.rng(off+1, off+1+len(name))
-				if !validGroupName(name) {
-					diags = append(diags, errorAt(nameRng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule)))
-					state = "skip"
-					continue
-				}
-				group = name
-				g := b.groupIn(name, path)
-				switch kind {
-				case "":
-					state = "hosts"
-					g.declared = true
-				case "vars":
-					state = "vars"
-					g.varsRefs = append(g.varsRefs, ref{name: name, rng: nameRng})
-				case "children":
-					state = "children"
-					g.declared = true
-				default:
-					diags = append(diags, errorAt(sf.rng(off+2+len(name), off+2+len(name)+len(kind)), "Unknown section type", fmt.Sprintf("[%s:%s] is not a section type; use [%s] for hosts, [%s:vars] for variables or [%s:children] for child groups.", name, kind, name, name, name)))
-					state = "skip"
-				}
-				continue
-			}
-			if body, _, _ := strings.Cut(text, "#"); strings.HasSuffix(strings.TrimSpace(body), "]") {
-				diags = append(diags, errorAt(lineRng, "Invalid section header", "A section header is [group], [group:vars] or [group:children], with no spaces inside the brackets."))
-				state = "skip"
+			if ds, ok := r.section(text, off); ok {
+				diags = append(diags, ds...)
 				continue
 			}
 		}
-
-		switch state {
-		case "skip":
-		case "hosts":
-			diags = append(diags, iniHostLine(b, sf, dir, group, text, off)...)
-		case "vars":
-			diags = append(diags, iniVarLine(b, sf, dir, group, text, off)...)
-		case "children":
-			toks, err := shlexSplit(text)
-			if err != nil {
-				diags = append(diags, errorAt(errRange(sf, off, text, err), "Invalid line", err.Error()))
-				continue
-			}
-			if len(toks) == 0 {
-				continue
-			}
-			t := toks[0]
-			rng := sf.rng(off+t.start, off+t.end)
-			if len(toks) > 1 {
-				diags = append(diags, errorAt(sf.rng(off+toks[1].start, off+toks[len(toks)-1].end), "Unexpected text after a child group", fmt.Sprintf("A [%s:children] section lists one group name per line; set group variables in a [%s:vars] section.", group, t.text)))
-			}
-			if !validGroupName(t.text) {
-				diags = append(diags, errorAt(rng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", t.text, groupNameRule)))
-				continue
-			}
-			b.addChild(group, t.text, rng)
-		}
+		diags = append(diags, r.entry(text, off)...)
 	}
-	return sf.hclFile(), diags
+	return r.sf.hclFile(), diags
+}
+
+// lineText is a line without the blanks around it (nor a byte order mark), and its
+// byte offset in the file.
+func (r *iniReader) lineText(line int) (string, int) {
+	src := r.sf.src
+	start, end := r.sf.lineStarts[line-1], r.sf.lineEnd(line)
+	if line == 1 && bytes.HasPrefix(src, []byte("\ufeff")) {
+		start += 3
+	}
+	raw := string(src[start:end])
+	text := strings.TrimLeft(raw, " \t")
+	off := start + len(raw) - len(text)
+	return strings.TrimRight(text, " \t"), off
+}
+
+// section reads a section header, which sets the group and kind of the lines after it.
+// ok is false when text is no header after all: a line of the current section.
+func (r *iniReader) section(text string, off int) (diags hcl.Diagnostics, ok bool) {
+	m := iniSection.FindStringSubmatch(text)
+	if m == nil {
+		if body, _, _ := strings.Cut(text, "#"); strings.HasSuffix(strings.TrimSpace(body), "]") {
+			r.state = "skip"
+			return hcl.Diagnostics{errorAt(r.sf.rng(off, off+len(text)), "Invalid section header", "A section header is [group], [group:vars] or [group:children], with no spaces inside the brackets.")}, true
+		}
+		return nil, false
+	}
+	name, kind := m[1], m[2]
+	nameRng := r.sf.rng(off+1, off+1+len(name))
+	if !validGroupName(name) {
+		r.state = "skip"
+		return hcl.Diagnostics{errorAt(nameRng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule))}, true
+	}
+	r.group = name
+	g := r.b.groupIn(name, r.path)
+	switch kind {
+	case "":
+		r.state = "hosts"
+		g.declared = true
+	case "vars":
+		r.state = "vars"
+		g.varsRefs = append(g.varsRefs, ref{name: name, rng: nameRng})
+	case "children":
+		r.state = "children"
+		g.declared = true
+	default:
+		r.state = "skip"
+		return hcl.Diagnostics{errorAt(r.sf.rng(off+2+len(name), off+2+len(name)+len(kind)), "Unknown section type", fmt.Sprintf("[%s:%s] is not a section type; use [%s] for hosts, [%s:vars] for variables or [%s:children] for child groups.", name, kind, name, name, name))}, true
+	}
+	return nil, true
+}
+
+// entry reads a line of the current section: a host, a variable or a child group.
+func (r *iniReader) entry(text string, off int) hcl.Diagnostics {
+	switch r.state {
+	case "hosts":
+		return iniHostLine(r.b, r.sf, r.dir, r.group, text, off)
+	case "vars":
+		return iniVarLine(r.b, r.sf, r.dir, r.group, text, off)
+	case "children":
+		return r.childLine(text, off)
+	}
+	return nil
+}
+
+// childLine reads a line of a [group:children] section: one group name.
+func (r *iniReader) childLine(text string, off int) hcl.Diagnostics {
+	toks, err := shlexSplit(text)
+	if err != nil {
+		return hcl.Diagnostics{errorAt(errRange(r.sf, off, text, err), "Invalid line", err.Error())}
+	}
+	if len(toks) == 0 {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	t := toks[0]
+	rng := r.sf.rng(off+t.start, off+t.end)
+	if len(toks) > 1 {
+		diags = append(diags, errorAt(r.sf.rng(off+toks[1].start, off+toks[len(toks)-1].end), "Unexpected text after a child group", fmt.Sprintf("A [%s:children] section lists one group name per line; set group variables in a [%s:vars] section.", r.group, t.text)))
+	}
+	if !validGroupName(t.text) {
+		return append(diags, errorAt(rng, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", t.text, groupNameRule)))
+	}
+	r.b.addChild(r.group, t.text, rng)
+	return diags
 }
 
 func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.Diagnostics {
-	var diags hcl.Diagnostics
 	toks, err := shlexSplit(text)
 	if err != nil {
 		return hcl.Diagnostics{errorAt(errRange(sf, off, text, err), "Invalid host line", err.Error())}
@@ -130,25 +159,9 @@ func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.
 		return hcl.Diagnostics{errorAt(sf.rng(off+pat.start, off+pat.end), "Invalid host pattern", err.Error()+".")}
 	}
 	if strings.Contains(pat.text, "=") {
-		diags = append(diags, errorAt(sf.rng(off+pat.start, off+pat.end), "Missing host name", fmt.Sprintf("A host line starts with the host name, then key=value variables; %q looks like a variable. Variables for a whole group go into a [%s:vars] section.", pat.text, group)))
-		return diags
+		return hcl.Diagnostics{errorAt(sf.rng(off+pat.start, off+pat.end), "Missing host name", fmt.Sprintf("A host line starts with the host name, then key=value variables; %q looks like a variable. Variables for a whole group go into a [%s:vars] section.", pat.text, group))}
 	}
-
-	type kv struct {
-		key string
-		val string
-		rng hcl.Range
-	}
-	var vars []kv
-	for _, t := range toks[1:] {
-		key, val, ok := strings.Cut(t.text, "=")
-		if !ok || key == "" {
-			diags = append(diags, errorAt(sf.rng(off+t.start, off+t.end), "Expected key=value", fmt.Sprintf("After the host name a host line holds variables as key=value; %q is not one. Quote values with spaces: key=\"a b\".", t.text)))
-			continue
-		}
-		vstart := off + t.start + strings.IndexByte(text[t.start:t.end], '=') + 1
-		vars = append(vars, kv{key, val, sf.rng(vstart, off+t.end)})
-	}
+	vars, diags := iniHostVars(sf, text, off, toks[1:])
 
 	ok, d := b.spendEntries(len(names), sf.rng(off+pat.start, off+pat.end))
 	if d != nil {
@@ -170,6 +183,29 @@ func iniHostLine(b *builder, sf *srcFile, dir, group, text string, off int) hcl.
 		}
 	}
 	return diagsOnce(diags)
+}
+
+// iniVar is a key=value variable of a host line; rng is the value's.
+type iniVar struct {
+	key, val string
+	rng      hcl.Range
+}
+
+// iniHostVars reads the variables after the host pattern of a host line, whose tokens
+// are toks.
+func iniHostVars(sf *srcFile, text string, off int, toks []token) ([]iniVar, hcl.Diagnostics) {
+	var vars []iniVar
+	var diags hcl.Diagnostics
+	for _, t := range toks {
+		key, val, ok := strings.Cut(t.text, "=")
+		if !ok || key == "" {
+			diags = append(diags, errorAt(sf.rng(off+t.start, off+t.end), "Expected key=value", fmt.Sprintf("After the host name a host line holds variables as key=value; %q is not one. Quote values with spaces: key=\"a b\".", t.text)))
+			continue
+		}
+		vstart := off + t.start + strings.IndexByte(text[t.start:t.end], '=') + 1
+		vars = append(vars, iniVar{key, val, sf.rng(vstart, off+t.end)})
+	}
+	return vars, diags
 }
 
 // diagsOnce drops repeated diagnostics (a bad value on a ranged host line is bad once).
@@ -278,54 +314,65 @@ func shlexSplit(line string) ([]token, error) {
 		if i >= len(line) || line[i] == '#' {
 			return toks, nil
 		}
-		start := i
-		var sb strings.Builder
-	word:
-		for i < len(line) {
-			c := line[i]
-			switch c {
-			case ' ', '\t':
-				break word
-			case '\'':
-				j := strings.IndexByte(line[i+1:], '\'')
-				if j < 0 {
-					return nil, &quoteError{quote: '\'', at: i}
-				}
-				sb.WriteString(line[i+1 : i+1+j])
-				i += j + 2
-			case '"':
-				open := i
-				i++
-				closed := false
-				for i < len(line) {
-					if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
-						sb.WriteByte(line[i+1])
-						i += 2
-						continue
-					}
-					if line[i] == '"' {
-						closed = true
-						i++
-						break
-					}
-					sb.WriteByte(line[i])
-					i++
-				}
-				if !closed {
-					return nil, &quoteError{quote: '"', at: open}
-				}
-			case '\\':
-				if i+1 < len(line) {
-					sb.WriteByte(line[i+1])
-					i += 2
-				} else {
-					i++
-				}
-			default:
-				sb.WriteByte(c)
+		tok, err := shlexWord(line, i)
+		if err != nil {
+			return nil, err
+		}
+		toks = append(toks, tok)
+		i = tok.end
+	}
+}
+
+// shlexWord reads the word that starts at line[start], up to a blank outside quotes.
+func shlexWord(line string, start int) (token, error) {
+	var sb strings.Builder
+	i := start
+	for i < len(line) {
+		c := line[i]
+		switch c {
+		case ' ', '\t':
+			return token{text: sb.String(), start: start, end: i}, nil
+		case '\'':
+			j := strings.IndexByte(line[i+1:], '\'')
+			if j < 0 {
+				return token{}, &quoteError{quote: '\'', at: i}
+			}
+			sb.WriteString(line[i+1 : i+1+j])
+			i += j + 2
+		case '"':
+			var err error
+			if i, err = shlexDoubleQuoted(line, i, &sb); err != nil {
+				return token{}, err
+			}
+		case '\\':
+			if i+1 < len(line) {
+				sb.WriteByte(line[i+1])
+				i += 2
+			} else {
 				i++
 			}
+		default:
+			sb.WriteByte(c)
+			i++
 		}
-		toks = append(toks, token{text: sb.String(), start: start, end: i})
 	}
+	return token{text: sb.String(), start: start, end: i}, nil
+}
+
+// shlexDoubleQuoted writes the text of the "..." at line[open] to sb, escapes
+// resolved, and returns the offset after its closing quote.
+func shlexDoubleQuoted(line string, open int, sb *strings.Builder) (int, error) {
+	for i := open + 1; i < len(line); {
+		if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
+			sb.WriteByte(line[i+1])
+			i += 2
+			continue
+		}
+		if line[i] == '"' {
+			return i + 1, nil
+		}
+		sb.WriteByte(line[i])
+		i++
+	}
+	return 0, &quoteError{quote: '"', at: open}
 }

@@ -66,28 +66,12 @@ func (inv *Inventory) Match(pattern string) ([]*Host, error) {
 	if len(terms) == 0 {
 		return nil, fmt.Errorf("empty host pattern: give host or group names, e.g. \"webservers\" or \"web1,web2\"")
 	}
-	var plus, and, not []string
-	for _, t := range terms {
-		switch {
-		case strings.HasPrefix(t, "!"):
-			not = append(not, t[1:])
-		case strings.HasPrefix(t, "&"):
-			and = append(and, t[1:])
-		default:
-			plus = append(plus, t)
-		}
-	}
+	plus, and, not := sortTerms(terms)
 	var unknown []string
 	match := func(t string) map[*Host]bool {
-		hosts, ok, err := inv.matchTerm(t)
-		if err != nil {
-			unknown = append(unknown, fmt.Sprintf("%q (%v)", t, err))
-		} else if !ok {
-			unknown = append(unknown, strconv.Quote(t)+suggest(t, inv.names()))
-		}
-		set := make(map[*Host]bool, len(hosts))
-		for _, h := range hosts {
-			set[h] = true
+		set, why := inv.termSet(t)
+		if why != "" {
+			unknown = append(unknown, why)
 		}
 		return set
 	}
@@ -124,6 +108,38 @@ func (inv *Inventory) Match(pattern string) ([]*Host, error) {
 		return nil, fmt.Errorf("host pattern %q: these %s no host or group: %s", pattern, what, strings.Join(unknown, ", "))
 	}
 	return inv.inOrder(sel), nil
+}
+
+// sortTerms sorts a pattern's terms into plain ones, &terms and !terms, the operators
+// removed.
+func sortTerms(terms []string) (plus, and, not []string) {
+	for _, t := range terms {
+		switch {
+		case strings.HasPrefix(t, "!"):
+			not = append(not, t[1:])
+		case strings.HasPrefix(t, "&"):
+			and = append(and, t[1:])
+		default:
+			plus = append(plus, t)
+		}
+	}
+	return plus, and, not
+}
+
+// termSet is the set of hosts term t matches. When t is unknown, why names it for the
+// error, with the reason or a suggestion.
+func (inv *Inventory) termSet(t string) (set map[*Host]bool, why string) {
+	hosts, ok, err := inv.matchTerm(t)
+	if err != nil {
+		why = fmt.Sprintf("%q (%v)", t, err)
+	} else if !ok {
+		why = strconv.Quote(t) + suggest(t, inv.names())
+	}
+	set = make(map[*Host]bool, len(hosts))
+	for _, h := range hosts {
+		set[h] = true
+	}
+	return set, why
 }
 
 // splitPattern splits a host pattern into terms: at commas if there are any, else at

@@ -171,49 +171,55 @@ func (l *yamlLoader) group(name string, n *yaml.Node, depth int) {
 		val := resolveAlias(kv.val)
 		switch kv.key.Value {
 		case "hosts":
-			if isNull(val) {
-				continue
-			}
-			if val.Kind != yaml.MappingNode {
-				l.errorf(val, "Invalid hosts", fmt.Sprintf("hosts of group %q must be a mapping of host names (each optionally with its variables), not a list: write each host as \"web1:\" on its own line.", name))
-				continue
-			}
-			for _, hp := range l.pairs(val, depth+1) {
+			for _, hp := range l.entries(name, "hosts", val, depth+1) {
 				l.host(name, hp.key, hp.val, depth+1)
 			}
 		case "vars":
-			if isNull(val) {
-				continue
-			}
-			if val.Kind != yaml.MappingNode {
-				l.errorf(val, "Invalid vars", fmt.Sprintf("vars of group %q must be a mapping of variable names to values.", name))
-				continue
-			}
-			for _, vp := range l.pairs(val, depth+1) {
+			for _, vp := range l.entries(name, "vars", val, depth+1) {
 				l.setVar(&g.layer, vp)
 			}
 		case "children":
-			if isNull(val) {
-				continue
-			}
-			if val.Kind != yaml.MappingNode {
-				l.errorf(val, "Invalid children", fmt.Sprintf("children of group %q must be a mapping of group names, each with its own hosts, vars and children (or empty), not a list.", name))
-				continue
-			}
-			for _, cp := range l.pairs(val, depth+1) {
-				child := cp.key.Value
-				if !validGroupName(child) {
-					l.errorf(cp.key, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", child, groupNameRule))
-					continue
-				}
-				l.b.groupIn(child, l.sf.name).declared = true
-				l.b.addChild(name, child, l.rng(cp.key))
-				l.group(child, cp.val, depth+1)
+			for _, cp := range l.entries(name, "children", val, depth+1) {
+				l.child(name, cp, depth+1)
 			}
 		default:
 			l.errorf(kv.key, "Unknown key in group", fmt.Sprintf("Group %q has a key %q; a group has only hosts, vars and children. To add a host, put it under hosts:; to add a child group, under children:.", name, kv.key.Value))
 		}
 	}
+}
+
+// notMapping is the error detail for a key of a group whose value is not a mapping; %q
+// is the group.
+var notMapping = map[string]string{
+	"hosts":    "hosts of group %q must be a mapping of host names (each optionally with its variables), not a list: write each host as \"web1:\" on its own line.",
+	"vars":     "vars of group %q must be a mapping of variable names to values.",
+	"children": "children of group %q must be a mapping of group names, each with its own hosts, vars and children (or empty), not a list.",
+}
+
+// entries lists the entries of the hosts, vars or children (key) of group: none when
+// it is empty, and none but an error when it is not a mapping. The error is made only
+// then: alias-heavy files visit a group up to maxYAMLWork times.
+func (l *yamlLoader) entries(group, key string, val *yaml.Node, depth int) []yamlPair {
+	if isNull(val) {
+		return nil
+	}
+	if val.Kind != yaml.MappingNode {
+		l.errorf(val, "Invalid "+key, fmt.Sprintf(notMapping[key], group))
+		return nil
+	}
+	return l.pairs(val, depth)
+}
+
+// child reads the child group cp of group parent.
+func (l *yamlLoader) child(parent string, cp yamlPair, depth int) {
+	name := cp.key.Value
+	if !validGroupName(name) {
+		l.errorf(cp.key, "Invalid group name", fmt.Sprintf("%q cannot be a group name. %s", name, groupNameRule))
+		return
+	}
+	l.b.groupIn(name, l.sf.name).declared = true
+	l.b.addChild(parent, name, l.rng(cp.key))
+	l.group(name, cp.val, depth)
 }
 
 func (l *yamlLoader) host(group string, key, val *yaml.Node, depth int) {
@@ -287,34 +293,47 @@ func (l *yamlLoader) value(n *yaml.Node, depth int) (cty.Value, bool) {
 	n = resolveAlias(n)
 	switch n.Kind {
 	case yaml.SequenceNode:
-		if len(n.Content) == 0 {
-			return cty.EmptyTupleVal, true
-		}
-		elems := make([]cty.Value, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, ok := l.value(c, depth+1)
-			if !ok {
-				return cty.NilVal, false
-			}
-			elems = append(elems, v)
-		}
-		return cty.TupleVal(elems), true
+		return l.tuple(n, depth)
 	case yaml.MappingNode:
-		attrs := map[string]cty.Value{}
-		for _, kv := range l.pairs(n, depth+1) {
-			v, ok := l.value(kv.val, depth+1)
-			if !ok {
-				return cty.NilVal, false
-			}
-			attrs[kv.key.Value] = v
-		}
-		return cty.ObjectVal(attrs), true
+		return l.object(n, depth)
 	case yaml.ScalarNode:
-	default:
-		return cty.NullVal(cty.DynamicPseudoType), true
+		return l.scalar(n)
 	}
+	return cty.NullVal(cty.DynamicPseudoType), true
+}
 
-	switch tag := n.ShortTag(); tag {
+// tuple converts a sequence; it fails as soon as one element does.
+func (l *yamlLoader) tuple(n *yaml.Node, depth int) (cty.Value, bool) {
+	if len(n.Content) == 0 {
+		return cty.EmptyTupleVal, true
+	}
+	elems := make([]cty.Value, 0, len(n.Content))
+	for _, c := range n.Content {
+		v, ok := l.value(c, depth+1)
+		if !ok {
+			return cty.NilVal, false
+		}
+		elems = append(elems, v)
+	}
+	return cty.TupleVal(elems), true
+}
+
+// object converts a mapping, merge keys expanded; it fails as soon as one value does.
+func (l *yamlLoader) object(n *yaml.Node, depth int) (cty.Value, bool) {
+	attrs := map[string]cty.Value{}
+	for _, kv := range l.pairs(n, depth+1) {
+		v, ok := l.value(kv.val, depth+1)
+		if !ok {
+			return cty.NilVal, false
+		}
+		attrs[kv.key.Value] = v
+	}
+	return cty.ObjectVal(attrs), true
+}
+
+// scalar converts a scalar by its tag, reading booleans as YAML 1.1 (Ansible) does.
+func (l *yamlLoader) scalar(n *yaml.Node) (cty.Value, bool) {
+	switch n.ShortTag() {
 	case "!!null":
 		return cty.NullVal(cty.DynamicPseudoType), true
 	case "!!bool":
@@ -325,26 +344,7 @@ func (l *yamlLoader) value(n *yaml.Node, depth int) (cty.Value, bool) {
 		}
 		return cty.BoolVal(b), true
 	case "!!int", "!!float":
-		var x any
-		if err := n.Decode(&x); err != nil {
-			l.errorf(n, "Invalid number", err.Error())
-			return cty.NilVal, false
-		}
-		switch x := x.(type) {
-		case int:
-			return cty.NumberIntVal(int64(x)), true
-		case int64:
-			return cty.NumberIntVal(x), true
-		case uint64:
-			return cty.NumberUIntVal(x), true
-		case float64:
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				l.errorf(n, "Invalid number", fmt.Sprintf("%s is not a number variables can hold; quote it to make it a string.", n.Value))
-				return cty.NilVal, false
-			}
-			return cty.NumberFloatVal(x), true
-		}
-		return cty.StringVal(n.Value), true
+		return l.number(n)
 	case "!vault":
 		l.errorf(n, "Ansible Vault is not supported", "hostplan cannot decrypt !vault values. Give this variable a plain value in an inventory file kept out of version control, or remove it.")
 		return cty.NilVal, false
@@ -357,6 +357,31 @@ func (l *yamlLoader) value(n *yaml.Node, depth int) (cty.Value, bool) {
 		// !!timestamp, !!binary, !unsafe and other tags: the text as written.
 		return cty.StringVal(n.Value), true
 	}
+}
+
+// number converts an !!int or !!float scalar. NaN and infinities are refused: no
+// variable can hold them.
+func (l *yamlLoader) number(n *yaml.Node) (cty.Value, bool) {
+	var x any
+	if err := n.Decode(&x); err != nil {
+		l.errorf(n, "Invalid number", err.Error())
+		return cty.NilVal, false
+	}
+	switch x := x.(type) {
+	case int:
+		return cty.NumberIntVal(int64(x)), true
+	case int64:
+		return cty.NumberIntVal(x), true
+	case uint64:
+		return cty.NumberUIntVal(x), true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			l.errorf(n, "Invalid number", fmt.Sprintf("%s is not a number variables can hold; quote it to make it a string.", n.Value))
+			return cty.NilVal, false
+		}
+		return cty.NumberFloatVal(x), true
+	}
+	return cty.StringVal(n.Value), true
 }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {

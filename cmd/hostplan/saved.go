@@ -62,23 +62,11 @@ func (a *app) applySaved(ctx context.Context, c *sharedFlags, v *view, path stri
 		return exitError
 	}
 	fmt.Fprintf(v.info, "Plan %s signed by %s\n", path, signedBy(signer))
-	if len(c.inventories) > 0 || c.limit != "" {
-		fmt.Fprintf(a.stderr, "hostplan: %s fixes the inventory and --limit it was made with; make a new plan to change them\n", path)
+	in, err := savedSources(c, path, f)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
 		return exitError
 	}
-	in := runSources{planPath: f.Inputs.PlanPath, inventories: f.Inputs.Inventories, limit: f.Inputs.Limit,
-		sshConfig: f.Inputs.SSHConfig, planSource: f.Inputs.Plan, readInv: f.Inputs.Inventory.ReadFile}
-	// Only sensitive variables may be given again: every other value is the reviewed one.
-	for _, kv := range c.vars {
-		name, _, _ := strings.Cut(kv, "=")
-		if _, ok := f.Inputs.Sensitive[name]; !ok {
-			fmt.Fprintf(a.stderr, "hostplan: --var %s: the saved plan %s fixes every variable but the sensitive ones (%s); make a new plan to change it\n",
-				name, path, sensitiveNames(f))
-			return exitError
-		}
-	}
-	in.vars = append(append([]string{}, f.Inputs.Vars...), c.vars...)
-	in.varFiles = c.varFiles
 	l, ok := a.loadSources(in, v.human)
 	if !ok {
 		return exitError
@@ -97,27 +85,9 @@ func (a *app) applySaved(ctx context.Context, c *sharedFlags, v *view, path stri
 	opts := v.reportOptions(c)
 	// The reviewed plan's key, so that digests of sensitive content compare.
 	opts.ContentKey = f.Plan.ContentKey
-	fresh := report.FromPlan(p, opts)
-	stale := planfile.Stale(f.Plan, fresh)
-	names := make([]string, 0, len(stale))
-	for h := range stale {
-		names = append(names, h)
-	}
-	sort.Strings(names)
-	for _, h := range names {
-		fmt.Fprintf(v.info, "host %s: refused as stale: %s\n", h, stale[h])
-	}
-	if allOrNothing && (len(stale) > 0 || fresh.Summary.FailedHosts > 0) {
-		fmt.Fprintf(v.info, "Nothing was applied (--all-or-nothing): %d stale, %d failed to plan. Make a new plan.\n", len(stale), fresh.Summary.FailedHosts)
-		if v.json {
-			v.apply(report.FromApply(f.Plan, &engine.ApplyResult{}, opts))
-		}
+	stale, ok := refuseStale(v, f, p, opts, allOrNothing)
+	if !ok {
 		return exitError
-	}
-	for _, hp := range p.Hosts {
-		if why, ok := stale[hp.Host]; ok {
-			hp.Err = &staleError{why}
-		}
 	}
 	// The reviewed plan is what the apply carried out (where not refused as stale).
 	a.prog.Reset()
@@ -131,6 +101,54 @@ func (a *app) applySaved(ctx context.Context, c *sharedFlags, v *view, path stri
 		return exitError
 	}
 	return exitOK
+}
+
+// savedSources are the inputs the saved plan was made with. Of the flags, only --var
+// of a sensitive variable may change them: the plan keeps just a digest of those, and
+// every other value is the reviewed one.
+func savedSources(c *sharedFlags, path string, f *planfile.File) (runSources, error) {
+	if len(c.inventories) > 0 || c.limit != "" {
+		return runSources{}, fmt.Errorf("%s fixes the inventory and --limit it was made with; make a new plan to change them", path)
+	}
+	for _, kv := range c.vars {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := f.Inputs.Sensitive[name]; !ok {
+			return runSources{}, fmt.Errorf("--var %s: the saved plan %s fixes every variable but the sensitive ones (%s); make a new plan to change it",
+				name, path, sensitiveNames(f))
+		}
+	}
+	return runSources{planPath: f.Inputs.PlanPath, inventories: f.Inputs.Inventories, limit: f.Inputs.Limit,
+		sshConfig: f.Inputs.SSHConfig, planSource: f.Inputs.Plan, readInv: f.Inputs.Inventory.ReadFile,
+		vars: append(append([]string{}, f.Inputs.Vars...), c.vars...), varFiles: c.varFiles}, nil
+}
+
+// refuseStale compares the plan p made now with the reviewed one and fails each host
+// whose steps differ, so that the apply leaves it alone; it returns why each was
+// refused. ok is false when --all-or-nothing refuses the whole apply instead.
+func refuseStale(v *view, f *planfile.File, p *engine.Plan, opts report.Options, allOrNothing bool) (stale map[string]string, ok bool) {
+	fresh := report.FromPlan(p, opts)
+	stale = planfile.Stale(f.Plan, fresh)
+	names := make([]string, 0, len(stale))
+	for h := range stale {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	for _, h := range names {
+		fmt.Fprintf(v.info, "host %s: refused as stale: %s\n", h, stale[h])
+	}
+	if allOrNothing && (len(stale) > 0 || fresh.Summary.FailedHosts > 0) {
+		fmt.Fprintf(v.info, "Nothing was applied (--all-or-nothing): %d stale, %d failed to plan. Make a new plan.\n", len(stale), fresh.Summary.FailedHosts)
+		if v.json {
+			v.apply(report.FromApply(f.Plan, &engine.ApplyResult{}, opts))
+		}
+		return stale, false
+	}
+	for _, hp := range p.Hosts {
+		if why, ok := stale[hp.Host]; ok {
+			hp.Err = &staleError{why}
+		}
+	}
+	return stale, true
 }
 
 type staleError struct{ why string }

@@ -313,28 +313,8 @@ func (c *checker) policy(root *yaml.Node, v *Version) {
 	if !ok {
 		return
 	}
-
-	apiVersionLine := root.Line
-	if f, ok := fs["apiVersion"]; ok {
-		apiVersionLine = f.key.Line
-		if s, ok := c.str(f, "apiVersion"); ok {
-			c.apiVersion(f.val, s, v)
-		}
-	} else {
-		c.add(root, "apiVersion", "required: kube-apiserver exits at start on a policy without apiVersion (write apiVersion: %s)", APIVersionV1)
-	}
-
-	if f, ok := fs["kind"]; ok {
-		if s, ok := c.str(f, "kind"); ok && s != "Policy" {
-			msg := fmt.Sprintf("must be Policy, not %q: kube-apiserver exits at start", s)
-			if strings.EqualFold(s, "Policy") {
-				msg += " (kinds are case-sensitive)"
-			}
-			c.add(f.val, "kind", "%s", msg)
-		}
-	} else {
-		c.add(root, "kind", "required: kube-apiserver exits at start on a policy without kind: Policy")
-	}
+	apiVersionLine := c.policyAPIVersion(root, fs, v)
+	c.policyKind(root, fs)
 
 	if f, ok := fs["metadata"]; ok {
 		c.metadata(f)
@@ -357,6 +337,35 @@ func (c *checker) policy(root *yaml.Node, v *Version) {
 		if err := supported(*v); err != nil {
 			c.addAt(apiVersionLine, 0, "", "%v", err)
 		}
+	}
+}
+
+// policyAPIVersion checks the policy's apiVersion and returns the line where a cluster
+// version hostplan refuses is reported: apiVersion's, or the policy's without one.
+func (c *checker) policyAPIVersion(root *yaml.Node, fs map[string]field, v *Version) int {
+	f, ok := fs["apiVersion"]
+	if !ok {
+		c.add(root, "apiVersion", "required: kube-apiserver exits at start on a policy without apiVersion (write apiVersion: %s)", APIVersionV1)
+		return root.Line
+	}
+	if s, ok := c.str(f, "apiVersion"); ok {
+		c.apiVersion(f.val, s, v)
+	}
+	return f.key.Line
+}
+
+func (c *checker) policyKind(root *yaml.Node, fs map[string]field) {
+	f, ok := fs["kind"]
+	if !ok {
+		c.add(root, "kind", "required: kube-apiserver exits at start on a policy without kind: Policy")
+		return
+	}
+	if s, ok := c.str(f, "kind"); ok && s != "Policy" {
+		msg := fmt.Sprintf("must be Policy, not %q: kube-apiserver exits at start", s)
+		if strings.EqualFold(s, "Policy") {
+			msg += " (kinds are case-sensitive)"
+		}
+		c.add(f.val, "kind", "%s", msg)
 	}
 }
 
@@ -458,7 +467,6 @@ func (c *checker) rule(item *yaml.Node, path string, v *Version) bool {
 	if !ok {
 		return false
 	}
-
 	if f, ok := fs["level"]; ok {
 		if s, ok := c.str(f, path+".level"); ok {
 			c.enum(f.val, path+".level", "level", s, levels)
@@ -466,47 +474,9 @@ func (c *checker) rule(item *yaml.Node, path string, v *Version) bool {
 	} else {
 		c.add(n, path+".level", "required: kube-apiserver exits at start on a rule without a level (one of %s)", strings.Join(levels, ", "))
 	}
-
-	if f, ok := fs["users"]; ok {
-		for _, s := range c.strList(f, path+".users", "every user") {
-			c.notWildcard(s, path+".users", "user", "users")
-		}
-	}
-	if f, ok := fs["userGroups"]; ok {
-		for _, s := range c.strList(f, path+".userGroups", "every user group") {
-			c.notWildcard(s, path+".userGroups", "group", "userGroups")
-		}
-	}
-	if f, ok := fs["verbs"]; ok {
-		for _, s := range c.strList(f, path+".verbs", "every verb") {
-			if s.val == "*" {
-				c.add(s.node, s.path, `audit rules do not expand "*": it matches no request; leave verbs out to match every verb`)
-				continue
-			}
-			c.enum(s.node, s.path, "verb", s.val, verbs)
-		}
-	}
-	namespaces := 0
-	if f, ok := fs["namespaces"]; ok {
-		for _, s := range c.strList(f, path+".namespaces", "every namespace") {
-			namespaces++
-			c.namespace(s)
-		}
-	}
-	resources := 0
-	if f, ok := fs["resources"]; ok {
-		resources = c.groupResources(f, path+".resources")
-	}
-	urls := 0
-	if f, ok := fs["nonResourceURLs"]; ok {
-		for _, s := range c.strList(f, path+".nonResourceURLs", "every request") {
-			urls++
-			c.nonResourceURL(s)
-		}
-		if urls > 0 && (resources > 0 || namespaces > 0) {
-			c.add(f.key, path+".nonResourceURLs", "rules cannot apply to both regular resources and non-resource URLs: kube-apiserver exits at start (split this rule in two)")
-		}
-	}
+	c.ruleUsers(fs, path)
+	c.ruleVerbs(fs, path)
+	c.ruleTargets(fs, path)
 	if f, ok := fs["omitStages"]; ok {
 		c.omitStages(f, path+".omitStages")
 	}
@@ -522,6 +492,63 @@ func (c *checker) rule(item *yaml.Node, path string, v *Version) bool {
 		}
 	}
 	return true
+}
+
+// ruleUsers checks the users and userGroups a rule selects.
+func (c *checker) ruleUsers(fs map[string]field, path string) {
+	if f, ok := fs["users"]; ok {
+		for _, s := range c.strList(f, path+".users", "every user") {
+			c.notWildcard(s, path+".users", "user", "users")
+		}
+	}
+	if f, ok := fs["userGroups"]; ok {
+		for _, s := range c.strList(f, path+".userGroups", "every user group") {
+			c.notWildcard(s, path+".userGroups", "group", "userGroups")
+		}
+	}
+}
+
+// ruleVerbs checks the verbs a rule selects.
+func (c *checker) ruleVerbs(fs map[string]field, path string) {
+	f, ok := fs["verbs"]
+	if !ok {
+		return
+	}
+	for _, s := range c.strList(f, path+".verbs", "every verb") {
+		if s.val == "*" {
+			c.add(s.node, s.path, `audit rules do not expand "*": it matches no request; leave verbs out to match every verb`)
+			continue
+		}
+		c.enum(s.node, s.path, "verb", s.val, verbs)
+	}
+}
+
+// ruleTargets checks what a rule applies to: namespaces and resources, or
+// non-resource URLs, which kube-apiserver refuses to mix in one rule.
+func (c *checker) ruleTargets(fs map[string]field, path string) {
+	namespaces := 0
+	if f, ok := fs["namespaces"]; ok {
+		for _, s := range c.strList(f, path+".namespaces", "every namespace") {
+			namespaces++
+			c.namespace(s)
+		}
+	}
+	resources := 0
+	if f, ok := fs["resources"]; ok {
+		resources = c.groupResources(f, path+".resources")
+	}
+	f, ok := fs["nonResourceURLs"]
+	if !ok {
+		return
+	}
+	urls := 0
+	for _, s := range c.strList(f, path+".nonResourceURLs", "every request") {
+		urls++
+		c.nonResourceURL(s)
+	}
+	if urls > 0 && (resources > 0 || namespaces > 0) {
+		c.add(f.key, path+".nonResourceURLs", "rules cannot apply to both regular resources and non-resource URLs: kube-apiserver exits at start (split this rule in two)")
+	}
 }
 
 // groupResources checks a rule's resources and returns how many entries it has.
@@ -543,41 +570,46 @@ func (c *checker) groupResources(f field, path string) int {
 		return 0
 	}
 	for i, item := range n.Content {
-		ipath := fmt.Sprintf("%s[%d]", path, i)
-		e := c.visit(item)
-		if e == nil {
-			continue
-		}
-		if e.Kind == yaml.ScalarNode && e.ShortTag() == "!!str" {
-			c.add(e, ipath, `expected a {group, resources} entry, found the string %q: write - group: "" (the core group) and resources: [%s]`, e.Value, e.Value)
-			continue
-		}
-		fs, ok := c.fields(e, ipath, "a {group, resources} entry", groupResourceFields, groupResourceHints)
-		if !ok {
-			continue
-		}
-		if g, ok := fs["group"]; ok {
-			c.group(g, ipath+".group")
-		}
-		names := 0
-		if g, ok := fs["resources"]; ok {
-			for _, s := range c.strList(g, ipath+".resources", "every resource in the group") {
-				names++
-				c.resource(s)
-			}
-		}
-		if g, ok := fs["resourceNames"]; ok {
-			for _, s := range c.strList(g, ipath+".resourceNames", "every object") {
-				if s.val == "" || s.val == "*" {
-					c.add(s.node, s.path, "%q matches no object name: leave resourceNames out to match every object", s.val)
-				}
-			}
-			if names == 0 {
-				c.add(g.key, ipath+".resourceNames", "using resourceNames requires at least one resource (without resources the entry matches every object of the group)")
-			}
-		}
+		c.groupResource(item, fmt.Sprintf("%s[%d]", path, i))
 	}
 	return len(n.Content)
+}
+
+// groupResource checks one {group, resources, resourceNames} entry of a rule's
+// resources.
+func (c *checker) groupResource(item *yaml.Node, path string) {
+	e := c.visit(item)
+	if e == nil {
+		return
+	}
+	if e.Kind == yaml.ScalarNode && e.ShortTag() == "!!str" {
+		c.add(e, path, `expected a {group, resources} entry, found the string %q: write - group: "" (the core group) and resources: [%s]`, e.Value, e.Value)
+		return
+	}
+	fs, ok := c.fields(e, path, "a {group, resources} entry", groupResourceFields, groupResourceHints)
+	if !ok {
+		return
+	}
+	if g, ok := fs["group"]; ok {
+		c.group(g, path+".group")
+	}
+	names := 0
+	if g, ok := fs["resources"]; ok {
+		for _, s := range c.strList(g, path+".resources", "every resource in the group") {
+			names++
+			c.resource(s)
+		}
+	}
+	if g, ok := fs["resourceNames"]; ok {
+		for _, s := range c.strList(g, path+".resourceNames", "every object") {
+			if s.val == "" || s.val == "*" {
+				c.add(s.node, s.path, "%q matches no object name: leave resourceNames out to match every object", s.val)
+			}
+		}
+		if names == 0 {
+			c.add(g.key, path+".resourceNames", "using resourceNames requires at least one resource (without resources the entry matches every object of the group)")
+		}
+	}
 }
 
 // group checks an API group name. The core group is "".

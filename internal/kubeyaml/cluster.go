@@ -42,63 +42,88 @@ func validateCluster(d *doc) (*cluster, error) {
 		return c, err
 	}
 	if c.listArgs {
-		if c.extraArgs, err = optional(c.apiServer, "extraArgs", yaml.SequenceNode, "apiServer.extraArgs (a list in "+av+")"); err != nil {
-			return nil, err
-		}
-		if c.extraArgs != nil {
-			for i, it := range c.extraArgs.Content {
-				what := fmt.Sprintf("apiServer.extraArgs[%d]", i)
-				if err := want(it, yaml.MappingNode, what); err != nil {
-					return nil, err
-				}
-				name, _, err := str(it, "name", what+".name")
-				if err != nil {
-					return nil, err
-				}
-				if name == "" {
-					return nil, &Error{Line: it.Line, Msg: what + " has no name"}
-				}
-				if _, _, err := str(it, "value", what+".value"); err != nil {
-					return nil, err
-				}
-				// v1beta4 allows a flag to repeat; only an edit of such a flag is refused.
-				c.argIndex[name] = append(c.argIndex[name], i)
-			}
-		}
+		err = c.checkArgList(av)
 	} else {
-		if c.extraArgs, err = optional(c.apiServer, "extraArgs", yaml.MappingNode, "apiServer.extraArgs (a mapping in "+av+")"); err != nil {
-			return nil, err
-		}
-		if c.extraArgs != nil {
-			for i := 0; i+1 < len(c.extraArgs.Content); i += 2 {
-				k := c.extraArgs.Content[i]
-				if err := want(c.extraArgs.Content[i+1], yaml.ScalarNode, "apiServer.extraArgs."+k.Value); err != nil {
-					return nil, err
-				}
-				c.argIndex[k.Value] = []int{i / 2}
-			}
-		}
+		err = c.checkArgMap(av)
 	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkExtraVolumes(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkArgList indexes the list form of apiServer.extraArgs (v1beta4) by flag name;
+// every item needs a name and a string value.
+func (c *cluster) checkArgList(av string) error {
+	var err error
+	if c.extraArgs, err = optional(c.apiServer, "extraArgs", yaml.SequenceNode, "apiServer.extraArgs (a list in "+av+")"); err != nil || c.extraArgs == nil {
+		return err
+	}
+	for i, it := range c.extraArgs.Content {
+		what := fmt.Sprintf("apiServer.extraArgs[%d]", i)
+		if err := want(it, yaml.MappingNode, what); err != nil {
+			return err
+		}
+		name, _, err := str(it, "name", what+".name")
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			return &Error{Line: it.Line, Msg: what + " has no name"}
+		}
+		if _, _, err := str(it, "value", what+".value"); err != nil {
+			return err
+		}
+		// v1beta4 allows a flag to repeat; only an edit of such a flag is refused.
+		c.argIndex[name] = append(c.argIndex[name], i)
+	}
+	return nil
+}
+
+// checkArgMap indexes the map form of apiServer.extraArgs (before v1beta4); every
+// value must be a scalar.
+func (c *cluster) checkArgMap(av string) error {
+	var err error
+	if c.extraArgs, err = optional(c.apiServer, "extraArgs", yaml.MappingNode, "apiServer.extraArgs (a mapping in "+av+")"); err != nil || c.extraArgs == nil {
+		return err
+	}
+	for i := 0; i+1 < len(c.extraArgs.Content); i += 2 {
+		k := c.extraArgs.Content[i]
+		if err := want(c.extraArgs.Content[i+1], yaml.ScalarNode, "apiServer.extraArgs."+k.Value); err != nil {
+			return err
+		}
+		c.argIndex[k.Value] = []int{i / 2}
+	}
+	return nil
+}
+
+// checkExtraVolumes indexes apiServer.extraVolumes by name (each once); every entry
+// needs a hostPath and a mountPath.
+func (c *cluster) checkExtraVolumes() error {
+	var err error
 	if c.extraVolumes, err = optional(c.apiServer, "extraVolumes", yaml.SequenceNode, "apiServer.extraVolumes"); err != nil || c.extraVolumes == nil {
-		return c, err
+		return err
 	}
 	for i, v := range c.extraVolumes.Content {
 		what := fmt.Sprintf("apiServer.extraVolumes[%d]", i)
 		name, err := itemName(v, what, "extraVolumes", c.volIndex, i)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, key := range []string{"hostPath", "mountPath"} {
 			s, _, err := str(v, key, what+"."+key)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if s == "" {
-				return nil, &Error{Line: v.Line, Msg: fmt.Sprintf("extraVolumes entry %q has no %s", name, key)}
+				return &Error{Line: v.Line, Msg: fmt.Sprintf("extraVolumes entry %q has no %s", name, key)}
 			}
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func (e *ClusterEdit) check() error {
@@ -203,21 +228,10 @@ func fillOrAdd(m *yaml.Node, path []any, key string, value any) op {
 // form, a []any of {name, value} for the list form; nil when there are none) for the
 // caller to add when extraArgs does not exist yet.
 func (c *cluster) planArgs(d *doc, e ClusterEdit, addingVolumes bool) ([]op, any, error) {
-	var ops []op
-	var add []Flag
 	path := []any{"apiServer", "extraArgs"}
-	for _, f := range e.ExtraArgs {
-		idx := c.argIndex[f.Name]
-		switch {
-		case len(idx) == 0:
-			add = append(add, f)
-		case len(idx) > 1:
-			return nil, nil, c.repeated(f.Name, idx)
-		case c.listArgs:
-			ops = append(ops, ensureString(c.extraArgs.Content[idx[0]], at(path, idx[0]), "value", f.Value, false)...)
-		default:
-			ops = append(ops, ensureString(c.extraArgs, path, f.Name, f.Value, false)...)
-		}
+	ops, add, err := c.setArgs(e.ExtraArgs, path)
+	if err != nil {
+		return nil, nil, err
 	}
 	var removeIdx []int
 	removed := 0
@@ -246,15 +260,43 @@ func (c *cluster) planArgs(d *doc, e ClusterEdit, addingVolumes bool) ([]op, any
 	if len(add) == 0 {
 		return ops, nil, nil
 	}
+	ops, newArgs := c.addArgs(ops, add, path)
+	return ops, newArgs, nil
+}
+
+// setArgs plans setting the arguments that exist (at path) and returns the ones to add.
+// An argument that repeats is refused: there is no telling which copy to set.
+func (c *cluster) setArgs(args []Flag, path []any) ([]op, []Flag, error) {
+	var ops []op
+	var add []Flag
+	for _, f := range args {
+		idx := c.argIndex[f.Name]
+		switch {
+		case len(idx) == 0:
+			add = append(add, f)
+		case len(idx) > 1:
+			return nil, nil, c.repeated(f.Name, idx)
+		case c.listArgs:
+			ops = append(ops, ensureString(c.extraArgs.Content[idx[0]], at(path, idx[0]), "value", f.Value, false)...)
+		default:
+			ops = append(ops, ensureString(c.extraArgs, path, f.Name, f.Value, false)...)
+		}
+	}
+	return ops, add, nil
+}
+
+// addArgs plans adding the arguments add to extraArgs (at path) after ops, or, when
+// extraArgs does not exist yet, returns them in its form for the caller to write.
+func (c *cluster) addArgs(ops []op, add []Flag, path []any) ([]op, any) {
 	if c.listArgs {
 		items := make([]any, len(add))
 		for i, f := range add {
 			items[i] = omap{{"name", f.Name}, {"value", f.Value}}
 		}
 		if c.extraArgs != nil {
-			return append(ops, op{kind: opAppend, node: c.extraArgs, path: path, items: items}), nil, nil
+			return append(ops, op{kind: opAppend, node: c.extraArgs, path: path, items: items}), nil
 		}
-		return ops, items, nil
+		return ops, items
 	}
 	// kubeadm writes a map's keys sorted; keep them so unless the file does not.
 	if c.extraArgs == nil || sortedKeys(c.extraArgs) {
@@ -264,13 +306,13 @@ func (c *cluster) planArgs(d *doc, e ClusterEdit, addingVolumes bool) ([]op, any
 		for _, f := range add {
 			ops = append(ops, op{kind: opAddKey, node: c.extraArgs, path: path, key: f.Name, value: f.Value})
 		}
-		return ops, nil, nil
+		return ops, nil
 	}
 	m := make(omap, len(add))
 	for i, f := range add {
 		m[i] = kv{f.Name, f.Value}
 	}
-	return ops, m, nil
+	return ops, m
 }
 
 func unique(names []string) []string {

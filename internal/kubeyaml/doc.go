@@ -50,6 +50,20 @@ func parseDoc(src []byte) (d *doc, err error) {
 			d, err = nil, &Error{Msg: fmt.Sprintf("invalid YAML: parser failed: %v", r)}
 		}
 	}()
+	top, err := decodeOne(src)
+	if err != nil {
+		return nil, err
+	}
+	d.root = top.Content[0]
+	if badKey := d.indexParents(top); badKey != nil {
+		return nil, &Error{Line: badKey.Line, Msg: fmt.Sprintf("a mapping key that is not a string (%s %q); Kubernetes objects have string keys only", badKey.ShortTag(), badKey.Value)}
+	}
+	d.layout = d.layoutOf(d.root, defaultLayout)
+	return d, nil
+}
+
+// decodeOne decodes src, which must hold exactly one document, and a non-empty one.
+func decodeOne(src []byte) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var top yaml.Node
 	if err := dec.Decode(&top); err != nil {
@@ -69,9 +83,13 @@ func parseDoc(src []byte) (d *doc, err error) {
 	if top.Kind != yaml.DocumentNode || len(top.Content) != 1 {
 		return nil, &Error{Msg: "empty document"}
 	}
-	d.root = top.Content[0]
+	return &top, nil
+}
+
+// indexParents records the parent of every node under top, and returns the first
+// mapping key that is not a string, or nil.
+func (d *doc) indexParents(top *yaml.Node) (badKey *yaml.Node) {
 	d.parent = make(map[*yaml.Node]parentRef)
-	var badKey *yaml.Node
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		for i, c := range n.Content {
@@ -84,12 +102,8 @@ func parseDoc(src []byte) (d *doc, err error) {
 			walk(c)
 		}
 	}
-	walk(&top)
-	if badKey != nil {
-		return nil, &Error{Line: badKey.Line, Msg: fmt.Sprintf("a mapping key that is not a string (%s %q); Kubernetes objects have string keys only", badKey.ShortTag(), badKey.Value)}
-	}
-	d.layout = d.layoutOf(d.root, defaultLayout)
-	return d, nil
+	walk(top)
+	return badKey
 }
 
 func yamlError(err error) error {
@@ -265,25 +279,9 @@ func (d *doc) scalarSpan(n *yaml.Node) (int, int, error) {
 	end := -1
 	switch {
 	case n.Style&yaml.DoubleQuotedStyle != 0:
-		for i := start + 1; i < lineEnd; i++ {
-			if d.src[i] == '\\' {
-				i++
-			} else if d.src[i] == '"' {
-				end = i + 1
-				break
-			}
-		}
+		end = doubleQuotedEnd(d.src[:lineEnd], start)
 	case n.Style&yaml.SingleQuotedStyle != 0:
-		for i := start + 1; i < lineEnd; i++ {
-			if d.src[i] == '\'' {
-				if i+1 < lineEnd && d.src[i+1] == '\'' {
-					i++
-					continue
-				}
-				end = i + 1
-				break
-			}
-		}
+		end = singleQuotedEnd(d.src[:lineEnd], start)
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
 		return 0, 0, &Error{Line: n.Line, Msg: "cannot edit a block scalar (| or >) in place"}
 	default:
@@ -300,6 +298,35 @@ func (d *doc) scalarSpan(n *yaml.Node) (int, int, error) {
 		return 0, 0, &Error{Line: n.Line, Msg: "cannot edit a value that spans several lines"}
 	}
 	return start, end, nil
+}
+
+// doubleQuotedEnd is the offset just past the closing quote of the double-quoted
+// scalar at src[start], or -1 when it does not close in src (one line).
+func doubleQuotedEnd(src []byte, start int) int {
+	for i := start + 1; i < len(src); i++ {
+		if src[i] == '\\' {
+			i++
+		} else if src[i] == '"' {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// singleQuotedEnd is the offset just past the closing quote of the single-quoted
+// scalar at src[start] (where a doubled quote stands for one), or -1 when it does not
+// close in src.
+func singleQuotedEnd(src []byte, start int) int {
+	for i := start + 1; i < len(src); i++ {
+		if src[i] == '\'' {
+			if i+1 < len(src) && src[i+1] == '\'' {
+				i++
+				continue
+			}
+			return i + 1
+		}
+	}
+	return -1
 }
 
 // flowEnd is the offset just after node n inside a flow collection.

@@ -399,29 +399,9 @@ func (d *doc) spliceFill(o op) ([]splice, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Remove the empty value ("{}", "[]", "~", "null" or nothing), keeping a comment.
-	end := start
-	if v.Kind != yaml.ScalarNode || v.Value != "" {
-		if v.Line != k.Line {
-			return nil, &Error{Line: v.Line, Msg: "unsupported layout: an empty value on the line after its key"}
-		}
-		vo, err := d.nodeOff(v)
-		if err != nil {
-			return nil, err
-		}
-		if v.Kind == yaml.ScalarNode {
-			_, end, err = d.scalarSpan(v)
-		} else {
-			end, err = d.flowEnd(v)
-		}
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range d.src[start:vo] {
-			if !isSpace(c) {
-				return nil, &Error{Line: v.Line, Msg: "internal error: unexpected text before an empty value"}
-			}
-		}
+	end, err := d.emptyValueEnd(k, v, start)
+	if err != nil {
+		return nil, err
 	}
 	lay := d.layoutOf(m, d.layout)
 	r := &renderer{lay: lay, styles: map[string]yaml.Style{}}
@@ -438,6 +418,37 @@ func (d *doc) spliceFill(o op) ([]splice, error) {
 		return nil, err
 	}
 	return []splice{{start: start, end: end, text: ""}, d.insertAfter(k.Line, lines)}, nil
+}
+
+// emptyValueEnd is where the empty value v of key k ("{}", "[]", "~", "null" or
+// nothing) ends, so that removing src[start:end] removes it but keeps a comment after
+// it; start is just after the key's colon.
+func (d *doc) emptyValueEnd(k, v *yaml.Node, start int) (int, error) {
+	if v.Kind == yaml.ScalarNode && v.Value == "" {
+		return start, nil
+	}
+	if v.Line != k.Line {
+		return 0, &Error{Line: v.Line, Msg: "unsupported layout: an empty value on the line after its key"}
+	}
+	vo, err := d.nodeOff(v)
+	if err != nil {
+		return 0, err
+	}
+	var end int
+	if v.Kind == yaml.ScalarNode {
+		_, end, err = d.scalarSpan(v)
+	} else {
+		end, err = d.flowEnd(v)
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range d.src[start:vo] {
+		if !isSpace(c) {
+			return 0, &Error{Line: v.Line, Msg: "internal error: unexpected text before an empty value"}
+		}
+	}
+	return end, nil
 }
 
 func (d *doc) spliceClear(o op) ([]splice, error) {
@@ -527,61 +538,67 @@ func asMap(v any) (map[string]any, error) {
 // applyModel applies ops to root, a decoded copy of the source. Paths hold the source's
 // indexes, so item removals come last, from the highest index down.
 func applyModel(root any, ops []op) (any, error) {
-	phase := func(k opKind) int {
-		switch k {
-		case opAppend:
-			return 1
-		case opRemoveItems:
-			return 2
-		}
-		return 0
-	}
 	var err error
 	for p := 0; p < 3; p++ {
 		for _, o := range ops {
-			if phase(o.kind) != p {
+			if opPhase(o.kind) != p {
 				continue
 			}
-			root, err = updateAt(root, o.path, func(old any) (any, error) {
-				switch o.kind {
-				case opSet:
-					return plain(o.value), nil
-				case opAppend:
-					s, _ := old.([]any)
-					return append(s, plain(o.items).([]any)...), nil
-				case opRemoveItems:
-					s, _ := old.([]any)
-					idxs := append([]int(nil), o.idxs...)
-					sort.Sort(sort.Reverse(sort.IntSlice(idxs)))
-					for _, i := range idxs {
-						if i >= len(s) {
-							return nil, fmt.Errorf("model: no item %d", i)
-						}
-						s = append(s[:i:i], s[i+1:]...)
-					}
-					return s, nil
-				}
-				m, err := asMap(old)
-				if err != nil {
-					return nil, err
-				}
-				switch o.kind {
-				case opAddKey, opFill, opClear:
-					m[o.key] = plain(o.value)
-				case opRemoveKey:
-					delete(m, o.key)
-				case opReplaceKey:
-					delete(m, o.key)
-					m[o.newKey] = plain(o.value)
-				}
-				return m, nil
-			})
+			root, err = updateAt(root, o.path, func(old any) (any, error) { return applyOp(o, old) })
 			if err != nil {
 				return nil, err
 			}
 		}
 	}
 	return root, nil
+}
+
+// opPhase is the pass of applyModel that applies ops of kind k: edits in place, then
+// appends, then item removals.
+func opPhase(k opKind) int {
+	switch k {
+	case opAppend:
+		return 1
+	case opRemoveItems:
+		return 2
+	}
+	return 0
+}
+
+// applyOp returns old, the value at o's path, with o applied.
+func applyOp(o op, old any) (any, error) {
+	switch o.kind {
+	case opSet:
+		return plain(o.value), nil
+	case opAppend:
+		s, _ := old.([]any)
+		return append(s, plain(o.items).([]any)...), nil
+	case opRemoveItems:
+		s, _ := old.([]any)
+		idxs := append([]int(nil), o.idxs...)
+		sort.Sort(sort.Reverse(sort.IntSlice(idxs)))
+		for _, i := range idxs {
+			if i >= len(s) {
+				return nil, fmt.Errorf("model: no item %d", i)
+			}
+			s = append(s[:i:i], s[i+1:]...)
+		}
+		return s, nil
+	}
+	m, err := asMap(old)
+	if err != nil {
+		return nil, err
+	}
+	switch o.kind {
+	case opAddKey, opFill, opClear:
+		m[o.key] = plain(o.value)
+	case opRemoveKey:
+		delete(m, o.key)
+	case opReplaceKey:
+		delete(m, o.key)
+		m[o.newKey] = plain(o.value)
+	}
+	return m, nil
 }
 
 // firstDiff describes where a and b differ ("" if they are equal).
@@ -592,44 +609,13 @@ func firstDiff(a, b any, path string) string {
 		if !ok {
 			return fmt.Sprintf("%s: a mapping became %T", orRoot(path), b)
 		}
-		keys := make([]string, 0, len(a)+len(bm))
-		for k := range a {
-			keys = append(keys, k)
-		}
-		for k := range bm {
-			if _, ok := a[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			av, aok := a[k]
-			bv, bok := bm[k]
-			switch {
-			case !aok:
-				return fmt.Sprintf("%s.%s: unexpected new key", path, k)
-			case !bok:
-				return fmt.Sprintf("%s.%s: key disappeared", path, k)
-			}
-			if s := firstDiff(av, bv, path+"."+k); s != "" {
-				return s
-			}
-		}
-		return ""
+		return firstMapDiff(a, bm, path)
 	case []any:
 		bs, ok := b.([]any)
 		if !ok {
 			return fmt.Sprintf("%s: a list became %T", orRoot(path), b)
 		}
-		for i := 0; i < len(a) && i < len(bs); i++ {
-			if s := firstDiff(a[i], bs[i], fmt.Sprintf("%s[%d]", path, i)); s != "" {
-				return s
-			}
-		}
-		if len(a) != len(bs) {
-			return fmt.Sprintf("%s: %d items expected, %d found", orRoot(path), len(a), len(bs))
-		}
-		return ""
+		return firstListDiff(a, bs, path)
 	case float64:
 		if bf, ok := b.(float64); ok && math.IsNaN(a) && math.IsNaN(bf) {
 			return ""
@@ -637,6 +623,49 @@ func firstDiff(a, b any, path string) string {
 	}
 	if !reflect.DeepEqual(a, b) {
 		return fmt.Sprintf("%s: expected %#v, found %#v", orRoot(path), a, b)
+	}
+	return ""
+}
+
+// firstMapDiff is firstDiff of two mappings, which it walks in key order so that the
+// answer does not depend on map iteration.
+func firstMapDiff(a, b map[string]any, path string) string {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		av, aok := a[k]
+		bv, bok := b[k]
+		switch {
+		case !aok:
+			return fmt.Sprintf("%s.%s: unexpected new key", path, k)
+		case !bok:
+			return fmt.Sprintf("%s.%s: key disappeared", path, k)
+		}
+		if s := firstDiff(av, bv, path+"."+k); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// firstListDiff is firstDiff of two lists: the first item that differs, else a
+// difference in length.
+func firstListDiff(a, b []any, path string) string {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if s := firstDiff(a[i], b[i], fmt.Sprintf("%s[%d]", path, i)); s != "" {
+			return s
+		}
+	}
+	if len(a) != len(b) {
+		return fmt.Sprintf("%s: %d items expected, %d found", orRoot(path), len(a), len(b))
 	}
 	return ""
 }

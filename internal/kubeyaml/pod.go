@@ -220,38 +220,50 @@ func (p *pod) checkContainer() error {
 	if p.flags, err = parseFlags(p.items); err != nil {
 		return err
 	}
-	if p.env, err = optional(p.c, "env", yaml.SequenceNode, "env"); err != nil {
+	if err := p.checkEnv(); err != nil {
 		return err
 	}
+	return p.indexMounts()
+}
+
+// checkEnv indexes the container's env by name (each once); a variable has a scalar
+// value or a valueFrom, not both.
+func (p *pod) checkEnv() error {
+	var err error
 	p.envByName = map[string]named{}
-	if p.env != nil {
-		for i, e := range p.env.Content {
-			what := fmt.Sprintf("env[%d]", i)
-			en, err := itemName(e, what, "env", p.envByName, i)
-			if err != nil {
+	if p.env, err = optional(p.c, "env", yaml.SequenceNode, "env"); err != nil || p.env == nil {
+		return err
+	}
+	for i, e := range p.env.Content {
+		what := fmt.Sprintf("env[%d]", i)
+		en, err := itemName(e, what, "env", p.envByName, i)
+		if err != nil {
+			return err
+		}
+		_, v := mapGet(e, "value")
+		_, vf := mapGet(e, "valueFrom")
+		if v != nil && vf != nil {
+			return &Error{Line: e.Line, Msg: fmt.Sprintf("env %q has both value and valueFrom", en)}
+		}
+		if v != nil {
+			if err := want(v, yaml.ScalarNode, what+".value"); err != nil {
 				return err
-			}
-			_, v := mapGet(e, "value")
-			_, vf := mapGet(e, "valueFrom")
-			if v != nil && vf != nil {
-				return &Error{Line: e.Line, Msg: fmt.Sprintf("env %q has both value and valueFrom", en)}
-			}
-			if v != nil {
-				if err := want(v, yaml.ScalarNode, what+".value"); err != nil {
-					return err
-				}
 			}
 		}
 	}
-	if p.mounts, err = optional(p.c, "volumeMounts", yaml.SequenceNode, "volumeMounts"); err != nil {
+	return nil
+}
+
+// indexMounts indexes the container's volumeMounts by name (each once).
+func (p *pod) indexMounts() error {
+	var err error
+	p.mountIndex = map[string]named{}
+	if p.mounts, err = optional(p.c, "volumeMounts", yaml.SequenceNode, "volumeMounts"); err != nil || p.mounts == nil {
 		return err
 	}
-	p.mountIndex = map[string]named{}
-	if p.mounts != nil {
-		for i, m := range p.mounts.Content {
-			if _, err := itemName(m, fmt.Sprintf("volumeMounts[%d]", i), "volumeMount", p.mountIndex, i); err != nil {
-				return err
-			}
+	for i, m := range p.mounts.Content {
+		if _, err := itemName(m, fmt.Sprintf("volumeMounts[%d]", i), "volumeMount", p.mountIndex, i); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -481,41 +493,19 @@ func addTo(m *yaml.Node, path []any, key string, list *yaml.Node, items []any) o
 }
 
 func (p *pod) planFlags(e PodEdit) ([]op, error) {
-	var ops []op
 	byName := map[string]flagRef{}
 	argsHasFlags := false
 	for _, f := range p.flags {
 		byName[f.Name] = f
 		argsHasFlags = argsHasFlags || p.items[f.item].list == "args"
 	}
-	removed := map[string][]int{}
-	remove := func(it argItem) { removed[it.list] = append(removed[it.list], it.idx) }
-	itemPath := func(it argItem) []any { return at(p.path, it.list, it.idx) }
-	var add []any
-	for _, f := range e.Flags {
-		r, ok := byName[f.Name]
-		switch {
-		case !ok:
-			add = append(add, "--"+f.Name+"="+f.Value)
-		case r.Value == f.Value:
-		case r.valItem >= 0 && !strings.HasPrefix(f.Value, "-"):
-			vi := p.items[r.valItem]
-			ops = append(ops, op{kind: opSet, node: vi.node, path: itemPath(vi), value: f.Value, style: vi.node.Style})
-		default:
-			// A value starting with "-" would read as a flag of its own in the
-			// "--name value" form: switch to "--name=value".
-			it := p.items[r.item]
-			ops = append(ops, op{kind: opSet, node: it.node, path: itemPath(it), value: r.dashes + f.Name + "=" + f.Value, style: it.node.Style})
-			if r.valItem >= 0 {
-				remove(p.items[r.valItem])
-			}
-		}
-	}
+	rm := removals{}
+	ops, add := p.setFlags(e.Flags, byName, rm)
 	for _, name := range unique(e.RemoveFlags) {
 		if r, ok := byName[name]; ok {
-			remove(p.items[r.item])
+			rm.add(p.items[r.item])
 			if r.valItem >= 0 {
-				remove(p.items[r.valItem])
+				rm.add(p.items[r.valItem])
 			}
 		}
 	}
@@ -532,12 +522,52 @@ func (p *pod) planFlags(e PodEdit) ([]op, error) {
 			}
 		}
 	}
+	return append(ops, p.planLists(target, rm, add)...), nil
+}
+
+// removals are the items to remove from command and args: indexes by list.
+type removals map[string][]int
+
+func (rm removals) add(it argItem) { rm[it.list] = append(rm[it.list], it.idx) }
+
+// setFlags plans setting flags where they are (byName) and returns the new ones to add,
+// as "--name=value" items. A separate value item made redundant is added to rm.
+func (p *pod) setFlags(flags []Flag, byName map[string]flagRef, rm removals) ([]op, []any) {
+	var ops []op
+	var add []any
+	itemPath := func(it argItem) []any { return at(p.path, it.list, it.idx) }
+	for _, f := range flags {
+		r, ok := byName[f.Name]
+		switch {
+		case !ok:
+			add = append(add, "--"+f.Name+"="+f.Value)
+		case r.Value == f.Value:
+		case r.valItem >= 0 && !strings.HasPrefix(f.Value, "-"):
+			vi := p.items[r.valItem]
+			ops = append(ops, op{kind: opSet, node: vi.node, path: itemPath(vi), value: f.Value, style: vi.node.Style})
+		default:
+			// A value starting with "-" would read as a flag of its own in the
+			// "--name value" form: switch to "--name=value".
+			it := p.items[r.item]
+			ops = append(ops, op{kind: opSet, node: it.node, path: itemPath(it), value: r.dashes + f.Name + "=" + f.Value, style: it.node.Style})
+			if r.valItem >= 0 {
+				rm.add(p.items[r.valItem])
+			}
+		}
+	}
+	return ops, add
+}
+
+// planLists plans the removals rm from command and args, and adding the items add to
+// target. A list left empty is removed, unless the new items go into it.
+func (p *pod) planLists(target string, rm removals, add []any) []op {
+	var ops []op
 	for _, list := range []string{"command", "args"} {
 		seq := p.cmd
 		if list == "args" {
 			seq = p.args
 		}
-		idxs := removed[list]
+		idxs := rm[list]
 		switch {
 		case len(idxs) == 0:
 		case len(idxs) == len(seq.Content) && (list != target || len(add) == 0):
@@ -549,7 +579,7 @@ func (p *pod) planFlags(e PodEdit) ([]op, error) {
 			ops = append(ops, addTo(p.c, p.path, list, seq, add))
 		}
 	}
-	return ops, nil
+	return ops
 }
 
 func (p *pod) planEnv(env []EnvVar) []op {

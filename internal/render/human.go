@@ -81,14 +81,7 @@ func (r *Human) Plan(p *report.Plan) {
 }
 
 func (r *Human) hostPlan(hp *report.Host) {
-	changed, unchanged := 0, 0
-	for i := range hp.Steps {
-		if st := &hp.Steps[i]; st.Changed() {
-			changed++
-		} else if st.Error == "" {
-			unchanged++
-		}
-	}
+	changed, unchanged := counts(hp)
 	head := r.paint(bold, "host "+hp.Name)
 	for _, n := range hp.Notes {
 		fmt.Fprintf(r.W, "%s: %s %s\n", head, r.paint(yellow, "note:"), Visible(n))
@@ -114,24 +107,29 @@ func (r *Human) hostPlan(hp *report.Host) {
 			task = st.Task
 			fmt.Fprintf(r.W, "  task %q\n", task)
 		}
-		if st.Error != "" {
-			fmt.Fprintf(r.W, "    %s %s: %s\n", r.paint(red, "x"), st.Address(), r.paint(red, "error"))
-			r.errorText("      ", st.Error)
-			continue
-		}
-		a := actionSymbols[tasks.Action(st.Action)]
-		fmt.Fprintf(r.W, "    %s %s (%s)\n", r.paint(a.color, a.sym), st.Address(), a.word)
-		for _, d := range st.Details {
-			fmt.Fprintf(r.W, "        %s\n", Visible(d))
-		}
-		if st.Sensitive {
-			fmt.Fprintf(r.W, "        (sensitive content changes; lines shown as %s)\n", report.SensitiveLine)
-		}
-		if st.Diff != "" {
-			r.diffLines(st.Diff)
-		}
+		r.step(st)
 	}
 	fmt.Fprintln(r.W)
+}
+
+// step prints a step that failed or changes something, under its task.
+func (r *Human) step(st *report.Step) {
+	if st.Error != "" {
+		fmt.Fprintf(r.W, "    %s %s: %s\n", r.paint(red, "x"), st.Address(), r.paint(red, "error"))
+		r.errorText("      ", st.Error)
+		return
+	}
+	a := actionSymbols[tasks.Action(st.Action)]
+	fmt.Fprintf(r.W, "    %s %s (%s)\n", r.paint(a.color, a.sym), st.Address(), a.word)
+	for _, d := range st.Details {
+		fmt.Fprintf(r.W, "        %s\n", Visible(d))
+	}
+	if st.Sensitive {
+		fmt.Fprintf(r.W, "        (sensitive content changes; lines shown as %s)\n", report.SensitiveLine)
+	}
+	if st.Diff != "" {
+		r.diffLines(st.Diff)
+	}
 }
 
 // diffLines prints a unified diff, indented and coloured.

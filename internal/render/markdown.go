@@ -14,13 +14,28 @@ import (
 // diffs in fenced diff blocks (GitHub and GitLab render <details> and ```diff).
 func Markdown(w io.Writer, p *report.Plan) error {
 	var b strings.Builder
-	s := p.Summary
-	fmt.Fprintf(&b, "### hostplan plan: %d %s, %d to change, %d unchanged", s.Hosts, plural(s.Hosts, "host", "hosts"), s.Changes, s.Unchanged)
+	mdHeading(&b, p.Summary)
+	mdRollouts(&b, p.Rollouts)
+	mdHostTable(&b, p.Hosts)
+	for i := range p.Hosts {
+		mdHostDetails(&b, &p.Hosts[i])
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdHeading(b *strings.Builder, s report.Summary) {
+	fmt.Fprintf(b, "### hostplan plan: %d %s, %d to change, %d unchanged", s.Hosts, plural(s.Hosts, "host", "hosts"), s.Changes, s.Unchanged)
 	if s.FailedHosts > 0 {
-		fmt.Fprintf(&b, ", %d %s failed", s.FailedHosts, plural(s.FailedHosts, "host", "hosts"))
+		fmt.Fprintf(b, ", %d %s failed", s.FailedHosts, plural(s.FailedHosts, "host", "hosts"))
 	}
 	b.WriteString("\n\n")
-	for _, ro := range p.Rollouts {
+}
+
+// mdRollouts lists the tasks that do not change all their hosts at once, and how they
+// change them.
+func mdRollouts(b *strings.Builder, rollouts []report.Rollout) {
+	for _, ro := range rollouts {
 		var parts []string
 		if ro.Serial != "" {
 			parts = append(parts, "serial "+ro.Serial)
@@ -31,14 +46,17 @@ func Markdown(w io.Writer, p *report.Plan) error {
 		if ro.HealthGate != "" {
 			parts = append(parts, "health gate: "+mdText(ro.HealthGate))
 		}
-		fmt.Fprintf(&b, "- task %s: %s\n", mdCode(ro.Task), strings.Join(parts, "; "))
+		fmt.Fprintf(b, "- task %s: %s\n", mdCode(ro.Task), strings.Join(parts, "; "))
 	}
-	if len(p.Rollouts) > 0 {
+	if len(rollouts) > 0 {
 		b.WriteString("\n")
 	}
+}
+
+func mdHostTable(b *strings.Builder, hosts []report.Host) {
 	b.WriteString("| host | to change | unchanged | status |\n|---|---:|---:|---|\n")
-	for i := range p.Hosts {
-		h := &p.Hosts[i]
+	for i := range hosts {
+		h := &hosts[i]
 		changed, unchanged := counts(h)
 		status := "no changes"
 		switch {
@@ -47,45 +65,50 @@ func Markdown(w io.Writer, p *report.Plan) error {
 		case changed > 0:
 			status = "changes"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", mdCode(h.Name), changed, unchanged, status)
+		fmt.Fprintf(b, "| %s | %d | %d | %s |\n", mdCode(h.Name), changed, unchanged, status)
 	}
-	for i := range p.Hosts {
-		h := &p.Hosts[i]
-		changed, _ := counts(h)
-		if changed == 0 && !h.Failed() {
-			continue
-		}
-		summary := fmt.Sprintf("%d to change", changed)
-		if h.Failed() {
-			summary = "failed"
-		}
-		fmt.Fprintf(&b, "\n<details><summary><b>%s</b>: %s</summary>\n\n", htmlEscape(h.Name), summary)
-		if h.Error != "" {
-			b.WriteString(fence(Visible(h.Error), ""))
-		}
-		for j := range h.Steps {
-			st := &h.Steps[j]
-			switch {
-			case st.Error != "":
-				fmt.Fprintf(&b, "- **error** %s (task %s)\n\n", mdCode(st.Address()), mdCode(st.Task))
-				b.WriteString(indent(fence(Visible(st.Error), ""), "  "))
-			case st.Changed():
-				fmt.Fprintf(&b, "- **%s** %s (task %s)\n", actionSymbols[tasks.Action(st.Action)].word, mdCode(st.Address()), mdCode(st.Task))
-				for _, d := range st.Details {
-					fmt.Fprintf(&b, "  - %s\n", mdText(Visible(d)))
-				}
-				if st.Sensitive {
-					fmt.Fprintf(&b, "  - sensitive content: lines shown as %s\n", mdCode(report.SensitiveLine))
-				}
-				if st.Diff != "" {
-					b.WriteString("\n" + indent(fence(Visible(st.Diff), "diff"), "  "))
-				}
-			}
-		}
-		b.WriteString("\n</details>\n")
+}
+
+// mdHostDetails writes a host's collapsible section, if it has changes or errors: the
+// table says all there is about the others.
+func mdHostDetails(b *strings.Builder, h *report.Host) {
+	changed, _ := counts(h)
+	if changed == 0 && !h.Failed() {
+		return
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	summary := fmt.Sprintf("%d to change", changed)
+	if h.Failed() {
+		summary = "failed"
+	}
+	fmt.Fprintf(b, "\n<details><summary><b>%s</b>: %s</summary>\n\n", htmlEscape(h.Name), summary)
+	if h.Error != "" {
+		b.WriteString(fence(Visible(h.Error), ""))
+	}
+	for j := range h.Steps {
+		mdStep(b, &h.Steps[j])
+	}
+	b.WriteString("\n</details>\n")
+}
+
+// mdStep writes a step that failed or changes something; unchanged steps are only
+// counted.
+func mdStep(b *strings.Builder, st *report.Step) {
+	switch {
+	case st.Error != "":
+		fmt.Fprintf(b, "- **error** %s (task %s)\n\n", mdCode(st.Address()), mdCode(st.Task))
+		b.WriteString(indent(fence(Visible(st.Error), ""), "  "))
+	case st.Changed():
+		fmt.Fprintf(b, "- **%s** %s (task %s)\n", actionSymbols[tasks.Action(st.Action)].word, mdCode(st.Address()), mdCode(st.Task))
+		for _, d := range st.Details {
+			fmt.Fprintf(b, "  - %s\n", mdText(Visible(d)))
+		}
+		if st.Sensitive {
+			fmt.Fprintf(b, "  - sensitive content: lines shown as %s\n", mdCode(report.SensitiveLine))
+		}
+		if st.Diff != "" {
+			b.WriteString("\n" + indent(fence(Visible(st.Diff), "diff"), "  "))
+		}
+	}
 }
 
 func counts(h *report.Host) (changed, unchanged int) {
