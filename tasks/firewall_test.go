@@ -3,7 +3,9 @@ package tasks
 import (
 	"context"
 	"io"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
@@ -15,13 +17,19 @@ import (
 // recordingConn records the commands run on it; any other use panics (nil Conn).
 type recordingConn struct {
 	transport.Conn
-	ran []string
+	shell transport.Shell
+	ran   []string
 }
+
+func (c *recordingConn) Shell() transport.Shell { return c.shell }
 
 func (c *recordingConn) Run(_ context.Context, cmd string, _ io.Reader) (*transport.Result, error) {
 	c.ran = append(c.ran, cmd)
 	return &transport.Result{}, nil
 }
+
+// batchCommands finds the commands in a batch script; the test's commands all start so.
+var batchCommands = regexp.MustCompile(`reviewed command \d`)
 
 // Apply runs the commands of the change it is given, not ones it works out again, and
 // depends on nothing but the host and the change: one resource value serves every
@@ -31,22 +39,32 @@ func TestFirewallApplyRunsThePlannedCommands(t *testing.T) {
 		"listen_port": cty.NumberIntVal(8443), "to_address": cty.StringVal("10.0.0.5"), "to_port": cty.NumberIntVal(6443)})
 	allow := build(t, "allowlist", "sc", map[string]cty.Value{
 		"region": cty.StringVal("cn-hangzhou"), "ports": cty.ListVal([]cty.Value{cty.NumberIntVal(6443)})})
-	hosts := []*facts.Facts{
-		{OSFamily: "windows", DistroFamily: "windows"},
-		{OSFamily: "linux", DistroFamily: "rhel", Firewalld: true},
-	}
+	windows := &facts.Facts{OSFamily: "windows", DistroFamily: "windows"}
+	firewalld := &facts.Facts{OSFamily: "linux", DistroFamily: "rhel", Firewalld: true}
+	planned := []string{"reviewed command 1", "reviewed command 2"}
 	for _, tc := range []struct {
 		r     Resource
 		facts *facts.Facts
-	}{{forward, hosts[0]}, {forward, hosts[1]}, {allow, hosts[1]}} {
-		conn := &recordingConn{}
+		shell transport.Shell
+	}{{forward, windows, transport.ShellCmd}, {forward, firewalld, transport.ShellSh}, {allow, firewalld, transport.ShellSh}} {
+		conn := &recordingConn{shell: tc.shell}
 		h := &Host{Name: "h1", Conn: conn, Facts: tc.facts}
-		planned := []string{"reviewed command 1", "reviewed command 2"}
 		if err := tc.r.Apply(context.Background(), h, &Change{Action: Update, Commands: planned}); err != nil {
 			t.Fatalf("%s on %s: %v", tc.r.Type(), tc.facts.OSFamily, err)
 		}
-		if !slices.Equal(conn.ran, planned) {
-			t.Errorf("%s on %s ran %q, want exactly the planned %q", tc.r.Type(), tc.facts.OSFamily, conn.ran, planned)
+		ran := conn.ran
+		if tc.shell != transport.ShellCmd {
+			// One session runs the batch (transport.RunAll): the planned commands, in order.
+			if len(ran) != 1 {
+				t.Fatalf("%s on %s ran %d sessions, want one batch", tc.r.Type(), tc.facts.OSFamily, len(ran))
+			}
+			if n := strings.Count(ran[0], "o=$("); n != len(planned) {
+				t.Errorf("%s on %s: the batch runs %d commands, want %d:\n%s", tc.r.Type(), tc.facts.OSFamily, n, len(planned), ran[0])
+			}
+			ran = batchCommands.FindAllString(ran[0], -1)
+		}
+		if !slices.Equal(ran, planned) {
+			t.Errorf("%s on %s ran %q, want exactly the planned %q", tc.r.Type(), tc.facts.OSFamily, ran, planned)
 		}
 	}
 }

@@ -29,8 +29,8 @@ func (iptables) Method() string { return IPTables }
 
 func (iptables) KernelForwarding() bool { return true }
 
-// Forward checks each rule of f with -C: -C before -A, so rules are never doubled;
-// with absent, -D while -C finds one.
+// Forward checks each rule of f with -C (-C before -A, so rules are never doubled;
+// with absent, -D while -C finds one) and reads the ruleset, in one session.
 func (b iptables) Forward(ctx context.Context, h Host, f Forward) (*Changes, error) {
 	rules := forwardRules(f)
 	if f.Absent {
@@ -43,7 +43,7 @@ func (b iptables) Forward(ctx context.Context, h Host, f Forward) (*Changes, err
 	for i, r := range rules {
 		checks[i] = r.command("-C")
 	}
-	present, err := queryAll(ctx, h, "iptables", checks)
+	present, save, err := queryAll(ctx, h, "iptables", checks, "iptables-save")
 	if err != nil {
 		return nil, err
 	}
@@ -58,20 +58,16 @@ func (b iptables) Forward(ctx context.Context, h Host, f Forward) (*Changes, err
 			c.Commands = append(c.Commands, fmt.Sprintf("while %s 2>/dev/null; do %s || exit 1; done", r.command("-C"), r.command("-D")))
 		}
 	}
-	if c.Saved, err = b.plannedSaved(ctx, h, f, added, len(c.Commands) > 0); err != nil {
+	if c.Saved, err = b.plannedSaved(ctx, h, save, f, added, len(c.Commands) > 0); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // plannedSaved is the change of the saved ruleset: the running rules as iptables-save
-// prints them, with added appended and, for an absent forward that changes, its rules
+// printed them (save), with added appended and, for an absent forward that changes, its rules
 // removed.
-func (b iptables) plannedSaved(ctx context.Context, h Host, f Forward, added []iptRule, changes bool) (*SavedRules, error) {
-	save, err := output(ctx, h, "iptables-save")
-	if err != nil {
-		return nil, err
-	}
+func (b iptables) plannedSaved(ctx context.Context, h Host, save string, f Forward, added []iptRule, changes bool) (*SavedRules, error) {
 	real, old, err := transport.ReadFollowing(ctx, h.Conn, b.rulesFile)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -123,13 +119,10 @@ func (b iptables) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, err
 	return c, nil
 }
 
-// Apply runs the commands, then saves the running ruleset where boot restores it,
-// unless it is saved there already.
+// Apply runs the commands and reads the ruleset they leave in one session, then saves
+// it where boot restores it, unless it is saved there already.
 func (b iptables) Apply(ctx context.Context, h Host, commands []string) error {
-	if err := transport.RunAll(ctx, h.Conn, commands); err != nil {
-		return err
-	}
-	save, err := output(ctx, h, "iptables-save")
+	save, err := transport.RunAllThen(ctx, h.Conn, commands, "iptables-save")
 	if err != nil {
 		return err
 	}

@@ -22,18 +22,63 @@ func (r *Result) Failure(what string) error {
 	return fmt.Errorf("%s: exit %d: %s", what, r.ExitCode, msg)
 }
 
-// RunAll runs commands in order and stops at the first that fails, quoting it.
+// RunAll runs commands in order and stops at the first that fails, quoting it. On a
+// POSIX host they run in one session (one process start on the host and one round
+// trip, not one per command).
 func RunAll(ctx context.Context, c Conn, commands []string) error {
-	for _, s := range commands {
-		res, err := c.Run(ctx, s, nil)
-		if err != nil {
-			return err
+	if c.Shell() == ShellCmd {
+		for _, s := range commands {
+			res, err := c.Run(ctx, s, nil)
+			if err != nil {
+				return err
+			}
+			if res.ExitCode != 0 {
+				return res.Failure(s)
+			}
 		}
-		if res.ExitCode != 0 {
-			return res.Failure(s)
+		return nil
+	}
+	_, err := RunAllThen(ctx, c, commands, "")
+	return err
+}
+
+// batchFailed marks the output of a batch whose command failed: its index and exit
+// status, then what it printed.
+const batchFailed = "hostplan-batch-failed"
+
+// RunAllThen runs commands as RunAll does, in one session on a POSIX host, and then,
+// when they all succeeded, then (a command whose output the caller reads, such as
+// iptables-save), returning its standard output byte for byte. A failure of then is
+// quoted like one of the commands.
+func RunAllThen(ctx context.Context, c Conn, commands []string, then string) (string, error) {
+	var script strings.Builder
+	for i, s := range commands {
+		// Each command's output is kept to quote it, should it fail; a command's exit
+		// (a loop's "|| exit 1") ends only its own subshell.
+		fmt.Fprintf(&script, "o=$( { %s\n} 2>&1 ) || { printf '%s %d %%d\\n%%s' \"$?\" \"$o\"; exit 0; }\n", s, batchFailed, i)
+	}
+	if then != "" {
+		script.WriteString("{ " + then + "\n}\n")
+	}
+	res, err := c.Run(ctx, script.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	out := string(res.Stdout)
+	if first, rest, ok := strings.Cut(out, "\n"); ok && strings.HasPrefix(first, batchFailed+" ") {
+		var i, code int
+		if _, err := fmt.Sscanf(first, batchFailed+" %d %d", &i, &code); err == nil && i >= 0 && i < len(commands) {
+			return "", (&Result{Stdout: []byte(rest), ExitCode: code}).Failure(commands[i])
 		}
 	}
-	return nil
+	if res.ExitCode != 0 {
+		what := then
+		if then == "" {
+			what = "commands"
+		}
+		return "", res.Failure(what)
+	}
+	return out, nil
 }
 
 // MissingParents lists the ancestors of p that do not exist, outermost first.
