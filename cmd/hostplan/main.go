@@ -17,24 +17,6 @@ const (
 	exitChanges = 2
 )
 
-const usage = `Usage: hostplan <command> [flags] [DIR|FILE]
-
-Commands:
-  plan       show what would change on every host (exit 0: no changes, 2: changes, 1: error);
-             -out FILE saves the plan for review
-  apply      plan, confirm, then change what differs (exit 0: success, 1: any host failed);
-             apply FILE applies a saved plan exactly, refusing hosts that changed since
-  show       print a saved plan: as plan does, -json, or -format markdown
-  history    list what applies did, from the local journal
-  check      read-only audit: drift from the plan, and the CIS audit settings of masters
-             (exit 0: all pass, 3: a check failed, 1: error)
-  validate   parse and type-check the plan and inventory without connecting anywhere
-  inventory  list hosts, groups and resolved connection settings
-  version    print the version
-
-Run 'hostplan <command> -h' for the flags of a command.
-`
-
 var version = "dev"
 
 // exitInterrupted is the exit status after a second Ctrl-C, as a shell reports SIGINT.
@@ -64,10 +46,25 @@ func interrupts(cancel context.CancelFunc, stderr io.Writer) {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitError
 	}
 	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "-help", "--help":
+		return help(rest, stdout, stderr)
+	case "--version", "-version":
+		cmd = "version"
+	}
+	c, ok := lookupCommand(cmd)
+	if !ok {
+		fmt.Fprintf(stderr, "hostplan: unknown command %q\n\n%s", cmd, usage())
+		return exitError
+	}
+	if helpRequested(c, rest) {
+		printHelp(stdout, c)
+		return exitOK
+	}
 	app := &app{stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
 	switch cmd {
 	case "plan":
@@ -84,13 +81,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.validate(rest)
 	case "inventory":
 		return app.inventory(rest)
-	case "version", "--version", "-version":
+	case "version":
 		fmt.Fprintln(stdout, "hostplan", version)
 		return exitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
+	case "help":
+		return help(rest, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "hostplan: unknown command %q\n\n%s", cmd, usage)
-	return exitError
+	panic("hostplan: command " + cmd + " is in the table but not dispatched")
 }
