@@ -17,8 +17,6 @@ const (
 	exitChanges = 2
 )
 
-var version = "dev"
-
 // exitInterrupted is the exit status after a second Ctrl-C, as a shell reports SIGINT.
 const exitInterrupted = 130
 
@@ -82,8 +80,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "inventory":
 		return app.inventory(rest)
 	case "version":
-		fmt.Fprintln(stdout, "hostplan", version)
-		return exitOK
+		return versionCommand(rest, stdout, stderr)
 	case "help":
 		return help(rest, stdout, stderr)
 	}

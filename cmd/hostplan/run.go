@@ -93,7 +93,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 	if out != "" {
 		saved, err := savedInputs(in, l.plan, planRec, invRec)
 		if err == nil {
-			err = a.savePlan(v, c, out, &planfile.File{Hostplan: version, Created: time.Now(), Inputs: saved, Plan: doc})
+			err = a.savePlan(v, c, out, &planfile.File{Hostplan: buildVersion(), Created: time.Now(), Inputs: saved, Plan: doc})
 		}
 		if err != nil {
 			fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
