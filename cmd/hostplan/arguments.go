@@ -246,3 +246,28 @@ func argsFailed(err error, stderr io.Writer) bool {
 	}
 	return err != nil
 }
+
+type fmtArgs struct {
+	check     bool // change nothing; exit 3 when a file would change
+	diff      bool
+	recursive bool
+	paths     []string
+}
+
+func fmtFlags(p *fmtArgs, stderr io.Writer) *flag.FlagSet {
+	fs := bareFlagSet("fmt", stderr)
+	fs.BoolVar(&p.check, "check", false, "change no file: list those that are not formatted and exit 3 if any")
+	fs.BoolVar(&p.diff, "diff", false, "print a unified diff of each change")
+	fs.BoolVar(&p.recursive, "recursive", false, "also format the *.hcl files of every directory below each DIR")
+	return fs
+}
+
+func parseFmtArgs(args []string, stderr io.Writer) (*fmtArgs, error) {
+	p := &fmtArgs{}
+	var err error
+	p.paths, err = parse(fmtFlags(p, stderr), args)
+	if len(p.paths) == 0 {
+		p.paths = []string{"."}
+	}
+	return p, err
+}

@@ -34,6 +34,8 @@ var commands = []command{
 		func(w io.Writer) *flag.FlagSet { return validateFlags(&validateArgs{}, w) }},
 	{"inventory", "[flags]", "list hosts, groups and resolved connection settings",
 		func(w io.Writer) *flag.FlagSet { return inventoryFlags(&inventoryArgs{}, w) }},
+	{"fmt", "[flags] [DIR|FILE...]", "rewrite plan, inventory and var files in the canonical HCL layout, as terraform fmt;\nDIR: its *.hcl files (default .); -check changes nothing and exits 3 if a file would change",
+		func(w io.Writer) *flag.FlagSet { return fmtFlags(&fmtArgs{}, w) }},
 	{"version", "", "print the version, module version and VCS revision this binary was built from",
 		func(w io.Writer) *flag.FlagSet { return bareFlagSet("version", w) }},
 	{"help", "[COMMAND]", "print this help, or a command's",

@@ -79,6 +79,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.validate(rest)
 	case "inventory":
 		return app.inventory(rest)
+	case "fmt":
+		return app.format(rest)
 	case "version":
 		return versionCommand(rest, stdout, stderr)
 	case "help":
