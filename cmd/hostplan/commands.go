@@ -36,6 +36,8 @@ var commands = []command{
 		func(w io.Writer) *flag.FlagSet { return inventoryFlags(&inventoryArgs{}, w) }},
 	{"fmt", "[flags] [DIR|FILE...]", "rewrite plan, inventory and var files in the canonical HCL layout, as terraform fmt;\nDIR: its *.hcl files (default .); -check changes nothing and exits 3 if a file would change",
 		func(w io.Writer) *flag.FlagSet { return fmtFlags(&fmtArgs{}, w) }},
+	{"completion", "bash|zsh|fish", "print the shell completion script: commands, flags, files, and the host and group\nnames of the inventory given with -i (source <(hostplan completion bash))",
+		completionFlags},
 	{"version", "", "print the version, module version and VCS revision this binary was built from",
 		func(w io.Writer) *flag.FlagSet { return bareFlagSet("version", w) }},
 	{"help", "[COMMAND]", "print this help, or a command's",

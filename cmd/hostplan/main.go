@@ -48,11 +48,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitError
 	}
 	cmd, rest := args[0], args[1:]
+	app := &app{stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
 	switch cmd {
 	case "-h", "-help", "--help":
 		return help(rest, stdout, stderr)
 	case "--version", "-version":
 		cmd = "version"
+	case "__complete": // hidden: what the shell completion scripts call
+		return app.completeCommand(rest)
 	}
 	c, ok := lookupCommand(cmd)
 	if !ok {
@@ -63,7 +66,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printHelp(stdout, c)
 		return exitOK
 	}
-	app := &app{stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
 	switch cmd {
 	case "plan":
 		return app.plan(ctx, rest)
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.inventory(rest)
 	case "fmt":
 		return app.format(rest)
+	case "completion":
+		return app.completion(rest)
 	case "version":
 		return versionCommand(rest, stdout, stderr)
 	case "help":
