@@ -200,7 +200,7 @@ func newFlagSet(name string, c *sharedFlags, connect bool, stderr io.Writer) *fl
 	case "plan", "apply", "show":
 		signingFlags(fs, &c.sign, name != "plan")
 	}
-	if connect || name == "inventory" {
+	if connect || name == "inventory" || name == "validate" {
 		fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config `FILE` to honour (default ~/.ssh/config; none: read none)")
 	}
 	if connect {

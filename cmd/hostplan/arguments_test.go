@@ -106,6 +106,9 @@ func TestParseOtherArgs(t *testing.T) {
 	if _, err := parseValidateArgs([]string{"--timeout", "1s"}, io.Discard); err == nil {
 		t.Error("validate takes no connection flags")
 	}
+	if p, err := parseValidateArgs([]string{"--ssh-config", "none", "dir"}, io.Discard); err != nil || p.sshConfig != "none" || !slices.Equal(p.pos, []string{"dir"}) {
+		t.Errorf("validate --ssh-config: %+v %v", p, err)
+	}
 }
 
 // TestHelp: -h, -help and --help print a command's usage and flags on stdout and exit 0,

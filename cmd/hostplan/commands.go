@@ -30,7 +30,7 @@ var commands = []command{
 		func(w io.Writer) *flag.FlagSet { return historyFlags(&historyArgs{}, w) }},
 	{"check", "[flags] [DIR|FILE]", "read-only audit: drift from the plan, and the CIS audit settings of masters\n(exit 0: all pass, 3: a check failed, 1: error)",
 		func(w io.Writer) *flag.FlagSet { return checkFlags(&checkArgs{}, w) }},
-	{"validate", "[flags] [DIR|FILE]", "parse and type-check the plan and inventory without connecting anywhere",
+	{"validate", "[flags] [DIR|FILE]", "parse and type-check the plan, building its resources; with -i also the inventory,\ntask targets and each host's values; connects nowhere",
 		func(w io.Writer) *flag.FlagSet { return validateFlags(&validateArgs{}, w) }},
 	{"inventory", "[flags]", "list hosts, groups and resolved connection settings",
 		func(w io.Writer) *flag.FlagSet { return inventoryFlags(&inventoryArgs{}, w) }},
