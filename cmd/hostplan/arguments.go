@@ -194,7 +194,7 @@ func newFlagSet(name string, c *sharedFlags, connect bool, stderr io.Writer) *fl
 	fs.Var(&c.inventories, "inventory", "same as -i `FILE`")
 	fs.StringVar(&c.limit, "limit", "", "only hosts matching this Ansible-style `PATTERN` (names, groups, globs, !exclude, &intersect)")
 	fs.Var(&c.vars, "var", "set a variable: `name=value`; repeatable")
-	fs.Var(&c.varFiles, "var-file", "HCL `FILE` of variable values; repeatable")
+	fs.Var(&c.varFiles, "var-file", "`FILE` of variable values: HCL name = value lines, or a JSON object if it ends in .json; repeatable")
 	fs.BoolVar(&c.noColor, "no-color", false, "no colour in output (NO_COLOR is honoured too)")
 	switch name {
 	case "plan", "apply", "show":
