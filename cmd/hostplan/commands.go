@@ -24,7 +24,7 @@ var commands = []command{
 		func(w io.Writer) *flag.FlagSet { return planFlags(&planArgs{}, w) }},
 	{"apply", "[flags] [DIR|FILE|SAVED-PLAN]", "plan, confirm, then change what differs (exit 0: success, 1: any host failed);\napply FILE applies a saved plan exactly, refusing hosts that changed since",
 		func(w io.Writer) *flag.FlagSet { return applyFlags(&applyArgs{}, w) }},
-	{"show", "[flags] SAVED-PLAN", "print a saved plan: as plan does, -json, or -format markdown",
+	{"show", "[flags] SAVED-PLAN", "print a saved plan: as plan does, -json, or -format markdown\n(exit 0: printed, 1: unreadable, a bad signature, or a host that failed to plan)",
 		func(w io.Writer) *flag.FlagSet { return showFlags(&showArgs{}, w) }},
 	{"history", "[flags]", "list what applies did, from the local journal",
 		func(w io.Writer) *flag.FlagSet { return historyFlags(&historyArgs{}, w) }},
