@@ -66,29 +66,34 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printHelp(stdout, c)
 		return exitOK
 	}
+	return app.dispatch(ctx, cmd, rest)
+}
+
+// dispatch runs a command of the table.
+func (a *app) dispatch(ctx context.Context, cmd string, rest []string) int {
 	switch cmd {
 	case "plan":
-		return app.plan(ctx, rest)
+		return a.plan(ctx, rest)
 	case "apply":
-		return app.apply(ctx, rest)
+		return a.apply(ctx, rest)
 	case "check":
-		return app.check(ctx, rest)
+		return a.check(ctx, rest)
 	case "history":
-		return app.history(rest)
+		return a.history(rest)
 	case "show":
-		return app.show(rest)
+		return a.show(rest)
 	case "validate":
-		return app.validate(rest)
+		return a.validate(rest)
 	case "inventory":
-		return app.inventory(rest)
+		return a.inventory(rest)
 	case "fmt":
-		return app.format(rest)
+		return a.format(rest)
 	case "completion":
-		return app.completion(rest)
+		return a.completion(rest)
 	case "version":
-		return versionCommand(rest, stdout, stderr)
+		return versionCommand(rest, a.stdout, a.stderr)
 	case "help":
-		return help(rest, stdout, stderr)
+		return help(rest, a.stdout, a.stderr)
 	}
 	panic("hostplan: command " + cmd + " is in the table but not dispatched")
 }
