@@ -1,7 +1,7 @@
 # bash completion for hostplan: commands, flags, file names, and the host and group
 # names of the inventory given with -i (or $HOSTPLAN_INVENTORY) after --limit and --host.
 # Load it with:  source <(hostplan completion bash)
-# or save it as /etc/bash_completion.d/hostplan.
+# or save it as /etc/bash_completion.d/hostplan. Needs bash 4 or later (compopt, mapfile).
 #
 # hostplan itself decides what to offer: the script passes it the words up to the
 # cursor (hostplan __complete WORD...) and offers what it prints, one per line;
