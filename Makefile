@@ -34,10 +34,13 @@ deps:
 kube-bins:
 	cd internal/lab/kubebuild && GO=$(GO) $(GO) run .
 
+# lint also checks the layout of the repository's own plans and inventories with
+# hostplan fmt (exit 3 lists the files to run 'hostplan fmt -recursive' on).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run ./cmd/hostplan fmt -check -recursive examples bench/plan
 
 # test is what CI runs: lint, then every test with the race detector, then each fuzz
 # target for a short while. Lab tests must run (HOSTPLAN_LAB_REQUIRED=1 makes them fail

@@ -33,9 +33,9 @@ task "audit-logging" {
       "audit-policy-file"   = local.audit_policy_file
     }
     env = {
-      (local.env_prefix)            = "${local.audit_log_dir}/kubernetes.audit"
-      "${local.env_prefix}_tags"    = "audit=apiserver"
-      "${local.env_prefix}_product" = "k8s-audit"
+      (local.env_prefix)             = "${local.audit_log_dir}/kubernetes.audit"
+      "${local.env_prefix}_tags"     = "audit=apiserver"
+      "${local.env_prefix}_product"  = "k8s-audit"
       "${local.env_prefix}_jsonfile" = "true"
     }
     volume_mount "k8s-audit" {

@@ -89,6 +89,16 @@ type runSources struct {
 
 // flagSources are the sources the flags and the positional argument name.
 func (a *app) flagSources(c *sharedFlags, pos []string) (runSources, bool) {
+	in, ok := a.planSources(c, pos)
+	if ok && len(in.inventories) == 0 {
+		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or set HOSTPLAN_INVENTORY")
+		return in, false
+	}
+	return in, ok
+}
+
+// planSources are flagSources where the inventory may be missing (validate).
+func (a *app) planSources(c *sharedFlags, pos []string) (runSources, bool) {
 	in := runSources{planPath: ".", limit: c.limit, sshConfig: c.sshConfig, vars: c.vars, varFiles: c.varFiles}
 	switch len(pos) {
 	case 0:
@@ -101,10 +111,6 @@ func (a *app) flagSources(c *sharedFlags, pos []string) (runSources, bool) {
 	in.inventories = []string(c.inventories)
 	if v := a.getenv("HOSTPLAN_INVENTORY"); len(in.inventories) == 0 && v != "" {
 		in.inventories = strings.Split(v, string(os.PathListSeparator))
-	}
-	if len(in.inventories) == 0 {
-		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or set HOSTPLAN_INVENTORY")
-		return in, false
 	}
 	return in, true
 }
@@ -130,9 +136,8 @@ func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 	if diags.HasErrors() {
 		return nil, false
 	}
-	p, diags := config.Load(in.planPath, config.Inputs{Vars: in.vars, VarFiles: in.varFiles, Environ: a.environ, Source: in.planSource})
-	if diags.HasErrors() {
-		a.diagnostics(r, diags)
+	p, ok := a.loadPlan(in, r)
+	if !ok {
 		return nil, false
 	}
 	resolved, err := inv.Targets(in.limit, inventory.ResolveOptions{SSHConfig: in.sshConfig})
@@ -146,6 +151,16 @@ func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 	}
 	a.warnings(inv)
 	return &loaded{plan: p, inv: inv, targets: targets}, true
+}
+
+// loadPlan loads the plan of in, with its variables.
+func (a *app) loadPlan(in runSources, r *render.Human) (*config.Plan, bool) {
+	p, diags := config.Load(in.planPath, config.Inputs{Vars: in.vars, VarFiles: in.varFiles, Environ: a.environ, Source: in.planSource})
+	if diags.HasErrors() {
+		a.diagnostics(r, diags)
+		return nil, false
+	}
+	return p, true
 }
 
 func (a *app) warnings(inv *inventory.Inventory) {
@@ -169,9 +184,16 @@ func (a *app) validate(args []string) int {
 	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	c, pos := &argv.sharedFlags, argv.pos
+	c := &argv.sharedFlags
 	r := a.renderer(c)
-	l, ok := a.load(c, pos, r)
+	in, ok := a.planSources(c, argv.pos)
+	if !ok {
+		return exitError
+	}
+	if len(in.inventories) == 0 {
+		return a.validatePlan(in, r)
+	}
+	l, ok := a.loadSources(in, r)
 	if !ok {
 		return exitError
 	}
@@ -179,12 +201,36 @@ func (a *app) validate(args []string) int {
 		a.diagnostics(r, diags)
 		return exitError
 	}
+	fmt.Fprintf(a.stdout, "The plan is valid: %s, %d hosts in the inventory.\n", planSize(l.plan), len(l.inv.Hosts))
+	return exitOK
+}
+
+// validatePlan is validate without an inventory: the plan alone, its resources built
+// for a placeholder host (engine.ValidatePlan).
+func (a *app) validatePlan(in runSources, r *render.Human) int {
+	if in.limit != "" {
+		fmt.Fprintln(a.stderr, "hostplan: --limit selects hosts of an inventory: pass -i FILE too")
+		return exitError
+	}
+	r.HideLine = render.PrivateLines(in.varFiles, nil)
+	p, ok := a.loadPlan(in, r)
+	if !ok {
+		return exitError
+	}
+	if diags := engine.ValidatePlan(p); diags.HasErrors() {
+		a.diagnostics(r, diags)
+		return exitError
+	}
+	fmt.Fprintf(a.stdout, "The plan is valid: %s. No inventory: task targets and host variables were not checked (pass -i to check them).\n", planSize(p))
+	return exitOK
+}
+
+func planSize(p *config.Plan) string {
 	n := 0
-	for _, t := range l.plan.Tasks {
+	for _, t := range p.Tasks {
 		n += len(t.Resources)
 	}
-	fmt.Fprintf(a.stdout, "The plan is valid: %d tasks, %d resources, %d hosts in the inventory.\n", len(l.plan.Tasks), n, len(l.inv.Hosts))
-	return exitOK
+	return fmt.Sprintf("%d tasks, %d resources", len(p.Tasks), n)
 }
 
 // session is one connected run: plan, then maybe apply.

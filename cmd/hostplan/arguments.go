@@ -15,7 +15,7 @@ import (
 // internal/command/arguments does), so that they have table tests of their own
 // (arguments_test.go). The commands in run.go, check.go and history.go act on them.
 
-// errShown is a parse error the flag package has printed already (with the usage).
+// errShown is a parse error the flag package has printed already (with a hint to -h).
 var errShown = errors.New("flag error shown")
 
 type planArgs struct {
@@ -25,13 +25,17 @@ type planArgs struct {
 	pos  []string
 }
 
-func parsePlanArgs(args []string, stderr io.Writer) (*planArgs, error) {
-	p := &planArgs{}
+func planFlags(p *planArgs, stderr io.Writer) *flag.FlagSet {
 	fs := newFlagSet("plan", &p.sharedFlags, true, stderr)
 	fs.StringVar(&p.out, "out", "", "save the plan to `FILE`, to review it and apply exactly it later (hostplan apply FILE)")
 	fs.BoolVar(&p.json, "json", false, "print the plan as one JSON document (see README); messages go to stderr")
+	return fs
+}
+
+func parsePlanArgs(args []string, stderr io.Writer) (*planArgs, error) {
+	p := &planArgs{}
 	var err error
-	p.pos, err = parse(fs, args)
+	p.pos, err = parse(planFlags(p, stderr), args)
 	return p, err
 }
 
@@ -44,9 +48,7 @@ type applyArgs struct {
 	pos          []string
 }
 
-func parseApplyArgs(args []string, stderr io.Writer) (*applyArgs, error) {
-	p := &applyArgs{}
-	p.lock = true
+func applyFlags(p *applyArgs, stderr io.Writer) *flag.FlagSet {
 	fs := newFlagSet("apply", &p.sharedFlags, true, stderr)
 	fs.StringVar(&p.journal, "journal", "", "append what was done to this journal (default $HOSTPLAN_JOURNAL or ~/.local/state/hostplan/journal.jsonl; none: keep no journal)")
 	fs.BoolVar(&p.autoApprove, "auto-approve", false, "apply without asking for confirmation")
@@ -54,24 +56,34 @@ func parseApplyArgs(args []string, stderr io.Writer) (*applyArgs, error) {
 	fs.BoolVar(&p.json, "json", false, "print the result as one JSON document (see README); messages go to stderr")
 	fs.DurationVar(&p.lockTimeout, "lock-timeout", 0, "wait this long for a host another hostplan apply has locked (0: fail at once, naming the holder)")
 	fs.BoolVar(&p.allOrNothing, "all-or-nothing", false, "with a saved plan: apply nothing if any host is stale or fails to plan")
+	return fs
+}
+
+func parseApplyArgs(args []string, stderr io.Writer) (*applyArgs, error) {
+	p := &applyArgs{}
+	p.lock = true
 	var err error
-	p.pos, err = parse(fs, args)
+	p.pos, err = parse(applyFlags(p, stderr), args)
 	return p, err
 }
 
 type showArgs struct {
 	sharedFlags
 	format string // human, json or markdown
+	asJSON bool   // -json: -format json
 	file   string
+}
+
+func showFlags(p *showArgs, stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet("show", &p.sharedFlags, false, stderr)
+	fs.BoolVar(&p.asJSON, "json", false, "same as -format json")
+	fs.StringVar(&p.format, "format", "human", "human, json or markdown (a summary with collapsible diffs for a change ticket)")
+	return fs
 }
 
 func parseShowArgs(args []string, stderr io.Writer) (*showArgs, error) {
 	p := &showArgs{}
-	var asJSON bool
-	fs := newFlagSet("show", &p.sharedFlags, false, stderr)
-	fs.BoolVar(&asJSON, "json", false, "same as -format json")
-	fs.StringVar(&p.format, "format", "human", "human, json or markdown (a summary with collapsible diffs for a change ticket)")
-	pos, err := parse(fs, args)
+	pos, err := parse(showFlags(p, stderr), args)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +91,7 @@ func parseShowArgs(args []string, stderr io.Writer) (*showArgs, error) {
 		return nil, errors.New("hostplan show: give one saved plan file (made with hostplan plan -out FILE)")
 	}
 	p.file = pos[0]
-	if asJSON {
+	if p.asJSON {
 		p.format = "json"
 	}
 	return p, nil
@@ -93,14 +105,18 @@ type checkArgs struct {
 	pos      []string
 }
 
-func parseCheckArgs(args []string, stderr io.Writer) (*checkArgs, error) {
-	p := &checkArgs{}
+func checkFlags(p *checkArgs, stderr io.Writer) *flag.FlagSet {
 	fs := newFlagSet("check", &p.sharedFlags, true, stderr)
 	fs.BoolVar(&p.json, "json", false, "print the findings as one JSON document; messages go to stderr")
 	fs.DurationVar(&p.window, "audit-window", 10*time.Minute, "how recent the last audit event on a master must be")
 	fs.StringVar(&p.manifest, "manifest", cis.DefaultManifest, "the kube-apiserver static pod manifest; hosts without it are not masters")
+	return fs
+}
+
+func parseCheckArgs(args []string, stderr io.Writer) (*checkArgs, error) {
+	p := &checkArgs{}
 	var err error
-	p.pos, err = parse(fs, args)
+	p.pos, err = parse(checkFlags(p, stderr), args)
 	return p, err
 }
 
@@ -112,14 +128,18 @@ type historyArgs struct {
 	json    bool
 }
 
-func parseHistoryArgs(args []string, stderr io.Writer) (*historyArgs, error) {
-	p := &historyArgs{}
+func historyFlags(p *historyArgs, stderr io.Writer) *flag.FlagSet {
 	fs := newFlagSet("history", &p.sharedFlags, false, stderr)
 	fs.StringVar(&p.journal, "journal", "", "journal file (default $HOSTPLAN_JOURNAL or ~/.local/state/hostplan/journal.jsonl)")
 	fs.StringVar(&p.host, "host", "", "only entries of this host")
 	fs.IntVar(&p.last, "n", 50, "show the last N entries (0: all)")
 	fs.BoolVar(&p.json, "json", false, "print the entries as JSON lines, as stored")
-	pos, err := parse(fs, args)
+	return fs
+}
+
+func parseHistoryArgs(args []string, stderr io.Writer) (*historyArgs, error) {
+	p := &historyArgs{}
+	pos, err := parse(historyFlags(p, stderr), args)
 	if err != nil {
 		return nil, err
 	}
@@ -134,10 +154,14 @@ type validateArgs struct {
 	pos []string
 }
 
+func validateFlags(p *validateArgs, stderr io.Writer) *flag.FlagSet {
+	return newFlagSet("validate", &p.sharedFlags, false, stderr)
+}
+
 func parseValidateArgs(args []string, stderr io.Writer) (*validateArgs, error) {
 	p := &validateArgs{}
 	var err error
-	p.pos, err = parse(newFlagSet("validate", &p.sharedFlags, false, stderr), args)
+	p.pos, err = parse(validateFlags(p, stderr), args)
 	return p, err
 }
 
@@ -145,11 +169,13 @@ type inventoryArgs struct {
 	sharedFlags
 }
 
+func inventoryFlags(p *inventoryArgs, stderr io.Writer) *flag.FlagSet {
+	return newFlagSet("inventory", &p.sharedFlags, false, stderr)
+}
+
 func parseInventoryArgs(args []string, stderr io.Writer) (*inventoryArgs, error) {
 	p := &inventoryArgs{}
-	fs := newFlagSet("inventory", &p.sharedFlags, false, stderr)
-	fs.StringVar(&p.sshConfig, "ssh-config", "", "OpenSSH client config to honour (default ~/.ssh/config)")
-	pos, err := parse(fs, args)
+	pos, err := parse(inventoryFlags(p, stderr), args)
 	if err != nil {
 		return nil, err
 	}
@@ -160,19 +186,22 @@ func parseInventoryArgs(args []string, stderr io.Writer) (*inventoryArgs, error)
 }
 
 // newFlagSet defines the flags the plan-reading commands share; connect adds those of
-// the commands that connect to hosts.
+// the commands that connect to hosts. A bad flag prints one line naming it and a hint,
+// not every flag: the list is what -h is for.
 func newFlagSet(name string, c *sharedFlags, connect bool, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("hostplan "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Var(&c.inventories, "i", "inventory file (HCL, Ansible INI or YAML); repeatable")
-	fs.Var(&c.inventories, "inventory", "same as -i")
-	fs.StringVar(&c.limit, "limit", "", "only hosts matching this Ansible-style pattern (names, groups, globs, !exclude, &intersect)")
-	fs.Var(&c.vars, "var", "set a variable: name=value; repeatable")
-	fs.Var(&c.varFiles, "var-file", "HCL file of variable values; repeatable")
+	fs := bareFlagSet(name, stderr)
+	fs.Var(&c.inventories, "i", "inventory `FILE` (HCL, Ansible INI or YAML); repeatable")
+	fs.Var(&c.inventories, "inventory", "same as -i `FILE`")
+	fs.StringVar(&c.limit, "limit", "", "only hosts matching this Ansible-style `PATTERN` (names, groups, globs, !exclude, &intersect)")
+	fs.Var(&c.vars, "var", "set a variable: `name=value`; repeatable")
+	fs.Var(&c.varFiles, "var-file", "`FILE` of variable values: HCL name = value lines, or a JSON object if it ends in .json; repeatable")
 	fs.BoolVar(&c.noColor, "no-color", false, "no colour in output (NO_COLOR is honoured too)")
 	switch name {
 	case "plan", "apply", "show":
 		signingFlags(fs, &c.sign, name != "plan")
+	}
+	if connect || name == "inventory" || name == "validate" {
+		fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config `FILE` to honour (default ~/.ssh/config; none: read none)")
 	}
 	if connect {
 		fs.IntVar(&c.parallel, "parallel", 20, "hosts worked on at once")
@@ -180,8 +209,16 @@ func newFlagSet(name string, c *sharedFlags, connect bool, stderr io.Writer) *fl
 		fs.DurationVar(&c.commandTimeout, "command-timeout", 10*time.Minute, "timeout for each resource's plan or apply step")
 		fs.IntVar(&c.diffContext, "diff-context", 3, "lines of context in diffs")
 		fs.BoolVar(&c.acceptNewHostKeys, "accept-new-host-keys", false, "add unknown host keys to known_hosts (changed keys are always refused)")
-		fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config to honour (default ~/.ssh/config)")
 	}
+	return fs
+}
+
+// bareFlagSet is a command's flag set before its flags: the flag package prints a bad
+// flag's error on stderr, followed by this hint instead of the usage.
+func bareFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("hostplan "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintf(fs.Output(), "run '%s -h' for its flags\n", fs.Name()) }
 	return fs
 }
 
@@ -190,7 +227,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, errShown
+			return nil, fmt.Errorf("%w: %w", errShown, err) // flag.ErrHelp stays visible to helpRequested
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -208,4 +245,29 @@ func argsFailed(err error, stderr io.Writer) bool {
 		fmt.Fprintln(stderr, err)
 	}
 	return err != nil
+}
+
+type fmtArgs struct {
+	check     bool // change nothing; exit 3 when a file would change
+	diff      bool
+	recursive bool
+	paths     []string
+}
+
+func fmtFlags(p *fmtArgs, stderr io.Writer) *flag.FlagSet {
+	fs := bareFlagSet("fmt", stderr)
+	fs.BoolVar(&p.check, "check", false, "change no file: list those that are not formatted and exit 3 if any")
+	fs.BoolVar(&p.diff, "diff", false, "print a unified diff of each change")
+	fs.BoolVar(&p.recursive, "recursive", false, "also format the *.hcl files of every directory below each DIR")
+	return fs
+}
+
+func parseFmtArgs(args []string, stderr io.Writer) (*fmtArgs, error) {
+	p := &fmtArgs{}
+	var err error
+	p.paths, err = parse(fmtFlags(p, stderr), args)
+	if len(p.paths) == 0 {
+		p.paths = []string{"."}
+	}
+	return p, err
 }

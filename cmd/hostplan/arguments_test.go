@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"slices"
 	"strings"
@@ -105,4 +106,57 @@ func TestParseOtherArgs(t *testing.T) {
 	if _, err := parseValidateArgs([]string{"--timeout", "1s"}, io.Discard); err == nil {
 		t.Error("validate takes no connection flags")
 	}
+	if p, err := parseValidateArgs([]string{"--ssh-config", "none", "dir"}, io.Discard); err != nil || p.sshConfig != "none" || !slices.Equal(p.pos, []string{"dir"}) {
+		t.Errorf("validate --ssh-config: %+v %v", p, err)
+	}
+}
+
+// TestHelp: -h, -help and --help print a command's usage and flags on stdout and exit 0,
+// for every command; so do hostplan -h and hostplan help.
+func TestHelp(t *testing.T) {
+	for _, c := range commands {
+		for _, h := range []string{"-h", "-help", "--help"} {
+			code, stdout, stderr := runCLI(c.name, h)
+			if code != exitOK || !strings.HasPrefix(stdout, "Usage: hostplan "+c.name) || stderr != "" {
+				t.Errorf("hostplan %s %s: exit %d, stdout %q, stderr %q", c.name, h, code, stdout, stderr)
+			}
+		}
+		if code, stdout, _ := runCLI("help", c.name); code != exitOK || !strings.HasPrefix(stdout, "Usage: hostplan "+c.name) {
+			t.Errorf("hostplan help %s: exit %d, %q", c.name, code, stdout)
+		}
+	}
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		if code, stdout, _ := runCLI(args...); code != exitOK || !strings.Contains(stdout, "Commands:\n  plan ") {
+			t.Errorf("hostplan %q: exit %d, %q", args, code, stdout)
+		}
+	}
+	// -h as the value of a flag is that value, not a request for help.
+	if code, stdout, _ := runCLI("plan", "--limit", "-h"); code == exitOK || stdout != "" {
+		t.Errorf("plan --limit -h: exit %d, %q", code, stdout)
+	}
+}
+
+// TestBadFlag: an unknown or malformed flag prints one line naming it and a hint to -h,
+// not the list of every flag, and exits 1.
+func TestBadFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan", "--frob"}, "flag provided but not defined: -frob\nrun 'hostplan plan -h' for its flags\n"},
+		{[]string{"check", "dir", "--parallel", "many"}, `invalid value "many" for flag -parallel: parse error` + "\nrun 'hostplan check -h' for its flags\n"},
+		{[]string{"show", "-format"}, "flag needs an argument: -format\nrun 'hostplan show -h' for its flags\n"},
+		{[]string{"validate", "--timeout", "1s"}, "flag provided but not defined: -timeout\nrun 'hostplan validate -h' for its flags\n"},
+	} {
+		code, stdout, stderr := runCLI(tc.args...)
+		if code != exitError || stdout != "" || stderr != tc.want {
+			t.Errorf("hostplan %q: exit %d, stdout %q, stderr %q, want %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+}
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errOut strings.Builder
+	code = run(context.Background(), args, strings.NewReader(""), &out, &errOut, nil)
+	return code, out.String(), errOut.String()
 }

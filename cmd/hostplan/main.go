@@ -17,26 +17,6 @@ const (
 	exitChanges = 2
 )
 
-const usage = `Usage: hostplan <command> [flags] [DIR|FILE]
-
-Commands:
-  plan       show what would change on every host (exit 0: no changes, 2: changes, 1: error);
-             -out FILE saves the plan for review
-  apply      plan, confirm, then change what differs (exit 0: success, 1: any host failed);
-             apply FILE applies a saved plan exactly, refusing hosts that changed since
-  show       print a saved plan: as plan does, -json, or -format markdown
-  history    list what applies did, from the local journal
-  check      read-only audit: drift from the plan, and the CIS audit settings of masters
-             (exit 0: all pass, 3: a check failed, 1: error)
-  validate   parse and type-check the plan and inventory without connecting anywhere
-  inventory  list hosts, groups and resolved connection settings
-  version    print the version
-
-Run 'hostplan <command> -h' for the flags of a command.
-`
-
-var version = "dev"
-
 // exitInterrupted is the exit status after a second Ctrl-C, as a shell reports SIGINT.
 const exitInterrupted = 130
 
@@ -64,33 +44,56 @@ func interrupts(cancel context.CancelFunc, stderr io.Writer) {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitError
 	}
 	cmd, rest := args[0], args[1:]
 	app := &app{stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
 	switch cmd {
-	case "plan":
-		return app.plan(ctx, rest)
-	case "apply":
-		return app.apply(ctx, rest)
-	case "check":
-		return app.check(ctx, rest)
-	case "history":
-		return app.history(rest)
-	case "show":
-		return app.show(rest)
-	case "validate":
-		return app.validate(rest)
-	case "inventory":
-		return app.inventory(rest)
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "hostplan", version)
-		return exitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "-h", "-help", "--help":
+		return help(rest, stdout, stderr)
+	case "--version", "-version":
+		cmd = "version"
+	case "__complete": // hidden: what the shell completion scripts call
+		return app.completeCommand(rest)
+	}
+	c, ok := lookupCommand(cmd)
+	if !ok {
+		fmt.Fprintf(stderr, "hostplan: unknown command %q\n\n%s", cmd, usage())
+		return exitError
+	}
+	if helpRequested(c, rest) {
+		printHelp(stdout, c)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "hostplan: unknown command %q\n\n%s", cmd, usage)
-	return exitError
+	return app.dispatch(ctx, cmd, rest)
+}
+
+// dispatch runs a command of the table.
+func (a *app) dispatch(ctx context.Context, cmd string, rest []string) int {
+	switch cmd {
+	case "plan":
+		return a.plan(ctx, rest)
+	case "apply":
+		return a.apply(ctx, rest)
+	case "check":
+		return a.check(ctx, rest)
+	case "history":
+		return a.history(rest)
+	case "show":
+		return a.show(rest)
+	case "validate":
+		return a.validate(rest)
+	case "inventory":
+		return a.inventory(rest)
+	case "fmt":
+		return a.format(rest)
+	case "completion":
+		return a.completion(rest)
+	case "version":
+		return versionCommand(rest, a.stdout, a.stderr)
+	case "help":
+		return help(rest, a.stdout, a.stderr)
+	}
+	panic("hostplan: command " + cmd + " is in the table but not dispatched")
 }

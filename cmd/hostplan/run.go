@@ -93,7 +93,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 	if out != "" {
 		saved, err := savedInputs(in, l.plan, planRec, invRec)
 		if err == nil {
-			err = a.savePlan(v, c, out, &planfile.File{Hostplan: version, Created: time.Now(), Inputs: saved, Plan: doc})
+			err = a.savePlan(v, c, out, &planfile.File{Hostplan: buildVersion(), Created: time.Now(), Inputs: saved, Plan: doc})
 		}
 		if err != nil {
 			fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
@@ -193,5 +193,11 @@ func (a *app) show(args []string) int {
 	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	return a.showSaved(&argv.sharedFlags, argv.file, argv.format)
+	code := a.showSaved(&argv.sharedFlags, argv.file, argv.format)
+	if code == exitChanges {
+		// The plan was printed: its changes are what the reviewer came to read, not a
+		// status to act on (exit 2 for changes is plan's -detailed-exitcode convention).
+		return exitOK
+	}
+	return code
 }

@@ -114,7 +114,7 @@ func TestLabSavedPlan(t *testing.T) {
 
 	// What show prints (after who signed it) is what plan printed; JSON fits the
 	// schema; Markdown folds hosts.
-	if s := hostplan(t, "show", planFile); !strings.HasSuffix(s.stdout, reviewed) || s.code != exitChanges {
+	if s := hostplan(t, "show", planFile); !strings.HasSuffix(s.stdout, reviewed) || s.code != exitOK {
 		t.Errorf("show differs from the plan output:\n--- show\n%s\n--- plan\n%s", s, reviewed)
 	}
 	js := hostplan(t, "show", "--json", planFile)
@@ -434,7 +434,7 @@ func TestLabSavedPlanSignedByPlan(t *testing.T) {
 		t.Errorf("show by the author:\n%s", s)
 	}
 	s = hostplanEnv(t, []string{"HOSTPLAN_SIGN_KEY=" + reviewer}, "show", "-allowed-signers", allowed, planFile)
-	if !strings.HasPrefix(s.stdout, "Signature: good, by me@example.org SHA256:") || s.code != exitChanges {
+	if !strings.HasPrefix(s.stdout, "Signature: good, by me@example.org SHA256:") || s.code != exitOK {
 		t.Errorf("show by a reviewer who trusts the author:\n%s", s)
 	}
 	if s = hostplanEnv(t, []string{"HOSTPLAN_SIGN_KEY=" + reviewer}, "show", planFile); !strings.Contains(s.stdout, "NOT TRUSTED") {

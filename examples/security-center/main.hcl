@@ -55,9 +55,9 @@ task "audit-logging" {
     container = "kube-apiserver"
     flags     = local.audit_flags
     env = {
-      (local.env_prefix)            = local.audit_log
-      "${local.env_prefix}_tags"    = "audit=apiserver"
-      "${local.env_prefix}_product" = "k8s-audit"
+      (local.env_prefix)             = local.audit_log
+      "${local.env_prefix}_tags"     = "audit=apiserver"
+      "${local.env_prefix}_product"  = "k8s-audit"
       "${local.env_prefix}_jsonfile" = "true"
     }
     volume_mount "k8s-audit" {

@@ -206,6 +206,21 @@ func (p *Plan) parseFile(path string) (*hcl.File, hcl.Diagnostics) {
 }
 
 func (p *Plan) parseFrom(s Source, path string) (*hcl.File, hcl.Diagnostics) {
+	src, diags := readSource(s, path)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	file, diags := p.parser.ParseHCL(src, path)
+	if body, ok := file.Body.(*hclsyntax.Body); ok && !diags.HasErrors() {
+		// A number beyond float64's range (1e100000000) would be printed in full, in
+		// minutes, wherever HCL converts it to a string: refuse it where it is written.
+		diags = append(diags, ctynum.Literals(body)...)
+	}
+	return file, diags
+}
+
+// readSource reads path through s; failing, it returns a diagnostic naming the file.
+func readSource(s Source, path string) ([]byte, hcl.Diagnostics) {
 	src, err := s.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -218,13 +233,7 @@ func (p *Plan) parseFrom(s Source, path string) (*hcl.File, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("The configuration file %q could not be read: %v.", path, err),
 		}}
 	}
-	file, diags := p.parser.ParseHCL(src, path)
-	if body, ok := file.Body.(*hclsyntax.Body); ok && !diags.HasErrors() {
-		// A number beyond float64's range (1e100000000) would be printed in full, in
-		// minutes, wherever HCL converts it to a string: refuse it where it is written.
-		diags = append(diags, ctynum.Literals(body)...)
-	}
-	return file, diags
+	return src, nil
 }
 
 // source is the plan's Source; a Plan not made by Load reads the local file system.

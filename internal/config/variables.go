@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -164,9 +165,7 @@ func (r *varResolver) fromEnviron(environ []string) {
 }
 
 func (r *varResolver) fromFile(path string) {
-	// Var files are read from disk, never through the Source: they may hold sensitive
-	// values, and a saved plan keeps each variable's value (or its digest) instead.
-	file, d := r.p.parseFrom(OS, path)
+	file, d := r.p.parseVarFile(path)
 	r.diags = append(r.diags, d...)
 	if file == nil {
 		return
@@ -194,6 +193,22 @@ func (r *varResolver) fromFile(path string) {
 		r.vals[name] = conv
 		r.ranges[name] = a.Expr.Range()
 	}
+}
+
+// parseVarFile parses a --var-file: HCL, or for a name ending in .json a JSON object of
+// variable names and values, as Terraform reads .tfvars.json (its strings are taken
+// verbatim, "${" included). Var files are read from disk, never through the Source:
+// they may hold sensitive values, and a saved plan keeps each variable's value (or its
+// digest) instead.
+func (p *Plan) parseVarFile(path string) (*hcl.File, hcl.Diagnostics) {
+	if !strings.EqualFold(filepath.Ext(path), ".json") {
+		return p.parseFrom(OS, path)
+	}
+	src, diags := readSource(OS, path)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return p.parser.ParseJSON(src, path)
 }
 
 func (r *varResolver) fromVars(vars []string) {
