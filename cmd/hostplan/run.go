@@ -193,11 +193,5 @@ func (a *app) show(args []string) int {
 	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	code := a.showSaved(&argv.sharedFlags, argv.file, argv.format)
-	if code == exitChanges {
-		// The plan was printed: its changes are what the reviewer came to read, not a
-		// status to act on (exit 2 for changes is plan's -detailed-exitcode convention).
-		return exitOK
-	}
-	return code
+	return a.showSaved(&argv.sharedFlags, argv.file, argv.format)
 }

@@ -236,10 +236,12 @@ func (a *app) showSaved(c *sharedFlags, path, format string) int {
 		fmt.Fprintf(a.stdout, "**%s**\n\n", status)
 		render.Markdown(a.stdout, f.Plan)
 	}
-	if !ok {
+	if !ok || planExit(f.Plan) == exitError {
 		return exitError
 	}
-	return planExit(f.Plan)
+	// The plan was printed: its changes are what the reviewer came to read, not a status
+	// to act on (exit 2 for changes is plan's -detailed-exitcode convention).
+	return exitOK
 }
 
 // signatureStatus is one line on the plan's signature; ok is false when apply would
