@@ -71,7 +71,16 @@ type edit struct {
 func lineDiff(before, after string) []edit {
 	dmp := diffmatchpatch.New()
 	a, b, _ := dmp.DiffLinesToRunes(before, after)
+	changedA, changedB := changedLines(dmp, a, b)
+	shiftBoundaries(a, changedA, changedB)
+	shiftBoundaries(b, changedB, changedA)
+	return editScript(splitLines(before), splitLines(after), changedA, changedB)
+}
 
+// changedLines marks the lines of a and b outside the common subsequence go-diff
+// finds: changed[i+1] tells whether line i is changed; both ends are false sentinels,
+// as in GNU diff.
+func changedLines(dmp *diffmatchpatch.DiffMatchPatch, a, b []rune) (changedA, changedB []bool) {
 	// A line found on one side only is in no common subsequence, so leaving
 	// such lines out keeps the diff minimal, and turns the quadratic worst
 	// case (a file rewritten from scratch) into a linear one.
@@ -87,9 +96,7 @@ func lineDiff(before, after string) []edit {
 		dmp.DiffTimeout = bigDiffTimeout
 	}
 
-	// changed[i+1] tells whether line i is changed; both ends are false
-	// sentinels, as in GNU diff.
-	changedA, changedB := make([]bool, len(a)+2), make([]bool, len(b)+2)
+	changedA, changedB = make([]bool, len(a)+2), make([]bool, len(b)+2)
 	for i := range a {
 		changedA[i+1] = true
 	}
@@ -112,12 +119,14 @@ func lineDiff(before, after string) []edit {
 			y += n
 		}
 	}
-	shiftBoundaries(a, changedA, changedB)
-	shiftBoundaries(b, changedB, changedA)
+	return changedA, changedB
+}
 
-	aLines, bLines := splitLines(before), splitLines(after)
+// editScript lists the lines of both files with the changes marked in changedA and
+// changedB; where both sides changed, removed lines come first, as in diff -u.
+func editScript(aLines, bLines []string, changedA, changedB []bool) []edit {
 	var edits []edit
-	for i, j := 1, 1; i <= len(a) || j <= len(b); {
+	for i, j := 1, 1; i < len(changedA)-1 || j < len(changedB)-1; {
 		switch {
 		case changedA[i]:
 			edits = append(edits, edit{'-', aLines[i-1]})
@@ -138,7 +147,7 @@ func lineDiff(before, after string) []edit {
 // run of changes in lines over identical neighbours: back to merge with an
 // earlier run, then forward as far as it goes, then back again to line up
 // with a run of changes in the other file. changed and other are indexed as
-// in lineDiff.
+// in changedLines.
 func shiftBoundaries(lines []rune, changed, other []bool) {
 	same := func(x, y int) bool { return lines[x-1] == lines[y-1] }
 	end := len(lines) + 1
