@@ -149,7 +149,6 @@ func editScript(aLines, bLines []string, changedA, changedB []bool) []edit {
 // with a run of changes in the other file. changed and other are indexed as
 // in changedLines.
 func shiftBoundaries(lines []rune, changed, other []bool) {
-	same := func(x, y int) bool { return lines[x-1] == lines[y-1] }
 	end := len(lines) + 1
 	i, j := 1, 1 // j follows i in other
 	for {
@@ -171,37 +170,7 @@ func shiftBoundaries(lines []rune, changed, other []bool) {
 		}
 
 		var corresponding int
-		for {
-			runLength := i - start
-			for start > 1 && same(start-1, i-1) {
-				start--
-				changed[start] = true
-				i--
-				changed[i] = false
-				for changed[start-1] {
-					start--
-				}
-				for j--; other[j]; j-- {
-				}
-			}
-			corresponding = end // no run in other lines up with ours
-			if other[j-1] {
-				corresponding = i
-			}
-			for i != end && same(start, i) {
-				changed[start] = false
-				start++
-				changed[i] = true
-				for i++; changed[i]; i++ {
-				}
-				for j++; other[j]; j++ {
-					corresponding = i
-				}
-			}
-			if runLength == i-start {
-				break
-			}
-		}
+		start, i, j, corresponding = slideRun(lines, changed, other, start, i, j)
 		for corresponding < i {
 			start--
 			changed[start] = true
@@ -212,6 +181,49 @@ func shiftBoundaries(lines []rune, changed, other []bool) {
 		}
 	}
 }
+
+// slideRun slides the run of changes changed[start:i] back and forth, as
+// shiftBoundaries describes, until its length stops growing from merging with
+// neighbouring runs. It returns the run's new start and i, j following i,
+// and where the run would end lined up with a run of changes in other (the
+// end of lines when there is none).
+func slideRun(lines []rune, changed, other []bool, start, i, j int) (int, int, int, int) {
+	end := len(lines) + 1
+	for {
+		runLength := i - start
+		for start > 1 && sameLine(lines, start-1, i-1) {
+			start--
+			changed[start] = true
+			i--
+			changed[i] = false
+			for changed[start-1] {
+				start--
+			}
+			for j--; other[j]; j-- {
+			}
+		}
+		corresponding := end // no run in other lines up with ours
+		if other[j-1] {
+			corresponding = i
+		}
+		for i != end && sameLine(lines, start, i) {
+			changed[start] = false
+			start++
+			changed[i] = true
+			for i++; changed[i]; i++ {
+			}
+			for j++; other[j]; j++ {
+				corresponding = i
+			}
+		}
+		if runLength == i-start {
+			return start, i, j, corresponding
+		}
+	}
+}
+
+// sameLine tells whether lines x and y, indexed as changed is, are equal.
+func sameLine(lines []rune, x, y int) bool { return lines[x-1] == lines[y-1] }
 
 func runeSet(s []rune) map[rune]bool {
 	m := make(map[rune]bool, len(s))
