@@ -55,6 +55,21 @@ func buildFile(label string, a Attrs) (Resource, error) {
 	if f.Absent, err = a.Absent(); err != nil {
 		return nil, err
 	}
+	if err := checkFileSources(a, f.Absent); err != nil {
+		return nil, err
+	}
+	if err := f.setContent(a); err != nil {
+		return nil, err
+	}
+	if f.Mode, f.HasMode, err = a.Mode("mode"); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkFileSources checks that exactly one of content, source and template is set, or
+// none for an absent file.
+func checkFileSources(a Attrs, absent bool) error {
 	var sources []string
 	for _, n := range []string{"content", "source", "template"} {
 		if a.Has(n) {
@@ -62,17 +77,22 @@ func buildFile(label string, a Attrs) (Resource, error) {
 		}
 	}
 	if len(sources) > 1 {
-		return nil, &AttrError{Attr: sources[1], Msg: fmt.Sprintf("set only one of content, source and template (%s is set too)", sources[0])}
+		return &AttrError{Attr: sources[1], Msg: fmt.Sprintf("set only one of content, source and template (%s is set too)", sources[0])}
 	}
 	if a.Has("vars") && !a.Has("template") {
-		return nil, &AttrError{Attr: "vars", Msg: "vars only applies to template"}
+		return &AttrError{Attr: "vars", Msg: "vars only applies to template"}
 	}
-	if f.Absent && len(sources) > 0 {
-		return nil, &AttrError{Attr: sources[0], Msg: "a file with state = \"absent\" has no content"}
+	if absent && len(sources) > 0 {
+		return &AttrError{Attr: sources[0], Msg: "a file with state = \"absent\" has no content"}
 	}
-	if !f.Absent && len(sources) == 0 {
-		return nil, &AttrError{Attr: "content", Msg: "a file needs one of content, source or template"}
+	if !absent && len(sources) == 0 {
+		return &AttrError{Attr: "content", Msg: "a file needs one of content, source or template"}
 	}
+	return nil
+}
+
+// setContent reads the content from whichever of content, source and template is set.
+func (f *File) setContent(a Attrs) error {
 	switch {
 	case a.Has("content"):
 		f.Content = []byte(a.String("content", ""))
@@ -80,34 +100,39 @@ func buildFile(label string, a Attrs) (Resource, error) {
 	case a.Has("source"):
 		data, _, err := a.readLocal("source")
 		if err != nil {
-			return nil, &AttrError{Attr: "source", Msg: err.Error()}
+			return &AttrError{Attr: "source", Msg: err.Error()}
 		}
 		f.Content = data
 		f.Sensitive = a.sensitiveAny("source")
 	case a.Has("template"):
-		if a.Template == nil {
-			return nil, &AttrError{Attr: "template", Msg: "templates are not available here"}
-		}
-		vars := cty.EmptyObjectVal
-		if a.Has("vars") {
-			vars = a.Value.GetAttr("vars")
-		}
-		private := a.Sensitive["template"]
-		out, err := a.Template(a.localPath(a.String("template", "")), vars, private)
+		out, err := renderTemplate(a)
 		if err != nil {
-			if private {
-				// Read and parse errors name the file.
-				return nil, &AttrError{Attr: "template", Msg: "the template (its path is sensitive) cannot be rendered; the error would show the path, so it is not printed"}
-			}
-			return nil, &AttrError{Attr: "template", Msg: err.Error()}
+			return err
 		}
 		f.Content = []byte(out)
 		f.Sensitive = a.sensitiveAny("template", "vars")
 	}
-	if f.Mode, f.HasMode, err = a.Mode("mode"); err != nil {
-		return nil, err
+	return nil
+}
+
+func renderTemplate(a Attrs) (string, error) {
+	if a.Template == nil {
+		return "", &AttrError{Attr: "template", Msg: "templates are not available here"}
 	}
-	return f, nil
+	vars := cty.EmptyObjectVal
+	if a.Has("vars") {
+		vars = a.Value.GetAttr("vars")
+	}
+	private := a.Sensitive["template"]
+	out, err := a.Template(a.localPath(a.String("template", "")), vars, private)
+	if err != nil {
+		if private {
+			// Read and parse errors name the file.
+			return "", &AttrError{Attr: "template", Msg: "the template (its path is sensitive) cannot be rendered; the error would show the path, so it is not printed"}
+		}
+		return "", &AttrError{Attr: "template", Msg: err.Error()}
+	}
+	return out, nil
 }
 
 // Type implements Resource.

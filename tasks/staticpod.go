@@ -71,66 +71,103 @@ func buildStaticPod(label string, a Attrs) (Resource, error) {
 		BackupDir: a.String("backup_dir", "/etc/kubernetes/hostplan-backups"),
 		Sensitive: a.sensitiveAny("flags", "env"),
 	}
-	var err error
-	if s.KeepBackups, err = a.Int("keep_backups", 10); err != nil {
+	if err := s.setBackups(a); err != nil {
 		return nil, err
 	}
-	if s.KeepBackups < 1 {
-		return nil, &AttrError{Attr: "keep_backups", Msg: "keep at least 1 backup: the rollback restores the newest"}
-	}
-	if !path.IsAbs(s.BackupDir) {
-		return nil, &AttrError{Attr: "backup_dir", Msg: fmt.Sprintf("%q is not an absolute path", s.BackupDir)}
-	}
-	s.BackupDir = path.Clean(s.BackupDir)
-	if dir := path.Dir(label); s.BackupDir == dir || strings.HasPrefix(s.BackupDir, dir+"/") {
-		return nil, &AttrError{Attr: "backup_dir", Msg: fmt.Sprintf("%s is inside %s: kubelet would run the backups there as pods; keep backups outside it", s.BackupDir, dir)}
-	}
-	flags := a.StringMap("flags")
-	for _, name := range slices.Sorted(maps.Keys(flags)) {
-		if strings.HasPrefix(name, "-") {
-			return nil, &AttrError{Attr: "flags", Msg: fmt.Sprintf("write flag names without dashes: %q, not %q", strings.TrimLeft(name, "-"), name)}
-		}
-		s.Edit.Flags = append(s.Edit.Flags, kubeyaml.Flag{Name: name, Value: flags[name]})
-	}
-	for _, name := range s.Edit.RemoveFlags {
-		if _, both := flags[name]; both {
-			return nil, &AttrError{Attr: "remove_flags", Msg: fmt.Sprintf("%q is also set in flags", name)}
-		}
+	var err error
+	if s.Edit.Flags, err = podFlags(a.StringMap("flags"), s.Edit.RemoveFlags); err != nil {
+		return nil, err
 	}
 	env := a.StringMap("env")
 	for _, name := range slices.Sorted(maps.Keys(env)) {
 		s.Edit.Env = append(s.Edit.Env, kubeyaml.EnvVar{Name: name, Value: env[name]})
 	}
-	if a.Has("volume_mount") {
-		for it := a.Value.GetAttr("volume_mount").ElementIterator(); it.Next(); {
-			k, v := it.Element()
-			m := kubeyaml.VolumeMount{Name: k.AsString(), MountPath: v.GetAttr("mount_path").AsString()}
-			if ro := v.GetAttr("read_only"); !ro.IsNull() {
-				m.ReadOnly = ro.True()
-			}
-			if !path.IsAbs(m.MountPath) {
-				return nil, &AttrError{Attr: "volume_mount", Msg: fmt.Sprintf("mount_path of %q must be absolute, not %q", m.Name, m.MountPath)}
-			}
-			s.Edit.VolumeMounts = append(s.Edit.VolumeMounts, m)
-		}
+	if s.Edit.VolumeMounts, err = volumeMounts(a); err != nil {
+		return nil, err
 	}
-	if a.Has("host_path_volume") {
-		for it := a.Value.GetAttr("host_path_volume").ElementIterator(); it.Next(); {
-			k, v := it.Element()
-			vol := kubeyaml.HostPathVolume{Name: k.AsString(), Path: v.GetAttr("path").AsString()}
-			if t := v.GetAttr("type"); !t.IsNull() {
-				vol.Type = t.AsString()
-			}
-			if !hostPathTypes[vol.Type] {
-				return nil, &AttrError{Attr: "host_path_volume", Msg: fmt.Sprintf("type %q of %q is not a hostPath type (DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice)", vol.Type, vol.Name)}
-			}
-			if !path.IsAbs(vol.Path) {
-				return nil, &AttrError{Attr: "host_path_volume", Msg: fmt.Sprintf("path of %q must be absolute, not %q", vol.Name, vol.Path)}
-			}
-			s.Edit.Volumes = append(s.Edit.Volumes, vol)
-		}
+	if s.Edit.Volumes, err = hostPathVolumes(a); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// setBackups reads keep_backups and checks BackupDir: kubelet runs every file in the
+// manifest's folder as a pod, so the backups must be kept outside it.
+func (s *StaticPod) setBackups(a Attrs) error {
+	var err error
+	if s.KeepBackups, err = a.Int("keep_backups", 10); err != nil {
+		return err
+	}
+	if s.KeepBackups < 1 {
+		return &AttrError{Attr: "keep_backups", Msg: "keep at least 1 backup: the rollback restores the newest"}
+	}
+	if !path.IsAbs(s.BackupDir) {
+		return &AttrError{Attr: "backup_dir", Msg: fmt.Sprintf("%q is not an absolute path", s.BackupDir)}
+	}
+	s.BackupDir = path.Clean(s.BackupDir)
+	if dir := path.Dir(s.Path); s.BackupDir == dir || strings.HasPrefix(s.BackupDir, dir+"/") {
+		return &AttrError{Attr: "backup_dir", Msg: fmt.Sprintf("%s is inside %s: kubelet would run the backups there as pods; keep backups outside it", s.BackupDir, dir)}
+	}
+	return nil
+}
+
+// podFlags are the flags to set, sorted by name so the edit (and its diff) is the same
+// on every run. A flag can be set or removed, not both.
+func podFlags(flags map[string]string, remove []string) ([]kubeyaml.Flag, error) {
+	var out []kubeyaml.Flag
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		if strings.HasPrefix(name, "-") {
+			return nil, &AttrError{Attr: "flags", Msg: fmt.Sprintf("write flag names without dashes: %q, not %q", strings.TrimLeft(name, "-"), name)}
+		}
+		out = append(out, kubeyaml.Flag{Name: name, Value: flags[name]})
+	}
+	for _, name := range remove {
+		if _, both := flags[name]; both {
+			return nil, &AttrError{Attr: "remove_flags", Msg: fmt.Sprintf("%q is also set in flags", name)}
+		}
+	}
+	return out, nil
+}
+
+func volumeMounts(a Attrs) ([]kubeyaml.VolumeMount, error) {
+	if !a.Has("volume_mount") {
+		return nil, nil
+	}
+	var out []kubeyaml.VolumeMount
+	for it := a.Value.GetAttr("volume_mount").ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		m := kubeyaml.VolumeMount{Name: k.AsString(), MountPath: v.GetAttr("mount_path").AsString()}
+		if ro := v.GetAttr("read_only"); !ro.IsNull() {
+			m.ReadOnly = ro.True()
+		}
+		if !path.IsAbs(m.MountPath) {
+			return nil, &AttrError{Attr: "volume_mount", Msg: fmt.Sprintf("mount_path of %q must be absolute, not %q", m.Name, m.MountPath)}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func hostPathVolumes(a Attrs) ([]kubeyaml.HostPathVolume, error) {
+	if !a.Has("host_path_volume") {
+		return nil, nil
+	}
+	var out []kubeyaml.HostPathVolume
+	for it := a.Value.GetAttr("host_path_volume").ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		vol := kubeyaml.HostPathVolume{Name: k.AsString(), Path: v.GetAttr("path").AsString()}
+		if t := v.GetAttr("type"); !t.IsNull() {
+			vol.Type = t.AsString()
+		}
+		if !hostPathTypes[vol.Type] {
+			return nil, &AttrError{Attr: "host_path_volume", Msg: fmt.Sprintf("type %q of %q is not a hostPath type (DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice)", vol.Type, vol.Name)}
+		}
+		if !path.IsAbs(vol.Path) {
+			return nil, &AttrError{Attr: "host_path_volume", Msg: fmt.Sprintf("path of %q must be absolute, not %q", vol.Name, vol.Path)}
+		}
+		out = append(out, vol)
+	}
+	return out, nil
 }
 
 // Type implements Resource.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/hostplan/hostplan/internal/cis"
 	"github.com/hostplan/hostplan/internal/facts"
@@ -32,7 +33,14 @@ func (a *app) check(ctx context.Context, args []string) int {
 	defer end()
 
 	doc := report.NewCheck(report.FromPlan(e.Plan(ctx), v.reportOptions(c)))
-	errs := e.Inspect(ctx, func(ctx context.Context, host string, conn transport.Conn, f *facts.Facts) error {
+	errs := e.Inspect(ctx, auditCIS(doc, manifest, window))
+	return a.reportCheck(v, doc, errs)
+}
+
+// auditCIS adds the CIS findings of each master to doc. A host that failed to plan, a
+// Windows host and a host without the API server manifest have none.
+func auditCIS(doc *report.Check, manifest string, window time.Duration) func(context.Context, string, transport.Conn, *facts.Facts) error {
+	return func(ctx context.Context, host string, conn transport.Conn, f *facts.Facts) error {
 		ch := doc.Host(host)
 		if ch.Error != "" || f.Windows() {
 			return nil
@@ -46,7 +54,12 @@ func (a *app) check(ctx context.Context, args []string) int {
 		}
 		ch.AddCIS(cis.Evaluate(ev, window))
 		return nil
-	})
+	}
+}
+
+// reportCheck prints doc, with the hosts that could not be checked, and returns the
+// exit code: a host that could not be checked counts more than a failed check.
+func (a *app) reportCheck(v *view, doc *report.Check, errs []error) int {
 	for i, err := range errs {
 		if err != nil && doc.Hosts[i].Error == "" {
 			doc.Hosts[i].Error = v.human.ErrorText(err)

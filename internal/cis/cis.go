@@ -56,7 +56,8 @@ func Gather(ctx context.Context, conn transport.Conn, manifest string) (*Evidenc
 	if ev.Info, err = conn.Stat(ctx, manifest); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", manifest, err)
 	}
-	flags := flagMap(ev.Manifest)
+	// A manifest without readable flags has none here; Evaluate reports why.
+	flags, _ := flagMap(ev.Manifest)
 	if p := flags["audit-policy-file"]; p != "" {
 		_, err := conn.Stat(ctx, p)
 		ev.PolicyExists = err == nil
@@ -85,58 +86,68 @@ func Gather(ctx context.Context, conn transport.Conn, manifest string) (*Evidenc
 	return ev, nil
 }
 
-// flagMap is the kube-apiserver container's flags by name; a manifest that cannot be
-// read that way has none (Evaluate reports why).
-func flagMap(manifest []byte) map[string]string {
-	m := map[string]string{}
+// flagMap is the kube-apiserver container's flags by name.
+func flagMap(manifest []byte) (map[string]string, error) {
 	c, err := kubeyaml.ParseContainer(manifest, "kube-apiserver")
 	if err != nil {
-		return m
+		return nil, err
 	}
 	flags, err := c.Flags()
 	if err != nil {
-		return m
+		return nil, err
 	}
+	m := map[string]string{}
 	for _, f := range flags {
 		m[f.Name] = f.Value
 	}
-	return m
+	return m, nil
 }
 
 // Evaluate runs every check on the evidence. window is how recent the last audit event
 // must be.
 func Evaluate(ev *Evidence, window time.Duration) []Finding {
-	var out []Finding
-	add := func(check string, pass bool, why string, args ...any) {
-		f := Finding{Check: check, Pass: pass}
-		if !pass {
-			f.Why = fmt.Sprintf(why, args...)
-		}
-		out = append(out, f)
-	}
-	c, err := kubeyaml.ParseContainer(ev.Manifest, "kube-apiserver")
-	var flags []kubeyaml.Flag
-	if err == nil {
-		flags, err = c.Flags()
-	}
+	var out findings
+	m, err := flagMap(ev.Manifest)
 	if err != nil {
-		add("manifest readable", false, "%s: %v", ev.ManifestPath, err)
+		out.add("manifest readable", false, "%s: %v", ev.ManifestPath, err)
 		return out
 	}
-	m := map[string]string{}
-	for _, f := range flags {
-		m[f.Name] = f.Value
-	}
-
 	logPath := m["audit-log-path"]
+	out.auditLogPath(logPath)
+	out.auditLogLimits(m)
+	out.auditPolicy(m["audit-policy-file"], ev.PolicyExists)
+	perm := ev.Info.Mode.Perm()
+	out.add("manifest permissions", perm&0o177 == 0, "%s has mode %04o, want 0600 or stricter", ev.ManifestPath, perm)
+	out.add("manifest owner", ev.Info.UID == 0 && ev.Info.GID == 0, "%s is owned by %d:%d, want root:root (0:0)", ev.ManifestPath, ev.Info.UID, ev.Info.GID)
+	out.recentEvents(ev, logPath, window)
+	return out
+}
+
+type findings []Finding
+
+// add formats why only for a failed check: a passed one has none.
+func (fs *findings) add(check string, pass bool, why string, args ...any) {
+	f := Finding{Check: check, Pass: pass}
+	if !pass {
+		f.Why = fmt.Sprintf(why, args...)
+	}
+	*fs = append(*fs, f)
+}
+
+func (fs *findings) auditLogPath(logPath string) {
 	switch logPath {
 	case "":
-		add("audit-log-path", false, "--audit-log-path is not set")
+		fs.add("audit-log-path", false, "--audit-log-path is not set")
 	case "-":
-		add("audit-log-path", false, "--audit-log-path is \"-\" (stdout): there is no log file to collect")
+		fs.add("audit-log-path", false, "--audit-log-path is \"-\" (stdout): there is no log file to collect")
 	default:
-		add("audit-log-path", true, "")
+		fs.add("audit-log-path", true, "")
 	}
+}
+
+// auditLogLimits checks that the log keeps its events long enough, in enough and big
+// enough files.
+func (fs *findings) auditLogLimits(m map[string]string) {
 	for _, lim := range []struct {
 		flag string
 		min  int
@@ -145,32 +156,33 @@ func Evaluate(ev *Evidence, window time.Duration) []Finding {
 		n, err := strconv.Atoi(v)
 		switch {
 		case !set:
-			add(lim.flag, false, "--%s is not set (want %d or more)", lim.flag, lim.min)
+			fs.add(lim.flag, false, "--%s is not set (want %d or more)", lim.flag, lim.min)
 		case err != nil:
-			add(lim.flag, false, "--%s=%s is not a number", lim.flag, v)
+			fs.add(lim.flag, false, "--%s=%s is not a number", lim.flag, v)
 		default:
-			add(lim.flag, n >= lim.min, "--%s=%d, want %d or more", lim.flag, n, lim.min)
+			fs.add(lim.flag, n >= lim.min, "--%s=%d, want %d or more", lim.flag, n, lim.min)
 		}
 	}
-	policy := m["audit-policy-file"]
+}
+
+func (fs *findings) auditPolicy(policy string, exists bool) {
 	switch {
 	case policy == "":
-		add("audit-policy-file", false, "--audit-policy-file is not set")
+		fs.add("audit-policy-file", false, "--audit-policy-file is not set")
 	default:
-		add("audit-policy-file", ev.PolicyExists, "--audit-policy-file=%s, but there is no such file on the node", policy)
+		fs.add("audit-policy-file", exists, "--audit-policy-file=%s, but there is no such file on the node", policy)
 	}
+}
 
-	perm := ev.Info.Mode.Perm()
-	add("manifest permissions", perm&0o177 == 0, "%s has mode %04o, want 0600 or stricter", ev.ManifestPath, perm)
-	add("manifest owner", ev.Info.UID == 0 && ev.Info.GID == 0, "%s is owned by %d:%d, want root:root (0:0)", ev.ManifestPath, ev.Info.UID, ev.Info.GID)
-
+// recentEvents checks that the API server is writing audit events, not merely
+// configured to.
+func (fs *findings) recentEvents(ev *Evidence, logPath string, window time.Duration) {
 	switch {
 	case logPath == "" || logPath == "-":
-		add("audit events recent", false, "no audit log file configured")
+		fs.add("audit events recent", false, "no audit log file configured")
 	case ev.LogMissing:
-		add("audit events recent", false, "%s does not exist: no audit event was written", logPath)
+		fs.add("audit events recent", false, "%s does not exist: no audit event was written", logPath)
 	default:
-		add("audit events recent", ev.LogAge <= window, "the last write to %s was %s ago, more than %s", logPath, ev.LogAge.Round(time.Second), window)
+		fs.add("audit events recent", ev.LogAge <= window, "the last write to %s was %s ago, more than %s", logPath, ev.LogAge.Round(time.Second), window)
 	}
-	return out
 }

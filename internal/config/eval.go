@@ -188,6 +188,16 @@ func (p *Plan) Build(r *Resource, ctx *hcl.EvalContext) (tasks.Resource, hcl.Dia
 	if !val.IsWhollyKnown() {
 		return nil, diags
 	}
+	res, err := r.Kind.Build(r.Label, p.taskAttrs(val))
+	if err != nil {
+		return nil, append(diags, buildError(r, err))
+	}
+	return res, diags
+}
+
+// taskAttrs are a resource's decoded attributes as its kind's Build takes them: without
+// marks, and with the attributes that held sensitive values named.
+func (p *Plan) taskAttrs(val cty.Value) tasks.Attrs {
 	unmarked, paths := val.UnmarkDeepWithPaths()
 	sensitive := map[string]bool{}
 	for _, pm := range paths {
@@ -198,7 +208,7 @@ func (p *Plan) Build(r *Resource, ctx *hcl.EvalContext) (tasks.Resource, hcl.Dia
 			sensitive[ga.Name] = true
 		}
 	}
-	attrs := tasks.Attrs{
+	return tasks.Attrs{
 		Value:       unmarked,
 		Sensitive:   sensitive,
 		Dir:         p.Dir,
@@ -213,25 +223,24 @@ func (p *Plan) Build(r *Resource, ctx *hcl.EvalContext) (tasks.Resource, hcl.Dia
 			return out.AsString(), nil
 		},
 	}
-	res, err := r.Kind.Build(r.Label, attrs)
-	if err != nil {
-		var ae *tasks.AttrError
-		subject := r.DefRange
-		detail := err.Error()
-		if errors.As(err, &ae) {
-			detail = ae.Msg
-			if ae.Attr == r.Kind.LabelName {
-				subject = r.LabelRange
-			} else if rng, ok := attrRange(r.Body, ae.Attr); ok {
-				subject = rng
-			}
-			detail = fmt.Sprintf("%s: %s", ae.Attr, ae.Msg)
+}
+
+// buildError is the diagnostic for a resource its kind refused, at the attribute
+// that is wrong when the error names one.
+func buildError(r *Resource, err error) *hcl.Diagnostic {
+	var ae *tasks.AttrError
+	subject := r.DefRange
+	detail := err.Error()
+	if errors.As(err, &ae) {
+		if ae.Attr == r.Kind.LabelName {
+			subject = r.LabelRange
+		} else if rng, ok := attrRange(r.Body, ae.Attr); ok {
+			subject = rng
 		}
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + r.Address(),
-			Detail: detail, Subject: subject.Ptr()})
-		return nil, diags
+		detail = fmt.Sprintf("%s: %s", ae.Attr, ae.Msg)
 	}
-	return res, diags
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + r.Address(),
+		Detail: detail, Subject: subject.Ptr()}
 }
 
 func attrRange(body hcl.Body, name string) (hcl.Range, bool) {

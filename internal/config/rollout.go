@@ -110,10 +110,49 @@ func evalSerial(expr hcl.Expression, ctx *hcl.EvalContext) (Serial, hcl.Diagnost
 }
 
 func decodeHealth(b *hcl.Block, ctx *hcl.EvalContext) (*health.KubeAPIServer, hcl.Diagnostics) {
+	v, diags := decodeHealthBlock(b, ctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	g := &health.KubeAPIServer{
+		Manifest:   stringAttr(v, "manifest"),
+		Container:  stringAttr(v, "container"),
+		Address:    stringAttr(v, "address"),
+		CAFile:     stringAttr(v, "ca_file"),
+		ServerName: stringAttr(v, "server_name"),
+	}
+	if p := v.GetAttr("port"); !p.IsNull() {
+		n, acc := p.AsBigFloat().Int64()
+		if acc != big.Exact || n < 1 || n > 65535 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid port",
+				Detail: "port must be a TCP port number (1-65535).", Subject: blockAttrRange(b, "port")})
+		}
+		g.Port = int(n)
+	}
+	if s := stringAttr(v, "timeout"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid timeout",
+				Detail: fmt.Sprintf("%q is not a duration; write it like \"5m\" or \"90s\".", s), Subject: blockAttrRange(b, "timeout")})
+		}
+		g.Timeout = d
+	}
+	for _, name := range []string{"manifest", "ca_file"} {
+		if p := stringAttr(v, name); p != "" && !strings.HasPrefix(p, "/") {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid path",
+				Detail: fmt.Sprintf("%s must be an absolute path on the host, not %q.", name, p), Subject: blockAttrRange(b, name)})
+		}
+	}
+	return g, diags
+}
+
+// decodeHealthBlock decodes a health block by its gate's spec into a known value
+// without marks.
+func decodeHealthBlock(b *hcl.Block, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	kind := b.Labels[0]
 	spec, ok := healthSpecs[kind]
 	if !ok {
-		return nil, hcl.Diagnostics{{
+		return cty.NilVal, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Unknown health gate",
 			Detail:   fmt.Sprintf("%q is not a health gate hostplan knows; the one there is: health \"kube_apiserver\" { }.", kind),
@@ -122,59 +161,34 @@ func decodeHealth(b *hcl.Block, ctx *hcl.EvalContext) (*health.KubeAPIServer, hc
 	}
 	v, diags := hcldec.Decode(b.Body, spec, ctx)
 	if diags.HasErrors() {
-		return nil, diags
+		return cty.NilVal, diags
 	}
 	v, _ = v.UnmarkDeep()
 	if !v.IsWhollyKnown() {
 		// A local that uses host values is unknown here; reading it would panic.
-		return nil, append(diags, &hcl.Diagnostic{
+		return cty.NilVal, append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid health gate",
 			Detail:   "A health gate is the same for every host of the task: its settings may use variables and locals, but not host values.",
 			Subject:  b.DefRange.Ptr(),
 		})
 	}
-	str := func(name string) string {
-		if a := v.GetAttr(name); !a.IsNull() {
-			return a.AsString()
-		}
-		return ""
+	return v, diags
+}
+
+// stringAttr is the string attribute name of the object v, or "" when it is not set.
+func stringAttr(v cty.Value, name string) string {
+	if a := v.GetAttr(name); !a.IsNull() {
+		return a.AsString()
 	}
-	g := &health.KubeAPIServer{
-		Manifest:   str("manifest"),
-		Container:  str("container"),
-		Address:    str("address"),
-		CAFile:     str("ca_file"),
-		ServerName: str("server_name"),
+	return ""
+}
+
+// blockAttrRange is where b sets the attribute name, or b itself when it does not.
+func blockAttrRange(b *hcl.Block, name string) *hcl.Range {
+	attrs, _ := b.Body.JustAttributes()
+	if a, ok := attrs[name]; ok {
+		return a.Expr.Range().Ptr()
 	}
-	attrRange := func(name string) *hcl.Range {
-		attrs, _ := b.Body.JustAttributes()
-		if a, ok := attrs[name]; ok {
-			return a.Expr.Range().Ptr()
-		}
-		return b.DefRange.Ptr()
-	}
-	if p := v.GetAttr("port"); !p.IsNull() {
-		n, acc := p.AsBigFloat().Int64()
-		if acc != big.Exact || n < 1 || n > 65535 {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid port",
-				Detail: "port must be a TCP port number (1-65535).", Subject: attrRange("port")})
-		}
-		g.Port = int(n)
-	}
-	if s := str("timeout"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid timeout",
-				Detail: fmt.Sprintf("%q is not a duration; write it like \"5m\" or \"90s\".", s), Subject: attrRange("timeout")})
-		}
-		g.Timeout = d
-	}
-	for _, name := range []string{"manifest", "ca_file"} {
-		if p := str(name); p != "" && !strings.HasPrefix(p, "/") {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid path",
-				Detail: fmt.Sprintf("%s must be an absolute path on the host, not %q.", name, p), Subject: attrRange(name)})
-		}
-	}
-	return g, diags
+	return b.DefRange.Ptr()
 }

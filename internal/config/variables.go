@@ -72,37 +72,50 @@ func decodeVariable(b *hcl.Block) (*Variable, hcl.Diagnostics) {
 		diags = append(diags, decodeLiteral(a, cty.Bool, func(val cty.Value) { v.Sensitive = val.True() })...)
 	}
 	if a, ok := content.Attributes["default"]; ok && !diags.HasErrors() {
-		val, d := a.Expr.Value(nil)
-		diags = append(diags, d...)
-		if !d.HasErrors() {
-			conv, err := convert.Convert(val, v.Type)
-			if err != nil {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid default value for variable",
-					Detail: fmt.Sprintf("The default for variable %q does not fit its type %s: %s.", v.Name, typeexpr.TypeString(v.Type), err), Subject: a.Expr.Range().Ptr()})
-			}
-			v.Default = conv
-		}
+		diags = append(diags, v.decodeDefault(a)...)
 	}
 	for _, vb := range content.Blocks {
-		vc, d := vb.Body.Content(validationSchema)
-		diags = append(diags, d...)
-		if d.HasErrors() {
-			continue
-		}
-		val := validation{condition: vc.Attributes["condition"].Expr, rng: vb.DefRange}
-		diags = append(diags, decodeLiteral(vc.Attributes["error_message"], cty.String, func(m cty.Value) { val.message = m.AsString() })...)
-		for _, tr := range val.condition.Variables() {
-			if tr.RootName() != "var" || len(tr) < 2 {
-				continue
-			}
-			if ga, ok := tr[1].(hcl.TraverseAttr); ok && ga.Name != v.Name {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid validation condition",
-					Detail: fmt.Sprintf("A validation of variable %q may only refer to var.%s.", v.Name, v.Name), Subject: tr.SourceRange().Ptr()})
-			}
-		}
-		v.validations = append(v.validations, val)
+		diags = append(diags, v.decodeValidation(vb)...)
 	}
 	return v, diags
+}
+
+// decodeDefault sets the default, converted to the variable's type, which must be
+// decoded first.
+func (v *Variable) decodeDefault(a *hcl.Attribute) hcl.Diagnostics {
+	val, diags := a.Expr.Value(nil)
+	if diags.HasErrors() {
+		return diags
+	}
+	conv, err := convert.Convert(val, v.Type)
+	if err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid default value for variable",
+			Detail: fmt.Sprintf("The default for variable %q does not fit its type %s: %s.", v.Name, typeexpr.TypeString(v.Type), err), Subject: a.Expr.Range().Ptr()})
+	}
+	v.Default = conv
+	return diags
+}
+
+// decodeValidation adds the validation block vb, whose condition may refer to no
+// variable but v.
+func (v *Variable) decodeValidation(vb *hcl.Block) hcl.Diagnostics {
+	vc, diags := vb.Body.Content(validationSchema)
+	if diags.HasErrors() {
+		return diags
+	}
+	val := validation{condition: vc.Attributes["condition"].Expr, rng: vb.DefRange}
+	diags = append(diags, decodeLiteral(vc.Attributes["error_message"], cty.String, func(m cty.Value) { val.message = m.AsString() })...)
+	for _, tr := range val.condition.Variables() {
+		if tr.RootName() != "var" || len(tr) < 2 {
+			continue
+		}
+		if ga, ok := tr[1].(hcl.TraverseAttr); ok && ga.Name != v.Name {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid validation condition",
+				Detail: fmt.Sprintf("A validation of variable %q may only refer to var.%s.", v.Name, v.Name), Subject: tr.SourceRange().Ptr()})
+		}
+	}
+	v.validations = append(v.validations, val)
+	return diags
 }
 
 func decodeLiteral(a *hcl.Attribute, want cty.Type, set func(cty.Value)) hcl.Diagnostics {

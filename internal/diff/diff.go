@@ -71,7 +71,16 @@ type edit struct {
 func lineDiff(before, after string) []edit {
 	dmp := diffmatchpatch.New()
 	a, b, _ := dmp.DiffLinesToRunes(before, after)
+	changedA, changedB := changedLines(dmp, a, b)
+	shiftBoundaries(a, changedA, changedB)
+	shiftBoundaries(b, changedB, changedA)
+	return editScript(splitLines(before), splitLines(after), changedA, changedB)
+}
 
+// changedLines marks the lines of a and b outside the common subsequence go-diff
+// finds: changed[i+1] tells whether line i is changed; both ends are false sentinels,
+// as in GNU diff.
+func changedLines(dmp *diffmatchpatch.DiffMatchPatch, a, b []rune) (changedA, changedB []bool) {
 	// A line found on one side only is in no common subsequence, so leaving
 	// such lines out keeps the diff minimal, and turns the quadratic worst
 	// case (a file rewritten from scratch) into a linear one.
@@ -87,9 +96,7 @@ func lineDiff(before, after string) []edit {
 		dmp.DiffTimeout = bigDiffTimeout
 	}
 
-	// changed[i+1] tells whether line i is changed; both ends are false
-	// sentinels, as in GNU diff.
-	changedA, changedB := make([]bool, len(a)+2), make([]bool, len(b)+2)
+	changedA, changedB = make([]bool, len(a)+2), make([]bool, len(b)+2)
 	for i := range a {
 		changedA[i+1] = true
 	}
@@ -112,12 +119,14 @@ func lineDiff(before, after string) []edit {
 			y += n
 		}
 	}
-	shiftBoundaries(a, changedA, changedB)
-	shiftBoundaries(b, changedB, changedA)
+	return changedA, changedB
+}
 
-	aLines, bLines := splitLines(before), splitLines(after)
+// editScript lists the lines of both files with the changes marked in changedA and
+// changedB; where both sides changed, removed lines come first, as in diff -u.
+func editScript(aLines, bLines []string, changedA, changedB []bool) []edit {
 	var edits []edit
-	for i, j := 1, 1; i <= len(a) || j <= len(b); {
+	for i, j := 1, 1; i < len(changedA)-1 || j < len(changedB)-1; {
 		switch {
 		case changedA[i]:
 			edits = append(edits, edit{'-', aLines[i-1]})
@@ -138,9 +147,8 @@ func lineDiff(before, after string) []edit {
 // run of changes in lines over identical neighbours: back to merge with an
 // earlier run, then forward as far as it goes, then back again to line up
 // with a run of changes in the other file. changed and other are indexed as
-// in lineDiff.
+// in changedLines.
 func shiftBoundaries(lines []rune, changed, other []bool) {
-	same := func(x, y int) bool { return lines[x-1] == lines[y-1] }
 	end := len(lines) + 1
 	i, j := 1, 1 // j follows i in other
 	for {
@@ -162,37 +170,7 @@ func shiftBoundaries(lines []rune, changed, other []bool) {
 		}
 
 		var corresponding int
-		for {
-			runLength := i - start
-			for start > 1 && same(start-1, i-1) {
-				start--
-				changed[start] = true
-				i--
-				changed[i] = false
-				for changed[start-1] {
-					start--
-				}
-				for j--; other[j]; j-- {
-				}
-			}
-			corresponding = end // no run in other lines up with ours
-			if other[j-1] {
-				corresponding = i
-			}
-			for i != end && same(start, i) {
-				changed[start] = false
-				start++
-				changed[i] = true
-				for i++; changed[i]; i++ {
-				}
-				for j++; other[j]; j++ {
-					corresponding = i
-				}
-			}
-			if runLength == i-start {
-				break
-			}
-		}
+		start, i, j, corresponding = slideRun(lines, changed, other, start, i, j)
 		for corresponding < i {
 			start--
 			changed[start] = true
@@ -203,6 +181,49 @@ func shiftBoundaries(lines []rune, changed, other []bool) {
 		}
 	}
 }
+
+// slideRun slides the run of changes changed[start:i] back and forth, as
+// shiftBoundaries describes, until its length stops growing from merging with
+// neighbouring runs. It returns the run's new start and i, j following i,
+// and where the run would end lined up with a run of changes in other (the
+// end of lines when there is none).
+func slideRun(lines []rune, changed, other []bool, start, i, j int) (int, int, int, int) {
+	end := len(lines) + 1
+	for {
+		runLength := i - start
+		for start > 1 && sameLine(lines, start-1, i-1) {
+			start--
+			changed[start] = true
+			i--
+			changed[i] = false
+			for changed[start-1] {
+				start--
+			}
+			for j--; other[j]; j-- {
+			}
+		}
+		corresponding := end // no run in other lines up with ours
+		if other[j-1] {
+			corresponding = i
+		}
+		for i != end && sameLine(lines, start, i) {
+			changed[start] = false
+			start++
+			changed[i] = true
+			for i++; changed[i]; i++ {
+			}
+			for j++; other[j]; j++ {
+				corresponding = i
+			}
+		}
+		if runLength == i-start {
+			return start, i, j, corresponding
+		}
+	}
+}
+
+// sameLine tells whether lines x and y, indexed as changed is, are equal.
+func sameLine(lines []rune, x, y int) bool { return lines[x-1] == lines[y-1] }
 
 func runeSet(s []rune) map[rune]bool {
 	m := make(map[rune]bool, len(s))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hostplan/hostplan/internal/config"
 	"github.com/hostplan/hostplan/tasks"
 )
 
@@ -134,12 +137,7 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 		e.progress(t.Host.Name, "failed", 0, 0)
 		return hp
 	}
-	var total int
-	for _, task := range e.plan.Tasks {
-		if e.taskHosts(task)[t.Host.Name] {
-			total += len(task.Resources)
-		}
-	}
+	total := e.resourceCount(t)
 	h := resourceHost(t, hs)
 	done := 0
 	for _, task := range e.plan.Tasks {
@@ -148,28 +146,45 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 		}
 		for _, r := range task.Resources {
 			e.progress(t.Host.Name, "planning", done, total)
-			st := &Step{Task: task.Name, Type: r.Kind.Type, Label: r.Label}
-			hp.Steps = append(hp.Steps, st)
 			done++
-			if hs.facts.Windows() && !r.Kind.Windows {
-				st.Err = fmt.Errorf("plan %s on %s: %s does not support Windows hosts yet (on Windows hostplan runs port_forward only)", st.Address(), t.Host.Name, r.Kind.Type)
-				continue
-			}
-			res, diags := e.plan.Build(r, evalCtx)
-			if diags.HasErrors() {
-				st.Err = diags
-				continue
-			}
-			st.resource = res
-			sctx, cancel := e.stepContext(ctx)
-			st.Change, st.Err = res.Plan(sctx, h)
-			st.Err = e.stepError(ctx, sctx, st.Err)
-			cancel()
-			if st.Err != nil {
-				st.Err = fmt.Errorf("plan %s on %s: %w", st.Address(), t.Host.Name, st.Err)
-			}
+			hp.Steps = append(hp.Steps, e.planStep(ctx, h, evalCtx, task.Name, r))
 		}
 	}
 	e.progress(t.Host.Name, "done", done, total)
 	return hp
+}
+
+// resourceCount is how many resources the host's tasks hold, for progress.
+func (e *Engine) resourceCount(t *Target) int {
+	var total int
+	for _, task := range e.plan.Tasks {
+		if e.taskHosts(task)[t.Host.Name] {
+			total += len(task.Resources)
+		}
+	}
+	return total
+}
+
+// planStep evaluates the resource r of task for the host h and plans it. Errors are
+// the step's, so the host's other steps are still planned.
+func (e *Engine) planStep(ctx context.Context, h *tasks.Host, evalCtx *hcl.EvalContext, task string, r *config.Resource) *Step {
+	st := &Step{Task: task, Type: r.Kind.Type, Label: r.Label}
+	if h.Facts.Windows() && !r.Kind.Windows {
+		st.Err = fmt.Errorf("plan %s on %s: %s does not support Windows hosts yet (on Windows hostplan runs port_forward only)", st.Address(), h.Name, r.Kind.Type)
+		return st
+	}
+	res, diags := e.plan.Build(r, evalCtx)
+	if diags.HasErrors() {
+		st.Err = diags
+		return st
+	}
+	st.resource = res
+	sctx, cancel := e.stepContext(ctx)
+	st.Change, st.Err = res.Plan(sctx, h)
+	st.Err = e.stepError(ctx, sctx, st.Err)
+	cancel()
+	if st.Err != nil {
+		st.Err = fmt.Errorf("plan %s on %s: %w", st.Address(), h.Name, st.Err)
+	}
+	return st
 }

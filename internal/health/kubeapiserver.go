@@ -142,18 +142,50 @@ func (g *KubeAPIServer) Wait(ctx context.Context, conn transport.Conn, before *S
 
 // check is one look at the node. Errors say what is still missing.
 func (g *KubeAPIServer) check(ctx context.Context, conn transport.Conn, before *Snapshot, res *Result) error {
+	c, err := g.container(ctx, conn)
+	if err != nil {
+		return err
+	}
+	running, err := g.runningProcess(ctx, conn, c, before)
+	if err != nil {
+		return err
+	}
+	if before != nil {
+		res.Restarted = true
+	}
+	port := g.securePort(c)
+	client, err := g.client(ctx, conn)
+	if err != nil {
+		return err
+	}
+	for _, path := range []string{"/livez", "/readyz"} {
+		if err := get(ctx, client, fmt.Sprintf("https://%s%s", net.JoinHostPort(g.Address, strconv.Itoa(port)), path)); err != nil {
+			return fmt.Errorf("kube-apiserver (pid %d): %w", running.PID, err)
+		}
+	}
+	return nil
+}
+
+// container is the API server's container as the manifest now on disk describes it.
+func (g *KubeAPIServer) container(ctx context.Context, conn transport.Conn) (*kubeyaml.Container, error) {
 	_, manifest, err := transport.ReadFollowing(ctx, conn, g.Manifest)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", g.Manifest, err)
+		return nil, fmt.Errorf("read %s: %w", g.Manifest, err)
 	}
 	c, err := kubeyaml.ParseContainer(manifest, g.Container)
 	if err != nil {
-		return fmt.Errorf("%s: %w", g.Manifest, err)
+		return nil, fmt.Errorf("%s: %w", g.Manifest, err)
 	}
+	return c, nil
+}
+
+// runningProcess finds the process that runs exactly c's command. With before set, a
+// process seen then does not count: it is the old server still answering.
+func (g *KubeAPIServer) runningProcess(ctx context.Context, conn transport.Conn, c *kubeyaml.Container, before *Snapshot) (*Process, error) {
 	want := append(slices.Clone(c.Command), c.Args...)
 	ps, err := processes(ctx, conn)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var running *Process
 	for i := range ps {
@@ -164,37 +196,46 @@ func (g *KubeAPIServer) check(ctx context.Context, conn transport.Conn, before *
 	}
 	switch {
 	case running == nil && len(ps) == 0:
-		return errors.New("no kube-apiserver process is running (is it crash-looping? see its container log)")
+		return nil, errors.New("no kube-apiserver process is running (is it crash-looping? see its container log)")
 	case running == nil:
-		return fmt.Errorf("kube-apiserver (pid %d) still runs with other flags than %s", ps[0].PID, g.Manifest)
+		return nil, fmt.Errorf("kube-apiserver (pid %d) still runs with other flags than %s", ps[0].PID, g.Manifest)
 	case before != nil && slices.ContainsFunc(before.Processes, func(p Process) bool { return p.PID == running.PID && p.Start == running.Start }):
-		return fmt.Errorf("kube-apiserver (pid %d) has not restarted yet", running.PID)
+		return nil, fmt.Errorf("kube-apiserver (pid %d) has not restarted yet", running.PID)
 	}
-	if before != nil {
-		res.Restarted = true
+	return running, nil
+}
+
+// securePort is Port, else the container's --secure-port, else the API server's
+// default.
+func (g *KubeAPIServer) securePort(c *kubeyaml.Container) int {
+	if g.Port != 0 {
+		return g.Port
 	}
-	port := g.Port
-	if port == 0 {
-		port = 6443
-		if flags, err := c.Flags(); err == nil {
-			for _, f := range flags {
-				if f.Name == "secure-port" {
-					if p, err := strconv.Atoi(f.Value); err == nil {
-						port = p
-					}
+	port := 6443
+	if flags, err := c.Flags(); err == nil {
+		for _, f := range flags {
+			if f.Name == "secure-port" {
+				if p, err := strconv.Atoi(f.Value); err == nil {
+					port = p
 				}
 			}
 		}
 	}
+	return port
+}
+
+// client speaks HTTPS to the node through conn, trusting only the cluster CA read on
+// the node.
+func (g *KubeAPIServer) client(ctx context.Context, conn transport.Conn) (*http.Client, error) {
 	_, ca, err := transport.ReadFollowing(ctx, conn, g.CAFile)
 	if err != nil {
-		return fmt.Errorf("read the cluster CA %s: %w", g.CAFile, err)
+		return nil, fmt.Errorf("read the cluster CA %s: %w", g.CAFile, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca) {
-		return fmt.Errorf("%s holds no PEM certificate", g.CAFile)
+		return nil, fmt.Errorf("%s holds no PEM certificate", g.CAFile)
 	}
-	client := &http.Client{
+	return &http.Client{
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 				return conn.DialTCP(ctx, addr)
@@ -203,13 +244,7 @@ func (g *KubeAPIServer) check(ctx context.Context, conn transport.Conn, before *
 			DisableKeepAlives: true,
 		},
 		Timeout: 10 * time.Second,
-	}
-	for _, path := range []string{"/livez", "/readyz"} {
-		if err := get(ctx, client, fmt.Sprintf("https://%s%s", net.JoinHostPort(g.Address, strconv.Itoa(port)), path)); err != nil {
-			return fmt.Errorf("kube-apiserver (pid %d): %w", running.PID, err)
-		}
-	}
-	return nil
+	}, nil
 }
 
 func get(ctx context.Context, client *http.Client, url string) error {

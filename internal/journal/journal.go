@@ -70,47 +70,61 @@ func Entries(doc *report.Apply, run, operator string, at time.Time) []Entry {
 	}
 	var out []Entry
 	for _, hr := range doc.Hosts {
-		results := map[string]string{}
-		for _, a := range hr.Changed {
-			results[a] = Changed
-		}
-		for _, a := range hr.Skipped {
-			results[a] = Skipped
-		}
-		for _, hc := range hr.Health {
-			if hc.Rollback != nil {
-				for _, a := range hc.Rollback.Restored {
-					results[a] = RolledBack
-				}
-			}
-		}
-		if hr.Failed != "" {
-			results[hr.Failed] = Failed
-		}
 		hp := planned[hr.Name]
 		if hp == nil {
 			continue
 		}
+		results := stepResults(&hr)
 		for _, st := range hp.Steps {
 			e := Entry{Time: at.UTC(), Run: run, Operator: operator, Host: hr.Name, Resource: st.Address(), Task: st.Task, Action: st.Action}
 			e.Before, e.After, e.Sensitive = digests(&st)
-			switch r, ok := results[st.Address()]; {
-			case hr.Error != "":
-				e.Result, e.Error = NotApplied, strings.TrimPrefix(hr.Error, "not applied: ")
-			case ok:
-				e.Result = r
-				if r == Failed {
-					e.Error = hr.FailedError
-				}
-			case st.Error != "":
-				e.Result, e.Error = NotApplied, st.Error
-			default:
-				e.Result = Unchanged
-			}
+			e.Result, e.Error = stepResult(&hr, &st, results)
 			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// stepResults are the results of the steps the apply names in hr, by address; a
+// rollback's overrides the change it undid.
+func stepResults(hr *report.HostResult) map[string]string {
+	results := map[string]string{}
+	for _, a := range hr.Changed {
+		results[a] = Changed
+	}
+	for _, a := range hr.Skipped {
+		results[a] = Skipped
+	}
+	for _, hc := range hr.Health {
+		if hc.Rollback != nil {
+			for _, a := range hc.Rollback.Restored {
+				results[a] = RolledBack
+			}
+		}
+	}
+	if hr.Failed != "" {
+		results[hr.Failed] = Failed
+	}
+	return results
+}
+
+// stepResult is the result and error of the step st on the host hr; results are
+// stepResults(hr). A step the apply does not name was unchanged, unless it or its host
+// could not be planned.
+func stepResult(hr *report.HostResult, st *report.Step, results map[string]string) (result, errText string) {
+	switch r, ok := results[st.Address()]; {
+	case hr.Error != "":
+		return NotApplied, strings.TrimPrefix(hr.Error, "not applied: ")
+	case ok:
+		if r == Failed {
+			return r, hr.FailedError
+		}
+		return r, ""
+	case st.Error != "":
+		return NotApplied, st.Error
+	default:
+		return Unchanged, ""
+	}
 }
 
 // digests are a step's content digests for the journal: none for sensitive content.

@@ -135,7 +135,16 @@ func Plan(current []Entry, want Entry, absent bool) ([]Command, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan port proxy %s:%d: %w", want.ListenAddress, want.ListenPort, err)
 	}
+	cmds, err := listenerCommands(sameListener(current, want), want, absent)
+	if err != nil {
+		return nil, fmt.Errorf("plan port proxy %s:%d: %w", want.ListenAddress, want.ListenPort, err)
+	}
+	return cmds, nil
+}
 
+// sameListener are the entries of current for want's listener, once per spelling of
+// the listen address (netsh keys entries case-insensitively).
+func sameListener(current []Entry, want Entry) []Entry {
 	listener := normAddr(want.ListenAddress)
 	var same []Entry
 	seen := map[string]bool{}
@@ -147,46 +156,48 @@ func Plan(current []Entry, want Entry, absent bool) ([]Command, error) {
 		seen[key] = true
 		same = append(same, c)
 	}
+	return same
+}
 
-	var cmds []Command
-	add := func(c Command, err error) error {
-		if err != nil {
-			return fmt.Errorf("plan port proxy %s:%d: %w", want.ListenAddress, want.ListenPort, err)
-		}
-		cmds = append(cmds, c)
-		return nil
-	}
-
+// listenerCommands makes same, the entries for want's listener, into want: one is kept
+// (re-pointed if need be) and the others deleted, or all are deleted with absent.
+func listenerCommands(same []Entry, want Entry, absent bool) ([]Command, error) {
 	if absent {
-		for _, c := range same {
-			if err := add(deleteCommand(c)); err != nil {
-				return nil, err
-			}
-		}
-		return cmds, nil
+		return deleteCommands(nil, same, -1)
 	}
 	if len(same) == 0 {
-		if err := add(AddCommand(want)); err != nil {
+		c, err := AddCommand(want)
+		if err != nil {
 			return nil, err
 		}
-		return cmds, nil
+		return []Command{c}, nil
 	}
-
+	var cmds []Command
 	keep := pickEntry(same, want)
 	if !sameTarget(same[keep], want) {
 		e := want
 		e.ListenAddress = same[keep].ListenAddress
-		if err := add(rawEntryCommand("set", e)); err != nil {
+		c, err := rawEntryCommand("set", e)
+		if err != nil {
 			return nil, err
 		}
+		cmds = append(cmds, c)
 	}
-	for i, c := range same {
+	return deleteCommands(cmds, same, keep)
+}
+
+// deleteCommands appends to cmds the commands that delete the entries except
+// entries[keep].
+func deleteCommands(cmds []Command, entries []Entry, keep int) ([]Command, error) {
+	for i, e := range entries {
 		if i == keep {
 			continue
 		}
-		if err := add(deleteCommand(c)); err != nil {
+		c, err := deleteCommand(e)
+		if err != nil {
 			return nil, err
 		}
+		cmds = append(cmds, c)
 	}
 	return cmds, nil
 }
