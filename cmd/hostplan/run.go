@@ -110,20 +110,19 @@ func (a *app) apply(ctx context.Context, args []string) int {
 		return exitError
 	}
 	c, pos := &argv.sharedFlags, argv.pos
-	autoApprove, asJSON, allOrNothing, journalFlag := argv.autoApprove, argv.json, argv.allOrNothing, argv.journal
-	v := a.view(c, asJSON)
+	v := a.view(c, argv.json)
 	if len(pos) == 1 {
 		if saved, ok := a.readIfPlanFile(pos[0]); saved != nil {
-			return a.applySaved(ctx, c, v, pos[0], saved, allOrNothing, a.journalPath(journalFlag))
+			return a.applySaved(ctx, c, v, pos[0], saved, argv.allOrNothing, a.journalPath(argv.journal))
 		} else if !ok {
 			return exitError
 		}
 	}
-	if allOrNothing {
+	if argv.allOrNothing {
 		fmt.Fprintln(a.stderr, "hostplan: --all-or-nothing applies to a saved plan (hostplan apply FILE)")
 		return exitError
 	}
-	if !autoApprove && (asJSON || !a.stdinIsTerminal()) {
+	if !argv.autoApprove && (argv.json || !a.stdinIsTerminal()) {
 		fmt.Fprintln(a.stderr, "hostplan: refusing to apply without confirmation: stdin is not a terminal. Review the plan with 'hostplan plan' (or save it with -out and apply that file), then run 'hostplan apply --auto-approve'.")
 		return exitError
 	}
@@ -136,27 +135,23 @@ func (a *app) apply(ctx context.Context, args []string) int {
 		return exitError
 	}
 	defer end()
+	return a.planThenApply(ctx, e, c, v, argv)
+}
+
+// planThenApply plans, shows the plan, asks (unless --auto-approve) and applies what
+// changes, recording the result in the journal.
+func (a *app) planThenApply(ctx context.Context, e *engine.Engine, c *sharedFlags, v *view, argv *applyArgs) int {
 	p := e.Plan(ctx)
 	a.prog.Suspend()
 	opts := v.reportOptions(c)
 	doc := report.FromPlan(p, opts)
 	if !doc.HasChanges() {
-		if v.json {
-			v.apply(report.FromApply(doc, &engine.ApplyResult{}, opts))
-		} else {
-			v.plan(doc)
-		}
-		if n := doc.Summary.FailedHosts; n > 0 {
-			fmt.Fprintf(v.info, "Nothing to apply on the hosts that could be planned; %d failed.\n", n)
-			return exitError
-		}
-		fmt.Fprintln(v.info, "No changes. Nothing to apply.")
-		return exitOK
+		return a.nothingToApply(v, doc, opts)
 	}
 	if !v.json {
 		v.plan(doc)
 	}
-	if !autoApprove && !a.confirm() {
+	if !argv.autoApprove && !a.confirm() {
 		fmt.Fprintln(a.stdout, "Apply cancelled; nothing was changed.")
 		return exitError
 	}
@@ -165,11 +160,26 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	applied := e.Apply(ctx, p)
 	a.prog.Stop()
 	res := report.FromApply(doc, applied, opts)
-	a.record(a.journalPath(journalFlag), res)
+	a.record(a.journalPath(argv.journal), res)
 	v.apply(res)
 	if !res.OK() {
 		return exitError
 	}
+	return exitOK
+}
+
+// nothingToApply reports a plan without changes: an error when hosts failed to plan.
+func (a *app) nothingToApply(v *view, doc *report.Plan, opts report.Options) int {
+	if v.json {
+		v.apply(report.FromApply(doc, &engine.ApplyResult{}, opts))
+	} else {
+		v.plan(doc)
+	}
+	if n := doc.Summary.FailedHosts; n > 0 {
+		fmt.Fprintf(v.info, "Nothing to apply on the hosts that could be planned; %d failed.\n", n)
+		return exitError
+	}
+	fmt.Fprintln(v.info, "No changes. Nothing to apply.")
 	return exitOK
 }
 

@@ -212,31 +212,10 @@ func (a Allow) DiffIPTables(chainOut, inputOut string, absent bool) ([][]string,
 	if err != nil {
 		return nil, err
 	}
-
-	var cmds [][]string
-	ipt := func(args ...string) { cmds = append(cmds, append([]string{"iptables", "-w"}, args...)) }
-	deleteLine := func(line string) error {
-		tok, err := splitRule(line)
-		if err != nil {
-			return err
-		}
-		ipt(append([]string{"-D"}, tok[1:]...)...)
-		return nil
-	}
-
 	if absent {
-		for _, j := range jumps {
-			if err := deleteLine(j); err != nil {
-				return nil, err
-			}
-		}
-		if exists {
-			ipt("-F", Chain)
-			ipt("-X", Chain)
-		}
-		return cmds, nil
+		return removeCommands(exists, jumps)
 	}
-
+	var c iptCommands
 	wantChain, err := a.ChainRules()
 	if err != nil {
 		return nil, err
@@ -246,25 +225,57 @@ func (a Allow) DiffIPTables(chainOut, inputOut string, absent bool) ([][]string,
 		return nil, err
 	}
 	if !exists {
-		ipt("-N", Chain)
+		c.add("-N", Chain)
 	}
 	addRules, delRules := multisetDiff(wantChain[1:], chainRules)
 	addJumps, delJumps := multisetDiff(wantJumps, jumps)
 	for _, r := range addRules {
 		tok, _ := splitRule(r) // our own text: always splits
-		ipt(tok...)
+		c.add(tok...)
 	}
 	// Inserting at 1 in reverse keeps the jumps in port order at the top.
 	for i := len(addJumps) - 1; i >= 0; i-- {
 		tok, _ := splitRule(addJumps[i])
-		ipt(append([]string{"-I", "INPUT", "1"}, tok[2:]...)...)
+		c.add(append([]string{"-I", "INPUT", "1"}, tok[2:]...)...)
 	}
 	for _, r := range append(delRules, delJumps...) {
-		if err := deleteLine(r); err != nil {
+		if err := c.deleteLine(r); err != nil {
 			return nil, err
 		}
 	}
-	return cmds, nil
+	return c, nil
+}
+
+// removeCommands delete the jumps to the chain, then flush and remove it.
+func removeCommands(exists bool, jumps []string) (iptCommands, error) {
+	var c iptCommands
+	for _, j := range jumps {
+		if err := c.deleteLine(j); err != nil {
+			return nil, err
+		}
+	}
+	if exists {
+		c.add("-F", Chain)
+		c.add("-X", Chain)
+	}
+	return c, nil
+}
+
+// iptCommands are iptables argument vectors, in the order they are to run.
+type iptCommands [][]string
+
+func (c *iptCommands) add(args ...string) {
+	*c = append(*c, append([]string{"iptables", "-w"}, args...))
+}
+
+// deleteLine adds the -D of a rule as `iptables -S` printed it.
+func (c *iptCommands) deleteLine(line string) error {
+	tok, err := splitRule(line)
+	if err != nil {
+		return err
+	}
+	c.add(append([]string{"-D"}, tok[1:]...)...)
+	return nil
 }
 
 // multisetDiff returns the lines of want missing from have, and the lines of

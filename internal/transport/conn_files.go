@@ -138,21 +138,31 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 		<-exited
 		return nil, 0, c.sftpServerFailure(code, werr, w)
 	}
+	client, v, err := c.sftpClient(pr, p, errTail, lead)
+	if err != nil {
+		return fail(err)
+	}
+	ops := newSFTPOps(client, func() error { return c.closeSFTPServer(client, p, pr, exited, v[1], v[2]) })
+	ops.private = true
+	return ops, int(v[0]), nil
+}
+
+// sftpClient starts the SFTP client on the server's pipes and reads what the wrapper
+// printed first: the user id, the process group and its start time.
+func (c *conn) sftpClient(pr *io.PipeReader, p process, errTail *tailBuffer, lead *leadLine) (*sftp.Client, []int64, error) {
 	client, err := sftp.NewClientPipe(pr, p.stdin(), sftpOptions()...)
 	if err != nil {
 		if tail := strings.TrimSpace(errTail.String()); tail != "" {
 			err = fmt.Errorf("%w (sftp-server: %s)", err, tail)
 		}
-		return fail(fmt.Errorf("sftp-server: %w", err))
+		return nil, nil, fmt.Errorf("sftp-server: %w", err)
 	}
 	v := lead.values()
 	if len(v) != 3 {
 		client.Close()
-		return fail(fmt.Errorf("sftp-server on %s: the wrapper printed no user id", c.host))
+		return nil, nil, fmt.Errorf("sftp-server on %s: the wrapper printed no user id", c.host)
 	}
-	ops := newSFTPOps(client, func() error { return c.closeSFTPServer(client, p, pr, exited, v[1], v[2]) })
-	ops.private = true
-	return ops, int(v[0]), nil
+	return client, v, nil
 }
 
 // closeSFTPServer ends a session of openSFTPServer. Closing the client ends the

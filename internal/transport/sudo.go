@@ -208,8 +208,23 @@ func (w *sudoWatcher) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	w.pending = append(w.pending, p...)
-	changed := false
-	var after []byte
+	after, changed := w.scan()
+	w.mu.Unlock()
+	if changed {
+		w.signal()
+	}
+	if len(after) > 0 {
+		if _, err := w.out.Write(after); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// scan consumes the prompts and the marker in pending, in the order they come, and
+// returns what followed the marker (the command's own output) and whether the state
+// changed. Called with w.mu held.
+func (w *sudoWatcher) scan() (after []byte, changed bool) {
 	for {
 		mi := bytes.Index(w.pending, []byte(w.marker))
 		pi := -1
@@ -222,47 +237,34 @@ func (w *sudoWatcher) Write(p []byte) (int, error) {
 			after = append([]byte(nil), w.pending[mi+len(w.marker):]...)
 			w.pending = nil
 			w.ready = true
+			return after, true
+		}
+		if pi < 0 {
+			return nil, w.keepTail() || changed
+		}
+		if w.noteRejections(w.pending[:pi]) {
 			changed = true
-			break
 		}
-		if pi >= 0 {
-			if w.noteRejections(w.pending[:pi]) {
-				changed = true
-			}
-			w.pre.Write(w.pending[:pi])
-			w.pending = w.pending[pi+len(w.prompt):]
-			w.prompts++
-			changed = true
-			continue
-		}
-		// Neither found: keep only a tail that could be the start of one of them.
-		keep := len(w.marker) - 1
-		if len(w.prompt) > keep {
-			keep = len(w.prompt) - 1
-		}
-		if len(sudoRejected) > keep {
-			keep = len(sudoRejected) - 1
-		}
-		if len(w.pending) > keep {
-			cut := len(w.pending) - keep
-			if w.noteRejections(w.pending) {
-				changed = true
-			}
-			w.pre.Write(w.pending[:cut])
-			w.pending = append([]byte(nil), w.pending[cut:]...)
-		}
-		break
+		w.pre.Write(w.pending[:pi])
+		w.pending = w.pending[pi+len(w.prompt):]
+		w.prompts++
+		changed = true
 	}
-	w.mu.Unlock()
-	if changed {
-		w.signal()
+}
+
+// keepTail moves pending to pre but for a tail that could be the start of the marker,
+// a prompt or sudo's rejection, and reports whether a rejection was seen. Called with
+// w.mu held.
+func (w *sudoWatcher) keepTail() bool {
+	keep := max(len(w.marker), len(w.prompt), len(sudoRejected)) - 1
+	if len(w.pending) <= keep {
+		return false
 	}
-	if len(after) > 0 {
-		if _, err := w.out.Write(after); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
+	cut := len(w.pending) - keep
+	rejected := w.noteRejections(w.pending)
+	w.pre.Write(w.pending[:cut])
+	w.pending = append([]byte(nil), w.pending[cut:]...)
+	return rejected
 }
 
 // noteRejections marks the watcher rejected when b contains sudo's "Sorry, try again.".
