@@ -46,9 +46,13 @@ func parseHostPattern(s string) (names []string, port int, err error) {
 		}
 	}
 	// Colons outside brackets: one means host:port, more mean a bare IPv6 address.
-	colons, last, err := outerColons(s)
-	if err != nil {
-		return nil, 0, err
+	at, balanced := outerColons(s)
+	if !balanced {
+		return nil, 0, fmt.Errorf("unbalanced brackets in host pattern %q", s)
+	}
+	colons, last := len(at), -1
+	if colons > 0 {
+		last = at[colons-1]
 	}
 	name := s
 	switch {
@@ -70,11 +74,10 @@ func parseHostPattern(s string) (names []string, port int, err error) {
 	return names, port, err
 }
 
-// outerColons counts the colons of host pattern s outside brackets and finds the last
-// of them (-1 if none).
-func outerColons(s string) (colons, last int, err error) {
+// outerColons finds the colons of host pattern s outside brackets, and says whether
+// its brackets balance.
+func outerColons(s string) (at []int, balanced bool) {
 	depth := 0
-	last = -1
 	for i, r := range s {
 		switch r {
 		case '[':
@@ -83,15 +86,11 @@ func outerColons(s string) (colons, last int, err error) {
 			depth--
 		case ':':
 			if depth == 0 {
-				colons++
-				last = i
+				at = append(at, i)
 			}
 		}
 	}
-	if depth != 0 {
-		return 0, 0, fmt.Errorf("unbalanced brackets in host pattern %q", s)
-	}
-	return colons, last, nil
+	return at, depth == 0
 }
 
 func parsePortSuffix(rest, whole string) (int, error) {

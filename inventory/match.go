@@ -153,19 +153,11 @@ func splitPattern(p string) []string {
 	case net.ParseIP(strings.TrimSpace(p)) != nil:
 		parts = []string{p}
 	default:
-		depth, start := 0, 0
-		for i, r := range p {
-			switch r {
-			case '[':
-				depth++
-			case ']':
-				depth--
-			case ':':
-				if depth == 0 {
-					parts = append(parts, p[start:i])
-					start = i + 1
-				}
-			}
+		start := 0
+		at, _ := outerColons(p)
+		for _, i := range at {
+			parts = append(parts, p[start:i])
+			start = i + 1
 		}
 		parts = append(parts, p[start:])
 	}
