@@ -84,9 +84,10 @@ type Process struct {
 	Argv  []string
 }
 
-// Snapshot is the node's kube-apiserver processes before a change.
+// Snapshot is the node's kube-apiserver processes and container logs before a change.
 type Snapshot struct {
 	Processes []Process
+	Logs      []string
 }
 
 // Snapshot checks that the node's API server is healthy before a change (hostplan does
@@ -95,14 +96,14 @@ type Snapshot struct {
 // server from the old one still answering.
 func (g *KubeAPIServer) Snapshot(ctx context.Context, conn transport.Conn) (*Snapshot, error) {
 	d := g.withDefaults()
-	if err := d.check(ctx, conn, nil, &Result{}); err != nil {
+	if err := d.check(ctx, conn, nil, nil, &Result{}); err != nil {
 		return nil, fmt.Errorf("not healthy before the change, so it is left alone: %w", err)
 	}
-	ps, err := processes(ctx, conn)
+	seen, err := d.look(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{Processes: ps}, nil
+	return &Snapshot{Processes: seen.processes, Logs: seen.logs}, nil
 }
 
 // Result is what a wait saw.
@@ -112,18 +113,28 @@ type Result struct {
 }
 
 // Wait waits until the node's API server runs the manifest now on disk and is healthy.
-// With before set, the process must also be a new one (the change must restart it).
+// With before set, the process must also be a new one (the change must restart it), and
+// a new server that exits ends the wait at once (a *CrashError): a flag it refuses
+// would otherwise keep the master down for the whole timeout.
 func (g *KubeAPIServer) Wait(ctx context.Context, conn transport.Conn, before *Snapshot) (*Result, error) {
 	d := g.withDefaults()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.Timeout)
 	defer cancel()
 	res := &Result{}
+	var watch *crashWatch
+	if before != nil {
+		watch = newCrashWatch(before.Logs)
+	}
 	var last error
 	for {
-		err := d.check(ctx, conn, before, res)
-		if err == nil {
+		err := d.check(ctx, conn, before, watch, res)
+		var crash *CrashError
+		if err == nil || errors.As(err, &crash) {
 			res.Waited = time.Since(start)
+			if err != nil {
+				return res, fmt.Errorf("not healthy after %s: %w", res.Waited.Round(time.Second), err)
+			}
 			return res, nil
 		}
 		// A check cut short by the deadline says nothing about the server: report
@@ -141,12 +152,12 @@ func (g *KubeAPIServer) Wait(ctx context.Context, conn transport.Conn, before *S
 }
 
 // check is one look at the node. Errors say what is still missing.
-func (g *KubeAPIServer) check(ctx context.Context, conn transport.Conn, before *Snapshot, res *Result) error {
+func (g *KubeAPIServer) check(ctx context.Context, conn transport.Conn, before *Snapshot, watch *crashWatch, res *Result) error {
 	c, err := g.container(ctx, conn)
 	if err != nil {
 		return err
 	}
-	running, err := g.runningProcess(ctx, conn, c, before)
+	running, err := g.runningProcess(ctx, conn, c, before, watch)
 	if err != nil {
 		return err
 	}
@@ -180,13 +191,15 @@ func (g *KubeAPIServer) container(ctx context.Context, conn transport.Conn) (*ku
 }
 
 // runningProcess finds the process that runs exactly c's command. With before set, a
-// process seen then does not count: it is the old server still answering.
-func (g *KubeAPIServer) runningProcess(ctx context.Context, conn transport.Conn, c *kubeyaml.Container, before *Snapshot) (*Process, error) {
+// process seen then does not count: it is the old server still answering; with watch
+// set, a new server that keeps exiting is a *CrashError.
+func (g *KubeAPIServer) runningProcess(ctx context.Context, conn transport.Conn, c *kubeyaml.Container, before *Snapshot, watch *crashWatch) (*Process, error) {
 	want := append(slices.Clone(c.Command), c.Args...)
-	ps, err := processes(ctx, conn)
+	seen, err := g.look(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
+	ps := seen.processes
 	var running *Process
 	for i := range ps {
 		if slices.Equal(ps[i].Argv, want) {
@@ -194,12 +207,18 @@ func (g *KubeAPIServer) runningProcess(ctx context.Context, conn transport.Conn,
 			break
 		}
 	}
+	isOld := func(p Process) bool { return p.PID == running.PID && p.Start == running.Start }
+	if watch != nil {
+		if starts := watch.crashed(seen.logs, running != nil && !slices.ContainsFunc(before.Processes, isOld)); starts != nil {
+			return nil, crashError(ctx, conn, starts)
+		}
+	}
 	switch {
 	case running == nil && len(ps) == 0:
 		return nil, errors.New("no kube-apiserver process is running (is it crash-looping? see its container log)")
 	case running == nil:
 		return nil, fmt.Errorf("kube-apiserver (pid %d) still runs with other flags than %s", ps[0].PID, g.Manifest)
-	case before != nil && slices.ContainsFunc(before.Processes, func(p Process) bool { return p.PID == running.PID && p.Start == running.Start }):
+	case before != nil && slices.ContainsFunc(before.Processes, isOld):
 		return nil, fmt.Errorf("kube-apiserver (pid %d) has not restarted yet", running.PID)
 	}
 	return running, nil
@@ -292,15 +311,30 @@ for d in /proc/[0-9]*; do
 done
 `
 
-func processes(ctx context.Context, conn transport.Conn) ([]Process, error) {
-	res, err := conn.Run(ctx, processScript, nil)
+// sight is what one look at the node finds: its kube-apiserver processes and the
+// container logs of the API server's starts, newest first.
+type sight struct {
+	processes []Process
+	logs      []string
+}
+
+// look lists processes and container logs in one command.
+func (g *KubeAPIServer) look(ctx context.Context, conn transport.Conn) (*sight, error) {
+	res, err := conn.Run(ctx, processScript+logListScript(g.Container), nil)
 	if err != nil {
 		return nil, fmt.Errorf("list kube-apiserver processes: %w", err)
 	}
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("list kube-apiserver processes: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
-	return parseProcesses(string(res.Stdout)), nil
+	out := string(res.Stdout)
+	s := &sight{processes: parseProcesses(out)}
+	for _, line := range strings.Split(out, "\n") {
+		if f, ok := strings.CutPrefix(line, "log "); ok {
+			s.logs = append(s.logs, f)
+		}
+	}
+	return s, nil
 }
 
 func parseProcesses(out string) []Process {

@@ -2,6 +2,7 @@ package health
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,5 +40,68 @@ func TestDefaults(t *testing.T) {
 	want := "kube-apiserver of /etc/kubernetes/manifests/kube-apiserver.yaml restarted with the new flags, /livez and /readyz OK on 127.0.0.1 at its --secure-port (timeout 1m30s)"
 	if d := g.Describe(); d != want {
 		t.Errorf("Describe:\n%s\nwant\n%s", d, want)
+	}
+}
+
+// A start since the change whose server is gone on two looks in a row, or two starts,
+// is a crash; a slow start (no new log yet, or a new server running) is not.
+func TestCrashWatch(t *testing.T) {
+	old := "/var/log/pods/kube-system_kube-apiserver-m1_aaa/kube-apiserver/0.log"
+	start0 := "/var/log/pods/kube-system_kube-apiserver-m1_bbb/kube-apiserver/0.log"
+	start1 := "/var/log/pods/kube-system_kube-apiserver-m1_bbb/kube-apiserver/1.log"
+	for _, tc := range []struct {
+		name  string
+		looks []struct {
+			logs    []string
+			running bool
+		}
+		crashAt int // index of the look that reports the crash, -1 for none
+	}{
+		{"old server still up", []struct {
+			logs    []string
+			running bool
+		}{{[]string{old}, false}, {[]string{old}, false}, {[]string{old}, false}}, -1},
+		{"slow healthy start", []struct {
+			logs    []string
+			running bool
+		}{{[]string{start0, old}, false}, {[]string{start0, old}, true}, {[]string{start0, old}, true}}, -1},
+		{"exits at once", []struct {
+			logs    []string
+			running bool
+		}{{[]string{start0, old}, false}, {[]string{start0, old}, false}}, 1},
+		{"restarted by kubelet", []struct {
+			logs    []string
+			running bool
+		}{{[]string{start1, start0, old}, false}}, 0},
+	} {
+		w := newCrashWatch([]string{old})
+		got := -1
+		for i, l := range tc.looks {
+			if starts := w.crashed(l.logs, l.running); starts != nil && got < 0 {
+				got = i
+				if starts[0] != l.logs[0] {
+					t.Errorf("%s: newest start %s, want %s", tc.name, starts[0], l.logs[0])
+				}
+			}
+		}
+		if got != tc.crashAt {
+			t.Errorf("%s: crash seen at look %d, want %d", tc.name, got, tc.crashAt)
+		}
+	}
+}
+
+func TestFailureLines(t *testing.T) {
+	flagErr := "2026-12-02T10:00:00.1Z stderr F Error: invalid argument \"thirty\" for \"--audit-log-maxage\" flag: strconv.ParseInt: parsing \"thirty\": invalid syntax\n" +
+		"2026-12-02T10:00:00.1Z stderr F Usage:\n2026-12-02T10:00:00.1Z stderr F   kube-apiserver [flags]\n"
+	if got := failureLines(flagErr, 3); len(got) != 1 || got[0] != `Error: invalid argument "thirty" for "--audit-log-maxage" flag: strconv.ParseInt: parsing "thirty": invalid syntax` {
+		t.Errorf("flag error: %q", got)
+	}
+	klog := "I1202 10:00:00.000001 1 options.go:228] external host was not specified\n" +
+		`E1202 10:00:00.000002 1 run.go:72] "command failed" err="loading audit policy file: no kind \"Policy\" is registered for version \"audit.k8s.io/v1beta1\""` + "\n"
+	if got := failureLines(klog, 3); len(got) != 1 || !strings.Contains(got[0], `no kind \"Policy\" is registered`) {
+		t.Errorf("klog error: %q", got)
+	}
+	if got := failureLines("a\nb\nc\nd\n", 2); !reflect.DeepEqual(got, []string{"c", "d"}) {
+		t.Errorf("no failure line: %q", got)
 	}
 }

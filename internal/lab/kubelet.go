@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -31,6 +33,8 @@ const (
 	// (kubelet.log) and one log per pod (<pod name>.log: the containers' stdout and
 	// stderr, with a marker line at every start).
 	KubeletLogDir = "/var/log/pods-standin"
+	// ContainerLogDir is where kubelet keeps containers' logs, one file per start.
+	ContainerLogDir = "/var/log/pods"
 
 	kubeletLogPath   = KubeletLogDir + "/kubelet.log"
 	apiserverLogPath = KubeletLogDir + "/kube-apiserver.log"
@@ -428,9 +432,9 @@ func (k *kubelet) prepareVolumes(pod *podManifest) error {
 func (k *kubelet) runContainer(p *podRun, c *container) {
 	pod := p.pod.Metadata.Name
 	backoff := time.Duration(0)
-	for {
+	for restarts := 0; ; restarts++ {
 		started := time.Now()
-		cmd, err := k.startContainer(p, c)
+		cmd, closeLogs, err := k.startContainer(p, c, restarts)
 		if err != nil {
 			if errors.Is(err, errStopped) {
 				return
@@ -446,6 +450,7 @@ func (k *kubelet) runContainer(p *podRun, c *container) {
 			exited := make(chan error, 1)
 			go func() {
 				err := cmd.Wait()
+				closeLogs()
 				k.setLive(pod, cmd.Process.Pid, false)
 				exited <- err
 			}()
@@ -493,6 +498,43 @@ func (k *kubelet) runContainer(p *podRun, c *container) {
 	}
 }
 
+// containerLogPath is where kubelet keeps a container's log of one start:
+// /var/log/pods/NAMESPACE_POD_UID/CONTAINER/RESTARTS.log, the pod named after its node
+// for a static pod, and a new UID for each version of the manifest.
+func (k *kubelet) containerLogPath(p *podRun, c *container, restarts int) string {
+	ns := p.pod.Metadata.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return fmt.Sprintf("%s/%s_%s-%s_%x/%s/%d.log", ContainerLogDir, ns, p.pod.Metadata.Name, k.h.Name, p.sum[:16], c.Name, restarts)
+}
+
+// criWriter writes a container's output as the CRI log format has it, a line each:
+// "TIME STREAM F TEXT" (F: a full line).
+type criWriter struct {
+	f       io.Writer
+	stream  string
+	mu      *sync.Mutex // one per file: stdout and stderr share it
+	partial []byte
+}
+
+func (w *criWriter) Write(b []byte) (int, error) {
+	w.partial = append(w.partial, b...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		w.mu.Lock()
+		_, err := fmt.Fprintf(w.f, "%s %s F %s\n", time.Now().UTC().Format(time.RFC3339Nano), w.stream, w.partial[:i])
+		w.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		w.partial = w.partial[i+1:]
+	}
+}
+
 func exitText(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -508,15 +550,17 @@ func exitText(err error) string {
 }
 
 // startContainer starts the container's command inside the host: no image, so the
-// command is looked up in the host's PATH and reads host paths as they are.
-func (k *kubelet) startContainer(p *podRun, c *container) (*exec.Cmd, error) {
+// command is looked up in the host's PATH and reads host paths as they are. Its output
+// goes to the pod's log of the stand-in and, as kubelet keeps it, to a file per start
+// (containerLogPath) in the CRI log format.
+func (k *kubelet) startContainer(p *podRun, c *container, restarts int) (cmd *exec.Cmd, closeLogs func(), err error) {
 	argv := append(append([]string{}, c.Command...), c.Args...)
 	if len(c.Command) == 0 {
-		return nil, errors.New("no command: the stand-in kubelet has no image to take an entrypoint from")
+		return nil, nil, errors.New("no command: the stand-in kubelet has no image to take an entrypoint from")
 	}
 	bin, err := k.fs.LookPath(argv[0])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	env := append([]string{}, hostEnv...)
 	for _, e := range c.Env {
@@ -528,17 +572,28 @@ func (k *kubelet) startContainer(p *podRun, c *container) (*exec.Cmd, error) {
 	}
 	logf, err := k.fs.OpenAppend(KubeletLogDir + "/" + p.pod.Metadata.Name + ".log")
 	if err != nil {
-		return nil, fmt.Errorf("open pod log: %w", err)
+		return nil, nil, fmt.Errorf("open pod log: %w", err)
 	}
-	defer logf.Close()
 	fmt.Fprintf(logf, "=== hostplan-lab kubelet %s: starting container %s of %s: %s\n",
 		time.Now().Format(time.RFC3339Nano), c.Name, p.file, strings.Join(argv, " "))
-	cmd := &exec.Cmd{Path: bin, Args: argv, Env: env, Dir: c.WorkingDir, Stdout: logf, Stderr: logf}
+	crif, err := k.fs.OpenAppend(k.containerLogPath(p, c, restarts))
+	if err != nil {
+		logf.Close()
+		return nil, nil, fmt.Errorf("open container log: %w", err)
+	}
+	// The output is copied by this process (to two files), so the files stay open
+	// until Wait has copied the last of it.
+	closeLogs = func() { logf.Close(); crif.Close() }
+	var mu sync.Mutex
+	cmd = &exec.Cmd{Path: bin, Args: argv, Env: env, Dir: c.WorkingDir,
+		Stdout: io.MultiWriter(logf, &criWriter{f: crif, stream: "stdout", mu: &mu}),
+		Stderr: io.MultiWriter(logf, &criWriter{f: crif, stream: "stderr", mu: &mu})}
 	if cmd.Dir == "" {
 		cmd.Dir = "/"
 	}
 	if err := k.h.startIn(cmd, false); err != nil {
-		return nil, err
+		closeLogs()
+		return nil, nil, err
 	}
-	return cmd, nil
+	return cmd, closeLogs, nil
 }
