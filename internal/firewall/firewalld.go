@@ -74,18 +74,22 @@ func (firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, erro
 	return c, nil
 }
 
+// Allow lists the permanent and the runtime rich rules in one session.
 func (firewalld) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
+	lists := []string{
+		"firewall-cmd --permanent --zone=" + a.Zone + " --list-rich-rules",
+		"firewall-cmd --zone=" + a.Zone + " --list-rich-rules",
+	}
+	got, stderr, err := runSections(ctx, h, lists)
+	if err != nil {
+		return nil, err
+	}
 	c := &Changes{}
-	for _, permanent := range []bool{true, false} {
-		list := "firewall-cmd --zone=" + a.Zone + " --list-rich-rules"
-		if permanent {
-			list = "firewall-cmd --permanent --zone=" + a.Zone + " --list-rich-rules"
+	for i, permanent := range []bool{true, false} {
+		if got[i].code != 0 {
+			return nil, fmt.Errorf("%s: exit %d: %s", lists[i], got[i].code, strings.TrimSpace(stderr))
 		}
-		listed, err := output(ctx, h, list)
-		if err != nil {
-			return nil, err
-		}
-		changes, err := a.Allow.DiffRichRules(listed, a.Absent)
+		changes, err := a.Allow.DiffRichRules(got[i].out, a.Absent)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
 
 	"github.com/hostplan/hostplan/internal/allowlist"
 	"github.com/hostplan/hostplan/internal/facts"
@@ -90,22 +91,20 @@ func (b iptables) plannedSaved(ctx context.Context, h Host, save string, f Forwa
 	return s, nil
 }
 
+// Allow reads hostplan's chain and INPUT's jumps to it in one session.
 func (b iptables) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
-	chain, err := h.Conn.Run(ctx, "iptables -w -S "+allowlist.Chain, nil)
+	got, stderr, err := runSections(ctx, h, []string{"iptables -w -S " + allowlist.Chain + " 2>/dev/null", "iptables -w -S INPUT"})
 	if err != nil {
 		return nil, err
 	}
-	if chain.ExitCode == 127 {
+	chain, input := got[0], got[1]
+	if chain.code == 127 || input.code == 127 {
 		return nil, fmt.Errorf("iptables is not installed on %s", h.Name)
 	}
-	input, err := h.Conn.Run(ctx, "iptables -w -S INPUT", nil)
-	if err != nil {
-		return nil, err
+	if input.code != 0 {
+		return nil, fmt.Errorf("iptables -S INPUT: exit %d: %s", input.code, strings.TrimSpace(stderr))
 	}
-	if input.ExitCode != 0 {
-		return nil, input.Failure("iptables -S INPUT")
-	}
-	cmds, err := a.Allow.DiffIPTables(string(chain.Stdout), string(input.Stdout), a.Absent)
+	cmds, err := a.Allow.DiffIPTables(chain.out, input.out, a.Absent)
 	if err != nil {
 		return nil, fmt.Errorf("read the iptables rules of %s: %w", h.Name, err)
 	}
