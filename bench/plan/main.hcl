@@ -1,4 +1,4 @@
-# The masters part of examples/security-center for `make bench`: the same resources
+# examples/security-center for `make bench`: the masters' resources
 # (audit log directory, audit policy, kube-apiserver static pod edit), all hosts at once.
 # The example's health gate and kubeadm-config record need a running kube-apiserver per
 # host, which the benchmark's lab hosts do not have.
@@ -53,5 +53,25 @@ task "audit-logging" {
       path = local.audit_policy_file
       type = "FileOrCreate"
     }
+  }
+}
+
+# The forwarders part: a port forward and the Security Center allowlist through
+# iptables (the benchmark's lab hosts run no firewalld), on the same hosts.
+task "forwarding" {
+  on = ["lab"]
+
+  port_forward "apiserver" {
+    listen_port = 16443
+    to_address  = "10.0.0.5"
+    to_port     = 6443
+    masquerade  = true
+    method      = "iptables"
+  }
+
+  allowlist "security-center" {
+    region = "cn-hangzhou"
+    ports  = [6443, 16443]
+    method = "iptables"
   }
 }

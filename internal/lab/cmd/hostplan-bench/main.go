@@ -128,6 +128,14 @@ func startLab(opts lab.Options) (*benchLab, error) {
 	return b, nil
 }
 
+// resetScript undoes the plan's changes: the masters' files, and the forwarders'
+// iptables rules, saved rules and kernel forwarding (each lab host has its own network
+// namespace, so these are the host's own).
+const resetScript = `rm -rf /etc/kubernetes /var/log/kubernetes && mkdir -p /etc/kubernetes/manifests &&
+iptables -w -F && iptables -w -t nat -F && { iptables -w -X HOSTPLAN-ALLOW 2>/dev/null; true; } &&
+rm -f /etc/iptables/rules.v4 /etc/sysctl.d/90-hostplan-net.ipv4.ip_forward.conf &&
+echo 0 > /proc/sys/net/ipv4/ip_forward`
+
 // reset gives every host a kubeadm master's manifest and none of the plan's changes.
 func (b *benchLab) reset() error {
 	var wg sync.WaitGroup
@@ -136,7 +144,7 @@ func (b *benchLab) reset() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := h.Exec(context.Background(), "rm -rf /etc/kubernetes /var/log/kubernetes && mkdir -p /etc/kubernetes/manifests"); err != nil {
+			if _, err := h.Exec(context.Background(), resetScript); err != nil {
 				errs[i] = err
 				return
 			}
