@@ -29,6 +29,15 @@ func groupName(names []string) string {
 	return fmt.Sprintf("%s (%d hosts)", hostList(names), len(names))
 }
 
+// onEach marks a shared plan's counts as each host's, not the group's: the summary
+// line adds them up over the hosts.
+func onEach(names []string) string {
+	if len(names) == 1 {
+		return ""
+	}
+	return " each"
+}
+
 // hostList names hosts for a heading. A short list is given in full; a long one writes
 // runs of names that differ only in a consecutive number as an inventory range
 // (web[01:20], as Ansible inventories write them), and ends "and N more" after

@@ -97,10 +97,10 @@ func (r *Human) hostPlan(names []string, hp *report.Host) {
 		fmt.Fprintln(r.W)
 		return
 	case changed == 0 && !hp.Failed():
-		fmt.Fprintf(r.W, "%s: no changes (%d unchanged)\n\n", head, unchanged)
+		fmt.Fprintf(r.W, "%s: no changes (%d unchanged%s)\n\n", head, unchanged, onEach(names))
 		return
 	}
-	fmt.Fprintf(r.W, "%s: %d to change, %d unchanged\n", head, changed, unchanged)
+	fmt.Fprintf(r.W, "%s: %d to change, %d unchanged%s\n", head, changed, unchanged, onEach(names))
 	task := ""
 	for i := range hp.Steps {
 		st := &hp.Steps[i]

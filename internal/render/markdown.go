@@ -67,7 +67,8 @@ func mdHostTable(b *strings.Builder, groups []report.HostGroup) {
 		case changed > 0:
 			status = "changes"
 		}
-		fmt.Fprintf(b, "| %s | %d | %d | %s |\n", mdHosts(groups[i].Names), changed, unchanged, status)
+		each := onEach(groups[i].Names)
+		fmt.Fprintf(b, "| %s | %d%s | %d%s | %s |\n", mdHosts(groups[i].Names), changed, each, unchanged, each, status)
 	}
 }
 
@@ -86,7 +87,7 @@ func mdHostDetails(b *strings.Builder, names []string, h *report.Host) {
 	if changed == 0 && !h.Failed() {
 		return
 	}
-	summary := fmt.Sprintf("%d to change", changed)
+	summary := fmt.Sprintf("%d to change%s", changed, onEach(names))
 	if h.Failed() {
 		summary = "failed"
 	}
