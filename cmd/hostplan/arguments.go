@@ -20,15 +20,21 @@ var errShown = errors.New("flag error shown")
 
 type planArgs struct {
 	sharedFlags
-	out  string
-	json bool
-	pos  []string
+	out     string
+	json    bool
+	perHost bool
+	pos     []string
 }
+
+// perHostUsage is -per-host's help: plan, apply and show group hosts with identical
+// plans unless it is given.
+const perHostUsage = "show the plan host by host, instead of each distinct change once with the hosts that share it"
 
 func planFlags(p *planArgs, stderr io.Writer) *flag.FlagSet {
 	fs := newFlagSet("plan", &p.sharedFlags, true, stderr)
 	fs.StringVar(&p.out, "out", "", "save the plan to `FILE`, to review it and apply exactly it later (hostplan apply FILE)")
 	fs.BoolVar(&p.json, "json", false, "print the plan as one JSON document (see README); messages go to stderr")
+	fs.BoolVar(&p.perHost, "per-host", false, perHostUsage)
 	return fs
 }
 
@@ -45,6 +51,7 @@ type applyArgs struct {
 	autoApprove  bool
 	json         bool
 	allOrNothing bool
+	perHost      bool
 	pos          []string
 }
 
@@ -56,6 +63,7 @@ func applyFlags(p *applyArgs, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&p.json, "json", false, "print the result as one JSON document (see README); messages go to stderr")
 	fs.DurationVar(&p.lockTimeout, "lock-timeout", 0, "wait this long for a host another hostplan apply has locked (0: fail at once, naming the holder)")
 	fs.BoolVar(&p.allOrNothing, "all-or-nothing", false, "with a saved plan: apply nothing if any host is stale or fails to plan")
+	fs.BoolVar(&p.perHost, "per-host", false, perHostUsage)
 	return fs
 }
 
@@ -69,15 +77,17 @@ func parseApplyArgs(args []string, stderr io.Writer) (*applyArgs, error) {
 
 type showArgs struct {
 	sharedFlags
-	format string // human, json or markdown
-	asJSON bool   // -json: -format json
-	file   string
+	format  string // human, json or markdown
+	asJSON  bool   // -json: -format json
+	perHost bool
+	file    string
 }
 
 func showFlags(p *showArgs, stderr io.Writer) *flag.FlagSet {
 	fs := newFlagSet("show", &p.sharedFlags, false, stderr)
 	fs.BoolVar(&p.asJSON, "json", false, "same as -format json")
 	fs.StringVar(&p.format, "format", "human", "human, json or markdown (a summary with collapsible diffs for a change ticket)")
+	fs.BoolVar(&p.perHost, "per-host", false, perHostUsage)
 	return fs
 }
 

@@ -16,8 +16,9 @@ func TestParsePlanArgs(t *testing.T) {
 		wantErr bool
 	}{
 		{args: nil, check: func(p *planArgs) bool {
-			return p.parallel == 20 && p.timeout == 10*time.Second && p.commandTimeout == 10*time.Minute && p.diffContext == 3 && len(p.pos) == 0
+			return p.parallel == 20 && p.timeout == 10*time.Second && p.commandTimeout == 10*time.Minute && p.diffContext == 3 && len(p.pos) == 0 && !p.perHost
 		}},
+		{args: []string{"dir", "--per-host"}, check: func(p *planArgs) bool { return p.perHost && slices.Equal(p.pos, []string{"dir"}) }},
 		// Flags before and after the directory, repeatable ones in order.
 		{args: []string{"-i", "a.hcl", "dir", "--inventory", "b.ini", "--var", "x=1", "--var", "y=[2]", "-out", "c.plan", "--json"},
 			check: func(p *planArgs) bool {
@@ -46,8 +47,9 @@ func TestParseApplyArgs(t *testing.T) {
 		wantErr bool
 	}{
 		{args: []string{"change.plan"}, check: func(p *applyArgs) bool {
-			return p.lock && !p.autoApprove && p.lockTimeout == 0 && slices.Equal(p.pos, []string{"change.plan"})
+			return p.lock && !p.autoApprove && p.lockTimeout == 0 && !p.perHost && slices.Equal(p.pos, []string{"change.plan"})
 		}},
+		{args: []string{"-per-host", "change.plan"}, check: func(p *applyArgs) bool { return p.perHost && slices.Equal(p.pos, []string{"change.plan"}) }},
 		{args: []string{"--auto-approve", "--no-rollback", "--lock-timeout", "5m", "--all-or-nothing", "--journal", "none", "-allowed-signers", "as"},
 			check: func(p *applyArgs) bool {
 				return p.autoApprove && p.noRollback && p.lockTimeout == 5*time.Minute && p.allOrNothing && p.journal == "none" && p.sign.allowed == "as"
@@ -65,9 +67,12 @@ func TestParseShowArgs(t *testing.T) {
 	for _, tc := range []struct {
 		args       []string
 		file, form string
+		perHost    bool
 		err        string
 	}{
 		{args: []string{"c.plan"}, file: "c.plan", form: "human"},
+		{args: []string{"c.plan", "--per-host"}, file: "c.plan", form: "human", perHost: true},
+		{args: []string{"-per-host", "-format", "markdown", "c.plan"}, file: "c.plan", form: "markdown", perHost: true},
 		{args: []string{"--json", "c.plan"}, file: "c.plan", form: "json"},
 		{args: []string{"c.plan", "-format", "markdown"}, file: "c.plan", form: "markdown"},
 		{args: nil, err: "give one saved plan file"},
@@ -78,7 +83,7 @@ func TestParseShowArgs(t *testing.T) {
 		switch {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("show %q: %v, want an error with %q", tc.args, err, tc.err)
-		case tc.err == "" && (err != nil || p.file != tc.file || p.format != tc.form):
+		case tc.err == "" && (err != nil || p.file != tc.file || p.format != tc.form || p.perHost != tc.perHost):
 			t.Errorf("show %q: %+v %v", tc.args, p, err)
 		}
 	}

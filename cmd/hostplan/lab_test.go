@@ -369,8 +369,9 @@ task "t" {
 	if r.code != exitError {
 		t.Fatalf("plan with a host down: want exit 1\n%s", r)
 	}
+	// h1 and h3 plan the same change, shown once.
 	if !strings.Contains(r.stdout, "host h2: FAILED") || !strings.Contains(r.stdout, "connection refused") ||
-		!strings.Contains(r.stdout, "host h1: 1 to change") || !strings.Contains(r.stdout, "1 host failed") {
+		!strings.Contains(r.stdout, "hosts h1, h3 (2 hosts): 1 to change") || !strings.Contains(r.stdout, "1 host failed") {
 		t.Errorf("plan output:\n%s", r)
 	}
 	r = hostplan(t, "apply", "--auto-approve", "-i", inv, planDir)

@@ -68,6 +68,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 	}
 	c, out, asJSON, pos := &argv.sharedFlags, argv.out, argv.json, argv.pos
 	v := a.view(c, asJSON)
+	v.human.PerHost = argv.perHost
 	in, ok := a.flagSources(c, pos)
 	if !ok {
 		return exitError
@@ -111,6 +112,7 @@ func (a *app) apply(ctx context.Context, args []string) int {
 	}
 	c, pos := &argv.sharedFlags, argv.pos
 	v := a.view(c, argv.json)
+	v.human.PerHost = argv.perHost
 	if len(pos) == 1 {
 		if saved, ok := a.readIfPlanFile(pos[0]); saved != nil {
 			return a.applySaved(ctx, c, v, pos[0], saved, argv.allOrNothing, a.journalPath(argv.journal))
@@ -203,5 +205,5 @@ func (a *app) show(args []string) int {
 	if argsFailed(err, a.stderr) {
 		return exitError
 	}
-	return a.showSaved(&argv.sharedFlags, argv.file, argv.format)
+	return a.showSaved(argv)
 }

@@ -211,7 +211,8 @@ func (a *app) savePlan(v *view, c *sharedFlags, path string, f *planfile.File) e
 // showSaved prints a saved plan, after who signed it and whether apply would accept it,
 // so that a second reviewer knows whose plan they read. A bad signature (the file was
 // changed after signing) still shows the plan, but exits 1.
-func (a *app) showSaved(c *sharedFlags, path, format string) int {
+func (a *app) showSaved(argv *showArgs) int {
+	c, path, format := &argv.sharedFlags, argv.file, argv.format
 	if format == "md" {
 		format = "markdown"
 	}
@@ -228,13 +229,15 @@ func (a *app) showSaved(c *sharedFlags, path, format string) int {
 	switch format {
 	case "human":
 		fmt.Fprintf(a.stdout, "%s\n\n", status)
-		a.renderer(c).Plan(f.Plan)
+		r := a.renderer(c)
+		r.PerHost = argv.perHost
+		r.Plan(f.Plan)
 	case "json":
 		fmt.Fprintln(a.stderr, status)
 		render.JSON(a.stdout, f.Plan)
 	case "markdown":
 		fmt.Fprintf(a.stdout, "**%s**\n\n", status)
-		render.Markdown(a.stdout, f.Plan)
+		render.Markdown(a.stdout, f.Plan, argv.perHost)
 	}
 	if !ok || planExit(f.Plan) == exitError {
 		return exitError

@@ -215,7 +215,7 @@ func TestShowSignatureStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.setup(path)
-			code := a.showSaved(&sharedFlags{sign: signFlags{allowed: allowed}}, path, "human")
+			code := a.showSaved(&showArgs{sharedFlags: sharedFlags{sign: signFlags{allowed: allowed}}, file: path, format: "human"})
 			first, rest, _ := strings.Cut(out.String(), "\n")
 			if code != tc.code || !strings.Contains(first, tc.want) {
 				t.Errorf("exit %d (want %d), first line %q, want %q", code, tc.code, first, tc.want)

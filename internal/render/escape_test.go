@@ -61,7 +61,7 @@ func TestHostContentEscaped(t *testing.T) {
 	}{
 		{"plan-escape.golden", func(b *bytes.Buffer) { (&Human{W: b}).Plan(rep) }},
 		{"plan-escape.md.golden", func(b *bytes.Buffer) {
-			if err := Markdown(b, rep); err != nil {
+			if err := Markdown(b, rep, false); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -19,6 +19,9 @@ import (
 type Human struct {
 	W     io.Writer
 	Color bool
+	// PerHost shows a plan host by host; by default hosts with identical plans share
+	// one section, so that a fleet's plan shows each distinct change once.
+	PerHost bool
 
 	// HideLine, when set, says which source lines diagnostics must not print, because
 	// they may hold secrets (PrivateLines); the file, line and column are still given.
@@ -74,15 +77,16 @@ func (r *Human) Plan(p *report.Plan) {
 	if len(p.Rollouts) > 0 {
 		fmt.Fprintln(r.W)
 	}
-	for i := range p.Hosts {
-		r.hostPlan(&p.Hosts[i])
+	for _, g := range hostGroups(p, r.PerHost) {
+		r.hostPlan(g.Names, &g.Host)
 	}
 	r.PlanSummary(p)
 }
 
-func (r *Human) hostPlan(hp *report.Host) {
+// hostPlan prints the plan of a host, or the one plan that several hosts share.
+func (r *Human) hostPlan(names []string, hp *report.Host) {
 	changed, unchanged := counts(hp)
-	head := r.paint(bold, "host "+hp.Name)
+	head := r.paint(bold, plural(len(names), "host ", "hosts ")+groupName(names))
 	for _, n := range hp.Notes {
 		fmt.Fprintf(r.W, "%s: %s %s\n", head, r.paint(yellow, "note:"), Visible(n))
 	}
@@ -93,10 +97,10 @@ func (r *Human) hostPlan(hp *report.Host) {
 		fmt.Fprintln(r.W)
 		return
 	case changed == 0 && !hp.Failed():
-		fmt.Fprintf(r.W, "%s: no changes (%d unchanged)\n\n", head, unchanged)
+		fmt.Fprintf(r.W, "%s: no changes (%d unchanged%s)\n\n", head, unchanged, onEach(names))
 		return
 	}
-	fmt.Fprintf(r.W, "%s: %d to change, %d unchanged\n", head, changed, unchanged)
+	fmt.Fprintf(r.W, "%s: %d to change, %d unchanged%s\n", head, changed, unchanged, onEach(names))
 	task := ""
 	for i := range hp.Steps {
 		st := &hp.Steps[i]

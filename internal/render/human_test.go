@@ -167,7 +167,7 @@ func TestJSONGolden(t *testing.T) {
 
 func TestMarkdownGolden(t *testing.T) {
 	var b bytes.Buffer
-	if err := Markdown(&b, report.FromPlan(samplePlan(), report.Options{DiffContext: 3})); err != nil {
+	if err := Markdown(&b, report.FromPlan(samplePlan(), report.Options{DiffContext: 3}), false); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(b.String(), "token=") {

@@ -11,14 +11,16 @@ import (
 
 // Markdown writes a compact summary of a plan for a change ticket or a pull request: a
 // table of hosts, then one collapsible section per host with changes or errors, its
-// diffs in fenced diff blocks (GitHub and GitLab render <details> and ```diff).
-func Markdown(w io.Writer, p *report.Plan) error {
+// diffs in fenced diff blocks (GitHub and GitLab render <details> and ```diff). Hosts
+// with identical plans share a row and a section, unless perHost.
+func Markdown(w io.Writer, p *report.Plan, perHost bool) error {
 	var b strings.Builder
 	mdHeading(&b, p.Summary)
 	mdRollouts(&b, p.Rollouts)
-	mdHostTable(&b, p.Hosts)
-	for i := range p.Hosts {
-		mdHostDetails(&b, &p.Hosts[i])
+	groups := hostGroups(p, perHost)
+	mdHostTable(&b, groups)
+	for i := range groups {
+		mdHostDetails(&b, groups[i].Names, &groups[i].Host)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -53,10 +55,10 @@ func mdRollouts(b *strings.Builder, rollouts []report.Rollout) {
 	}
 }
 
-func mdHostTable(b *strings.Builder, hosts []report.Host) {
+func mdHostTable(b *strings.Builder, groups []report.HostGroup) {
 	b.WriteString("| host | to change | unchanged | status |\n|---|---:|---:|---|\n")
-	for i := range hosts {
-		h := &hosts[i]
+	for i := range groups {
+		h := &groups[i].Host
 		changed, unchanged := counts(h)
 		status := "no changes"
 		switch {
@@ -65,22 +67,31 @@ func mdHostTable(b *strings.Builder, hosts []report.Host) {
 		case changed > 0:
 			status = "changes"
 		}
-		fmt.Fprintf(b, "| %s | %d | %d | %s |\n", mdCode(h.Name), changed, unchanged, status)
+		each := onEach(groups[i].Names)
+		fmt.Fprintf(b, "| %s | %d%s | %d%s | %s |\n", mdHosts(groups[i].Names), changed, each, unchanged, each, status)
 	}
 }
 
-// mdHostDetails writes a host's collapsible section, if it has changes or errors: the
-// table says all there is about the others.
-func mdHostDetails(b *strings.Builder, h *report.Host) {
+// mdHosts names a row's hosts: `m1`, or `m1, m2, m3` (3 hosts).
+func mdHosts(names []string) string {
+	if len(names) == 1 {
+		return mdCode(names[0])
+	}
+	return fmt.Sprintf("%s (%d hosts)", mdCode(hostList(names)), len(names))
+}
+
+// mdHostDetails writes the collapsible section of a host, or of hosts sharing a plan, if
+// it has changes or errors: the table says all there is about the others.
+func mdHostDetails(b *strings.Builder, names []string, h *report.Host) {
 	changed, _ := counts(h)
 	if changed == 0 && !h.Failed() {
 		return
 	}
-	summary := fmt.Sprintf("%d to change", changed)
+	summary := fmt.Sprintf("%d to change%s", changed, onEach(names))
 	if h.Failed() {
 		summary = "failed"
 	}
-	fmt.Fprintf(b, "\n<details><summary><b>%s</b>: %s</summary>\n\n", htmlEscape(h.Name), summary)
+	fmt.Fprintf(b, "\n<details><summary><b>%s</b>: %s</summary>\n\n", htmlEscape(groupName(names)), summary)
 	if h.Error != "" {
 		b.WriteString(fence(Visible(h.Error), ""))
 	}
