@@ -141,6 +141,9 @@ func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 		return nil, false
 	}
 	resolved, err := inv.Targets(in.limit, inventory.ResolveOptions{SSHConfig: in.sshConfig})
+	if err == nil && len(resolved) == 0 {
+		err = noHosts(in.inventories, in.limit)
+	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
 		return nil, false
@@ -151,6 +154,17 @@ func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 	}
 	a.warnings(inv)
 	return &loaded{plan: p, inv: inv, targets: targets}, true
+}
+
+// noHosts is the error for a run that selected no host. Planning nothing would report
+// success ("Plan: 0 hosts") for an inventory that is empty or misread, or a --limit
+// that excludes everything, which is nearly always a mistake.
+func noHosts(inventories []string, limit string) error {
+	invs := strings.Join(inventories, ", ")
+	if limit != "" {
+		return fmt.Errorf("--limit %q selects no host of inventory %s: nothing to plan", limit, invs)
+	}
+	return fmt.Errorf("inventory %s has no hosts: nothing to plan", invs)
 }
 
 // loadPlan loads the plan of in, with its variables.
