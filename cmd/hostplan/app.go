@@ -83,8 +83,8 @@ type runSources struct {
 	sshConfig   string
 	vars        []string
 	varFiles    []string
-	planSource  config.Source                // nil: the file system
-	readInv     func(string) ([]byte, error) // nil: the file system
+	planSource  config.Source    // nil: the file system
+	invFiles    *inventory.Files // nil: the file system
 }
 
 // flagSources are the sources the flags and the positional argument name.
@@ -124,12 +124,8 @@ func (a *app) load(c *sharedFlags, pos []string, r *render.Human) (*loaded, bool
 }
 
 func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
-	r.HideLine = render.PrivateLines(in.varFiles, in.inventories)
-	readInv := in.readInv
-	if readInv == nil {
-		readInv = os.ReadFile
-	}
-	inv, diags := inventory.LoadFrom(in.inventories, readInv)
+	inv, diags := inventory.LoadWith(in.inventories, in.loadOptions())
+	r.HideLine = render.PrivateLines(in.varFiles, inventoryFiles(inv))
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)
 	}
@@ -154,6 +150,33 @@ func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 	}
 	a.warnings(inv)
 	return &loaded{plan: p, inv: inv, targets: targets}, true
+}
+
+// loadOptions read the inventory from where in says, with the group_vars and
+// host_vars beside the plan (a directory, or a file's directory).
+func (in runSources) loadOptions() inventory.LoadOptions {
+	opts := inventory.LoadOptions{Files: inventory.OSFiles()}
+	if in.invFiles != nil {
+		opts.Files = *in.invFiles
+	}
+	src := in.planSource
+	if src == nil {
+		src = config.OS
+	}
+	if _, dir, err := src.PlanFiles(in.planPath); err == nil {
+		opts.PlanDir = dir // else no plan: loading it reports why
+	}
+	return opts
+}
+
+// inventoryFiles are the names of every file an inventory was read from, group_vars
+// and host_vars included, whose lines that set credentials diagnostics do not show.
+func inventoryFiles(inv *inventory.Inventory) []string {
+	names := make([]string, 0, len(inv.Files))
+	for name := range inv.Files {
+		names = append(names, name)
+	}
+	return names
 }
 
 // noHosts is the error for a run that selected no host. Planning nothing would report
@@ -371,8 +394,8 @@ func (a *app) inventory(args []string) int {
 	if !ok {
 		return exitError
 	}
-	r.HideLine = render.PrivateLines(nil, in.inventories)
 	inv, diags := inventory.Load(in.inventories)
+	r.HideLine = render.PrivateLines(nil, inventoryFiles(inv))
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)
 	}
