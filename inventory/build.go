@@ -1,13 +1,11 @@
 package inventory
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -72,7 +70,7 @@ type LoadOptions struct {
 func LoadWith(paths []string, opts LoadOptions) (*Inventory, hcl.Diagnostics) {
 	ld := &loader{inv: &Inventory{Files: map[string]*hcl.File{}, Groups: map[string]*Group{}}, b: newBuilder(), files: opts.Files}
 	for _, path := range paths {
-		ld.loadFile(path)
+		ld.loadSource(path)
 	}
 	ld.loadVarsDirs(varsDirs(ld.sources, opts.PlanDir))
 	ld.diags = diagsOnce(ld.diags) // a directory that is also the plan's is read twice
@@ -85,20 +83,71 @@ type loader struct {
 	inv     *Inventory
 	b       *builder
 	files   Files
-	sources []string // the paths read: only their group_vars apply, as in Ansible
+	sources []string // the directories of the sources read: their group_vars apply, as in Ansible
 	diags   hcl.Diagnostics
 }
 
-// loadFile reads one inventory file in the format its name says.
-func (ld *loader) loadFile(path string) {
+// loadSource reads one -i path: an inventory file, or a directory of them.
+func (ld *loader) loadSource(path string) {
+	if names, err := ld.files.ListDir(path); err == nil {
+		ld.loadDir(path, names)
+		ld.sources = append(ld.sources, path)
+		return
+	}
+	if ld.loadFile(path) {
+		ld.sources = append(ld.sources, filepath.Dir(path))
+	}
+}
+
+// inventoryIgnoreExts are the endings Ansible skips in an inventory directory: its
+// INVENTORY_IGNORE_EXTS default, REJECT_EXTS plus .orig, .cfg and .retry (ansible-core
+// no longer skips .ini).
+var inventoryIgnoreExts = []string{".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry"}
+
+// ignoredInDir reports a name Ansible does not read as an inventory source in an
+// inventory directory: hidden names, the variable directories, and ignored endings.
+func ignoredInDir(name string) bool {
+	if strings.HasPrefix(name, ".") || name == "group_vars" || name == "host_vars" || name == "vars_plugins" {
+		return true
+	}
+	for _, ext := range inventoryIgnoreExts {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadDir reads every inventory file of a directory in name order, subdirectories
+// included, as Ansible does for -i DIR: later files win as with several -i.
+func (ld *loader) loadDir(dir string, names []string) {
+	for _, n := range names {
+		sub := strings.HasSuffix(n, "/")
+		n = strings.TrimSuffix(n, "/")
+		if ignoredInDir(n) {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		if !sub {
+			ld.loadFile(p)
+			continue
+		}
+		names, err := ld.files.ListDir(p)
+		if err != nil {
+			ld.diags = append(ld.diags, errorNoFile("Cannot read inventory directory", err.Error()))
+			continue
+		}
+		ld.loadDir(p, names)
+	}
+}
+
+// loadFile reads one inventory file in the format its name says; false if it could
+// not be read.
+func (ld *loader) loadFile(path string) bool {
 	src, err := ld.files.ReadFile(path)
 	if err != nil {
-		detail := err.Error()
-		if errors.Is(err, syscall.EISDIR) {
-			detail = fmt.Sprintf("%s is a directory; list the inventory files in it instead (for example %s).", path, filepath.Join(path, "hosts.ini"))
-		}
-		ld.diags = append(ld.diags, errorNoFile("Cannot read inventory file", detail))
-		return
+		ld.diags = append(ld.diags, errorNoFile("Cannot read inventory file", err.Error()))
+		return false
 	}
 	var f *hcl.File
 	var ds hcl.Diagnostics
@@ -111,8 +160,8 @@ func (ld *loader) loadFile(path string) {
 		f, ds = loadINI(ld.b, path, src)
 	}
 	ld.inv.Files[path] = f
-	ld.sources = append(ld.sources, path)
 	ld.diags = append(ld.diags, ds...)
+	return true
 }
 
 // errorNoFile is an error about a file that could not be read, so has no range.

@@ -36,14 +36,14 @@ type varsDir struct {
 }
 
 // varsDirs lists where variable files are looked for: beside every inventory source
-// (the file's directory), then beside the plan. A directory named twice is read twice,
+// (a file's directory, or a directory given with -i), then beside the plan. A directory named twice is read twice,
 // as Ansible does: the result is the same, and comparing absolute paths instead would
 // make a saved plan's replay from another directory look for files it never recorded.
-func varsDirs(sources []string, planDir string) []varsDir {
+func varsDirs(sourceDirs []string, planDir string) []varsDir {
 	var out []varsDir
 	seen := map[string]bool{}
-	for _, src := range sources {
-		if dir := filepath.Dir(src); !seen[dir] {
+	for _, dir := range sourceDirs {
+		if !seen[dir] {
 			seen[dir] = true
 			out = append(out, varsDir{dir: dir, stage: stageInventory})
 		}

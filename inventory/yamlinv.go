@@ -45,6 +45,8 @@ type yamlLoader struct {
 	diags hcl.Diagnostics
 	work  int  // nodes visited so far, against maxYAMLWork
 	deep  bool // nesting went past maxYAMLDepth: the walk stops
+
+	varName string // the variable whose value is being read, for diagnostics
 }
 
 // tooDeep reports nesting past maxYAMLDepth and stops the walk. It is nearly always an
@@ -288,6 +290,7 @@ func (l *yamlLoader) host(group string, key, val *yaml.Node, depth int) {
 }
 
 func (l *yamlLoader) setVar(ly *layer, kv yamlPair) {
+	l.varName = kv.key.Value
 	v, ok := l.value(kv.val, 0)
 	if !ok {
 		return
@@ -369,7 +372,7 @@ func (l *yamlLoader) scalar(n *yaml.Node) (cty.Value, bool) {
 	case "!!int", "!!float":
 		return l.number(n)
 	case "!vault":
-		l.errorf(n, "Ansible Vault is not supported", "hostplan cannot decrypt !vault values. Give this variable a plain value in an inventory file kept out of version control, or remove it.")
+		l.errorf(n, "Ansible Vault is not supported", fmt.Sprintf("%s is encrypted with ansible-vault (!vault), and hostplan cannot decrypt it. Give it a plain value in a file kept out of version control, or remove it.", l.varName))
 		return cty.NilVal, false
 	case "!!str":
 		if b, ok := yaml11Bools[n.Value]; ok && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {

@@ -91,7 +91,7 @@ type runSources struct {
 func (a *app) flagSources(c *sharedFlags, pos []string) (runSources, bool) {
 	in, ok := a.planSources(c, pos)
 	if ok && len(in.inventories) == 0 {
-		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or set HOSTPLAN_INVENTORY")
+		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or -i DIR (an Ansible inventory directory), or set HOSTPLAN_INVENTORY")
 		return in, false
 	}
 	return in, ok
