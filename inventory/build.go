@@ -13,9 +13,10 @@ import (
 	"github.com/hostplan/hostplan/internal/textdist"
 )
 
-// Load reads inventory files and merges them into one inventory. The format follows
-// the file name: ".hcl" is an HCL inventory, ".yml"/".yaml" an Ansible YAML inventory,
-// anything else an Ansible INI inventory. A host or group found in several files is
+// Load reads inventory files and directories and merges them into one inventory. The
+// format follows the file name: ".hcl" is an HCL inventory, ".yml"/".yaml" an Ansible
+// YAML inventory, ".json" either that or `ansible-inventory --list` output, anything
+// else an Ansible INI inventory. A host or group found in several files is
 // merged: its groups are the union, and a setting or variable given in a later file
 // replaces the earlier one. The group_vars and host_vars beside each file are read too.
 //
@@ -156,6 +157,8 @@ func (ld *loader) loadFile(path string) bool {
 		f, ds = loadHCL(ld.b, path, src)
 	case "yaml":
 		f, ds = loadYAML(ld.b, path, src)
+	case "json":
+		f, ds = loadJSON(ld.b, path, src)
 	default:
 		f, ds = loadINI(ld.b, path, src)
 	}
@@ -175,6 +178,8 @@ func format(path string) string {
 		return "hcl"
 	case ".yml", ".yaml":
 		return "yaml"
+	case ".json":
+		return "json"
 	}
 	return "ini"
 }

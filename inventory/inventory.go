@@ -5,8 +5,9 @@
 // # Formats
 //
 // Load picks the format from the file name: ".hcl" is an HCL inventory, ".yml" and
-// ".yaml" are Ansible YAML inventories, anything else (".ini", "hosts", no extension) is
-// an Ansible INI inventory. Several files merge into one inventory: a host or group
+// ".yaml" are Ansible YAML inventories, ".json" is a YAML inventory written in JSON or
+// `ansible-inventory --list` output, anything else (".ini", "hosts", no extension) is
+// an Ansible INI inventory. A directory is read as Ansible reads an inventory directory. Several files merge into one inventory: a host or group
 // named in several files is one host or group; its groups are the union, and where two
 // files set the same variable or setting, the later file wins.
 //
