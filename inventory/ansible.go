@@ -171,6 +171,9 @@ func setAnsibleConn(l *layer, k varKind, name string, v cty.Value, rng hcl.Range
 		// `ansible_user:` with no value in YAML, or ~ (null): leave the setting unset.
 		return nil
 	}
+	if isTemplate(v) {
+		return errorAt(rng, "Jinja template in "+name, fmt.Sprintf("%s is a Jinja template, which Ansible would evaluate and hostplan cannot: connecting with the text as written would go to the wrong place or as the wrong user. Give %s a plain value.", name, name))
+	}
 	switch k {
 	case kindBecome:
 		b, ok := ansibleBool(v)
@@ -238,6 +241,15 @@ func setAnsibleConnString(l *layer, k varKind, name, s string, rng hcl.Range, di
 		}
 	}
 	return nil
+}
+
+// isTemplate reports a string with a Jinja expression or statement in it.
+func isTemplate(v cty.Value) bool {
+	if v.Type() != cty.String || !v.IsKnown() {
+		return false
+	}
+	s := v.AsString()
+	return strings.Contains(s, "{{") || strings.Contains(s, "{%")
 }
 
 // ansibleBool parses a boolean the way Ansible's boolean() filter does.

@@ -1,13 +1,11 @@
 package inventory
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -15,70 +13,163 @@ import (
 	"github.com/hostplan/hostplan/internal/textdist"
 )
 
-// Load reads inventory files and merges them into one inventory. The format follows
-// the file name: ".hcl" is an HCL inventory, ".yml"/".yaml" an Ansible YAML inventory,
-// anything else an Ansible INI inventory. A host or group found in several files is
+// Load reads inventory files and directories and merges them into one inventory. The
+// format follows the file name: ".hcl" is an HCL inventory, ".yml"/".yaml" an Ansible
+// YAML inventory, ".json" either that or `ansible-inventory --list` output, anything
+// else an Ansible INI inventory. A host or group found in several files is
 // merged: its groups are the union, and a setting or variable given in a later file
-// replaces the earlier one.
+// replaces the earlier one. The group_vars and host_vars beside each file are read too.
 //
 // Every problem is an hcl.Diagnostic whose Subject points into the file; print them
 // with hcl.NewDiagnosticTextWriter and inv.Files. The returned inventory is never nil;
 // when the diagnostics have errors it may be incomplete and should be used only to print
 // them.
 func Load(paths []string) (*Inventory, hcl.Diagnostics) {
-	return load(paths, os.ReadFile, func(path string, err error) bool {
-		if errors.Is(err, syscall.EISDIR) {
+	return LoadWith(paths, LoadOptions{Files: OSFiles()})
+}
+
+// Files is where Load reads from: the local file system (OSFiles), or what a saved
+// plan recorded (the methods of config.Recorder and config.Snapshot fit).
+type Files struct {
+	ReadFile func(path string) ([]byte, error)
+	// ListDir lists a directory in name order, a subdirectory's name with a trailing
+	// "/"; a directory that does not exist is an error wrapping fs.ErrNotExist.
+	ListDir func(path string) ([]string, error)
+}
+
+// OSFiles reads the local file system.
+func OSFiles() Files {
+	return Files{ReadFile: os.ReadFile, ListDir: listDir}
+}
+
+func listDir(path string) ([]string, error) {
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		name := e.Name()
+		if st, err := os.Stat(filepath.Join(path, name)); err == nil && st.IsDir() {
+			name += "/" // through a symbolic link too, as Ansible's isdir follows them
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// LoadOptions say where LoadWith reads from.
+type LoadOptions struct {
+	Files
+	// PlanDir is the plan's directory, whose group_vars and host_vars apply above the
+	// inventory's own, as Ansible reads them beside the playbook; "" for none.
+	PlanDir string
+}
+
+// LoadWith is Load reading through opts.Files, such as a config.Recorder or
+// config.Snapshot, so a saved plan can carry its inventory too.
+func LoadWith(paths []string, opts LoadOptions) (*Inventory, hcl.Diagnostics) {
+	ld := &loader{inv: &Inventory{Files: map[string]*hcl.File{}, Groups: map[string]*Group{}}, b: newBuilder(), files: opts.Files}
+	for _, path := range paths {
+		ld.loadSource(path)
+	}
+	ld.loadVarsDirs(varsDirs(ld.sources, opts.PlanDir))
+	ld.diags = diagsOnce(ld.diags) // a directory that is also the plan's is read twice
+	ld.diags = append(ld.diags, ld.b.finish(ld.inv)...)
+	return ld.inv, hideSecrets(ld.inv.Files, ld.diags)
+}
+
+// loader is one LoadWith call.
+type loader struct {
+	inv     *Inventory
+	b       *builder
+	files   Files
+	sources []string // the directories of the sources read: their group_vars apply, as in Ansible
+	diags   hcl.Diagnostics
+}
+
+// loadSource reads one -i path: an inventory file, or a directory of them.
+func (ld *loader) loadSource(path string) {
+	if names, err := ld.files.ListDir(path); err == nil {
+		ld.loadDir(path, names)
+		ld.sources = append(ld.sources, path)
+		return
+	}
+	if ld.loadFile(path) {
+		ld.sources = append(ld.sources, filepath.Dir(path))
+	}
+}
+
+// inventoryIgnoreExts are the endings Ansible skips in an inventory directory: its
+// INVENTORY_IGNORE_EXTS default, REJECT_EXTS plus .orig, .cfg and .retry (ansible-core
+// no longer skips .ini).
+var inventoryIgnoreExts = []string{".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry"}
+
+// ignoredInDir reports a name Ansible does not read as an inventory source in an
+// inventory directory: hidden names, the variable directories, and ignored endings.
+func ignoredInDir(name string) bool {
+	if strings.HasPrefix(name, ".") || name == "group_vars" || name == "host_vars" || name == "vars_plugins" {
+		return true
+	}
+	for _, ext := range inventoryIgnoreExts {
+		if strings.HasSuffix(name, ext) {
 			return true
 		}
-		st, serr := os.Stat(path)
-		return serr == nil && st.IsDir()
-	})
+	}
+	return false
 }
 
-// LoadFrom is Load with the files read by readFile, such as the ReadFile method of a
-// config.Recorder or config.Snapshot, so a saved plan can carry its inventory too. It
-// never looks at the file system itself, which may not be where the files came from:
-// a failed read is reported as readFile's error.
-func LoadFrom(paths []string, readFile func(string) ([]byte, error)) (*Inventory, hcl.Diagnostics) {
-	// A Recorder passes the local file system's error through, which may tell.
-	return load(paths, readFile, func(_ string, err error) bool { return errors.Is(err, syscall.EISDIR) })
-}
-
-// load reads with readFile; isDir, asked only after a read failed, says whether the
-// path is a directory, the usual mistake, which gets a hint at the fix.
-func load(paths []string, readFile func(string) ([]byte, error), isDir func(string, error) bool) (*Inventory, hcl.Diagnostics) {
-	inv := &Inventory{Files: map[string]*hcl.File{}, Groups: map[string]*Group{}}
-	b := newBuilder()
-	var diags hcl.Diagnostics
-	for _, path := range paths {
-		src, err := readFile(path)
-		if err != nil {
-			detail := err.Error()
-			if isDir(path, err) {
-				detail = fmt.Sprintf("%s is a directory; list the inventory files in it instead (for example %s).", path, filepath.Join(path, "hosts.ini"))
-			}
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Cannot read inventory file",
-				Detail:   detail,
-			})
+// loadDir reads every inventory file of a directory in name order, subdirectories
+// included, as Ansible does for -i DIR: later files win as with several -i.
+func (ld *loader) loadDir(dir string, names []string) {
+	for _, n := range names {
+		sub := strings.HasSuffix(n, "/")
+		n = strings.TrimSuffix(n, "/")
+		if ignoredInDir(n) {
 			continue
 		}
-		var f *hcl.File
-		var ds hcl.Diagnostics
-		switch format(path) {
-		case "hcl":
-			f, ds = loadHCL(b, path, src)
-		case "yaml":
-			f, ds = loadYAML(b, path, src)
-		default:
-			f, ds = loadINI(b, path, src)
+		p := filepath.Join(dir, n)
+		if !sub {
+			ld.loadFile(p)
+			continue
 		}
-		inv.Files[path] = f
-		diags = append(diags, ds...)
+		names, err := ld.files.ListDir(p)
+		if err != nil {
+			ld.diags = append(ld.diags, errorNoFile("Cannot read inventory directory", err.Error()))
+			continue
+		}
+		ld.loadDir(p, names)
 	}
-	diags = append(diags, b.finish(inv)...)
-	return inv, hideSecrets(inv.Files, diags)
+}
+
+// loadFile reads one inventory file in the format its name says; false if it could
+// not be read.
+func (ld *loader) loadFile(path string) bool {
+	src, err := ld.files.ReadFile(path)
+	if err != nil {
+		ld.diags = append(ld.diags, errorNoFile("Cannot read inventory file", err.Error()))
+		return false
+	}
+	var f *hcl.File
+	var ds hcl.Diagnostics
+	switch format(path) {
+	case "hcl":
+		f, ds = loadHCL(ld.b, path, src)
+	case "yaml":
+		f, ds = loadYAML(ld.b, path, src)
+	case "json":
+		f, ds = loadJSON(ld.b, path, src)
+	default:
+		f, ds = loadINI(ld.b, path, src)
+	}
+	ld.inv.Files[path] = f
+	ld.diags = append(ld.diags, ds...)
+	return true
+}
+
+// errorNoFile is an error about a file that could not be read, so has no range.
+func errorNoFile(summary, detail string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail}
 }
 
 func format(path string) string {
@@ -87,6 +178,8 @@ func format(path string) string {
 		return "hcl"
 	case ".yml", ".yaml":
 		return "yaml"
+	case ".json":
+		return "json"
 	}
 	return "ini"
 }
@@ -166,7 +259,8 @@ type bHost struct {
 	name     string
 	defaults connLayer // defaults{} blocks of the HCL files declaring the host
 	layer
-	groups []string // direct groups, first seen first
+	files  [numStages]layer // host_vars beside the inventory, then beside the plan
+	groups []string         // direct groups, first seen first
 }
 
 // ref is a mention of a group name somewhere in a file.
@@ -179,6 +273,7 @@ type bGroup struct {
 	name     string
 	declared bool // has a section, block, YAML key, or a host lists it
 	layer
+	files     [numStages]layer // group_vars beside the inventory, then beside the plan
 	hosts     []string
 	hostSet   map[string]bool // the names in hosts, so a 100000-host range is not quadratic
 	children  []string
@@ -460,27 +555,31 @@ func (b *builder) settleUngrouped() {
 	ung.hosts = kept
 }
 
-// resolveHost layers a host's settings and variables: its groups' (shallowest first),
-// then its own. Notes on the variables it ends up with are counted in uses.
+// resolveHost layers a host's settings and variables as Ansible does (its default
+// VARIABLE_PRECEDENCE): the inventory files' vars of its groups (shallowest first),
+// then group_vars of "all" beside the inventory and beside the plan, then the other
+// groups' group_vars (beside the inventory, then beside the plan), then the host's own
+// vars and its host_vars files. So group_vars/all.yml beats a child group's vars in
+// the inventory file. Notes on the variables it ends up with are counted in uses.
 func (b *builder) resolveHost(bh *bHost, g *groupGraph, uses varUses) *Host {
-	names := g.memberships(bh.groups)
-	conn := bh.defaults
-	vars := map[string]cty.Value{}
-	notes := map[string]note{}
-	apply := func(l *layer) {
-		conn.overlay(&l.conn)
-		for k, v := range l.vars {
-			vars[k] = v
-		}
-		for k, n := range l.notes {
-			notes[k] = n
-		}
-	}
+	names := g.memberships(bh.groups) // "all" first: it is the only group at depth 0
+	r := &merge{conn: bh.defaults, vars: map[string]cty.Value{}, notes: map[string]note{}}
 	for _, name := range names {
-		apply(&b.groups[name].layer)
+		r.apply(&b.groups[name].layer)
 	}
-	apply(&bh.layer)
-	for name, n := range notes {
+	for st := 0; st < numStages; st++ {
+		r.apply(&b.groups["all"].files[st])
+	}
+	for st := 0; st < numStages; st++ {
+		for _, name := range names[1:] {
+			r.apply(&b.groups[name].files[st])
+		}
+	}
+	r.apply(&bh.layer)
+	for st := 0; st < numStages; st++ {
+		r.apply(&bh.files[st])
+	}
+	for name, n := range r.notes {
 		if n.msg != "" {
 			uses.use(name, n).hosts++
 		}
@@ -490,9 +589,27 @@ func (b *builder) resolveHost(bh *bHost, g *groupGraph, uses varUses) *Host {
 	return &Host{
 		Name:      bh.name,
 		Groups:    groups,
-		Vars:      vars,
-		Conn:      conn.ConnSettings,
-		noBastion: conn.bastionSet && conn.Bastion == "",
+		Vars:      r.vars,
+		Conn:      r.conn.ConnSettings,
+		noBastion: r.conn.bastionSet && r.conn.Bastion == "",
+	}
+}
+
+// merge is a host's layers merged so far: a later layer's settings and variables
+// replace an earlier one's.
+type merge struct {
+	conn  connLayer
+	vars  map[string]cty.Value
+	notes map[string]note
+}
+
+func (m *merge) apply(l *layer) {
+	m.conn.overlay(&l.conn)
+	for k, v := range l.vars {
+		m.vars[k] = v
+	}
+	for k, n := range l.notes {
+		m.notes[k] = n
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// The fuzz targets read inventories from memory (LoadFrom) and resolve hosts without
+// The fuzz targets read inventories from memory (LoadWith) and resolve hosts without
 // ~/.ssh/config, the local user database or $HOME, so an iteration touches no disk.
 var fuzzResolveOpts = ResolveOptions{SSHConfig: "none", Home: "/home/fuzz", LocalUser: "fuzz"}
 
@@ -44,9 +44,12 @@ func fuzzInventory(t *testing.T, name string, src []byte) {
 		}
 		return append([]byte(nil), src...), nil
 	}
-	inv, diags := LoadFrom([]string{name}, read)
+	files := LoadOptions{Files: Files{ReadFile: read, ListDir: func(p string) ([]string, error) {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+	}}}
+	inv, diags := LoadWith([]string{name}, files)
 	if inv == nil {
-		t.Fatal("LoadFrom returned a nil inventory")
+		t.Fatal("LoadWith returned a nil inventory")
 	}
 	f := inv.Files[name]
 	if f == nil {
@@ -158,7 +161,7 @@ func fuzzInventory(t *testing.T, name string, src []byte) {
 	}
 	_, _ = inv.HostsIn(inv.GroupNames())
 
-	again, diags := LoadFrom([]string{name}, read)
+	again, diags := LoadWith([]string{name}, files)
 	if diags.HasErrors() {
 		t.Fatalf("the second load fails: %s", renderDiags(again, diags))
 	}

@@ -5,8 +5,9 @@
 // # Formats
 //
 // Load picks the format from the file name: ".hcl" is an HCL inventory, ".yml" and
-// ".yaml" are Ansible YAML inventories, anything else (".ini", "hosts", no extension) is
-// an Ansible INI inventory. Several files merge into one inventory: a host or group
+// ".yaml" are Ansible YAML inventories, ".json" is a YAML inventory written in JSON or
+// `ansible-inventory --list` output, anything else (".ini", "hosts", no extension) is
+// an Ansible INI inventory. A directory is read as Ansible reads an inventory directory. Several files merge into one inventory: a host or group
 // named in several files is one host or group; its groups are the union, and where two
 // files set the same variable or setting, the later file wins.
 //
@@ -16,10 +17,13 @@
 // hash_behaviour=replace (a later value replaces an earlier one whole, maps are not
 // deep-merged):
 //
-//  1. vars of group "all"
+//  1. vars of group "all" in the inventory files
 //  2. vars of the other groups the host is in (directly or through children), ordered
 //     by depth (a parent before its children) and, at the same depth, by name
-//  3. the host's own vars
+//  3. group_vars/all beside the inventory files, then beside the plan
+//  4. group_vars of the other groups, in the order of 2, beside the inventory files,
+//     then beside the plan
+//  5. the host's own vars, then host_vars beside the inventory files and the plan
 //
 // Connection settings (Host.Conn, then Resolve), lowest first:
 //
@@ -27,9 +31,10 @@
 //     id_ecdsa and id_rsa, connection "ssh", become_user "root")
 //  2. ~/.ssh/config (HostName, User, Port, IdentityFile, ProxyJump, UserKnownHostsFile)
 //  3. the defaults{} block of the HCL files that declare the host
-//  4. connection variables (ansible_user, ...) of group "all", then of the other groups
-//     in the order above (INI and YAML inventories only)
-//  5. the host's own settings (HCL host block attributes, ansible_* host variables)
+//  4. connection variables (ansible_user, ...) of groups, in the order above (INI and
+//     YAML inventories, group_vars)
+//  5. the host's own settings (HCL host block attributes, ansible_* host variables,
+//     host_vars)
 //
 // Within one level, a later file beats an earlier one.
 //

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 )
 
 // A saved plan replays its inventory from a Snapshot, whatever became of the files.
-func TestLoadFromSnapshot(t *testing.T) {
+func TestLoadWithSnapshot(t *testing.T) {
 	t.Setenv("HOME", testHome)
 	root := t.TempDir()
 	names := []string{"hosts.ini", "override.yml", "extra.hcl"}
@@ -30,9 +29,9 @@ func TestLoadFromSnapshot(t *testing.T) {
 	want := dump(mustLoad(t, names...))
 
 	rec := config.NewRecorder(config.OS)
-	inv, diags := LoadFrom(names, rec.ReadFile)
+	inv, diags := LoadWith(names, LoadOptions{Files: Files{ReadFile: rec.ReadFile, ListDir: rec.ListDir}})
 	if diags.HasErrors() {
-		t.Fatalf("LoadFrom through a Recorder: %s", renderDiags(inv, diags))
+		t.Fatalf("LoadWith through a Recorder: %s", renderDiags(inv, diags))
 	}
 	if got := dump(inv); got != want {
 		t.Fatalf("a Recorder changed the inventory:\n got: %s\nwant: %s", got, want)
@@ -50,9 +49,9 @@ func TestLoadFromSnapshot(t *testing.T) {
 	if err := json.Unmarshal(saved, &snap); err != nil {
 		t.Fatal(err)
 	}
-	inv, diags = LoadFrom(names, snap.ReadFile)
+	inv, diags = LoadWith(names, LoadOptions{Files: Files{ReadFile: snap.ReadFile, ListDir: snap.ListDir}})
 	if diags.HasErrors() {
-		t.Fatalf("LoadFrom a Snapshot: %s", renderDiags(inv, diags))
+		t.Fatalf("LoadWith a Snapshot: %s", renderDiags(inv, diags))
 	}
 	if got := dump(inv); got != want {
 		t.Fatalf("replay differs:\n got: %s\nwant: %s", got, want)
@@ -64,29 +63,24 @@ func TestLoadFromSnapshot(t *testing.T) {
 	}
 }
 
-func TestLoadFromUnreadable(t *testing.T) {
+func TestLoadWithUnreadable(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
-		name     string
-		readFile func(string) ([]byte, error)
-		path     string
-		want     []string
-		notWant  string
+		name    string
+		files   Files
+		path    string
+		want    []string
+		notWant string
 	}{
-		{"not in the saved plan", (&config.Snapshot{}).ReadFile, "hosts.ini",
+		{"not in the saved plan", snapshotFiles(&config.Snapshot{}), "hosts.ini",
 			[]string{"hosts.ini", "the saved plan does not contain"}, "is a directory"},
-		// The Snapshot has no directories: the hint must not come from the local disk.
-		{"directory on disk, not in the saved plan", (&config.Snapshot{}).ReadFile, dir,
+		// The Snapshot has no directories: the local disk must play no part.
+		{"directory on disk, not in the saved plan", snapshotFiles(&config.Snapshot{}), dir,
 			[]string{dir, "the saved plan does not contain"}, "is a directory; list"},
-		{"directory through the local file system", os.ReadFile, dir,
-			[]string{"is a directory; list the inventory files in it"}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.notWant == "" && runtime.GOOS == "windows" {
-				t.Skip("reading a directory does not fail with EISDIR on Windows")
-			}
-			_, diags := LoadFrom([]string{tc.path}, tc.readFile)
+			_, diags := LoadWith([]string{tc.path}, LoadOptions{Files: tc.files})
 			if len(diags) != 1 || diags[0].Summary != "Cannot read inventory file" {
 				t.Fatalf("want one read error, got %v", diags)
 			}
@@ -100,4 +94,8 @@ func TestLoadFromUnreadable(t *testing.T) {
 			}
 		})
 	}
+}
+
+func snapshotFiles(s *config.Snapshot) Files {
+	return Files{ReadFile: s.ReadFile, ListDir: s.ListDir}
 }

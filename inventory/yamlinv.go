@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"regexp"
@@ -44,6 +45,8 @@ type yamlLoader struct {
 	diags hcl.Diagnostics
 	work  int  // nodes visited so far, against maxYAMLWork
 	deep  bool // nesting went past maxYAMLDepth: the walk stops
+
+	varName string // the variable whose value is being read, for diagnostics
 }
 
 // tooDeep reports nesting past maxYAMLDepth and stops the walk. It is nearly always an
@@ -71,22 +74,12 @@ var yamlErrLine = regexp.MustCompile(`line (\d+)`)
 
 func loadYAML(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) {
 	l := &yamlLoader{b: b, sf: newSrcFile(path, src), dir: fileDir(path)}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		rng := l.sf.rng(0, 0)
-		if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			rng = l.sf.lineRange(n)
-		}
-		return l.sf.hclFile(), hcl.Diagnostics{errorAt(rng, "Invalid YAML", "This file is not valid YAML (the problem is on this line or after it, inside the construct that starts here): "+msg+". Check the indentation (spaces, not tabs) and the ': ' after each key.")}
+	if d := vaultFile(l.sf); d != nil {
+		return l.sf.hclFile(), hcl.Diagnostics{d}
 	}
-	if len(doc.Content) == 0 {
-		return l.sf.hclFile(), nil // empty file
-	}
-	root := resolveAlias(doc.Content[0])
-	if isNull(root) {
-		return l.sf.hclFile(), nil
+	root, ok := l.parse()
+	if !ok || root == nil {
+		return l.sf.hclFile(), l.diags
 	}
 	if root.Kind != yaml.MappingNode {
 		l.errorf(root, "Invalid inventory", "The top level of a YAML inventory is a mapping of groups, usually a single \"all:\" with hosts, vars and children under it.")
@@ -102,6 +95,38 @@ func loadYAML(b *builder, path string, src []byte) (*hcl.File, hcl.Diagnostics) 
 		l.group(name, kv.val, 1)
 	}
 	return l.sf.hclFile(), l.diags
+}
+
+// parse reads the file's YAML: its top node, or nil for an empty document. ok is false
+// when the YAML is invalid (reported in l.diags).
+func (l *yamlLoader) parse() (*yaml.Node, bool) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(l.sf.src, &doc); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		rng := l.sf.rng(0, 0)
+		if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			rng = l.sf.lineRange(n)
+		}
+		l.diags = append(l.diags, errorAt(rng, "Invalid YAML", "This file is not valid YAML (the problem is on this line or after it, inside the construct that starts here): "+msg+". Check the indentation (spaces, not tabs) and the ': ' after each key."))
+		return nil, false
+	}
+	if len(doc.Content) == 0 {
+		return nil, true
+	}
+	if root := resolveAlias(doc.Content[0]); !isNull(root) {
+		return root, true
+	}
+	return nil, true
+}
+
+// vaultFile refuses a file encrypted whole with ansible-vault: hostplan cannot
+// decrypt it, and reading the ciphertext as an inventory would misread it.
+func vaultFile(sf *srcFile) *hcl.Diagnostic {
+	if !bytes.HasPrefix(bytes.TrimLeft(sf.src, "\ufeff \t\r\n"), []byte("$ANSIBLE_VAULT;")) {
+		return nil
+	}
+	return errorAt(sf.lineRange(1), "Ansible Vault is not supported", "This file is encrypted with ansible-vault, and hostplan cannot decrypt it. Decrypt it (ansible-vault decrypt) into a file kept out of version control, or move its secrets out of the inventory.")
 }
 
 type yamlPair struct{ key, val *yaml.Node }
@@ -265,6 +290,7 @@ func (l *yamlLoader) host(group string, key, val *yaml.Node, depth int) {
 }
 
 func (l *yamlLoader) setVar(ly *layer, kv yamlPair) {
+	l.varName = kv.key.Value
 	v, ok := l.value(kv.val, 0)
 	if !ok {
 		return
@@ -346,7 +372,7 @@ func (l *yamlLoader) scalar(n *yaml.Node) (cty.Value, bool) {
 	case "!!int", "!!float":
 		return l.number(n)
 	case "!vault":
-		l.errorf(n, "Ansible Vault is not supported", "hostplan cannot decrypt !vault values. Give this variable a plain value in an inventory file kept out of version control, or remove it.")
+		l.errorf(n, "Ansible Vault is not supported", fmt.Sprintf("%s is encrypted with ansible-vault (!vault), and hostplan cannot decrypt it. Give it a plain value in a file kept out of version control, or remove it.", l.varName))
 		return cty.NilVal, false
 	case "!!str":
 		if b, ok := yaml11Bools[n.Value]; ok && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {

@@ -83,15 +83,15 @@ type runSources struct {
 	sshConfig   string
 	vars        []string
 	varFiles    []string
-	planSource  config.Source                // nil: the file system
-	readInv     func(string) ([]byte, error) // nil: the file system
+	planSource  config.Source    // nil: the file system
+	invFiles    *inventory.Files // nil: the file system
 }
 
 // flagSources are the sources the flags and the positional argument name.
 func (a *app) flagSources(c *sharedFlags, pos []string) (runSources, bool) {
 	in, ok := a.planSources(c, pos)
 	if ok && len(in.inventories) == 0 {
-		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or set HOSTPLAN_INVENTORY")
+		fmt.Fprintln(a.stderr, "hostplan: no inventory: pass -i FILE (HCL, Ansible INI or YAML) or -i DIR (an Ansible inventory directory), or set HOSTPLAN_INVENTORY")
 		return in, false
 	}
 	return in, ok
@@ -124,12 +124,8 @@ func (a *app) load(c *sharedFlags, pos []string, r *render.Human) (*loaded, bool
 }
 
 func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
-	r.HideLine = render.PrivateLines(in.varFiles, in.inventories)
-	readInv := in.readInv
-	if readInv == nil {
-		readInv = os.ReadFile
-	}
-	inv, diags := inventory.LoadFrom(in.inventories, readInv)
+	inv, diags := inventory.LoadWith(in.inventories, in.loadOptions())
+	r.HideLine = render.PrivateLines(in.varFiles, inventoryFiles(inv))
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)
 	}
@@ -141,6 +137,9 @@ func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 		return nil, false
 	}
 	resolved, err := inv.Targets(in.limit, inventory.ResolveOptions{SSHConfig: in.sshConfig})
+	if err == nil && len(resolved) == 0 {
+		err = noHosts(in.inventories, in.limit)
+	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "hostplan: %v\n", err)
 		return nil, false
@@ -151,6 +150,44 @@ func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
 	}
 	a.warnings(inv)
 	return &loaded{plan: p, inv: inv, targets: targets}, true
+}
+
+// loadOptions read the inventory from where in says, with the group_vars and
+// host_vars beside the plan (a directory, or a file's directory).
+func (in runSources) loadOptions() inventory.LoadOptions {
+	opts := inventory.LoadOptions{Files: inventory.OSFiles()}
+	if in.invFiles != nil {
+		opts.Files = *in.invFiles
+	}
+	src := in.planSource
+	if src == nil {
+		src = config.OS
+	}
+	if _, dir, err := src.PlanFiles(in.planPath); err == nil {
+		opts.PlanDir = dir // else no plan: loading it reports why
+	}
+	return opts
+}
+
+// inventoryFiles are the names of every file an inventory was read from, group_vars
+// and host_vars included, whose lines that set credentials diagnostics do not show.
+func inventoryFiles(inv *inventory.Inventory) []string {
+	names := make([]string, 0, len(inv.Files))
+	for name := range inv.Files {
+		names = append(names, name)
+	}
+	return names
+}
+
+// noHosts is the error for a run that selected no host. Planning nothing would report
+// success ("Plan: 0 hosts") for an inventory that is empty or misread, or a --limit
+// that excludes everything, which is nearly always a mistake.
+func noHosts(inventories []string, limit string) error {
+	invs := strings.Join(inventories, ", ")
+	if limit != "" {
+		return fmt.Errorf("--limit %q selects no host of inventory %s: nothing to plan", limit, invs)
+	}
+	return fmt.Errorf("inventory %s has no hosts: nothing to plan", invs)
 }
 
 // loadPlan loads the plan of in, with its variables.
@@ -357,8 +394,8 @@ func (a *app) inventory(args []string) int {
 	if !ok {
 		return exitError
 	}
-	r.HideLine = render.PrivateLines(nil, in.inventories)
 	inv, diags := inventory.Load(in.inventories)
+	r.HideLine = render.PrivateLines(nil, inventoryFiles(inv))
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hostplan/hostplan/internal/planfile"
 	"github.com/hostplan/hostplan/internal/render"
 	"github.com/hostplan/hostplan/internal/report"
+	"github.com/hostplan/hostplan/inventory"
 )
 
 // view is how a command prints its documents: people's text, or JSON alone on stdout.
@@ -76,7 +77,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 	var planRec, invRec *config.Recorder
 	if out != "" {
 		planRec, invRec = config.NewRecorder(config.OS), config.NewRecorder(config.OS)
-		in.planSource, in.readInv = planRec, invRec.ReadFile
+		in.planSource, in.invFiles = planRec, &inventory.Files{ReadFile: invRec.ReadFile, ListDir: invRec.ListDir}
 	}
 	l, ok := a.loadSources(in, v.human)
 	if !ok {

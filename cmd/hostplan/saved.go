@@ -16,6 +16,7 @@ import (
 	"github.com/hostplan/hostplan/internal/planfile"
 	"github.com/hostplan/hostplan/internal/render"
 	"github.com/hostplan/hostplan/internal/report"
+	"github.com/hostplan/hostplan/inventory"
 )
 
 // savedInputs are what a saved plan keeps of the run's inputs: the files read, and each
@@ -118,7 +119,7 @@ func savedSources(c *sharedFlags, path string, f *planfile.File) (runSources, er
 		}
 	}
 	return runSources{planPath: f.Inputs.PlanPath, inventories: f.Inputs.Inventories, limit: f.Inputs.Limit,
-		sshConfig: f.Inputs.SSHConfig, planSource: f.Inputs.Plan, readInv: f.Inputs.Inventory.ReadFile,
+		sshConfig: f.Inputs.SSHConfig, planSource: f.Inputs.Plan, invFiles: &inventory.Files{ReadFile: f.Inputs.Inventory.ReadFile, ListDir: f.Inputs.Inventory.ListDir},
 		vars: append(append([]string{}, f.Inputs.Vars...), c.vars...), varFiles: c.varFiles}, nil
 }
 

@@ -62,6 +62,30 @@ func (osSource) ReadFile(path string) ([]byte, error) { return os.ReadFile(path)
 
 func (osSource) ReadPrivate(path string) ([]byte, error) { return os.ReadFile(path) }
 
+// ListDir lists a directory for inventory.Files: its entries in name order, each
+// directory's name (after following a symbolic link) with a trailing "/".
+func (osSource) ListDir(path string) ([]string, error) {
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		name := e.Name()
+		if st, err := os.Stat(filepath.Join(path, name)); err == nil && st.IsDir() {
+			name += "/"
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// dirLister is a Source that can list directories (inventory directories and their
+// group_vars); the Recorder records what it lists.
+type dirLister interface {
+	ListDir(path string) ([]string, error)
+}
+
 // orOS lets the zero value of Inputs and Plan read the local file system.
 func orOS(s Source) Source {
 	if s == nil {
@@ -86,7 +110,13 @@ type Recorder struct {
 	mu      sync.Mutex
 	plans   map[string]recordedPlan
 	files   map[string]recordedFile
+	dirs    map[string]recordedDir
 	private map[string]bool // paths read with ReadPrivate
+}
+
+type recordedDir struct {
+	names []string
+	err   error
 }
 
 type recordedPlan struct {
@@ -102,7 +132,7 @@ type recordedFile struct {
 
 // NewRecorder records what s returns; a nil s is OS.
 func NewRecorder(s Source) *Recorder {
-	return &Recorder{src: orOS(s), plans: map[string]recordedPlan{}, files: map[string]recordedFile{}, private: map[string]bool{}}
+	return &Recorder{src: orOS(s), plans: map[string]recordedPlan{}, files: map[string]recordedFile{}, dirs: map[string]recordedDir{}, private: map[string]bool{}}
 }
 
 // PlanFiles implements Source.
@@ -148,6 +178,28 @@ func (r *Recorder) ReadFile(path string) ([]byte, error) {
 	return bytes.Clone(rf.data), nil
 }
 
+// ListDir lists a directory through the Source (which must be able to), keeping the
+// first answer like ReadFile. Its method value fits inventory.Files.
+func (r *Recorder) ListDir(path string) ([]string, error) {
+	r.mu.Lock()
+	rd, ok := r.dirs[path]
+	r.mu.Unlock()
+	if !ok {
+		rd.err = fmt.Errorf("list %s: this source cannot list directories", path)
+		if l, can := r.src.(dirLister); can {
+			rd.names, rd.err = l.ListDir(path)
+		}
+		r.mu.Lock()
+		if prev, ok := r.dirs[path]; ok {
+			rd = prev
+		} else {
+			r.dirs[path] = rd
+		}
+		r.mu.Unlock()
+	}
+	return slices.Clone(rd.names), rd.err
+}
+
 // ReadPrivate implements Source. Only that the path was read is kept, for the
 // Snapshot's digest; its content is read again from the source each time (the
 // replay of a saved plan reads it from disk, and the plan's fingerprints find it changed).
@@ -173,10 +225,28 @@ func (r *Recorder) Snapshot() *Snapshot {
 	for path, rf := range r.files {
 		s.Files[path] = snapshotFile(rf)
 	}
+	for path, rd := range r.dirs {
+		if s.Dirs == nil {
+			s.Dirs = map[string]SnapshotDir{}
+		}
+		s.Dirs[path] = snapshotDir(rd)
+	}
 	for path := range r.private {
 		s.Private = append(s.Private, newPathDigest(path))
 	}
 	return s
+}
+
+func snapshotDir(rd recordedDir) SnapshotDir {
+	if rd.err == nil {
+		return SnapshotDir{Names: slices.Clone(rd.names)}
+	}
+	cause := rd.err
+	var pe *fs.PathError
+	if errors.As(rd.err, &pe) {
+		cause = pe.Err
+	}
+	return SnapshotDir{Error: cause.Error(), NotExist: errors.Is(rd.err, fs.ErrNotExist)}
 }
 
 // PathDigest is a salted SHA-256 of a path: a replay can tell the path it is asked for,
@@ -226,6 +296,9 @@ type Snapshot struct {
 	Plans map[string]SnapshotPlan `json:"plans,omitempty"`
 	// Files are ReadFile results by path.
 	Files map[string]SnapshotFile `json:"files,omitempty"`
+	// Dirs are ListDir results by path (an inventory directory, group_vars and
+	// host_vars, whether or not they existed).
+	Dirs map[string]SnapshotDir `json:"dirs,omitempty"`
 	// Private are the paths read with ReadPrivate, as digests; a replay reads them again
 	// from the local file system.
 	Private []PathDigest `json:"private_files,omitempty"`
@@ -249,6 +322,25 @@ type SnapshotFile struct {
 	// (so errors.Is(err, fs.ErrNotExist) holds on replay as it did when recorded).
 	Error    string `json:"error,omitempty"`
 	NotExist bool   `json:"not_exist,omitempty"`
+}
+
+// SnapshotDir is one recorded ListDir result.
+type SnapshotDir struct {
+	Names    []string `json:"names,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	NotExist bool     `json:"not_exist,omitempty"`
+}
+
+// ListDir replays Recorder.ListDir.
+func (s *Snapshot) ListDir(path string) ([]string, error) {
+	sd, ok := s.Dirs[path]
+	if !ok {
+		return nil, &fs.PathError{Op: "list", Path: path, Err: ErrNotSaved}
+	}
+	if sd.Error != "" || sd.NotExist {
+		return nil, &fs.PathError{Op: "list", Path: path, Err: &savedError{msg: sd.Error, notExist: sd.NotExist}}
+	}
+	return slices.Clone(sd.Names), nil
 }
 
 // PlanFiles implements Source.
