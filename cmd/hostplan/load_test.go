@@ -104,13 +104,38 @@ func TestLabLoadCrowded(t *testing.T) {
 		}
 		crowd = append(crowd, c)
 	}
-	leave := time.AfterFunc(1500*time.Millisecond, func() {
+	before := connections(l)
+	// Each host's crowd leaves once hostplan's first connection reached it (and was
+	// dropped): a fixed delay let a slow start under load find the hosts free.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(time.Minute)
+		for left := len(crowd); left > 0; {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			for i, n := range connections(l) {
+				if crowd[i] != nil && (n > before[i] || time.Now().After(deadline)) {
+					crowd[i].Close()
+					crowd[i] = nil
+					left--
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
 		for _, c := range crowd {
-			c.Close()
+			if c != nil {
+				c.Close()
+			}
 		}
 	})
-	t.Cleanup(func() { leave.Stop() })
-	before := connections(l)
 	wall := applyAll(t, l, inv, len(l.Hosts))
 	dropped := 0
 	for i, n := range connections(l) {
