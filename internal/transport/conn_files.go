@@ -138,7 +138,7 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 		<-exited
 		return nil, 0, c.sftpServerFailure(code, werr, w)
 	}
-	client, v, err := c.sftpClient(pr, p, errTail, lead)
+	client, v, err := c.sftpClient(ctx, pr, p, errTail, lead)
 	if err != nil {
 		return fail(err)
 	}
@@ -147,9 +147,13 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 	return ops, int(v[0]), nil
 }
 
+// leadLineTimeout bounds the wait for the wrapper's lead line once the server answered
+// on stdout: the line was printed before the server started, so it is in flight.
+const leadLineTimeout = 10 * time.Second
+
 // sftpClient starts the SFTP client on the server's pipes and reads what the wrapper
 // printed first: the user id, the process group and its start time.
-func (c *conn) sftpClient(pr *io.PipeReader, p process, errTail *tailBuffer, lead *leadLine) (*sftp.Client, []int64, error) {
+func (c *conn) sftpClient(ctx context.Context, pr *io.PipeReader, p process, errTail *tailBuffer, lead *leadLine) (*sftp.Client, []int64, error) {
 	client, err := sftp.NewClientPipe(pr, p.stdin(), sftpOptions()...)
 	if err != nil {
 		if tail := strings.TrimSpace(errTail.String()); tail != "" {
@@ -157,7 +161,9 @@ func (c *conn) sftpClient(pr *io.PipeReader, p process, errTail *tailBuffer, lea
 		}
 		return nil, nil, fmt.Errorf("sftp-server: %w", err)
 	}
-	v := lead.values()
+	wctx, cancel := context.WithTimeout(ctx, leadLineTimeout)
+	defer cancel()
+	v := lead.wait(wctx)
 	if len(v) != 3 {
 		client.Close()
 		return nil, nil, fmt.Errorf("sftp-server on %s: the wrapper printed no user id", c.host)

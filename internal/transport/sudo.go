@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -210,13 +211,14 @@ func (w *sudoWatcher) Write(p []byte) (int, error) {
 	w.pending = append(w.pending, p...)
 	after, changed := w.scan()
 	w.mu.Unlock()
-	if changed {
-		w.signal()
-	}
+	// What follows the marker goes out before anyone learns the marker came.
 	if len(after) > 0 {
 		if _, err := w.out.Write(after); err != nil {
 			return 0, err
 		}
+	}
+	if changed {
+		w.signal()
 	}
 	return len(p), nil
 }
@@ -325,9 +327,10 @@ type leadLine struct {
 	buf    []byte
 	done   bool
 	fields []int64
+	read   chan struct{} // closed once the lead line is complete
 }
 
-func newLeadLine(out io.Writer) *leadLine { return &leadLine{out: out} }
+func newLeadLine(out io.Writer) *leadLine { return &leadLine{out: out, read: make(chan struct{})} }
 
 // Write implements io.Writer.
 func (l *leadLine) Write(p []byte) (int, error) {
@@ -346,6 +349,7 @@ func (l *leadLine) Write(p []byte) (int, error) {
 	l.fields = parseLead(string(l.buf))
 	l.buf = nil
 	l.done = true
+	close(l.read)
 	l.mu.Unlock()
 	return l.writeOut(p[i+1:], len(p))
 }
@@ -358,6 +362,17 @@ func (l *leadLine) writeOut(p []byte, n int) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// wait returns the lead line's numbers once the line is complete, nil when it does not
+// parse or has not come by the time ctx ends. The line travels on stderr and the
+// process's own protocol on stdout: one may be read before the other.
+func (l *leadLine) wait(ctx context.Context) []int64 {
+	select {
+	case <-l.read:
+	case <-ctx.Done():
+	}
+	return l.values()
 }
 
 // values returns the lead line's numbers, nil before it is complete or when it does
