@@ -272,6 +272,18 @@ task "audit-logging" {
 	if got, err := l.Hosts[0].ReadFile("/etc/kubernetes/manifests/kube-apiserver.yaml"); err != nil || string(got) != string(c.Manifest(l.Hosts[0])) {
 		t.Errorf("the manifest was not restored byte for byte (err %v)", err)
 	}
+
+	// The server quotes a refused value back; a sensitive one must not reach the report.
+	const secret = "s3cr3t-maxage"
+	sensitivePlan := "variable \"maxage\" {\n  type = string\n  sensitive = true\n}\n" +
+		strings.Replace(plan, `"thirty"`, "var.maxage", 1)
+	r = hostplan(t, "apply", "--auto-approve", "-i", inv, "--var", "maxage="+secret, writeFiles(t, map[string]string{"main.hcl": sensitivePlan}))
+	if r.code != 1 || !strings.Contains(r.stdout, "not quoted here: the manifest holds sensitive values") {
+		t.Errorf("apply of a refused sensitive flag must fail without quoting the server:\n%s", r)
+	}
+	if strings.Contains(r.stdout+r.stderr, secret) {
+		t.Errorf("the sensitive value appears in the output:\n%s", r)
+	}
 }
 
 // TestKubeNoRollback: with --no-rollback the failed master keeps the broken change for

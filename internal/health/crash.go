@@ -7,6 +7,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -71,11 +72,26 @@ type CrashError struct {
 	Starts int      // container starts since the change
 	Log    string   // the newest start's log
 	Lines  []string // what the server said last about its failure
+	// Withheld: the lines are not quoted because the manifest holds sensitive values,
+	// which a server refusing a flag quotes back ("invalid argument VALUE").
+	Withheld bool
+}
+
+// Withhold drops the quoted lines of a *CrashError in err, for a change whose values
+// must not appear in a report.
+func Withhold(err error) {
+	var crash *CrashError
+	if errors.As(err, &crash) && len(crash.Lines) > 0 {
+		crash.Lines, crash.Withheld = nil, true
+	}
 }
 
 func (e *CrashError) Error() string {
 	msg := fmt.Sprintf("kube-apiserver exits after starting with the new manifest (%d %s since the change)", e.Starts, plural(e.Starts, "start", "starts"))
-	if len(e.Lines) == 0 {
+	switch {
+	case e.Withheld:
+		return msg + "; see its log " + e.Log + " (not quoted here: the manifest holds sensitive values)"
+	case len(e.Lines) == 0:
 		return msg + "; its log " + e.Log + " says nothing"
 	}
 	return msg + "; its log " + e.Log + " ends: " + strings.Join(e.Lines, " | ")

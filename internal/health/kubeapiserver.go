@@ -133,7 +133,7 @@ func (g *KubeAPIServer) Wait(ctx context.Context, conn transport.Conn, before *S
 		if err == nil || errors.As(err, &crash) {
 			res.Waited = time.Since(start)
 			if err != nil {
-				return res, fmt.Errorf("not healthy after %s: %w", res.Waited.Round(time.Second), err)
+				return res, &NotHealthyError{After: res.Waited.Round(time.Second), Err: err}
 			}
 			return res, nil
 		}
@@ -145,11 +145,23 @@ func (g *KubeAPIServer) Wait(ctx context.Context, conn transport.Conn, before *S
 		select {
 		case <-ctx.Done():
 			res.Waited = time.Since(start)
-			return res, fmt.Errorf("not healthy after %s: %w", d.Timeout, last)
+			return res, &NotHealthyError{After: d.Timeout, Err: last}
 		case <-time.After(d.Poll):
 		}
 	}
 }
+
+// NotHealthyError is a gate that gave up. Its text is made when it is printed, so that
+// Withhold can still drop what the server said.
+type NotHealthyError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *NotHealthyError) Error() string {
+	return fmt.Sprintf("not healthy after %s: %v", e.After, e.Err)
+}
+func (e *NotHealthyError) Unwrap() error { return e.Err }
 
 // check is one look at the node. Errors say what is still missing.
 func (g *KubeAPIServer) check(ctx context.Context, conn transport.Conn, before *Snapshot, watch *crashWatch, res *Result) error {

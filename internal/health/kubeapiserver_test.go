@@ -1,6 +1,7 @@
 package health
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -104,4 +105,14 @@ func TestFailureLines(t *testing.T) {
 	if got := failureLines("a\nb\nc\nd\n", 2); !reflect.DeepEqual(got, []string{"c", "d"}) {
 		t.Errorf("no failure line: %q", got)
 	}
+}
+
+func TestWithhold(t *testing.T) {
+	crash := &CrashError{Starts: 2, Log: "/var/log/pods/x/kube-apiserver/1.log", Lines: []string{`Error: invalid argument "s3cr3t"`}}
+	err := error(&NotHealthyError{After: 9 * time.Second, Err: crash})
+	Withhold(err)
+	if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "not quoted here") {
+		t.Errorf("withheld crash error: %v", err)
+	}
+	Withhold(errors.New("no kube-apiserver process is running")) // not a crash: left alone
 }
