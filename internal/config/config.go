@@ -40,14 +40,24 @@ type Task struct {
 	Resources []*Resource
 	// Serial is how many hosts change at once; the zero value means all of them.
 	Serial Serial
-	// RunOnce runs the task on the first of its hosts only (cluster-wide changes).
+	// RunOnce runs the task on the first of its hosts only (cluster-wide changes), or
+	// with Per on the first host of each group.
 	RunOnce bool
+	// PerText is the task's per expression as written ("host.vars.cluster"), "" without
+	// one. Per splits the task's hosts into groups (clusters) that roll side by side:
+	// serial batches, run_once and the stop rule apply within each group.
+	PerText string
+	// MaxFailPercentage stops every group once more than this share of the groups
+	// failed; -1 (unset) lets a failed group stop only itself.
+	MaxFailPercentage int
 	// Health is the gate each host must pass after its changes, before the next batch.
 	Health *health.KubeAPIServer
 
 	onExpr     hcl.Expression
 	serialExpr hcl.Expression
 	runOnce    hcl.Expression
+	perExpr    hcl.Expression
+	maxFail    hcl.Expression
 	healthBody *hcl.Block
 }
 
@@ -201,6 +211,15 @@ func (p *Plan) decodeBlocks(bodies []*hcl.BodyContent) ([]*hcl.Attribute, hcl.Di
 
 // parseFile parses an HCL file read through the plan's Source, under the name it was
 // asked for so diagnostics still name that file and line.
+// sourceText is the plan text at r, as written.
+func (p *Plan) sourceText(r hcl.Range) string {
+	f := p.parser.Files()[r.Filename]
+	if f == nil || r.End.Byte > len(f.Bytes) || r.Start.Byte > r.End.Byte {
+		return ""
+	}
+	return string(f.Bytes[r.Start.Byte:r.End.Byte])
+}
+
 func (p *Plan) parseFile(path string) (*hcl.File, hcl.Diagnostics) {
 	return p.parseFrom(p.source(), path)
 }
@@ -263,8 +282,9 @@ func duplicate(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
 
 func decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	schema := &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "on", Required: true}, {Name: "serial"}, {Name: "run_once"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "health", LabelNames: []string{"kind"}}},
+		Attributes: []hcl.AttributeSchema{{Name: "on", Required: true}, {Name: "serial"}, {Name: "run_once"},
+			{Name: "per"}, {Name: "max_fail_percentage"}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "health", LabelNames: []string{"kind"}}},
 	}
 	for _, typ := range tasks.Types() {
 		k, _ := tasks.Lookup(typ)
@@ -275,12 +295,18 @@ func decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 		return nil, diags
 	}
 	onExpr := content.Attributes["on"].Expr
-	t := &Task{Name: b.Labels[0], DefRange: b.DefRange, OnRange: onExpr.Range(), onExpr: onExpr}
+	t := &Task{Name: b.Labels[0], DefRange: b.DefRange, OnRange: onExpr.Range(), onExpr: onExpr, MaxFailPercentage: -1}
 	if a := content.Attributes["serial"]; a != nil {
 		t.serialExpr = a.Expr
 	}
 	if a := content.Attributes["run_once"]; a != nil {
 		t.runOnce = a.Expr
+	}
+	if a := content.Attributes["per"]; a != nil {
+		t.perExpr = a.Expr
+	}
+	if a := content.Attributes["max_fail_percentage"]; a != nil {
+		t.maxFail = a.Expr
 	}
 	seen := map[string]hcl.Range{}
 	for _, rb := range content.Blocks {
@@ -335,6 +361,9 @@ func (p *Plan) evalTaskTargets() hcl.Diagnostics {
 			continue
 		}
 		t.On = list
+		if t.perExpr != nil {
+			t.PerText = p.sourceText(t.perExpr.Range())
+		}
 		diags = append(diags, t.evalRollout(ctx)...)
 	}
 	return diags

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/hostplan/hostplan/internal/health"
 )
@@ -53,12 +54,77 @@ func (t *Task) evalRollout(ctx *hcl.EvalContext) hcl.Diagnostics {
 			}
 		}
 	}
+	diags = append(diags, t.evalMaxFail(ctx)...)
 	if t.healthBody != nil {
 		g, d := decodeHealth(t.healthBody, ctx)
 		diags = append(diags, d...)
 		t.Health = g
 	}
 	return diags
+}
+
+// evalMaxFail evaluates max_fail_percentage, which counts failed groups of per.
+func (t *Task) evalMaxFail(ctx *hcl.EvalContext) hcl.Diagnostics {
+	if t.maxFail == nil {
+		return nil
+	}
+	bad := func(detail string) hcl.Diagnostics {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid max_fail_percentage",
+			Detail:   detail,
+			Subject:  t.maxFail.Range().Ptr(),
+		}}
+	}
+	if t.perExpr == nil {
+		return bad("max_fail_percentage counts the groups of per that failed, and this task has no per: " +
+			"its hosts are one rollout, which any failure in a rolling or gated task stops. Add per (per = host.vars.cluster) or remove it.")
+	}
+	v, diags := t.maxFail.Value(ctx)
+	if diags.HasErrors() {
+		return diags
+	}
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() || !v.IsKnown() || v.Type() != cty.Number {
+		return bad("max_fail_percentage must be a number from 0 to 100.")
+	}
+	n, acc := v.AsBigFloat().Int64()
+	if acc != big.Exact || n < 0 || n > 100 {
+		return bad("max_fail_percentage must be a whole number from 0 (any failed group stops every group) to 100.")
+	}
+	t.MaxFailPercentage = int(n)
+	return nil
+}
+
+// RolloutKey is the host's group for the task's rollout: the value of per in the
+// host's context (host values but not facts, which are gathered later). It is "" for a
+// task without per.
+func (t *Task) RolloutKey(ctx *hcl.EvalContext) (string, hcl.Diagnostics) {
+	if t.perExpr == nil {
+		return "", nil
+	}
+	bad := func(detail string) (string, hcl.Diagnostics) {
+		return "", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid per", Detail: detail, Subject: t.perExpr.Range().Ptr()}}
+	}
+	v, diags := t.perExpr.Value(ctx)
+	if diags.HasErrors() {
+		return "", diags
+	}
+	v, m := v.UnmarkDeep()
+	if _, ok := m[SensitiveMark]; ok {
+		return bad("per must not be sensitive: its values name the groups in plans and reports.")
+	}
+	switch {
+	case !v.IsWhollyKnown():
+		return bad("per must be known before any host is contacted: use the host's name, groups and vars (per = host.vars.cluster), not its facts.")
+	case v.IsNull():
+		return bad("per has no value for this host. Give every host of the task one, for example a \"cluster\" var of each cluster's group.")
+	}
+	s, err := convert.Convert(v, cty.String)
+	if err != nil {
+		return bad(fmt.Sprintf("per must be a string or a number, not a %s.", v.Type().FriendlyName()))
+	}
+	return s.AsString(), nil
 }
 
 func evalSerial(expr hcl.Expression, ctx *hcl.EvalContext) (Serial, hcl.Diagnostics) {

@@ -20,6 +20,8 @@ type ApplyResult struct {
 	// Stopped explains a rollout that stopped early: after a failure in a rolling or
 	// health-gated task no further host and no later task is changed.
 	Stopped string
+	// Groups are the rollouts of tasks with per, group by group, in task order.
+	Groups []*GroupResult
 }
 
 // HostResult is what happened on one host.
@@ -37,6 +39,8 @@ type HostResult struct {
 	Unchanged int
 	// Health holds the gates this host went through, in task order.
 	Health []*HealthCheck
+	// Spans are when the host went through each task it had changes in.
+	Spans []Span
 }
 
 // HealthCheck is one health gate of one host after its changes in a task.
@@ -61,6 +65,26 @@ type Rollback struct {
 	Healthy   bool
 	Waited    time.Duration
 	HealthErr error
+}
+
+// Span is when a host went through one task (its changes, gate and rollback).
+type Span struct {
+	Task       string
+	Start, End time.Time
+}
+
+// GroupResult is how one group of a task with per (a cluster) went.
+type GroupResult struct {
+	Task string
+	Key  string // the group's value of per
+	// Hosts are the group's hosts with changes, in rollout order; Failed those that
+	// failed, NotChanged those a stop left alone.
+	Hosts, Failed, NotChanged []string
+	Start, End                time.Time
+	// Stopped says why the group stopped before its last host; "" when it did not.
+	Stopped string
+
+	stop string // set by stopOnFailure under applyRun.mu
 }
 
 // ApplySummary counts an apply's outcome.
@@ -106,26 +130,14 @@ func (r *ApplyResult) OK() bool { return r.Summary().Failed == 0 && r.Stopped ==
 // order, each on all its hosts before the next starts. Within a task, hosts change in
 // batches (serial) and each host passes the task's health gate before the next batch;
 // a host whose changes fail or whose gate fails is rolled back and the rollout stops.
+// A task with per rolls each group of hosts (a cluster) that way, groups side by side,
+// and a failure stops its own group only, unless max_fail_percentage says otherwise.
 // Without serial or a gate, a failure stops only that host: later resources may depend
 // on earlier ones. Hosts whose plan failed are left untouched.
 func (e *Engine) Apply(ctx context.Context, p *Plan) *ApplyResult {
 	a := e.newApplyRun(p)
 	for _, task := range e.plan.Tasks {
-		todo := a.taskTargets(task)
-		size := task.Serial.BatchSize(len(todo))
-		for start := 0; start < len(todo); start += size {
-			batch := todo[start:min(start+size, len(todo))]
-			if a.res.Stopped != "" {
-				for _, t := range batch {
-					a.byHost[t.Host.Name].skip(a.plans[t.Host.Name].taskSteps(task.Name))
-				}
-				continue
-			}
-			a.applyBatch(ctx, task, batch)
-			if task.Serial.Rolling() || task.Health != nil {
-				a.stopOnFailure(task, batch, todo[start+len(batch):])
-			}
-		}
+		a.runTask(ctx, task)
 	}
 	for _, t := range e.targets {
 		if hr := a.byHost[t.Host.Name]; hr != nil && hr.Err == nil {
@@ -145,11 +157,16 @@ type applyRun struct {
 	res    *ApplyResult
 	byHost map[string]*HostResult
 	plans  map[string]*HostPlan
+
+	mu      sync.Mutex      // guards res.Stopped and stopped while groups roll
+	stopped map[string]bool // hosts of stopped groups: later tasks skip them
+	// failedGroups counts the current task's groups that failed.
+	failedGroups int
 }
 
 func (e *Engine) newApplyRun(p *Plan) *applyRun {
 	a := &applyRun{e: e, res: &ApplyResult{Hosts: make([]*HostResult, len(p.Hosts))},
-		byHost: map[string]*HostResult{}, plans: map[string]*HostPlan{}}
+		byHost: map[string]*HostResult{}, plans: map[string]*HostPlan{}, stopped: map[string]bool{}}
 	for i, hp := range p.Hosts {
 		hr := &HostResult{Host: hp.Host}
 		if hp.Failed() {
@@ -177,7 +194,7 @@ func (a *applyRun) taskTargets(task *config.Task) []*Target {
 		steps := hp.taskSteps(task.Name)
 		switch {
 		case len(steps) == 0:
-		case a.res.Stopped != "" || hr.FailedErr != nil || hr.gateFailed():
+		case a.res.Stopped != "" || a.stopped[t.Host.Name] || hr.FailedErr != nil || hr.gateFailed():
 			hr.skip(steps)
 		case !anyChanged(steps):
 			hr.Unchanged += len(steps)
@@ -188,47 +205,121 @@ func (a *applyRun) taskTargets(task *config.Task) []*Target {
 	return todo
 }
 
-// applyBatch applies task on the hosts of one batch at once (at most Parallel).
-func (a *applyRun) applyBatch(ctx context.Context, task *config.Task, batch []*Target) {
-	var wg sync.WaitGroup
+// runTask applies task on its hosts: each group of its per in batches, the groups side
+// by side, all of them sharing the run's limit of hosts at once.
+func (a *applyRun) runTask(ctx context.Context, task *config.Task) {
+	groups := a.e.groups(task, a.taskTargets(task))
+	a.failedGroups = 0
+	results := make([]*GroupResult, len(groups))
 	sem := make(chan struct{}, a.e.opts.Parallel)
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = a.rollGroup(ctx, task, g, sem, len(groups))
+		}()
+	}
+	wg.Wait()
+	if task.PerText != "" {
+		a.res.Groups = append(a.res.Groups, results...)
+	}
+}
+
+// rollGroup applies task on one group's hosts, batch after batch, until the group or
+// the whole task stops.
+func (a *applyRun) rollGroup(ctx context.Context, task *config.Task, g group, sem chan struct{}, groups int) *GroupResult {
+	gr := &GroupResult{Task: task.Name, Key: g.key, Hosts: g.names(), Start: time.Now()}
+	size := task.Serial.BatchSize(len(g.targets))
+	for start := 0; start < len(g.targets); start += size {
+		batch := g.targets[start:min(start+size, len(g.targets))]
+		if why := a.stopReason(gr); why != "" {
+			for _, t := range batch {
+				a.byHost[t.Host.Name].skip(a.plans[t.Host.Name].taskSteps(task.Name))
+				gr.NotChanged = append(gr.NotChanged, t.Host.Name)
+			}
+			gr.Stopped = why
+			continue
+		}
+		a.applyBatch(ctx, task, batch, sem)
+		for _, t := range batch {
+			// A batch holds no host that failed before this task (taskTargets).
+			if hr := a.byHost[t.Host.Name]; hr.FailedErr != nil || hr.gateFailed() {
+				gr.Failed = append(gr.Failed, t.Host.Name)
+			}
+		}
+		if len(gr.Failed) > 0 && (task.Serial.Rolling() || task.Health != nil) {
+			a.stopOnFailure(task, g, gr, g.targets[start+len(batch):], groups)
+		}
+	}
+	gr.End = time.Now()
+	return gr
+}
+
+// stopReason says why the group's next batch must not start: its own failure, or a
+// stop of every group; "" lets it go on.
+func (a *applyRun) stopReason(gr *GroupResult) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case gr.stop != "":
+		return gr.stop
+	case a.res.Stopped != "" && gr.Key != "":
+		return "the task stopped in every group"
+	case a.res.Stopped != "":
+		return a.res.Stopped
+	}
+	return ""
+}
+
+// applyBatch applies task on the hosts of one batch at once, within the run's limit of
+// hosts at once (sem).
+func (a *applyRun) applyBatch(ctx context.Context, task *config.Task, batch []*Target, sem chan struct{}) {
+	var wg sync.WaitGroup
 	for _, t := range batch {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			a.e.applyTask(ctx, t, task, a.plans[t.Host.Name].taskSteps(task.Name), a.byHost[t.Host.Name])
+			hr := a.byHost[t.Host.Name]
+			span := Span{Task: task.Name, Start: time.Now()}
+			a.e.applyTask(ctx, t, task, a.plans[t.Host.Name].taskSteps(task.Name), hr)
+			span.End = time.Now()
+			hr.Spans = append(hr.Spans, span)
 		}()
 	}
 	wg.Wait()
 }
 
-// stopOnFailure stops the rollout when a host of a rolling or gated task's batch
-// failed, naming the hosts left unchanged (rest) and whether later tasks are lost.
-func (a *applyRun) stopOnFailure(task *config.Task, batch, rest []*Target) {
-	var failed []string
-	for _, t := range batch {
-		if hr := a.byHost[t.Host.Name]; hr.FailedErr != nil || hr.gateFailed() {
-			failed = append(failed, t.Host.Name)
-		}
+// stopOnFailure stops a rolling or gated task's rollout after a batch with a failed
+// host: the whole task when it has no per, else the failed host's group, and every group
+// once more than max_fail_percentage of them failed. rest are the group's hosts left.
+func (a *applyRun) stopOnFailure(task *config.Task, g group, gr *GroupResult, rest []*Target, groups int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	later := ""
+	if i := slices.Index(a.e.plan.Tasks, task); i+1 < len(a.e.plan.Tasks) {
+		later = "; later tasks not run"
 	}
-	if len(failed) == 0 {
+	if task.PerText == "" {
+		a.res.Stopped = fmt.Sprintf("rollout of task %q stopped: %s failed", task.Name, strings.Join(gr.Failed, ", "))
+		if len(rest) > 0 {
+			a.res.Stopped += fmt.Sprintf("; not changed: %s", strings.Join(group{targets: rest}.names(), ", "))
+		}
+		a.res.Stopped += later
 		return
 	}
-	a.res.Stopped = fmt.Sprintf("rollout of task %q stopped: %s failed", task.Name, strings.Join(failed, ", "))
-	var names []string
-	for _, t := range rest {
-		names = append(names, t.Host.Name)
+	gr.stop = fmt.Sprintf("%s failed", strings.Join(gr.Failed, ", "))
+	for _, t := range g.targets {
+		a.stopped[t.Host.Name] = true
 	}
-	if len(names) > 0 {
-		a.res.Stopped += fmt.Sprintf("; not changed: %s", strings.Join(names, ", "))
-	}
-	if i := slices.Index(a.e.plan.Tasks, task); i+1 < len(a.e.plan.Tasks) {
-		a.res.Stopped += "; later tasks not run"
+	a.failedGroups++
+	if max := task.MaxFailPercentage; max >= 0 && a.res.Stopped == "" && a.failedGroups*100 > max*groups {
+		a.res.Stopped = fmt.Sprintf("rollout of task %q stopped in every group: %d of %d groups failed (max_fail_percentage = %d)%s",
+			task.Name, a.failedGroups, groups, max, later)
 	}
 }
-
 func (hp *HostPlan) taskSteps(task string) []*Step {
 	var out []*Step
 	for _, st := range hp.Steps {
@@ -337,6 +428,9 @@ func (e *Engine) checkGate(ctx context.Context, h *tasks.Host, task *config.Task
 			expect = before
 		}
 		r, err := gate.Wait(ctx, h.Conn, expect)
+		if sensitive(applied) {
+			health.Withhold(err)
+		}
 		hc.Restarted, hc.Waited, hc.Err = r.Restarted, r.Waited, interruptedGate(ctx, err)
 		if err == nil {
 			return
@@ -403,6 +497,15 @@ func (e *Engine) rollback(ctx context.Context, h *tasks.Host, gate *health.KubeA
 		return rb
 	}
 	r, err := gate.Wait(ctx, h.Conn, nil)
+	if sensitive(applied) {
+		health.Withhold(err) // the old manifest may hold the same values
+	}
 	rb.Healthy, rb.Waited, rb.HealthErr = err == nil, r.Waited, err
 	return rb
+}
+
+// sensitive reports whether a step wrote sensitive content: the server's own error
+// lines may quote it.
+func sensitive(steps []*Step) bool {
+	return slices.ContainsFunc(steps, func(s *Step) bool { return s.Change.File != nil && s.Change.File.Sensitive })
 }

@@ -68,8 +68,11 @@ type Engine struct {
 	plan    *config.Plan
 	targets []*Target
 	perTask map[*config.Task]map[string]bool // task -> targeted host names
-	dialer  Dialer
-	opts    Options
+	// keys are each task's rollout groups: host name -> the value of the task's per
+	// ("" for every host of a task without per).
+	keys   map[*config.Task]map[string]string
+	dialer Dialer
+	opts   Options
 
 	mu    sync.Mutex
 	hosts map[string]*hostState
@@ -87,29 +90,34 @@ func New(p *config.Plan, inv *inventory.Inventory, targets []*Target, dialer Dia
 	if opts.Parallel <= 0 {
 		opts.Parallel = 20
 	}
-	e := &Engine{plan: p, dialer: dialer, opts: opts, perTask: map[*config.Task]map[string]bool{}, hosts: map[string]*hostState{}}
-	limited := map[string]bool{}
-	for _, t := range targets {
-		limited[t.Host.Name] = true
-	}
+	e := &Engine{plan: p, dialer: dialer, opts: opts, perTask: map[*config.Task]map[string]bool{},
+		keys: map[*config.Task]map[string]string{}, hosts: map[string]*hostState{}}
 	diags := Validate(p, inv, targets)
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	byName := map[string]*Target{}
+	for _, t := range targets {
+		byName[t.Host.Name] = t
+	}
 	used := map[string]bool{}
 	for _, task := range p.Tasks {
 		hosts, _ := inv.HostsIn(task.On)
-		set := map[string]bool{}
+		set, keys := map[string]bool{}, map[string]string{}
+		once := map[string]bool{} // groups whose run_once host is chosen
 		for _, h := range hosts {
-			if limited[h.Name] {
-				set[h.Name] = true
-				used[h.Name] = true
-				if task.RunOnce {
-					break // the first targeted host does it for all
-				}
+			t := byName[h.Name]
+			if t == nil {
+				continue
 			}
+			key := rolloutKey(p, task, t)
+			if task.RunOnce && once[key] {
+				continue // the group's first targeted host does it for all
+			}
+			once[key] = true
+			set[h.Name], keys[h.Name], used[h.Name] = true, key, true
 		}
-		e.perTask[task] = set
+		e.perTask[task], e.keys[task] = set, keys
 	}
 	for _, t := range targets {
 		if used[t.Host.Name] {
@@ -148,6 +156,8 @@ func Validate(p *config.Plan, inv *inventory.Inventory, targets []*Target) hcl.D
 			if d.HasErrors() {
 				continue
 			}
+			_, d = task.RolloutKey(ctx)
+			diags = append(diags, forHost(d, h.Name)...)
 			for _, r := range task.Resources {
 				_, d := p.Build(r, ctx)
 				diags = append(diags, forHost(d, h.Name)...)
@@ -183,6 +193,17 @@ func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
 		out = append(out, d)
 	}
 	return out
+}
+
+// rolloutKey is the host's group in the task's rollout; Validate has refused a plan
+// whose per has no value for it.
+func rolloutKey(p *config.Plan, task *config.Task, t *Target) string {
+	if task.PerText == "" {
+		return ""
+	}
+	ctx, _ := p.EvalContext(hostValue(t, cty.DynamicVal))
+	key, _ := task.RolloutKey(ctx)
+	return key
 }
 
 func hostValue(t *Target, factsVal cty.Value) cty.Value {

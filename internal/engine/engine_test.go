@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -415,9 +416,9 @@ task "roll" {
 			}
 			var want []engine.Rollout
 			if tc.rollout != "" {
-				want = []engine.Rollout{{Task: "roll", Serial: tc.rollout}}
+				want = []engine.Rollout{{Task: "roll", Serial: tc.rollout, MaxFailPercent: -1}}
 			}
-			if !slices.Equal(p.Rollouts, want) {
+			if !reflect.DeepEqual(p.Rollouts, want) {
 				t.Errorf("Rollouts %+v, want %+v", p.Rollouts, want)
 			}
 			if got := f.rv.joined(); fmt.Sprint(got) != fmt.Sprint(tc.batches) {
@@ -489,7 +490,7 @@ task "everywhere" {
 			if !res.OK() {
 				t.Fatalf("apply failed: %+v %s", res.Summary(), res.Stopped)
 			}
-			if want := []engine.Rollout{{Task: "once", RunOnce: tc.want}}; !slices.Equal(p.Rollouts, want) {
+			if want := []engine.Rollout{{Task: "once", RunOnce: tc.want, MaxFailPercent: -1}}; !reflect.DeepEqual(p.Rollouts, want) {
 				t.Errorf("Rollouts %+v, want %+v", p.Rollouts, want)
 			}
 			for _, spec := range tc.hosts {

@@ -22,8 +22,19 @@ type Plan struct {
 type Rollout struct {
 	Task    string
 	Serial  string // "1", "30%"; "" when all at once
-	RunOnce string // the one host a run_once task runs on
+	RunOnce string // the one host a run_once task without per runs on
 	Gate    string // what the health gate waits for
+	// Per is the task's per expression as written; Groups are then its hosts by the
+	// value of per, in inventory order (for run_once, the one host of each group).
+	Per            string
+	Groups         []RolloutGroup
+	MaxFailPercent int // -1: a failed group stops only itself
+}
+
+// RolloutGroup is the hosts of a task that share one value of its per.
+type RolloutGroup struct {
+	Key   string
+	Hosts []string
 }
 
 // HostPlan is the plan for one host. Err is set when the host could not be planned as a
@@ -96,21 +107,7 @@ func (p *Plan) HasChanges() bool { return p.Summary().Changes > 0 }
 func (e *Engine) Plan(ctx context.Context) *Plan {
 	p := &Plan{Hosts: make([]*HostPlan, len(e.targets))}
 	for _, task := range e.plan.Tasks {
-		r := Rollout{Task: task.Name}
-		if task.Serial.Rolling() {
-			r.Serial = task.Serial.String()
-		}
-		if task.RunOnce {
-			for _, t := range e.targets {
-				if e.taskHosts(task)[t.Host.Name] {
-					r.RunOnce = t.Host.Name
-				}
-			}
-		}
-		if task.Health != nil {
-			r.Gate = task.Health.Describe()
-		}
-		if r != (Rollout{Task: task.Name}) {
+		if r, ok := e.rollout(task); ok {
 			p.Rollouts = append(p.Rollouts, r)
 		}
 	}
@@ -118,6 +115,70 @@ func (e *Engine) Plan(ctx context.Context) *Plan {
 		p.Hosts[i] = e.planHost(ctx, t)
 	})
 	return p
+}
+
+// rollout describes how task changes its hosts; ok is false when that is all at once.
+func (e *Engine) rollout(task *config.Task) (r Rollout, ok bool) {
+	r = Rollout{Task: task.Name, MaxFailPercent: -1}
+	if task.Serial.Rolling() {
+		r.Serial = task.Serial.String()
+	}
+	groups := e.groups(task, e.taskTargetsInOrder(task))
+	if task.PerText != "" {
+		r.Per, r.MaxFailPercent = task.PerText, task.MaxFailPercentage
+		for _, g := range groups {
+			r.Groups = append(r.Groups, RolloutGroup{Key: g.key, Hosts: g.names()})
+		}
+	} else if task.RunOnce && len(groups) == 1 {
+		r.RunOnce = groups[0].targets[0].Host.Name
+	}
+	if task.Health != nil {
+		r.Gate = task.Health.Describe()
+	}
+	return r, r.Serial != "" || r.RunOnce != "" || r.Gate != "" || r.Per != ""
+}
+
+// group is the targets of a task that share one rollout key, in target order.
+type group struct {
+	key     string
+	targets []*Target
+}
+
+func (g group) names() []string {
+	out := make([]string, len(g.targets))
+	for i, t := range g.targets {
+		out[i] = t.Host.Name
+	}
+	return out
+}
+
+// groups splits targets of task by their rollout key, groups in order of their first
+// host.
+func (e *Engine) groups(task *config.Task, targets []*Target) []group {
+	var out []group
+	at := map[string]int{}
+	for _, t := range targets {
+		key := e.keys[task][t.Host.Name]
+		i, ok := at[key]
+		if !ok {
+			i = len(out)
+			at[key] = i
+			out = append(out, group{key: key})
+		}
+		out[i].targets = append(out[i].targets, t)
+	}
+	return out
+}
+
+// taskTargetsInOrder is the targets task runs on, in target order.
+func (e *Engine) taskTargetsInOrder(task *config.Task) []*Target {
+	var out []*Target
+	for _, t := range e.targets {
+		if e.taskHosts(task)[t.Host.Name] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +22,11 @@ import (
 
 // Entry is one resource on one host in one apply.
 type Entry struct {
+	// Time is when the host finished the resource's task (its changes, gate and any
+	// rollback), else when the apply was recorded; Started is when the host began that
+	// task. Together they give a rollout's timeline.
 	Time     time.Time `json:"time"`
+	Started  time.Time `json:"started,omitzero"`
 	Run      string    `json:"run"`      // the apply's id, shared by its entries
 	Operator string    `json:"operator"` // user@machine that ran hostplan
 	Host     string    `json:"host"`
@@ -77,6 +82,9 @@ func Entries(doc *report.Apply, run, operator string, at time.Time) []Entry {
 		results := stepResults(&hr)
 		for _, st := range hp.Steps {
 			e := Entry{Time: at.UTC(), Run: run, Operator: operator, Host: hr.Name, Resource: st.Address(), Task: st.Task, Action: st.Action}
+			if i := slices.IndexFunc(hr.Tasks, func(s report.Span) bool { return s.Task == st.Task }); i >= 0 {
+				e.Started, e.Time = hr.Tasks[i].Start.UTC(), hr.Tasks[i].End.UTC()
+			}
 			e.Before, e.After, e.Sensitive = digests(&st)
 			e.Result, e.Error = stepResult(&hr, &st, results)
 			out = append(out, e)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hostplan/hostplan/internal/engine"
 	"github.com/hostplan/hostplan/internal/golden"
@@ -170,4 +171,36 @@ func everyOther(names []string) []string {
 		out = append(out, names[i])
 	}
 	return out
+}
+
+// A fleet of clusters rolled per cluster: the plan names each cluster's hosts and
+// changes once per cluster, the apply says per cluster what happened.
+func TestPerClusterGolden(t *testing.T) {
+	var hosts []*engine.HostPlan
+	var groups []engine.RolloutGroup
+	for c := 1; c <= 3; c++ {
+		g := engine.RolloutGroup{Key: fmt.Sprintf("prod-%d", c)}
+		for m := 1; m <= 3; m++ {
+			name := fmt.Sprintf("c%d-m%d", c, m)
+			hosts = append(hosts, masterPlan(name, policyNew))
+			g.Hosts = append(g.Hosts, name)
+		}
+		groups = append(groups, g)
+	}
+	p := report.FromPlan(&engine.Plan{Hosts: hosts, Rollouts: []engine.Rollout{
+		{Task: "audit", Serial: "1", Gate: "kube-apiserver on each master", Per: "host.vars.cluster", Groups: groups, MaxFailPercent: -1},
+	}}, report.Options{DiffContext: 3, ContentKey: bytes.Repeat([]byte{7}, 32)})
+	golden.Check(t, "per-cluster-plan.golden", []byte(humanPlan(p, false)))
+	golden.Check(t, "per-cluster-plan.md.golden", []byte(markdownPlan(t, p, false)))
+
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	res := &engine.ApplyResult{Groups: []*engine.GroupResult{
+		{Task: "audit", Key: "prod-1", Hosts: groups[0].Hosts, Start: at, End: at.Add(19 * time.Second)},
+		{Task: "audit", Key: "prod-2", Hosts: groups[1].Hosts, Failed: []string{"c2-m1"}, NotChanged: []string{"c2-m2", "c2-m3"},
+			Start: at, End: at.Add(11 * time.Second), Stopped: "c2-m1 failed"},
+		{Task: "audit", Key: "prod-3", Hosts: groups[2].Hosts, Start: at, End: at.Add(21 * time.Second)},
+	}}
+	var b bytes.Buffer
+	(&Human{W: &b}).Apply(report.FromApply(p, res, report.Options{}))
+	golden.Check(t, "per-cluster-apply.golden", b.Bytes())
 }

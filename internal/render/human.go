@@ -55,24 +55,9 @@ var actionSymbols = map[tasks.Action]struct{ sym, color, word string }{
 
 // Plan prints every host's changes and errors, then the summary line.
 func (r *Human) Plan(p *report.Plan) {
-	for _, ro := range p.Rollouts {
-		var parts []string
-		if ro.Serial != "" {
-			unit := " hosts"
-			if ro.Serial == "1" {
-				unit = " host"
-			} else if strings.HasSuffix(ro.Serial, "%") {
-				unit = " of the hosts"
-			}
-			parts = append(parts, "rolling, "+ro.Serial+unit+" at a time")
-		}
-		if ro.RunOnce != "" {
-			parts = append(parts, "runs once, on "+ro.RunOnce)
-		}
-		if ro.HealthGate != "" {
-			parts = append(parts, "each host waits for: "+ro.HealthGate)
-		}
-		fmt.Fprintf(r.W, "%s %s\n", r.paint(bold, fmt.Sprintf("task %q:", ro.Task)), strings.Join(parts, "; "))
+	for i := range p.Rollouts {
+		ro := &p.Rollouts[i]
+		fmt.Fprintf(r.W, "%s %s\n", r.paint(bold, fmt.Sprintf("task %q:", ro.Task)), rolloutLine(ro))
 	}
 	if len(p.Rollouts) > 0 {
 		fmt.Fprintln(r.W)
@@ -80,6 +65,7 @@ func (r *Human) Plan(p *report.Plan) {
 	for _, g := range hostGroups(p, r.PerHost) {
 		r.hostPlan(g.Names, &g.Host)
 	}
+	r.planGroups(p)
 	r.PlanSummary(p)
 }
 
@@ -236,6 +222,7 @@ func (r *Human) Apply(res *report.Apply) {
 			fmt.Fprintf(r.W, "    %s %s\n", r.paint(yellow, "skipped"), s)
 		}
 	}
+	r.applyGroups(res)
 	if res.Stopped != "" {
 		fmt.Fprintln(r.W, r.paint(red, "Rollout stopped: "+Visible(res.Stopped)+"."))
 	}

@@ -48,7 +48,13 @@ func mdRollouts(b *strings.Builder, rollouts []report.Rollout) {
 		if ro.HealthGate != "" {
 			parts = append(parts, "health gate: "+mdText(ro.HealthGate))
 		}
+		if ro.Per != "" {
+			parts = append(parts, fmt.Sprintf("per %s, %d groups side by side; %s", mdCode(ro.Per), len(ro.Groups), stopRule(ro.MaxFailPercentage)))
+		}
 		fmt.Fprintf(b, "- task %s: %s\n", mdCode(ro.Task), strings.Join(parts, "; "))
+		for _, g := range ro.Groups {
+			fmt.Fprintf(b, "  - %s: %s\n", mdCode(g.Key), mdHosts(g.Hosts))
+		}
 	}
 	if len(rollouts) > 0 {
 		b.WriteString("\n")

@@ -2,6 +2,7 @@ package report
 
 import (
 	"strings"
+	"time"
 
 	"github.com/hostplan/hostplan/internal/engine"
 )
@@ -13,8 +14,29 @@ type Apply struct {
 	Plan          *Plan        `json:"plan"`
 	Hosts         []HostResult `json:"hosts"`
 	// Stopped explains a rollout that stopped early.
-	Stopped string       `json:"stopped,omitempty"`
-	Summary ApplySummary `json:"summary"`
+	Stopped string `json:"stopped,omitempty"`
+	// Groups are the rollouts of tasks with per, one per group (cluster).
+	Groups  []GroupResult `json:"groups,omitempty"`
+	Summary ApplySummary  `json:"summary"`
+}
+
+// GroupResult is how one group of a task with per went.
+type GroupResult struct {
+	Task       string    `json:"task"`
+	Key        string    `json:"key"`
+	Hosts      []string  `json:"hosts"` // with changes, in rollout order
+	Failed     []string  `json:"failed,omitempty"`
+	NotChanged []string  `json:"not_changed,omitempty"` // left alone by a stop
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	Stopped    string    `json:"stopped,omitempty"`
+}
+
+// Span is when a host went through one task.
+type Span struct {
+	Task  string    `json:"task"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
 }
 
 // HostResult is what an apply did on one host.
@@ -29,6 +51,7 @@ type HostResult struct {
 	Skipped     []string      `json:"skipped,omitempty"`
 	Unchanged   int           `json:"unchanged"`
 	Health      []HealthCheck `json:"health,omitempty"`
+	Tasks       []Span        `json:"tasks,omitempty"` // when the host went through each task it changed in
 }
 
 // HealthCheck is one health gate of one host.
@@ -90,7 +113,14 @@ func FromApply(plan *Plan, res *engine.ApplyResult, o Options) *Apply {
 			}
 			h.Health = append(h.Health, c)
 		}
+		for _, sp := range hr.Spans {
+			h.Tasks = append(h.Tasks, Span{Task: sp.Task, Start: sp.Start.UTC(), End: sp.End.UTC()})
+		}
 		doc.Hosts = append(doc.Hosts, h)
+	}
+	for _, g := range res.Groups {
+		doc.Groups = append(doc.Groups, GroupResult{Task: g.Task, Key: g.Key, Hosts: g.Hosts, Failed: g.Failed,
+			NotChanged: g.NotChanged, Start: g.Start.UTC(), End: g.End.UTC(), Stopped: g.Stopped})
 	}
 	s := res.Summary()
 	doc.Summary = ApplySummary{Changed: s.Changed, Unchanged: s.Unchanged, Failed: s.Failed, RolledBack: s.RolledBack}

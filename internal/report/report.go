@@ -46,6 +46,17 @@ type Rollout struct {
 	Serial     string `json:"serial,omitempty"`      // "1", "30%"
 	RunOnce    string `json:"run_once,omitempty"`    // the one host a run_once task runs on
 	HealthGate string `json:"health_gate,omitempty"` // what each host waits for
+	// Per is the task's per expression; Groups its hosts by the value of per, each group
+	// rolled on its own (for run_once, the one host of each group).
+	Per               string         `json:"per,omitempty"`
+	Groups            []RolloutGroup `json:"groups,omitempty"`
+	MaxFailPercentage *int           `json:"max_fail_percentage,omitempty"`
+}
+
+// RolloutGroup is the hosts of a task that share one value of its per (a cluster).
+type RolloutGroup struct {
+	Key   string   `json:"key"`
+	Hosts []string `json:"hosts"`
 }
 
 // Host is the plan for one host.
@@ -163,7 +174,7 @@ func FromPlan(p *engine.Plan, o Options) *Plan {
 	}
 	doc := &Plan{FormatVersion: FormatVersion, Kind: "plan", Rollouts: []Rollout{}, Hosts: []Host{}, ContentKey: o.ContentKey}
 	for _, r := range p.Rollouts {
-		doc.Rollouts = append(doc.Rollouts, Rollout{Task: r.Task, Serial: r.Serial, RunOnce: r.RunOnce, HealthGate: r.Gate})
+		doc.Rollouts = append(doc.Rollouts, rollout(r))
 	}
 	for _, hp := range p.Hosts {
 		h := Host{Name: hp.Host, Steps: []Step{}, Notes: hp.Notes}
@@ -311,4 +322,15 @@ func fingerprint(c *tasks.Change, sum func([]byte) string) string {
 		panic(err) // plain data
 	}
 	return digest(b)
+}
+
+func rollout(r engine.Rollout) Rollout {
+	out := Rollout{Task: r.Task, Serial: r.Serial, RunOnce: r.RunOnce, HealthGate: r.Gate, Per: r.Per}
+	for _, g := range r.Groups {
+		out.Groups = append(out.Groups, RolloutGroup{Key: g.Key, Hosts: g.Hosts})
+	}
+	if r.Per != "" && r.MaxFailPercent >= 0 {
+		out.MaxFailPercentage = &r.MaxFailPercent
+	}
+	return out
 }
