@@ -10,7 +10,8 @@
 
 variable "apiserver_address" {
   type        = string
-  description = "The on-prem API server's IPv4 address that the forwarders forward to."
+  default     = null
+  description = "The on-prem API server's IPv4 address that the forwarders forward to, for an inventory of one cluster; a fleet sets apiserver_address as a var of each cluster's group."
 }
 
 variable "apiserver_port" {
@@ -37,7 +38,7 @@ task "forwarding" {
   # says which it chose and why.
   port_forward "apiserver" {
     listen_port = var.forward_port
-    to_address  = var.apiserver_address
+    to_address  = try(host.vars.apiserver_address, var.apiserver_address)
     to_port     = var.apiserver_port
     masquerade  = true # Linux only; the Windows port proxy connects from its own address
     method      = var.forward_method

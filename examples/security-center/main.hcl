@@ -3,9 +3,10 @@
 
 variable "cluster_id" {
   type        = string
-  description = "The cluster ID shown by the Security Center console; it names the log collector's env vars."
+  default     = null
+  description = "The cluster ID shown by the Security Center console, for an inventory of one cluster. A fleet's inventory sets cluster_id as a var of each cluster's group instead."
   validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_-]*$", var.cluster_id))
+    condition     = var.cluster_id == null || can(regex("^[A-Za-z0-9][A-Za-z0-9_-]*$", var.cluster_id))
     error_message = "cluster_id is the console's cluster ID: letters, digits, '-' and '_'."
   }
 }
@@ -17,6 +18,11 @@ variable "health_timeout" {
 }
 
 locals {
+  # The host's cluster: its group's cluster_id var in a fleet's inventory, else
+  # --var cluster_id. It names the log collector's env vars and groups the rollout.
+  # (An error here: give each cluster's group a cluster_id of letters, digits, - and _.)
+  cluster_id = regex("^[A-Za-z0-9][A-Za-z0-9_-]*$", try(host.vars.cluster_id, var.cluster_id))
+
   # Resource labels are literal paths, so these paths are fixed here too.
   audit_log_dir     = "/var/log/kubernetes"
   audit_policy_file = "/etc/kubernetes/audit-policy.yaml"
@@ -29,15 +35,17 @@ locals {
     "audit-log-maxsize"   = "100"
     "audit-policy-file"   = local.audit_policy_file
   }
-  env_prefix = "aliyun_logs_audit-${var.cluster_id}"
+  env_prefix = "aliyun_logs_audit-${local.cluster_id}"
 }
 
-# One master at a time: a master's API server must be back, restarted with the new
-# flags and ready, before the next one is touched. A master that does not come back
-# gets its old manifest back and the rollout stops there.
+# One master at a time in each cluster, clusters side by side: a master's API server
+# must be back, restarted with the new flags and ready, before the next master of its
+# cluster is touched. A master that does not come back gets its old manifest back and
+# its cluster's rollout stops there; the other clusters go on.
 task "audit-logging" {
   on     = ["masters"]
   serial = 1
+  per    = local.cluster_id
 
   health "kube_apiserver" {
     timeout = var.health_timeout
@@ -84,6 +92,7 @@ task "audit-logging" {
 task "record-in-kubeadm-config" {
   on       = ["masters"]
   run_once = true
+  per      = local.cluster_id
 
   kubeadm_config "apiServer" {
     extra_args = local.audit_flags

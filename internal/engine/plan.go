@@ -22,8 +22,10 @@ type Plan struct {
 type Rollout struct {
 	Task    string
 	Serial  string // "1", "30%"; "" when all at once
-	RunOnce string // the one host a run_once task without per runs on
-	Gate    string // what the health gate waits for
+	RunOnce string // the one host a run_once task runs on, when it has one group
+	// OncePerGroup: a run_once task with per runs once in each of its groups.
+	OncePerGroup bool
+	Gate         string // what the health gate waits for
 	// Per is the task's per expression as written; Groups are then its hosts by the
 	// value of per, in inventory order (for run_once, the one host of each group).
 	Per            string
@@ -125,11 +127,12 @@ func (e *Engine) rollout(task *config.Task) (r Rollout, ok bool) {
 	}
 	groups := e.groups(task, e.taskTargetsInOrder(task))
 	if task.PerText != "" {
-		r.Per, r.MaxFailPercent = task.PerText, task.MaxFailPercentage
+		r.Per, r.MaxFailPercent, r.OncePerGroup = task.PerText, task.MaxFailPercentage, task.RunOnce
 		for _, g := range groups {
 			r.Groups = append(r.Groups, RolloutGroup{Key: g.key, Hosts: g.names()})
 		}
-	} else if task.RunOnce && len(groups) == 1 {
+	}
+	if task.RunOnce && len(groups) == 1 {
 		r.RunOnce = groups[0].targets[0].Host.Name
 	}
 	if task.Health != nil {

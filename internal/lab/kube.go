@@ -165,25 +165,22 @@ func (l *Lab) StartKube(ctx context.Context, opts KubeOptions) (c *KubeCluster, 
 	if len(masters) == 0 {
 		masters = l.Hosts
 	}
-	seen := map[*Host]bool{}
-	for _, m := range masters {
-		if m == nil || m.lab != l || seen[m] {
-			return nil, errors.New("lab: StartKube: masters must be distinct hosts of this lab")
-		}
-		seen[m] = true
+	n, err := l.kubes.claim(l, masters)
+	if err != nil {
+		return nil, err
 	}
 	kctx, cancel := context.WithCancel(context.Background())
 	c = &KubeCluster{
 		Masters:              masters,
 		Version:              KubeVersion,
 		ControlPlaneEndpoint: masters[0].Address + ":6443",
-		dir:                  filepath.Join(l.Dir, "kube"),
+		dir:                  filepath.Join(l.Dir, fmt.Sprintf("kube-%d", n)),
 		cancel:               cancel,
 		masters:              map[*Host]*kubeMaster{},
 	}
 	if err := os.Mkdir(c.dir, 0o700); err != nil {
 		cancel()
-		return nil, fmt.Errorf("lab: StartKube: %w (one cluster per lab)", err)
+		return nil, fmt.Errorf("lab: StartKube: %w", err)
 	}
 	if err := l.onStop(c.stop); err != nil {
 		cancel()
@@ -248,6 +245,35 @@ func (l *Lab) StartKube(ctx context.Context, opts KubeOptions) (c *KubeCluster, 
 		return c, err
 	}
 	return c, nil
+}
+
+// kubeState is the lab's clusters: each has its own etcd, PKI and directory, and a
+// host is a master of one cluster at most.
+type kubeState struct {
+	mu       sync.Mutex
+	clusters int
+	masters  map[*Host]bool
+}
+
+// claim makes masters the next cluster's, returning its number (1, 2, ...).
+func (k *kubeState) claim(l *Lab, masters []*Host) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seen := map[*Host]bool{}
+	for _, m := range masters {
+		if m == nil || m.lab != l || seen[m] || k.masters[m] {
+			return 0, errors.New("lab: StartKube: masters must be distinct hosts of this lab, in no other cluster")
+		}
+		seen[m] = true
+	}
+	if k.masters == nil {
+		k.masters = map[*Host]bool{}
+	}
+	for m := range seen {
+		k.masters[m] = true
+	}
+	k.clusters++
+	return k.clusters, nil
 }
 
 // kubePKI is the cluster's certificates: shared ones and one set per master.

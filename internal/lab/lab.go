@@ -92,6 +92,7 @@ type Lab struct {
 
 	links     linkState     // link.go
 	firewalls firewallState // firewalld.go
+	kubes     kubeState     // kube.go
 
 	stopOnce sync.Once
 	stopErr  error

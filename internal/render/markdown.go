@@ -42,18 +42,21 @@ func mdRollouts(b *strings.Builder, rollouts []report.Rollout) {
 		if ro.Serial != "" {
 			parts = append(parts, "serial "+ro.Serial)
 		}
-		if ro.RunOnce != "" {
+		switch {
+		case ro.RunOnce != "":
 			parts = append(parts, "once, on "+mdCode(ro.RunOnce))
+		case ro.RunOncePerGroup:
+			parts = append(parts, "once in each group")
 		}
 		if ro.HealthGate != "" {
 			parts = append(parts, "health gate: "+mdText(ro.HealthGate))
 		}
-		if ro.Per != "" {
+		if ro.Per != "" && len(ro.Groups) > 1 {
 			parts = append(parts, fmt.Sprintf("per %s, %d groups side by side; %s", mdCode(ro.Per), len(ro.Groups), stopRule(ro.MaxFailPercentage)))
 		}
 		fmt.Fprintf(b, "- task %s: %s\n", mdCode(ro.Task), strings.Join(parts, "; "))
-		for _, g := range ro.Groups {
-			fmt.Fprintf(b, "  - %s: %s\n", mdCode(g.Key), mdHosts(g.Hosts))
+		for i := 0; len(ro.Groups) > 1 && i < len(ro.Groups); i++ {
+			fmt.Fprintf(b, "  - %s: %s\n", mdCode(ro.Groups[i].Key), mdHosts(ro.Groups[i].Hosts))
 		}
 	}
 	if len(rollouts) > 0 {

@@ -9,11 +9,13 @@ import (
 	"github.com/hostplan/hostplan/internal/report"
 )
 
-// rolloutLine says how a task changes its hosts: "rolling, 1 host at a time; ...".
+// rolloutLine says how a task changes its hosts: "rolling, 1 host at a time; ...". A
+// task with per over one group reads as one without it.
 func rolloutLine(ro *report.Rollout) string {
 	var parts []string
-	if ro.Per != "" {
-		parts = append(parts, fmt.Sprintf("per %s: %d %s side by side", ro.Per, len(ro.Groups), plural(len(ro.Groups), "group", "groups")))
+	groups := ro.Per != "" && len(ro.Groups) > 1
+	if groups {
+		parts = append(parts, fmt.Sprintf("per %s: %d groups side by side", ro.Per, len(ro.Groups)))
 	}
 	if ro.Serial != "" {
 		unit := " hosts"
@@ -23,7 +25,7 @@ func rolloutLine(ro *report.Rollout) string {
 			unit = " of the hosts"
 		}
 		within := ""
-		if ro.Per != "" {
+		if groups {
 			within = " in each group"
 		}
 		parts = append(parts, "rolling, "+ro.Serial+unit+" at a time"+within)
@@ -31,25 +33,16 @@ func rolloutLine(ro *report.Rollout) string {
 	switch {
 	case ro.RunOnce != "":
 		parts = append(parts, "runs once, on "+ro.RunOnce)
-	case ro.Per != "" && ro.Serial == "" && singleHosts(ro.Groups):
+	case ro.RunOncePerGroup:
 		parts = append(parts, "runs once in each group")
 	}
 	if ro.HealthGate != "" {
 		parts = append(parts, "each host waits for: "+ro.HealthGate)
 	}
-	if ro.Per != "" {
+	if groups {
 		parts = append(parts, stopRule(ro.MaxFailPercentage))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func singleHosts(groups []report.RolloutGroup) bool {
-	for _, g := range groups {
-		if len(g.Hosts) != 1 {
-			return false
-		}
-	}
-	return len(groups) > 0
 }
 
 func stopRule(maxFail *int) string {
@@ -71,7 +64,7 @@ func (r *Human) planGroups(p *report.Plan) {
 	}
 	for i := range p.Rollouts {
 		ro := &p.Rollouts[i]
-		if ro.Per == "" {
+		if ro.Per == "" || len(ro.Groups) < 2 {
 			continue
 		}
 		fmt.Fprintf(r.W, "%s\n", r.paint(bold, fmt.Sprintf("task %q per %s:", ro.Task, ro.Per)))
@@ -113,8 +106,16 @@ func groupKey(key string) string { return Visible(strconv.Quote(key)) }
 
 // applyGroups prints what happened to each group of each task with per.
 func (r *Human) applyGroups(res *report.Apply) {
-	task := ""
+	perTask := map[string]int{}
 	for _, g := range res.Groups {
+		perTask[g.Task]++
+	}
+	task, shown := "", false
+	for _, g := range res.Groups {
+		if perTask[g.Task] < 2 {
+			continue // one group: the hosts' lines say it all
+		}
+		shown = true
 		if g.Task != task {
 			task = g.Task
 			fmt.Fprintf(r.W, "%s\n", r.paint(bold, fmt.Sprintf("task %q by group:", task)))
@@ -135,7 +136,7 @@ func (r *Human) applyGroups(res *report.Apply) {
 			fmt.Fprintf(r.W, "; %d %s changed in %s\n", changed, plural(changed, "host", "hosts"), took)
 		}
 	}
-	if len(res.Groups) > 0 {
+	if shown {
 		fmt.Fprintln(r.W)
 	}
 }

@@ -49,6 +49,7 @@ type Rollout struct {
 	// Per is the task's per expression; Groups its hosts by the value of per, each group
 	// rolled on its own (for run_once, the one host of each group).
 	Per               string         `json:"per,omitempty"`
+	RunOncePerGroup   bool           `json:"run_once_per_group,omitempty"`
 	Groups            []RolloutGroup `json:"groups,omitempty"`
 	MaxFailPercentage *int           `json:"max_fail_percentage,omitempty"`
 }
@@ -325,7 +326,7 @@ func fingerprint(c *tasks.Change, sum func([]byte) string) string {
 }
 
 func rollout(r engine.Rollout) Rollout {
-	out := Rollout{Task: r.Task, Serial: r.Serial, RunOnce: r.RunOnce, HealthGate: r.Gate, Per: r.Per}
+	out := Rollout{Task: r.Task, Serial: r.Serial, RunOnce: r.RunOnce, HealthGate: r.Gate, Per: r.Per, RunOncePerGroup: r.OncePerGroup}
 	for _, g := range r.Groups {
 		out.Groups = append(out.Groups, RolloutGroup{Key: g.Key, Hosts: g.Hosts})
 	}
