@@ -4,7 +4,7 @@ BIN       := bin
 PKGS      := openssh-server openssh-client socat iptables iproute2 sudo patch diffutils etcd-server nftables dbus firewalld
 DEMO_DIR  ?= /tmp/hostplan-demo
 
-.PHONY: all build deps kube-bins test lint fuzz bench demo lab-clean clean
+.PHONY: bench-scale all build deps kube-bins test lint fuzz bench demo lab-clean clean
 
 all: build
 
@@ -84,6 +84,12 @@ BENCH_LOAD_HOSTS ?= 50
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(BIN)/hostplan-bench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -load-hosts $(BENCH_LOAD_HOSTS) -hostplan $(BIN)/hostplan -plan bench/plan -out bench/results
+
+# bench-scale: the cost curve of the masters' change up to 1,000 lab hosts (one round;
+# minutes, and about 1,000 sshd processes at once at the top).
+BENCH_SCALE_N ?= 20,50,200,1000
+bench-scale: deps build
+	$(BIN)/hostplan-bench -n $(BENCH_SCALE_N) -rounds 1 -mem-hosts 0 -load-hosts 0 -hostplan $(BIN)/hostplan -plan bench/masters -out bench/results
 
 demo: deps build kube-bins
 	DEMO_DIR=$(DEMO_DIR) sh scripts/demo.sh

@@ -2,7 +2,7 @@
 // each host is a network namespace plus persistent mount and UTS namespaces (overlays over
 // /etc, /usr, /var and /opt; empty /root, /home, /tmp, /srv; a private /run and /sys),
 // reached through a real OpenSSH server (`sshd -i`, one per TCP connection) on
-// 127.0.1.N:PORT. Nothing done on a lab host touches the real machine's files.
+// 127.0.1.N:PORT (127.0.2.N and on past 254 hosts). Nothing done on a lab host touches the real machine's files.
 //
 // A lab needs root (CAP_SYS_ADMIN) and OpenSSH's sshd and sftp-server. Tests use
 // ForTest, which skips when those are missing.
@@ -44,8 +44,10 @@ const (
 	KeyPassphrase = "lab-passphrase"
 	// DefaultRoot holds the state directories of labs started without Options.Dir.
 	DefaultRoot = "/run/hostplan-lab"
-	// MaxHosts is the largest Options.Hosts (host N listens on 127.0.1.N).
-	MaxHosts = 254
+	// MaxHosts is the largest Options.Hosts (see hostAddress). Each host is a network
+	// and mount namespace with four overlays; sshd runs per connection, so an idle host
+	// costs no process.
+	MaxHosts = 2000
 )
 
 // Options configure Start.
@@ -227,7 +229,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	for i := 1; i <= opts.Hosts; i++ {
 		h := &Host{
 			Name:    "h" + strconv.Itoa(i),
-			Address: "127.0.1." + strconv.Itoa(i),
+			Address: hostAddress(i),
 			NetNS:   l.Name + "-h" + strconv.Itoa(i),
 			lab:     l,
 		}
@@ -292,6 +294,12 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	l.mu.Unlock()
 	return l, nil
+}
+
+// hostAddress is host n's loopback address (n from 1): 127.0.1.1 to 127.0.1.254, then
+// 127.0.2.1 and on, never .0 or .255 of a /24.
+func hostAddress(n int) string {
+	return fmt.Sprintf("127.0.%d.%d", 1+(n-1)/254, 1+(n-1)%254)
 }
 
 // takeOwnership creates Dir/owner, locked (flock) for as long as this process runs the lab.

@@ -448,7 +448,7 @@ func TestBadOptions(t *testing.T) {
 	if reason := Unavailable(); reason != "" {
 		t.Skip(reason)
 	}
-	for _, o := range []Options{{Dir: "/tmp/lab"}, {Dir: "/etc/lab"}, {Name: "Bad Name"}, {Hosts: 255}, {Dir: "/run/a,b"}} {
+	for _, o := range []Options{{Dir: "/tmp/lab"}, {Dir: "/etc/lab"}, {Name: "Bad Name"}, {Hosts: MaxHosts + 1}, {Dir: "/run/a,b"}} {
 		if l, err := Start(context.Background(), o); err == nil {
 			l.Stop()
 			t.Errorf("Start(%+v) worked", o)
@@ -619,6 +619,14 @@ func TestCleanLeavesOtherDirs(t *testing.T) {
 	for _, d := range []string{young, other} {
 		if _, err := os.Stat(d); err != nil {
 			t.Errorf("Clean removed %s", d)
+		}
+	}
+}
+
+func TestHostAddress(t *testing.T) {
+	for n, want := range map[int]string{1: "127.0.1.1", 254: "127.0.1.254", 255: "127.0.2.1", 1000: "127.0.4.238", MaxHosts: "127.0.8.222"} {
+		if got := hostAddress(n); got != want {
+			t.Errorf("hostAddress(%d) = %s, want %s", n, got, want)
 		}
 	}
 }

@@ -52,7 +52,9 @@ func main() {
 	}
 	var report strings.Builder
 	fmt.Fprintf(&report, "hostplan-bench %s, %s, %d CPUs, %d rounds, medians\n\n", time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), rounds)
-	fmt.Fprintf(&report, "%5s  %8s  %8s %6s  %8s %6s  %8s %6s\n", "N", "floor", "plan", "x", "apply", "x", "replan", "x")
+	fmt.Fprintf(&report, "plan %s\n\n", planDir)
+	fmt.Fprintf(&report, "%5s  %8s  %8s %6s  %8s %6s  %8s %6s  %s\n", "N", "floor", "plan", "x", "apply", "x", "replan", "x",
+		"CPU ms/host plan, apply; peak RSS plan, apply")
 	for _, f := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > lab.MaxHosts {
@@ -136,14 +138,19 @@ iptables -w -F && iptables -w -t nat -F && { iptables -w -X HOSTPLAN-ALLOW 2>/de
 rm -f /etc/iptables/rules.v4 /etc/sysctl.d/90-hostplan-net.ipv4.ip_forward.conf &&
 echo 0 > /proc/sys/net/ipv4/ip_forward`
 
-// reset gives every host a kubeadm master's manifest and none of the plan's changes.
+// reset gives every host a kubeadm master's manifest and none of the plan's changes. A
+// few hosts at a time: hundreds of iptables processes at once on two cores outlast the
+// lab's wait for a command's output.
 func (b *benchLab) reset() error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(b.l.Hosts))
+	sem := make(chan struct{}, 4*runtime.NumCPU())
 	for i, h := range b.l.Hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			if _, err := h.Exec(context.Background(), resetScript); err != nil {
 				errs[i] = err
 				return
@@ -218,25 +225,32 @@ func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) 
 		return "", err
 	}
 	defer b.l.Stop()
-	common := []string{"-i", b.inventory, "--ssh-config", "none", "--parallel", strconv.Itoa(parallel)}
+	// Lab hosts share this machine's CPUs with hostplan: at hundreds of hosts at once
+	// their sshd's key exchanges queue for them, far past the default 10 s timeout (the
+	// floor's ssh has none).
+	common := []string{"-i", b.inventory, "--ssh-config", "none", "--parallel", strconv.Itoa(parallel), "--timeout", "3m"}
 	var floor, plan, apply, replan []time.Duration
+	var planCost, applyCost cost
 	for range rounds {
 		if err := b.reset(); err != nil {
 			return "", err
 		}
-		d, err := b.floor()
+		fd, err := b.floor()
 		if err != nil {
 			return "", err
 		}
-		floor = append(floor, d)
-		if d, _, err = b.run(hostplan, 2, append(append([]string{"plan"}, common...), planDir)...); err != nil {
+		floor = append(floor, fd)
+		d, ru, err := b.run(hostplan, 2, append(append([]string{"plan"}, common...), planDir)...)
+		if err != nil {
 			return "", err
 		}
 		plan = append(plan, d)
-		if d, _, err = b.run(hostplan, 0, append(append([]string{"apply", "--auto-approve"}, common...), planDir)...); err != nil {
+		planCost.add(ru)
+		if d, ru, err = b.run(hostplan, 0, append(append([]string{"apply", "--auto-approve"}, common...), planDir)...); err != nil {
 			return "", err
 		}
 		apply = append(apply, d)
+		applyCost.add(ru)
 		if d, _, err = b.run(hostplan, 0, append(append([]string{"plan"}, common...), planDir)...); err != nil {
 			return "", err
 		}
@@ -245,8 +259,27 @@ func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) 
 	f := median(floor)
 	ratio := func(d time.Duration) float64 { return d.Seconds() / f.Seconds() }
 	p, a, r := median(plan), median(apply), median(replan)
-	return fmt.Sprintf("%5d  %7.3fs  %7.3fs %5.2fx  %7.3fs %5.2fx  %7.3fs %5.2fx\n", n, f.Seconds(), p.Seconds(), ratio(p), a.Seconds(), ratio(a), r.Seconds(), ratio(r)), nil
+	return fmt.Sprintf("%5d  %7.3fs  %7.3fs %5.2fx  %7.3fs %5.2fx  %7.3fs %5.2fx  %.1f, %.1f; %.0f MiB, %.0f MiB\n",
+		n, f.Seconds(), p.Seconds(), ratio(p), a.Seconds(), ratio(a), r.Seconds(), ratio(r),
+		planCost.msPerHost(n), applyCost.msPerHost(n), planCost.rssMiB(), applyCost.rssMiB()), nil
 }
+
+// cost is hostplan's own CPU time (user + system, median over rounds) and peak RSS
+// (the largest of the rounds).
+type cost struct {
+	cpu    []time.Duration
+	maxRSS int64 // KiB on Linux
+}
+
+func (c *cost) add(ru *syscall.Rusage) {
+	c.cpu = append(c.cpu, time.Duration(ru.Utime.Nano()+ru.Stime.Nano()))
+	c.maxRSS = max(c.maxRSS, ru.Maxrss)
+}
+
+func (c *cost) msPerHost(n int) float64 {
+	return float64(median(c.cpu).Microseconds()) / 1000 / float64(n)
+}
+func (c *cost) rssMiB() float64 { return float64(c.maxRSS) / 1024 }
 
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
