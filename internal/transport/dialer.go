@@ -442,11 +442,22 @@ func (d *Dialer) dialOnce(ctx context.Context, name, addr, login string, t Targe
 	stopped := stop()
 	if err != nil {
 		raw.Close()
-		return nil, nil, d.handshakeError(ctx, a, raw, err, stopped, login, fail)
+		return nil, nil, proxyKeyNote(t, via, d.handshakeError(ctx, a, raw, err, stopped, login, fail))
 	}
 	raw.SetDeadline(time.Time{})
 	client := ssh.NewClient(sc, chans, reqs)
 	return client, d.startKeepalive(client), nil
+}
+
+// proxyKeyNote adds to an unknown host key of a host reached through its ProxyCommand
+// that the ssh-keyscan line the error suggests would not go through the command.
+func proxyKeyNote(t Target, via *ssh.Client, err error) error {
+	var unknown *UnknownHostKeyError
+	if via != nil || t.ProxyCommand == "" || !errors.As(err, &unknown) {
+		return err
+	}
+	return fmt.Errorf("%w (but %s is reached through its ProxyCommand, which ssh-keyscan does not use: "+
+		"compare the fingerprint with `ssh-keygen -lf` of the host's key on the host, then use --accept-new-host-keys)", err, t.Name)
 }
 
 // attempt is the client configuration of one dial, and what it learnt.

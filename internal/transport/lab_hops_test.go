@@ -177,6 +177,16 @@ host "inner-direct" {
 		t.Errorf("under OpenSSH the ProxyCommand saw %%n %%h %%p %%r = %q", got)
 	}
 
+	// An unknown key of a host behind a ProxyCommand: refused, saying the suggested
+	// scan would not go through the command.
+	unknownKey := targets["inner"]
+	unknownKey.KnownHosts = writeTestFile(t, dir, "empty_known_hosts", "")
+	_, err = d.Dial(ctx, unknownKey)
+	var unknown *UnknownHostKeyError
+	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "inner is reached through its ProxyCommand, which ssh-keyscan does not use") {
+		t.Errorf("unknown key behind a ProxyCommand: %v", err)
+	}
+
 	// Not reachable without it.
 	if _, err := d.Dial(ctx, targets["inner-direct"]); err == nil {
 		t.Error("the inner sshd is reachable directly: the test proves nothing")
