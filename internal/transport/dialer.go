@@ -446,7 +446,11 @@ func (d *Dialer) dialOnce(ctx context.Context, name, addr, login string, t Targe
 	}
 	raw.SetDeadline(time.Time{})
 	client := ssh.NewClient(sc, chans, reqs)
-	return client, d.startKeepalive(client), nil
+	lv := d.startKeepalive(client)
+	if pc, ok := tcp.(*proxyConn); ok {
+		pc.lv.Store(lv) // so that a dying ProxyCommand is named as the cause
+	}
+	return client, lv, nil
 }
 
 // proxyKeyNote adds to an unknown host key of a host reached through its ProxyCommand

@@ -69,7 +69,8 @@ type proxyConn struct {
 	stderr  *tailBuffer
 	left    chan struct{} // closed once the command's process has exited (not reaped)
 
-	readAny   atomic.Bool // it wrote a byte of output
+	readAny   atomic.Bool              // it wrote a byte of output
+	lv        atomic.Pointer[liveness] // the connection's, once it is up
 	mu        sync.Mutex
 	reaped    bool
 	waitErr   error
@@ -191,8 +192,14 @@ func (c *proxyConn) ended(err error) error {
 	if status == "" && c.readAny.Load() && errors.Is(err, io.EOF) {
 		return err
 	}
-	return &ProxyCommandError{Command: c.command, Status: status,
+	perr := &ProxyCommandError{Command: c.command, Status: status,
 		Stderr: strings.TrimSpace(c.stderr.String()), Silent: !c.readAny.Load()}
+	// Said before x/crypto sees the error and fails the sessions, which then report
+	// "connection lost" with the reason liveness holds.
+	if lv := c.lv.Load(); lv != nil && lv.lost() == nil {
+		lv.set(perr)
+	}
+	return perr
 }
 
 func (c *proxyConn) Read(p []byte) (int, error) {
