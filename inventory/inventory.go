@@ -93,6 +93,12 @@ type ConnSettings struct {
 	Become       bool     // run commands and writes through sudo
 	BecomeUser   string   // default root
 	Shell        string   // "sh" or "cmd" (a Windows host); "" detects it when connecting
+
+	// Jumps are Bastion's jump hosts (a chain "a,b" too), each resolved like a host, in
+	// dialling order (Resolve fills them in). ProxyCommand is ssh_config's, its tokens
+	// expanded; "" for none.
+	Jumps        []ConnSettings
+	ProxyCommand string
 }
 
 // Group is a named set of hosts with its own variables.

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -39,20 +40,33 @@ type sshConfigFile struct {
 //  2. ~/.ssh/config (opts.SSHConfig), looked up by the inventory address if one is
 //     set, else by the host name, exactly as `ssh <address>` would: HostName (which
 //     replaces the address it was looked up by), User, Port, IdentityFile (all of them,
-//     in order; only when the inventory gives none), ProxyJump, UserKnownHostsFile
-//     (the first file). "~" and the tokens %%, %d, %h, %i, %L, %l, %n, %p, %r and %u
-//     are expanded. Match blocks are skipped (and reported once in inv.Warnings), and
-//     a file that cannot be parsed is ignored with a warning;
+//     in order; only when the inventory gives none), ProxyJump or ProxyCommand
+//     (whichever comes first, as in OpenSSH; an inventory bastion overrides both),
+//     UserKnownHostsFile (the first file). "~" and the tokens %%, %d, %h, %i, %L, %l,
+//     %n, %p, %r and %u are expanded (ProxyCommand: only %%, %h, %k, %n, %p and %r, and
+//     no "~", as ssh does). Match blocks are skipped (and reported once in
+//     inv.Warnings), and a file that cannot be parsed is ignored with a warning;
 //  3. built-in defaults: connection "ssh", address = the host name, port 22, the
 //     local user, ~/.ssh/known_hosts, identity files ~/.ssh/id_ed25519, id_ecdsa and
 //     id_rsa (only when nothing above named any; some may not exist), become_user
 //     "root".
 //
-// Hosts with connection "local" skip ~/.ssh/config and have no bastion. A ProxyJump with several hops or an
-// unreadable Port is an error. Resolve is safe for concurrent use; it may append to
-// inv.Warnings, so read those after the Resolve calls have returned.
+// The jump hosts of a bastion or ProxyJump ("a" or a chain "a,b") are resolved the same
+// way, each by its own name, into Jumps (see ResolveJumps). Hosts with connection
+// "local" skip ~/.ssh/config and have no bastion. An unreadable Port, a ProxyCommand
+// with an unknown %-token, and a jump chain that loops or is longer than MaxJumps are
+// errors. Resolve is safe for concurrent use; it may append to inv.Warnings, so read
+// those after the Resolve calls have returned.
 func (inv *Inventory) Resolve(h *Host, opts ResolveOptions) (ConnSettings, error) {
-	return inv.resolve(h.Name, h.Conn, h.noBastion, opts, nil, "")
+	c, err := inv.resolve(h.Name, h.Conn, h.noBastion, opts, nil, "")
+	if err != nil || c.Bastion == "" {
+		return c, err
+	}
+	alias := cmp.Or(h.Conn.Address, h.Name)
+	if c.Jumps, err = inv.jumpChain(c.Bastion, c, opts, []string{alias}); err != nil {
+		return c, fmt.Errorf("bastion %s: %w", c.Bastion, err)
+	}
+	return c, nil
 }
 
 // Target is a host with its connection settings resolved.
@@ -82,23 +96,29 @@ func (inv *Inventory) Targets(limit string, opts ResolveOptions) ([]Target, erro
 	return out, nil
 }
 
-// ResolveBastion returns the settings to connect to the jump host of a resolved host
-// (target.Bastion, "[user@]host[:port]"). The jump host is looked up in ~/.ssh/config
-// by its host part like any host (so a bastion can be an ssh_config alias); user and
-// port written in the bastion string win. Without an IdentityFile from ssh_config it
-// offers the target's identity files, and it checks its host key in the target's
-// known_hosts file unless ssh_config names another. Its own Bastion is set when
-// ssh_config gives it a ProxyJump (a chain the caller may refuse).
+// ResolveBastion returns the settings to connect to the jump host a resolved host is
+// reached through: the last of target.Bastion's hops, resolved as ResolveJumps does.
 func (inv *Inventory) ResolveBastion(target ConnSettings, opts ResolveOptions) (ConnSettings, error) {
-	if target.Bastion == "" {
-		return ConnSettings{}, errors.New("the host has no bastion")
-	}
-	u, host, port, err := parseJumpHost(target.Bastion)
+	jumps, err := inv.ResolveJumps(target, opts)
 	if err != nil {
 		return ConnSettings{}, err
 	}
-	in := ConnSettings{Connection: "ssh", User: u, Port: port}
-	return inv.resolve(host, in, false, opts, target.IdentityFile, target.KnownHosts)
+	return jumps[len(jumps)-1], nil
+}
+
+// ResolveJumps resolves the jump hosts of a resolved host (target.Bastion,
+// "[user@]host[:port]" or a chain "a,b"), in dialling order, as ssh -J does: each hop
+// is looked up in ~/.ssh/config by its host part like any host (so it can be an
+// ssh_config alias), and user and port written in the chain win. The first hop's own
+// ProxyJump (its hops come before it) or ProxyCommand apply; the later hops are
+// reached through the hop before them, so theirs do not. Without an IdentityFile from
+// ssh_config a hop offers the target's identity files, and it checks its host key in
+// the target's known_hosts file unless ssh_config names another.
+func (inv *Inventory) ResolveJumps(target ConnSettings, opts ResolveOptions) ([]ConnSettings, error) {
+	if target.Bastion == "" {
+		return nil, errors.New("the host has no bastion")
+	}
+	return inv.jumpChain(target.Bastion, target, opts, nil)
 }
 
 func (inv *Inventory) resolve(name string, in ConnSettings, noBastion bool, opts ResolveOptions, fallbackIDs []string, fallbackKnown string) (ConnSettings, error) {
@@ -259,20 +279,29 @@ func (r *sshResolver) knownHosts(c *ConnSettings, fallback string) {
 
 func (r *sshResolver) bastion(c *ConnSettings, noBastion bool) error {
 	if c.Connection == "local" {
-		c.Bastion = ""
+		c.Bastion, c.ProxyCommand = "", ""
 		return nil
 	}
 	if c.Bastion != "" || noBastion {
-		return nil
+		return nil // the inventory's bastion (or "none") overrides ssh_config's
 	}
-	if pj := r.get("ProxyJump"); pj != "" && !strings.EqualFold(pj, "none") {
-		pj = r.expand("ProxyJump", pj)
-		if _, _, _, err := parseJumpHost(pj); err != nil {
+	key, v := r.firstProxy()
+	switch {
+	case v == "" || strings.EqualFold(v, "none"):
+		return nil
+	case key == "proxyjump":
+		pj := r.expand("ProxyJump", v)
+		hops, err := parseJumpChain(pj)
+		if err != nil {
 			return fmt.Errorf("%s: ProxyJump for host %s: %v", r.cfgPath, r.alias, err)
 		}
-		c.Bastion = strings.TrimPrefix(pj, "ssh://")
-	} else if pc := r.get("ProxyCommand"); pj == "" && pc != "" && !strings.EqualFold(pc, "none") {
-		r.inv.warnLocked(fmt.Sprintf("%s: ProxyCommand for host %s is not supported and was ignored; hostplan connects directly (use ProxyJump for a jump host)", r.cfgPath, r.alias))
+		c.Bastion = joinJumpChain(hops)
+	default:
+		pc, err := r.proxyCommand(v)
+		if err != nil {
+			return err
+		}
+		c.ProxyCommand = pc
 	}
 	return nil
 }
@@ -428,14 +457,28 @@ func expandTilde(p, home string) string {
 }
 
 // parseJumpHost splits "[user@]host[:port]" (or ssh://[user@]host[:port], or
-// [user@][ipv6]:port); port 0 means not given.
+// [user@][ipv6]:port); port 0 means not given. Of a chain "a,b" it checks every hop
+// and returns the last, the one the host is reached through (OpenSSH's jump host).
 func parseJumpHost(s string) (usr, host string, port int, err error) {
+	if !strings.Contains(s, ",") {
+		return parseOneJumpHost(s)
+	}
+	hops, err := parseJumpChain(s)
+	if err != nil {
+		return "", "", 0, err
+	}
+	last := hops[len(hops)-1]
+	return last.user, last.host, last.port, nil
+}
+
+// parseOneJumpHost is parseJumpHost for one hop.
+func parseOneJumpHost(s string) (usr, host string, port int, err error) {
 	bad := func(why string) (string, string, int, error) {
-		return "", "", 0, fmt.Errorf("bastion %q %s; write it as \"[user@]host[:port]\", for example \"jump@bastion.example.com:22\"", s, why)
+		return "", "", 0, fmt.Errorf("bastion %q %s; write it as \"[user@]host[:port]\" or a chain \"a,b\", for example \"jump@bastion.example.com:22\"", s, why)
 	}
 	rest := strings.TrimPrefix(strings.TrimSpace(s), "ssh://")
 	if strings.Contains(rest, ",") {
-		return bad("lists several jump hosts, and hostplan supports one")
+		return bad("lists several jump hosts where one belongs")
 	}
 	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
 		usr, rest = rest[:i], rest[i+1:]

@@ -102,7 +102,10 @@ func TestResolve(t *testing.T) {
 		{host: "alias1", want: ConnSettings{
 			Connection: "ssh", Address: "real1.example.com", Port: 2201, User: "cfguser",
 			IdentityFile: []string{h + "/.ssh/id_real1.example.com_cfguser", h + "/keys/alias1-2201", h + "/.ssh/global"},
-			KnownHosts:   h + "/.ssh/known_hosts", Bastion: "jump@bastion.example.com:2222", BecomeUser: "root"}},
+			KnownHosts:   h + "/.ssh/known_hosts", Bastion: "jump@bastion.example.com:2222", BecomeUser: "root",
+			Jumps: []ConnSettings{{Connection: "ssh", Address: "192.0.2.1", Port: 2222, User: "jump",
+				IdentityFile: []string{h + "/.ssh/bastion_key", h + "/.ssh/global"},
+				KnownHosts:   h + "/.ssh/known_hosts", BecomeUser: "root"}}}},
 		{host: "override", want: ConnSettings{
 			Connection: "ssh", Address: "real1.example.com", Port: 22, User: "invuser",
 			IdentityFile: []string{"/k"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
@@ -124,7 +127,17 @@ func TestResolve(t *testing.T) {
 			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
 		{host: "pc", want: ConnSettings{
 			Connection: "ssh", Address: "pc", Port: 22, User: "defaultuser",
-			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
+			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root",
+			ProxyCommand: "ssh -W pc:22 gateway"}},
+		// Each hop resolved by its own name (Host * gives them the global key).
+		{host: "multi", want: ConnSettings{
+			Connection: "ssh", Address: "multi", Port: 22, User: "defaultuser",
+			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root",
+			Bastion: "a@one,b@two", Jumps: []ConnSettings{
+				{Connection: "ssh", Address: "one", Port: 22, User: "a", IdentityFile: []string{h + "/.ssh/global"},
+					KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"},
+				{Connection: "ssh", Address: "two", Port: 22, User: "b", IdentityFile: []string{h + "/.ssh/global"},
+					KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}}}},
 		{host: "local", want: ConnSettings{
 			Connection: "local", Address: "local", Port: 22, User: "tester",
 			IdentityFile: []string{h + "/.ssh/id_ed25519", h + "/.ssh/id_ecdsa", h + "/.ssh/id_rsa"},
@@ -132,8 +145,10 @@ func TestResolve(t *testing.T) {
 		{host: "invbastion", want: ConnSettings{
 			Connection: "ssh", Address: "real1.example.com", Port: 2201, User: "cfguser",
 			IdentityFile: []string{h + "/.ssh/id_real1.example.com_cfguser", h + "/keys/alias1-2201", h + "/.ssh/global"},
-			KnownHosts:   "/inv/known_hosts", Bastion: "other@gw:22", BecomeUser: "root"}},
-		{host: "multi", err: "several jump hosts"},
+			KnownHosts:   "/inv/known_hosts", Bastion: "other@gw:22", BecomeUser: "root",
+			// The jump host borrows the target's known_hosts (ssh_config names none for it).
+			Jumps: []ConnSettings{{Connection: "ssh", Address: "gw", Port: 22, User: "other",
+				IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: "/inv/known_hosts", BecomeUser: "root"}}}},
 		{host: "badport", err: `Port "ssh" for host badport`},
 	}
 	for _, tt := range tests {
@@ -157,7 +172,6 @@ func TestResolve(t *testing.T) {
 	wantWarnings := []string{
 		opts.SSHConfig + ": Match blocks are not evaluated by hostplan and their settings were ignored (line 14)",
 		opts.SSHConfig + ": unsupported tokens for host tokhost were left as written: %C in IdentityFile",
-		opts.SSHConfig + ": ProxyCommand for host pc is not supported and was ignored",
 	}
 	if len(inv.Warnings) != len(wantWarnings) {
 		t.Fatalf("warnings:\n%s", strings.Join(inv.Warnings, "\n"))
@@ -291,7 +305,10 @@ func TestParseJumpHost(t *testing.T) {
 		{in: "@bastion", err: "empty user"},
 		{in: "bastion:0", err: "port"},
 		{in: "jump@", err: "no host"},
-		{in: "a,b", err: "several jump hosts"},
+		// A chain is checked whole and gives its last hop (the one the host is reached through).
+		{in: "a@one, ssh://jump@bastion:2222", user: "jump", host: "bastion", port: 2222},
+		{in: "a,b:0", err: "port"},
+		{in: "a,,b", err: "empty hop (number 2)"},
 		{in: "[::1", err: "unclosed"},
 	}
 	for _, tt := range tests {

@@ -284,11 +284,23 @@ func transportTarget(t *Target) transport.Target {
 		IdentityFiles: c.IdentityFile,
 		KnownHosts:    c.KnownHosts,
 		Bastion:       c.Bastion,
+		Jumps:         transportJumps(c.Jumps),
+		ProxyCommand:  c.ProxyCommand,
 		Become:        c.Become,
 		BecomeUser:    c.BecomeUser,
 		Local:         c.Connection == "local",
 		Shell:         transport.Shell(c.Shell),
 	}
+}
+
+// transportJumps are a host's resolved jump hosts, each named by its address.
+func transportJumps(jumps []inventory.ConnSettings) []transport.Target {
+	var out []transport.Target
+	for _, j := range jumps {
+		out = append(out, transport.Target{Name: j.Address, Address: j.Address, Port: j.Port,
+			User: j.User, IdentityFiles: j.IdentityFile, KnownHosts: j.KnownHosts, ProxyCommand: j.ProxyCommand})
+	}
+	return out
 }
 
 // Close closes every connection of the run.

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,12 +31,24 @@ type Target struct {
 	IdentityFiles []string
 	KnownHosts    string // known_hosts file; default ~/.ssh/known_hosts
 	// Bastion is a jump host "[user@]host[:port]", or a chain "a,b" (a is dialled first,
-	// b through a, the target through b). User defaults to User, port to 22. The same
-	// identity files and known_hosts file are used for the bastions.
-	Bastion    string
-	Become     bool   // run commands and file operations through sudo
-	BecomeUser string // default root
-	Local      bool   // this machine, without SSH (Ansible's connection=local)
+	// b through a, the target through b). Without Jumps, each hop's user defaults to
+	// User, its port to 22, and the target's identity files and known_hosts file are
+	// used for it. With Jumps, Bastion only names the chain in messages.
+	Bastion string
+	// Jumps are the jump hosts resolved one by one (ssh_config's ProxyJump), in
+	// dialling order: Jumps[0] directly (or through its ProxyCommand), each next one
+	// through the one before, the target through the last. Each has its own user, port,
+	// keys and known_hosts; their own Bastion and Jumps are ignored. At most MaxJumps,
+	// and none twice (a loop).
+	Jumps []Target
+	// ProxyCommand is a command whose standard input and output carry the connection
+	// instead of TCP (ssh_config's ProxyCommand, tokens already expanded). It runs as
+	// OpenSSH runs it: `exec COMMAND` in $SHELL -c, or /bin/sh -c. Not with a Bastion,
+	// except on Jumps[0].
+	ProxyCommand string
+	Become       bool   // run commands and file operations through sudo
+	BecomeUser   string // default root
+	Local        bool   // this machine, without SSH (Ansible's connection=local)
 	// Shell is the host's command shell; empty means ShellCmd for a server that says it
 	// is OpenSSH for Windows, else ShellSh.
 	Shell Shell
@@ -250,21 +263,21 @@ func localUser() string {
 	return os.Getenv("USER")
 }
 
-// bastionOf returns the client of t's last bastion (dialled, or shared with other
-// targets), nil without a bastion.
-func (d *Dialer) bastionOf(ctx context.Context, t Target) (*ssh.Client, error) {
-	if t.Bastion == "" {
-		return nil, nil
-	}
-	hops, err := parseBastions(t.Bastion)
+// bastionOf returns the client of t's last jump host (dialled, or shared with other
+// targets), nil without one, and the jump hosts.
+func (d *Dialer) bastionOf(ctx context.Context, t Target) (*ssh.Client, []Target, error) {
+	hops, err := jumpHops(t)
 	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", t.Name, err)
+		return nil, nil, fmt.Errorf("host %s: %w", t.Name, err)
 	}
-	via, err := d.bastionChain(ctx, t, hops)
+	if len(hops) == 0 {
+		return nil, nil, nil
+	}
+	via, err := d.bastionChain(ctx, hops)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s through bastion %s: %w", t.Name, t.Bastion, err)
+		return nil, nil, fmt.Errorf("connect to %s through bastion %s: %w", t.Name, chainText(hops), err)
 	}
-	return via, nil
+	return via, hops, nil
 }
 
 // Dial opens the connection to t: SSH (through t.Bastion if set) or, for t.Local, this
@@ -281,15 +294,15 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (Conn, error) {
 		}
 		return c, nil
 	}
-	via, err := d.bastionOf(ctx, t)
+	via, hops, err := d.bastionOf(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
 	client, lv, err := d.dialSSH(ctx, t.Name, addr, t.User, t, via)
 	var unknown *UnknownHostKeyError
-	if errors.As(err, &unknown) {
-		unknown.Via = t.Bastion
+	if errors.As(err, &unknown) && len(hops) > 0 {
+		unknown.Via = viaText(hops)
 	}
 	if err != nil {
 		return nil, err
@@ -414,7 +427,7 @@ func (d *Dialer) dialOnce(ctx context.Context, name, addr, login string, t Targe
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.ConnectTimeout)
 	defer cancel()
-	tcp, err := d.dialTCP(ctx, addr, via)
+	tcp, err := d.dialTCP(ctx, addr, via, t.ProxyCommand)
 	if err != nil {
 		return nil, nil, fail(err)
 	}
@@ -429,11 +442,26 @@ func (d *Dialer) dialOnce(ctx context.Context, name, addr, login string, t Targe
 	stopped := stop()
 	if err != nil {
 		raw.Close()
-		return nil, nil, d.handshakeError(ctx, a, raw, err, stopped, login, fail)
+		return nil, nil, proxyKeyNote(t, via, d.handshakeError(ctx, a, raw, err, stopped, login, fail))
 	}
 	raw.SetDeadline(time.Time{})
 	client := ssh.NewClient(sc, chans, reqs)
-	return client, d.startKeepalive(client), nil
+	lv := d.startKeepalive(client)
+	if pc, ok := tcp.(*proxyConn); ok {
+		pc.lv.Store(lv) // so that a dying ProxyCommand is named as the cause
+	}
+	return client, lv, nil
+}
+
+// proxyKeyNote adds to an unknown host key of a host reached through its ProxyCommand
+// that the ssh-keyscan line the error suggests would not go through the command.
+func proxyKeyNote(t Target, via *ssh.Client, err error) error {
+	var unknown *UnknownHostKeyError
+	if via != nil || t.ProxyCommand == "" || !errors.As(err, &unknown) {
+		return err
+	}
+	return fmt.Errorf("%w (but %s is reached through its ProxyCommand, which ssh-keyscan does not use: "+
+		"compare the fingerprint with `ssh-keygen -lf` of the host's key on the host, then use --accept-new-host-keys)", err, t.Name)
 }
 
 // attempt is the client configuration of one dial, and what it learnt.
@@ -490,10 +518,14 @@ func (d *Dialer) clientConfig(name, addr, login string, t Target) (*attempt, err
 	return a, nil
 }
 
-// dialTCP connects to addr directly or through the bastion client via.
-func (d *Dialer) dialTCP(ctx context.Context, addr string, via *ssh.Client) (net.Conn, error) {
+// dialTCP connects to addr directly, through the bastion client via, or over the
+// ProxyCommand proxy (jumpHops allows one only where via is nil).
+func (d *Dialer) dialTCP(ctx context.Context, addr string, via *ssh.Client, proxy string) (net.Conn, error) {
 	var tcp net.Conn
 	var err error
+	if via == nil && proxy != "" {
+		return startProxyCommand(proxy, addr)
+	}
 	if via == nil {
 		nd := net.Dialer{Timeout: d.opts.ConnectTimeout}
 		tcp, err = nd.DialContext(ctx, "tcp", addr)
@@ -614,7 +646,12 @@ func (d *Dialer) startKeepalive(client *ssh.Client) *liveness {
 	return lv
 }
 
-// hop is one bastion of a chain.
+// MaxJumps bounds a chain of jump hosts. OpenSSH has no bound (a ProxyJump loop in
+// ssh_config starts ssh processes until something gives out); 8 is far beyond any real
+// network's need.
+const MaxJumps = 8
+
+// hop is one bastion of a chain written as text.
 type hop struct {
 	user string // "" = the target's user
 	host string
@@ -625,35 +662,122 @@ type hop struct {
 func parseBastions(spec string) ([]hop, error) {
 	var hops []hop
 	for _, part := range strings.Split(spec, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			return nil, fmt.Errorf("bastion %q: empty hop", spec)
-		}
-		var h hop
-		if i := strings.LastIndex(part, "@"); i >= 0 {
-			h.user, part = part[:i], part[i+1:]
-			if h.user == "" {
-				return nil, fmt.Errorf("bastion %q: empty user", spec)
-			}
-		}
-		h.host, h.port = part, 22
-		if host, port, err := net.SplitHostPort(part); err == nil {
-			p, err := strconv.Atoi(port)
-			if err != nil || p <= 0 || p > 65535 {
-				return nil, fmt.Errorf("bastion %q: bad port %q", spec, port)
-			}
-			h.host, h.port = host, p
-		} else if strings.HasPrefix(part, "[") && strings.HasSuffix(part, "]") {
-			h.host = part[1 : len(part)-1]
-		} else if strings.Count(part, ":") == 1 {
-			return nil, fmt.Errorf("bastion %q: %v", spec, err)
-		}
-		if h.host == "" {
-			return nil, fmt.Errorf("bastion %q: empty host", spec)
+		h, err := parseHop(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("bastion %q: %w", spec, err)
 		}
 		hops = append(hops, h)
 	}
 	return hops, nil
+}
+
+func parseHop(part string) (hop, error) {
+	var h hop
+	if part == "" {
+		return h, errors.New("empty hop")
+	}
+	if i := strings.LastIndex(part, "@"); i >= 0 {
+		h.user, part = part[:i], part[i+1:]
+		if h.user == "" {
+			return h, errors.New("empty user")
+		}
+	}
+	h.host, h.port = part, 22
+	if host, port, err := net.SplitHostPort(part); err == nil {
+		p, err := strconv.Atoi(port)
+		if err != nil || p <= 0 || p > 65535 {
+			return h, fmt.Errorf("bad port %q", port)
+		}
+		h.host, h.port = host, p
+	} else if strings.HasPrefix(part, "[") && strings.HasSuffix(part, "]") {
+		h.host = part[1 : len(part)-1]
+	} else if strings.Count(part, ":") == 1 {
+		return h, err
+	}
+	if h.host == "" {
+		return h, errors.New("empty host")
+	}
+	return h, nil
+}
+
+// jumpHops returns t's jump hosts in dialling order, each normalized as a Target of its
+// own: t.Jumps, or else the hops of t.Bastion with t's user, keys and known_hosts. It
+// refuses chains longer than MaxJumps, a host twice (a loop), and a ProxyCommand
+// anywhere but on the first hop (the others are reached through the hop before).
+func jumpHops(t Target) ([]Target, error) {
+	hops := t.Jumps
+	if len(hops) == 0 && t.Bastion != "" {
+		parsed, err := parseBastions(t.Bastion)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range parsed {
+			login := cmp.Or(h.user, t.User)
+			hops = append(hops, Target{Address: h.host, Port: h.port, User: login,
+				IdentityFiles: t.IdentityFiles, KnownHosts: t.KnownHosts})
+		}
+	}
+	if t.ProxyCommand != "" && len(hops) > 0 {
+		return nil, errors.New("a ProxyCommand and a bastion at once: use one of them")
+	}
+	if len(hops) > MaxJumps {
+		return nil, fmt.Errorf("bastion chain %s has %d jump hosts, more than the %d hostplan allows", chainText(hops), len(hops), MaxJumps)
+	}
+	return normalizeHops(hops)
+}
+
+// normalizeHops fills in each hop's defaults and checks the chain for loops.
+func normalizeHops(hops []Target) ([]Target, error) {
+	out := make([]Target, 0, len(hops))
+	seen := map[string]int{}
+	for i, h := range hops {
+		h.Bastion, h.Jumps, h.Local = "", nil, false
+		h, err := normalize(h)
+		if err != nil {
+			return nil, fmt.Errorf("jump host %d of %d: %w", i+1, len(hops), err)
+		}
+		if i > 0 && h.ProxyCommand != "" {
+			return nil, fmt.Errorf("jump host %d of %d (%s) has a ProxyCommand, but it is reached through jump host %d", i+1, len(hops), h.Name, i)
+		}
+		id := hopText(h)
+		if j, ok := seen[id]; ok {
+			return nil, fmt.Errorf("bastion chain %s is a loop: jump host %d is jump host %d (%s) again", chainText(hops), i+1, j+1, id)
+		}
+		seen[id] = i
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// hopText is "user@host:port", as a chain is written and as sshToBastion reads it.
+func hopText(h Target) string {
+	port := h.Port
+	if port == 0 {
+		port = 22
+	}
+	s := net.JoinHostPort(h.Address, strconv.Itoa(port))
+	if h.User != "" {
+		s = h.User + "@" + s
+	}
+	return s
+}
+
+func chainText(hops []Target) string {
+	parts := make([]string, len(hops))
+	for i, h := range hops {
+		parts[i] = hopText(h)
+	}
+	return strings.Join(parts, ",")
+}
+
+// viaText is a chain as ssh's command line takes it: ssh:// URIs, since `ssh
+// user@host:port` would take "host:port" for the host name.
+func viaText(hops []Target) string {
+	parts := make([]string, len(hops))
+	for i, h := range hops {
+		parts[i] = "ssh://" + hopText(h)
+	}
+	return strings.Join(parts, ",")
 }
 
 // bastionEntry is one shared bastion connection; ready closes when the dial ended.
@@ -664,26 +788,27 @@ type bastionEntry struct {
 }
 
 // bastionChain returns the (shared) client of the last hop, dialling what is missing.
-func (d *Dialer) bastionChain(ctx context.Context, t Target, hops []hop) (*ssh.Client, error) {
+// A hop's connection is shared by every target whose chain starts the same way, with
+// the same ProxyCommand and known_hosts file (which the hop's key was checked against).
+func (d *Dialer) bastionChain(ctx context.Context, hops []Target) (*ssh.Client, error) {
 	var via *ssh.Client
 	key := ""
-	for _, h := range hops {
-		login := h.user
-		if login == "" {
-			login = t.User
-		}
-		addr := net.JoinHostPort(h.host, strconv.Itoa(h.port))
-		key += login + "@" + addr + ","
-		c, err := d.bastion(ctx, key, addr, login, t, via)
+	for i, h := range hops {
+		key += hopText(h) + "|" + h.ProxyCommand + "|" + h.KnownHosts + "\n"
+		c, err := d.bastion(ctx, key, h, via)
 		if err != nil {
-			return nil, err
+			var unknown *UnknownHostKeyError
+			if errors.As(err, &unknown) && i > 0 {
+				unknown.Via = viaText(hops[:i])
+			}
+			return nil, fmt.Errorf("jump host %d of %d (%s): %w", i+1, len(hops), h.Name, err)
 		}
 		via = c
 	}
 	return via, nil
 }
 
-func (d *Dialer) bastion(ctx context.Context, key, addr, login string, t Target, via *ssh.Client) (*ssh.Client, error) {
+func (d *Dialer) bastion(ctx context.Context, key string, h Target, via *ssh.Client) (*ssh.Client, error) {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -694,21 +819,15 @@ func (d *Dialer) bastion(ctx context.Context, key, addr, login string, t Target,
 		e = &bastionEntry{ready: make(chan struct{})}
 		d.bastions[key] = e
 		d.mu.Unlock()
-		e.client, _, e.err = d.dialSSH(ctx, "bastion "+addr, addr, login, t, via)
+		addr := net.JoinHostPort(h.Address, strconv.Itoa(h.Port))
+		e.client, _, e.err = d.dialSSH(ctx, "bastion "+h.Name, addr, h.User, h, via)
 		d.mu.Lock()
 		if e.err != nil {
 			if d.bastions[key] == e {
 				delete(d.bastions, key) // a later dial may try again
 			}
 		} else {
-			go func(c *ssh.Client) {
-				c.Wait()
-				d.mu.Lock()
-				if d.bastions[key] == e {
-					delete(d.bastions, key)
-				}
-				d.mu.Unlock()
-			}(e.client)
+			go d.forgetBastion(key, e)
 		}
 		d.mu.Unlock()
 		close(e.ready)
@@ -721,4 +840,15 @@ func (d *Dialer) bastion(ctx context.Context, key, addr, login string, t Target,
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// forgetBastion drops a shared bastion connection once it has ended, so that the next
+// dial through it makes a new one.
+func (d *Dialer) forgetBastion(key string, e *bastionEntry) {
+	e.client.Wait()
+	d.mu.Lock()
+	if d.bastions[key] == e {
+		delete(d.bastions, key)
+	}
+	d.mu.Unlock()
 }
