@@ -88,41 +88,79 @@ func splitHostPortDefault(addr string) (host, port string) {
 	return h, p
 }
 
-// knownHostsDB is one reading of a known_hosts file.
+// knownHostsDB is one reading of a target's known_hosts files.
+//
+// x/crypto's knownhosts does the matching (patterns, hashed names, ports, @revoked, and
+// host certificates through ssh.CertChecker), but it treats the key of a matching
+// @cert-authority line like a host key: a CA-matched host offering a plain key gets a
+// KeyError whose Want lists the CA key, i.e. it looks CHANGED. So the lines that are
+// CA lines, and the keys that are revoked, are noted here from a second scan.
 type knownHostsDB struct {
-	file  string
-	check ssh.HostKeyCallback
-	hasCA bool // the file has @cert-authority lines
+	files   []string // the files asked for, existing or not, in order
+	check   ssh.HostKeyCallback
+	ca      map[lineRef]bool // @cert-authority lines
+	revoked map[string]bool  // key blobs of @revoked lines
 }
 
-// readKnownHosts parses file; a missing file is an empty one.
-func readKnownHosts(file string) (*knownHostsDB, error) {
-	data, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read known hosts: %w", err)
+// lineRef is a line of a known_hosts file, numbered from 1 as knownhosts numbers them.
+type lineRef struct {
+	file string
+	line int
+}
+
+// readKnownHosts parses files in order; a missing file is an empty one.
+func readKnownHosts(files ...string) (*knownHostsDB, error) {
+	for attempt := 0; ; attempt++ {
+		db, err := readKnownHostsOnce(files)
+		// A file removed between our read and knownhosts' own: read them all again.
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || attempt > 0 {
+			return db, err
+		}
 	}
-	src := file
-	if err != nil {
-		src = os.DevNull
-		data = nil
-	}
-	cb, err := knownhosts.New(src)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) { // removed between the two reads
-			cb, err = knownhosts.New(os.DevNull)
+}
+
+func readKnownHostsOnce(files []string) (*knownHostsDB, error) {
+	db := &knownHostsDB{files: files, ca: map[lineRef]bool{}, revoked: map[string]bool{}}
+	var existing []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("known hosts %s: %w", file, err)
+			return nil, fmt.Errorf("read known hosts: %w", err)
+		}
+		existing = append(existing, f)
+		db.scanMarkers(f, data)
+	}
+	if len(existing) == 0 {
+		existing = []string{os.DevNull}
+	}
+	cb, err := knownhosts.New(existing...)
+	if err != nil {
+		return nil, fmt.Errorf("known hosts %s: %w", strings.Join(existing, ", "), err)
+	}
+	db.check = cb
+	return db, nil
+}
+
+// scanMarkers notes the @cert-authority lines and @revoked keys of one file. Lines
+// knownhosts cannot parse make knownhosts.New fail, so they need no care here.
+func (db *knownHostsDB) scanMarkers(file string, data []byte) {
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		f := strings.Fields(string(line))
+		if len(f) < 4 {
+			continue
+		}
+		switch f[0] {
+		case "@cert-authority":
+			db.ca[lineRef{file, i + 1}] = true
+		case "@revoked":
+			if k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(f[2] + " " + f[3])); err == nil {
+				db.revoked[string(k.Marshal())] = true
+			}
 		}
 	}
-	hasCA := false
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("@cert-authority")) {
-			hasCA = true
-			break
-		}
-	}
-	return &knownHostsDB{file: file, check: cb, hasCA: hasCA}, nil
 }
 
 // probeKey is a public key no known_hosts line can hold: checking it lists every key known
@@ -132,25 +170,62 @@ type probeKey struct{}
 func (probeKey) Type() string                        { return "hostplan-probe" }
 func (probeKey) Marshal() []byte                     { return []byte("\x00\x00\x00\x0ehostplan-probe\x00") }
 func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }
-func (db *knownHostsDB) knownKeys(address string) []knownhosts.KnownKey {
+
+// knownKeys lists the host keys and the CA keys known_hosts has for address.
+func (db *knownHostsDB) knownKeys(address string) (hostKeys, caKeys []knownhosts.KnownKey) {
 	err := db.check(address, &net.TCPAddr{IP: net.IPv4zero, Port: 22}, probeKey{})
 	var ke *knownhosts.KeyError
 	if errors.As(err, &ke) {
-		return ke.Want
+		return db.split(ke.Want)
 	}
-	return nil
+	return nil, nil
+}
+
+// split separates the keys of @cert-authority lines from host keys.
+func (db *knownHostsDB) split(keys []knownhosts.KnownKey) (hostKeys, caKeys []knownhosts.KnownKey) {
+	for _, k := range keys {
+		if db.ca[lineRef{k.Filename, k.Line}] {
+			caKeys = append(caKeys, k)
+		} else {
+			hostKeys = append(hostKeys, k)
+		}
+	}
+	return hostKeys, caKeys
 }
 
 // hostKeyAlgorithms picks ClientConfig.HostKeyAlgorithms for address: the algorithms of
 // the key types known_hosts has for it, so the server shows a key we can check
 // (golang/go#29286: by default x/crypto asks for ECDSA first and a host known only by its
-// Ed25519 key would look changed). nil (the library default) for unknown hosts and when
-// the file has @cert-authority lines (certificate algorithms must stay allowed then).
+// Ed25519 key would look changed). When a @cert-authority line matches the address,
+// the certificate algorithms come first (as in OpenSSH), then the known key types or,
+// with none known, every plain type: a host without a certificate must still be able
+// to show its plain key, which is then unknown (or accepted), not a failed handshake.
+// nil (the library default) for an address known_hosts knows nothing about.
 func (db *knownHostsDB) hostKeyAlgorithms(address string) []string {
-	if db.hasCA {
-		return nil
+	hostKeys, caKeys := db.knownKeys(address)
+	algos := algorithmsForKeyTypes(keyTypes(hostKeys))
+	if len(caKeys) == 0 {
+		return algos
 	}
-	return algorithmsForKeyTypes(keyTypes(db.knownKeys(address)))
+	if len(algos) == 0 {
+		algos = plainHostKeyAlgorithms()
+	}
+	return append(append([]string(nil), certHostKeyAlgorithms...), algos...)
+}
+
+// certHostKeyAlgorithms are the host certificate algorithms x/crypto verifies, in our
+// order of preference (the CA's key type says nothing about the host key's).
+var certHostKeyAlgorithms = []string{
+	ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01,
+	ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01, ssh.CertAlgoRSAv01,
+}
+
+func plainHostKeyAlgorithms() []string {
+	var algos []string
+	for _, o := range hostKeyAlgoOrder {
+		algos = append(algos, o.algos...)
+	}
+	return algos
 }
 
 func keyTypes(keys []knownhosts.KnownKey) []string {
@@ -189,18 +264,21 @@ func algorithmsForKeyTypes(types []string) []string {
 	return algos
 }
 
-// hostKeyProblem classifies a knownhosts check error: unknown host (nil Want), a changed
-// key, or something else (revoked key, broken file), returned as is.
-func hostKeyProblem(err error, host, address, file string, key ssh.PublicKey) error {
+// hostKeyProblem classifies a knownhosts check error: unknown host (no host key in
+// Want), a changed key, or something else (revoked key, broken file), returned as is.
+func (db *knownHostsDB) hostKeyProblem(err error, host, address, file string, key ssh.PublicKey) error {
 	var ke *knownhosts.KeyError
 	if errors.As(err, &ke) {
-		if len(ke.Want) == 0 {
+		// A matching CA line is no host key: with no host key known, the host is
+		// unknown, even though knownhosts listed the CA key in Want.
+		want, _ := db.split(ke.Want)
+		if len(want) == 0 {
 			return &UnknownHostKeyError{Host: host, Address: address, KeyType: key.Type(),
 				Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file}
 		}
 		ce := &HostKeyChangedError{Host: host, Address: address, KeyType: key.Type(),
 			Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file}
-		for _, w := range ke.Want {
+		for _, w := range want {
 			ce.Old = append(ce.Old, KnownHostsEntry{File: w.Filename, Line: w.Line,
 				KeyType: w.Key.Type(), Fingerprint: ssh.FingerprintSHA256(w.Key)})
 		}
@@ -258,7 +336,7 @@ func (d *Dialer) hostKeyCallback(host, file string, accept bool) ssh.HostKeyCall
 		if err == nil {
 			return nil
 		}
-		problem := hostKeyProblem(err, host, address, file, key)
+		problem := db.hostKeyProblem(err, host, address, file, key)
 		var unknown *UnknownHostKeyError
 		if !accept || !errors.As(problem, &unknown) {
 			return problem

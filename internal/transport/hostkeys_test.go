@@ -22,6 +22,11 @@ import (
 
 func testKey(t testing.TB, kind string) ssh.PublicKey {
 	t.Helper()
+	return testSigner(t, kind).PublicKey()
+}
+
+func testPrivKey(t testing.TB, kind string) any {
+	t.Helper()
 	var priv any
 	var err error
 	switch kind {
@@ -31,15 +36,13 @@ func testKey(t testing.TB, kind string) ssh.PublicKey {
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "rsa":
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		t.Fatalf("unknown key kind %q", kind)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.PublicKey()
+	return priv
 }
 
 var (
@@ -96,16 +99,25 @@ func TestHostKeyAlgorithms(t *testing.T) {
 		}
 	}
 
-	// With @cert-authority lines the library default stays (certificates must work).
+	// A @cert-authority line adds the certificate algorithms first for the hosts it
+	// matches, and changes nothing for the others.
 	ca := writeKnownHosts(t,
-		knownhosts.Line([]string{"ed.example"}, edKey),
+		knownhosts.Line([]string{"ed.example", "ed.other.org"}, edKey),
 		"@cert-authority *.example "+strings.SplitN(knownhosts.Line([]string{"x"}, ecKey), " ", 2)[1])
 	db, err = readKnownHosts(ca)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := db.hostKeyAlgorithms("ed.example:22"); got != nil {
-		t.Errorf("with a CA: got %v, want nil", got)
+	certs := strings.Join(certHostKeyAlgorithms, ",")
+	for addr, want := range map[string]string{
+		"ed.example:22":   certs + ",ssh-ed25519",
+		"ed.other.org:22": "ssh-ed25519",
+		"ca.example:22":   certs + "," + strings.Join(plainHostKeyAlgorithms(), ","),
+		"x.other.org:22":  "",
+	} {
+		if got := strings.Join(db.hostKeyAlgorithms(addr), ","); got != want {
+			t.Errorf("with a CA, %s: got %v, want %v", addr, got, want)
+		}
 	}
 
 	// A missing file is an empty one.
