@@ -20,7 +20,12 @@ type UnknownHostKeyError struct {
 	Address     string // host:port as dialled (the known_hosts entry it needs)
 	KeyType     string // e.g. ssh-ed25519
 	Fingerprint string // SHA256:...
-	KnownHosts  string // file that was searched
+	KnownHosts  string // the first user known_hosts file (where a new key goes)
+	// Searched are all the files that were read (missing ones included).
+	Searched []string
+	// CertProblem says why the host's certificate was not accepted ("" when it showed
+	// a plain key).
+	CertProblem string
 	// Via is the bastion the host was dialled through ("" for none): the address is
 	// the bastion's view of the network, so a scan must run there.
 	Via string
@@ -34,9 +39,17 @@ func (e *UnknownHostKeyError) Error() string {
 		scan = fmt.Sprintf("%s ssh-keyscan -p %s %s >> %s (the scan runs on the bastion, which dials %s)",
 			sshToBastion(e.Via), port, host, e.KnownHosts, e.Address)
 	}
-	return fmt.Sprintf("unknown host key for %s (%s): %s %s is not in %s; "+
+	where := e.KnownHosts
+	if len(e.Searched) > 1 {
+		where = strings.Join(e.Searched, ", ")
+	}
+	cert := ""
+	if e.CertProblem != "" {
+		cert = fmt.Sprintf(" (its host certificate was not accepted: %s)", e.CertProblem)
+	}
+	return fmt.Sprintf("unknown host key for %s (%s): %s %s%s is not in %s; "+
 		"check the fingerprint, then accept it with --accept-new-host-keys or add it with: %s",
-		e.Host, e.Address, e.KeyType, e.Fingerprint, e.KnownHosts, scan)
+		e.Host, e.Address, e.KeyType, e.Fingerprint, cert, where, scan)
 }
 
 // sshToBastion is the ssh command line that reaches the last bastion of a chain "a,b".
@@ -266,7 +279,8 @@ func algorithmsForKeyTypes(types []string) []string {
 
 // hostKeyProblem classifies a knownhosts check error: unknown host (no host key in
 // Want), a changed key, or something else (revoked key, broken file), returned as is.
-func (db *knownHostsDB) hostKeyProblem(err error, host, address, file string, key ssh.PublicKey) error {
+func (db *knownHostsDB) hostKeyProblem(err error, host, address string, pol hostKeyPolicy, key ssh.PublicKey) error {
+	file := pol.user[0]
 	var ke *knownhosts.KeyError
 	if errors.As(err, &ke) {
 		// A matching CA line is no host key: with no host key known, the host is
@@ -274,7 +288,7 @@ func (db *knownHostsDB) hostKeyProblem(err error, host, address, file string, ke
 		want, _ := db.split(ke.Want)
 		if len(want) == 0 {
 			return &UnknownHostKeyError{Host: host, Address: address, KeyType: key.Type(),
-				Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file}
+				Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file, Searched: pol.files()}
 		}
 		ce := &HostKeyChangedError{Host: host, Address: address, KeyType: key.Type(),
 			Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file}
@@ -321,29 +335,122 @@ func appendKnownHost(file, address string, key ssh.PublicKey) error {
 	return f.Close()
 }
 
-// hostKeyCallback checks host keys of one dial against file. Unknown keys are added when
-// accept is set; changed keys are always refused. Reads and appends are serialised by
-// d.khMu, so concurrent dials see whole lines.
-func (d *Dialer) hostKeyCallback(host, file string, accept bool) ssh.HostKeyCallback {
+// defaultGlobalKnownHosts are OpenSSH's GlobalKnownHostsFile default.
+var defaultGlobalKnownHosts = []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+
+// hostKeyPolicy is how one target's host keys are checked.
+type hostKeyPolicy struct {
+	user   []string // user known_hosts files; new keys go to the first
+	global []string // read-only files
+	mode   string   // strictYes, strictAcceptNew or strictNo
+	warn   func(string)
+}
+
+func (p hostKeyPolicy) files() []string { return append(append([]string(nil), p.user...), p.global...) }
+
+// hostKeyPolicy resolves t's known_hosts files and StrictHostKeyChecking. The
+// --accept-new-host-keys option (DialerOptions.AcceptNewHostKeys) turns "yes" into
+// accept-new, as a command line option beats ssh_config; it leaves "no" alone.
+func (d *Dialer) hostKeyPolicy(t Target) hostKeyPolicy {
+	p := hostKeyPolicy{user: []string{expandHome(t.KnownHosts)}, warn: d.opts.Warn}
+	for _, f := range t.UserKnownHosts {
+		p.user = append(p.user, expandHome(f))
+	}
+	switch {
+	case t.GlobalKnownHosts == nil:
+		p.global = defaultGlobalKnownHosts
+	case len(t.GlobalKnownHosts) == 1 && strings.EqualFold(t.GlobalKnownHosts[0], "none"):
+	default:
+		for _, f := range t.GlobalKnownHosts {
+			p.global = append(p.global, expandHome(f))
+		}
+	}
+	switch strings.ToLower(t.StrictHostKeyChecking) {
+	case "no", "off":
+		p.mode = strictNo
+	case "accept-new":
+		p.mode = strictAcceptNew
+	default: // "yes", "ask" (nobody is there to answer) and ""
+		p.mode = strictYes
+		if d.opts.AcceptNewHostKeys {
+			p.mode = strictAcceptNew
+		}
+	}
+	if p.warn == nil {
+		p.warn = func(string) {}
+	}
+	return p
+}
+
+// verify checks key for address as OpenSSH does. A certificate is accepted when a
+// @cert-authority line for the address signed it (x/crypto's CertChecker also checks
+// its type, principals and validity); otherwise, unless the certificate or its CA is
+// @revoked, its plain key is checked like any host key ("No matching CA found. Retry
+// with plain key"), and certErr says why the certificate was not enough.
+func (db *knownHostsDB) verify(address string, remote net.Addr, key ssh.PublicKey) (err, certErr error) {
+	cert, ok := key.(*ssh.Certificate)
+	if !ok {
+		return db.check(address, remote, key), nil
+	}
+	if db.revoked[string(cert.SignatureKey.Marshal())] {
+		return fmt.Errorf("the host certificate's CA %s %s is marked @revoked in known_hosts: refusing to connect",
+			cert.SignatureKey.Type(), ssh.FingerprintSHA256(cert.SignatureKey)), nil
+	}
+	certErr = db.check(address, remote, cert)
+	if certErr == nil {
+		return nil, nil
+	}
+	return db.check(address, remote, cert.Key), certErr
+}
+
+// hostKeyCallback checks host keys of one dial against pol's files. Unknown keys are
+// added to the first user file under accept-new and no (with a warning for no);
+// changed and revoked keys are always refused, even under StrictHostKeyChecking no,
+// where OpenSSH would go on with public key authentication only: hostplan may send a
+// sudo password and file contents over the connection, which a man in the middle
+// would get. Reads and appends are serialised by d.khMu, so concurrent dials see whole
+// lines.
+func (d *Dialer) hostKeyCallback(host string, pol hostKeyPolicy) ssh.HostKeyCallback {
 	return func(address string, remote net.Addr, key ssh.PublicKey) error {
 		d.khMu.Lock()
 		defer d.khMu.Unlock()
-		db, err := readKnownHosts(file)
+		db, err := readKnownHosts(pol.files()...)
 		if err != nil {
 			return err
 		}
-		err = db.check(address, remote, key)
+		err, certErr := db.verify(address, remote, key)
 		if err == nil {
 			return nil
 		}
-		problem := db.hostKeyProblem(err, host, address, file, key)
+		plain := key
+		if cert, ok := key.(*ssh.Certificate); ok && certErr != nil {
+			plain = cert.Key
+		}
+		problem := db.hostKeyProblem(err, host, address, pol, plain)
 		var unknown *UnknownHostKeyError
-		if !accept || !errors.As(problem, &unknown) {
+		if !errors.As(problem, &unknown) {
 			return problem
 		}
-		if err := appendKnownHost(file, address, key); err != nil {
-			return fmt.Errorf("add host key of %s to %s: %w", host, file, err)
+		if certErr != nil {
+			unknown.CertProblem = certErr.Error()
 		}
-		return nil
+		if pol.mode == strictYes {
+			return problem
+		}
+		return addHostKey(pol, host, address, plain)
 	}
+}
+
+// addHostKey writes an unknown host's key to the first user known_hosts file.
+func addHostKey(pol hostKeyPolicy, host, address string, key ssh.PublicKey) error {
+	file := pol.user[0]
+	if err := appendKnownHost(file, address, key); err != nil {
+		return fmt.Errorf("add host key of %s to %s: %w", host, file, err)
+	}
+	if pol.mode == strictNo {
+		pol.warn(fmt.Sprintf("StrictHostKeyChecking no: the host key of %s (%s) was not checked; "+
+			"added %s %s to %s without asking (a changed key is still refused)",
+			host, address, key.Type(), ssh.FingerprintSHA256(key), file))
+	}
+	return nil
 }

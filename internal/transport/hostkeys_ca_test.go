@@ -54,9 +54,18 @@ func TestHostKeyCAMatchedPlainKeyIsUnknown(t *testing.T) {
 	keys(t)
 	file := writeKnownHosts(t, caLine("*.example", ecKey))
 	d := NewDialer(DialerOptions{})
-	err := d.hostKeyCallback("web1", file, false)("web1.example:22", fakeRemote, edKey)
+	err := d.hostKeyCallback("web1", testPolicy(file, false))("web1.example:22", fakeRemote, edKey)
 	var unknown *UnknownHostKeyError
 	if !errors.As(err, &unknown) {
 		t.Fatalf("CA-matched host with a plain key: got %T %v, want unknown", err, err)
 	}
+}
+
+// testPolicy checks against file alone (no system files), strictly or accepting new keys.
+func testPolicy(file string, accept bool) hostKeyPolicy {
+	p := hostKeyPolicy{user: []string{file}, mode: strictYes, warn: func(string) {}}
+	if accept {
+		p.mode = strictAcceptNew
+	}
+	return p
 }

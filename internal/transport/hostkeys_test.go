@@ -151,7 +151,7 @@ func TestHostKeyClassification(t *testing.T) {
 		"@revoked * "+strings.SplitN(knownhosts.Line([]string{"x"}, rsaKey), " ", 2)[1],
 	)
 	d := NewDialer(DialerOptions{})
-	check := d.hostKeyCallback("web1", file, false)
+	check := d.hostKeyCallback("web1", testPolicy(file, false))
 
 	if err := check("10.0.0.1:2222", fakeRemote, edKey); err != nil {
 		t.Fatalf("known key refused: %v", err)
@@ -210,8 +210,8 @@ func TestHostKeyAcceptNew(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "sub", "known_hosts") // neither dir nor file exist yet
 	d := NewDialer(DialerOptions{AcceptNewHostKeys: true})
-	accept := d.hostKeyCallback("web1", file, true)
-	strict := d.hostKeyCallback("web1", file, false)
+	accept := d.hostKeyCallback("web1", testPolicy(file, true))
+	strict := d.hostKeyCallback("web1", testPolicy(file, false))
 
 	if err := strict("10.0.0.1:2222", fakeRemote, edKey); err == nil {
 		t.Fatal("strict check accepted an unknown host")
