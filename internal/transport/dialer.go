@@ -112,6 +112,7 @@ type Dialer struct {
 	agentOnce sync.Once
 	agent     agent.ExtendedAgent
 	agentConn net.Conn
+	auth      authState // IdentityAgent sockets and warnings given (auth.go)
 
 	becomeMu   sync.Mutex
 	becomeDone bool
@@ -184,6 +185,7 @@ func (d *Dialer) Close() error {
 	if d.agentConn != nil {
 		d.agentConn.Close()
 	}
+	d.auth.close()
 	d.becomeMu.Lock()
 	clear(d.becomePW)
 	d.becomeMu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -93,3 +94,5 @@ func writeSignerFile(t *testing.T, s ssh.Signer) string {
 	}
 	return path
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
