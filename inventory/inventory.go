@@ -93,6 +93,7 @@ type ConnSettings struct {
 	Become       bool     // run commands and writes through sudo
 	BecomeUser   string   // default root
 	Shell        string   // "sh" or "cmd" (a Windows host); "" detects it when connecting
+	SSHOptions            // more OpenSSH options from ~/.ssh/config (sshoptions.go)
 }
 
 // Group is a named set of hosts with its own variables.

@@ -267,6 +267,7 @@ func transportTarget(t *Target) transport.Target {
 		BecomeUser:    c.BecomeUser,
 		Local:         c.Connection == "local",
 		Shell:         transport.Shell(c.Shell),
+		SSHOptions:    transport.SSHOptions(c.SSHOptions),
 	}
 }
 
