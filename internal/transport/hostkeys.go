@@ -76,7 +76,7 @@ type HostKeyChangedError struct {
 	Address     string
 	KeyType     string // what the host offered
 	Fingerprint string
-	KnownHosts  string
+	KnownHosts  string // the file of the first old entry (for ssh-keygen -R)
 	Old         []KnownHostsEntry
 }
 
@@ -292,6 +292,7 @@ func (db *knownHostsDB) hostKeyProblem(err error, host, address string, pol host
 		}
 		ce := &HostKeyChangedError{Host: host, Address: address, KeyType: key.Type(),
 			Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file}
+		ce.KnownHosts = want[0].Filename // where the old entry is, for ssh-keygen -R
 		for _, w := range want {
 			ce.Old = append(ce.Old, KnownHostsEntry{File: w.Filename, Line: w.Line,
 				KeyType: w.Key.Type(), Fingerprint: ssh.FingerprintSHA256(w.Key)})

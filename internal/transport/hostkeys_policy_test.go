@@ -121,6 +121,12 @@ func TestHostKeyPolicyFiles(t *testing.T) {
 	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), second) || !strings.Contains(err.Error(), ">> "+first) {
 		t.Errorf("unknown host should name every file searched and add to the first: %v", err)
 	}
+	// A changed key whose old entry is in the second file: the hint removes it there.
+	var changed *HostKeyChangedError
+	if err := check("s.example:22", fakeRemote, ecKey); !errors.As(err, &changed) || changed.KnownHosts != second ||
+		!strings.Contains(err.Error(), "-f "+second) {
+		t.Errorf("changed key in the second file: %v", err)
+	}
 	// Defaults: the system files; "none": none.
 	if got := d.hostKeyPolicy(Target{KnownHosts: first}).global; strings.Join(got, ",") != "/etc/ssh/ssh_known_hosts,/etc/ssh/ssh_known_hosts2" {
 		t.Errorf("default global files: %v", got)
