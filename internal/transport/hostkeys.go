@@ -213,15 +213,17 @@ func (db *knownHostsDB) split(keys []knownhosts.KnownKey) (hostKeys, caKeys []kn
 // the certificate algorithms come first (as in OpenSSH), then the known key types or,
 // with none known, every plain type: a host without a certificate must still be able
 // to show its plain key, which is then unknown (or accepted), not a failed handshake.
-// nil (the library default) for an address known_hosts knows nothing about.
+// For an address known_hosts knows nothing about, every plain type in our order, so
+// the key shown (and added by accept-new) is the Ed25519 one, as with ssh, rather
+// than x/crypto's first choice, ECDSA.
 func (db *knownHostsDB) hostKeyAlgorithms(address string) []string {
 	hostKeys, caKeys := db.knownKeys(address)
 	algos := algorithmsForKeyTypes(keyTypes(hostKeys))
-	if len(caKeys) == 0 {
-		return algos
-	}
 	if len(algos) == 0 {
 		algos = plainHostKeyAlgorithms()
+	}
+	if len(caKeys) == 0 {
+		return algos
 	}
 	return append(append([]string(nil), certHostKeyAlgorithms...), algos...)
 }

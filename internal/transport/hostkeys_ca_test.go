@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -68,4 +70,24 @@ func testPolicy(file string, accept bool) hostKeyPolicy {
 		p.mode = strictAcceptNew
 	}
 	return p
+}
+
+// An unknown host that has Ed25519 and ECDSA keys is recorded by its Ed25519 key, as
+// ssh records it (x/crypto alone would ask for ECDSA first).
+func TestAcceptNewPrefersEd25519(t *testing.T) {
+	ed, ec := testSigner(t, "ed25519"), testSigner(t, "ecdsa")
+	addr := testSSHServer(t, nil, ec, ed)
+	file := filepath.Join(t.TempDir(), "known_hosts")
+	target := Target{Name: "new", Address: "127.0.0.1", Port: addr.Port, User: "u",
+		IdentityFiles: []string{writeSignerFile(t, testSigner(t, "ed25519"))}, KnownHosts: file,
+		SSHOptions: SSHOptions{GlobalKnownHosts: []string{"none"}}}
+	c, err := newTestDialer(t, DialerOptions{AcceptNewHostKeys: true}).Dial(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	data, _ := os.ReadFile(file)
+	if want := knownhosts.Line([]string{fmt.Sprintf("127.0.0.1:%d", addr.Port)}, ed.PublicKey()) + "\n"; string(data) != want {
+		t.Errorf("known_hosts = %q, want %q", data, want)
+	}
 }
