@@ -109,7 +109,6 @@ func splitHostPortDefault(addr string) (host, port string) {
 // KeyError whose Want lists the CA key, i.e. it looks CHANGED. So the lines that are
 // CA lines, and the keys that are revoked, are noted here from a second scan.
 type knownHostsDB struct {
-	files   []string // the files asked for, existing or not, in order
 	check   ssh.HostKeyCallback
 	ca      map[lineRef]bool // @cert-authority lines
 	revoked map[string]bool  // key blobs of @revoked lines
@@ -133,7 +132,7 @@ func readKnownHosts(files ...string) (*knownHostsDB, error) {
 }
 
 func readKnownHostsOnce(files []string) (*knownHostsDB, error) {
-	db := &knownHostsDB{files: files, ca: map[lineRef]bool{}, revoked: map[string]bool{}}
+	db := &knownHostsDB{ca: map[lineRef]bool{}, revoked: map[string]bool{}}
 	var existing []string
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -282,7 +281,6 @@ func algorithmsForKeyTypes(types []string) []string {
 // hostKeyProblem classifies a knownhosts check error: unknown host (no host key in
 // Want), a changed key, or something else (revoked key, broken file), returned as is.
 func (db *knownHostsDB) hostKeyProblem(err error, host, address string, pol hostKeyPolicy, key ssh.PublicKey) error {
-	file := pol.user[0]
 	var ke *knownhosts.KeyError
 	if errors.As(err, &ke) {
 		// A matching CA line is no host key: with no host key known, the host is
@@ -290,11 +288,11 @@ func (db *knownHostsDB) hostKeyProblem(err error, host, address string, pol host
 		want, _ := db.split(ke.Want)
 		if len(want) == 0 {
 			return &UnknownHostKeyError{Host: host, Address: address, KeyType: key.Type(),
-				Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file, Searched: pol.files()}
+				Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: pol.user[0], Searched: pol.files()}
 		}
+		// KnownHosts is where the old entry is, for the ssh-keygen -R hint.
 		ce := &HostKeyChangedError{Host: host, Address: address, KeyType: key.Type(),
-			Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: file}
-		ce.KnownHosts = want[0].Filename // where the old entry is, for ssh-keygen -R
+			Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: want[0].Filename}
 		for _, w := range want {
 			ce.Old = append(ce.Old, KnownHostsEntry{File: w.Filename, Line: w.Line,
 				KeyType: w.Key.Type(), Fingerprint: ssh.FingerprintSHA256(w.Key)})
