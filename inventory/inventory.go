@@ -93,6 +93,7 @@ type ConnSettings struct {
 	Become       bool     // run commands and writes through sudo
 	BecomeUser   string   // default root
 	Shell        string   // "sh" or "cmd" (a Windows host); "" detects it when connecting
+	SSHOptions            // more OpenSSH options from ~/.ssh/config (sshoptions.go)
 
 	// Jumps are Bastion's jump hosts (a chain "a,b" too), each resolved like a host, in
 	// dialling order (Resolve fills them in). ProxyCommand is ssh_config's, its tokens

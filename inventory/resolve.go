@@ -42,9 +42,11 @@ type sshConfigFile struct {
 //     replaces the address it was looked up by), User, Port, IdentityFile (all of them,
 //     in order; only when the inventory gives none), ProxyJump or ProxyCommand
 //     (whichever comes first, as in OpenSSH; an inventory bastion overrides both),
-//     UserKnownHostsFile (the first file). "~" and the tokens %%, %d, %h, %i, %L, %l,
-//     %n, %p, %r and %u are expanded (ProxyCommand: only %%, %h, %k, %n, %p and %r, and
-//     no "~", as ssh does). Match blocks are skipped (and reported once in
+//     UserKnownHostsFile (the first file in KnownHosts, the others in UserKnownHosts),
+//     and into SSHOptions GlobalKnownHostsFile, StrictHostKeyChecking, CertificateFile,
+//     IdentityAgent and IdentitiesOnly (sshoptions.go). "~" and the tokens %%, %d, %h,
+//     %i, %L, %l, %n, %p, %r and %u are expanded (ProxyCommand: only %%, %h, %k, %n, %p
+//     and %r, and no "~", as ssh does). Match blocks are skipped (and reported once in
 //     inv.Warnings), and a file that cannot be parsed is ignored with a warning;
 //  3. built-in defaults: connection "ssh", address = the host name, port 22, the
 //     local user, ~/.ssh/known_hosts, identity files ~/.ssh/id_ed25519, id_ecdsa and
@@ -261,14 +263,20 @@ func (r *sshResolver) identities(c *ConnSettings, fallback []string) {
 			c.IdentityFile = append(c.IdentityFile, filepath.Join(r.home, ".ssh", k))
 		}
 	}
+	r.authOptions(c)
 }
 
 func (r *sshResolver) knownHosts(c *ConnSettings, fallback string) {
 	if c.KnownHosts == "" {
 		if kh := strings.Fields(r.get("UserKnownHostsFile")); len(kh) > 0 && !strings.EqualFold(kh[0], "none") {
 			c.KnownHosts = r.expand("UserKnownHostsFile", kh[0])
+			// All the files are read; new keys go to the first.
+			for _, f := range kh[1:] {
+				c.UserKnownHosts = append(c.UserKnownHosts, r.expand("UserKnownHostsFile", f))
+			}
 		}
 	}
+	r.hostKeyOptions(c)
 	if c.KnownHosts == "" {
 		c.KnownHosts = fallback
 	}

@@ -111,7 +111,8 @@ func TestResolve(t *testing.T) {
 			IdentityFile: []string{"/k"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
 		{host: "lab", want: ConnSettings{
 			Connection: "ssh", Address: "10.0.0.5", Port: 22, User: "netuser",
-			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts_lab", BecomeUser: "root"}},
+			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts_lab", BecomeUser: "root",
+			SSHOptions: SSHOptions{UserKnownHosts: []string{"/etc/ssh/other_known_hosts"}}}},
 		{host: "plain", want: ConnSettings{
 			Connection: "ssh", Address: "plain", Port: 22, User: "defaultuser",
 			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},

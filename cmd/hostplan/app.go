@@ -279,6 +279,7 @@ func (a *app) session(ctx context.Context, c *sharedFlags, l *loaded, r *render.
 		ConnectTimeout:    c.timeout,
 		Passphrase:        a.passphrasePrompt(),
 		BecomePassword:    a.becomePassword(),
+		Warn:              a.dialWarning,
 	})
 	a.prog = render.NewProgress(a.stderr, isTerminal(a.stderr))
 	opts := engine.Options{

@@ -290,6 +290,7 @@ func transportTarget(t *Target) transport.Target {
 		BecomeUser:    c.BecomeUser,
 		Local:         c.Connection == "local",
 		Shell:         transport.Shell(c.Shell),
+		SSHOptions:    transport.SSHOptions(c.SSHOptions),
 	}
 }
 
@@ -298,7 +299,7 @@ func transportJumps(jumps []inventory.ConnSettings) []transport.Target {
 	var out []transport.Target
 	for _, j := range jumps {
 		out = append(out, transport.Target{Name: j.Address, Address: j.Address, Port: j.Port,
-			User: j.User, IdentityFiles: j.IdentityFile, KnownHosts: j.KnownHosts, ProxyCommand: j.ProxyCommand})
+			User: j.User, IdentityFiles: j.IdentityFile, KnownHosts: j.KnownHosts, ProxyCommand: j.ProxyCommand, SSHOptions: transport.SSHOptions(j.SSHOptions)})
 	}
 	return out
 }

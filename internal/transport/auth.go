@@ -79,8 +79,10 @@ func (d *Dialer) loadKey(file string, agentKeys map[string]ssh.Signer) (ssh.Sign
 		return e.signer, e.err
 	}
 	s, err := d.parseKey(file, agentKeys)
-	if errors.Is(err, fs.ErrNotExist) {
-		// Not cached: the file may appear later in the run.
+	var pubOnly *errPublicOnly
+	if errors.Is(err, fs.ErrNotExist) || errors.As(err, &pubOnly) {
+		// Not cached: the file may appear later in the run, another host's agent
+		// (IdentityAgent) may hold the key.
 		return nil, err
 	}
 	d.keys[file] = &keyEntry{signer: s, err: err}
@@ -98,7 +100,7 @@ func (d *Dialer) parseKey(file string, agentKeys map[string]ssh.Signer) (ssh.Sig
 	}
 	var missing *ssh.PassphraseMissingError
 	if !errors.As(err, &missing) {
-		return nil, fmt.Errorf("key %s: %w", file, err)
+		return publicOnlyIdentity(file, pem, err, agentKeys)
 	}
 	pub := missing.PublicKey
 	if pub == nil {
@@ -134,16 +136,21 @@ func (d *Dialer) parseKey(file string, agentKeys map[string]ssh.Signer) (ssh.Sig
 // sshd counts every offered key against MaxAuthTries (6 by default) and hangs up with
 // "Too many authentication failures" after that, so the order matters:
 //   - identity files configured for the target are offered first, in their order, then
-//     the agent's other keys (IdentitiesOnly-like: the configured key is tried first even
-//     when the agent holds many). A configured file that is missing or cannot be unlocked
-//     is an error naming it.
+//     the agent's other keys (the configured key is tried first even when the agent
+//     holds many). A configured file that is missing is skipped with a warning, as ssh
+//     does; one that cannot be unlocked is an error naming it. A file holding only a
+//     public key (IdentityFile ~/.ssh/id.pub) selects that key in the agent.
 //   - with no identity files configured, the agent's keys come first (as ssh does), then
 //     the default files ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exist; missing defaults
 //     are skipped silently, encrypted ones that cannot be unlocked are noted.
+//   - IdentitiesOnly drops the agent keys that are not the key of an identity file.
+//   - each key's certificates (KEY-cert.pub beside an identity file, CertificateFile)
+//     are offered right before the key.
 //
-// A key is offered once even when it is both in a file and in the agent.
+// The agent is the one at t.IdentityAgent. A key is offered once even when it is both
+// in a file and in the agent.
 func (d *Dialer) signers(t Target) ([]ssh.Signer, []string, error) {
-	agentSigners := d.agentSigners()
+	agentSigners, notes := d.agentSignersFor(t)
 	agentKeys := map[string]ssh.Signer{}
 	for _, s := range agentSigners {
 		agentKeys[string(s.PublicKey().Marshal())] = s
@@ -153,41 +160,64 @@ func (d *Dialer) signers(t Target) ([]ssh.Signer, []string, error) {
 	if !explicit {
 		files = defaultIdentityFiles
 	}
-	var fileSigners []ssh.Signer
-	var notes []string
-	for _, f := range files {
-		path := expandHome(f)
-		s, err := d.loadKey(path, agentKeys)
-		if err != nil {
-			if explicit {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil, nil, fmt.Errorf("identity file %s does not exist", path)
-				}
-				return nil, nil, err
-			}
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			notes = append(notes, err.Error())
-			continue
-		}
-		fileSigners = append(fileSigners, s)
+	fileSigners, fileNotes, err := d.identitySigners(files, explicit, agentKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	notes = append(notes, fileNotes...)
+	if t.IdentitiesOnly {
+		agentSigners = onlyKeysOf(agentSigners, fileSigners)
 	}
 	first, then := fileSigners, agentSigners
 	if !explicit {
 		first, then = agentSigners, fileSigners
 	}
-	seen := map[string]bool{}
-	var out []ssh.Signer
-	for _, list := range [][]ssh.Signer{first, then} {
-		for _, s := range list {
-			k := string(s.PublicKey().Marshal())
-			if seen[k] {
-				continue
+	out := uniqueSigners(first, then)
+	out, certNotes := d.withCertificates(out, files, t.CertificateFiles)
+	return out, append(notes, certNotes...), nil
+}
+
+// identitySigners loads the identity files. Missing files are skipped: silently for
+// the defaults, with a warning (once per run) and a note for configured ones.
+func (d *Dialer) identitySigners(files []string, explicit bool, agentKeys map[string]ssh.Signer) ([]ssh.Signer, []string, error) {
+	var signers []ssh.Signer
+	var notes []string
+	for _, f := range files {
+		path := expandHome(f)
+		s, err := d.loadKey(path, agentKeys)
+		var pubOnly *errPublicOnly
+		switch {
+		case err == nil:
+			signers = append(signers, s)
+		case errors.Is(err, fs.ErrNotExist):
+			if explicit && !isDefaultIdentity(path) {
+				msg := fmt.Sprintf("identity file %s does not exist", path)
+				d.warnOnce(path, "no such identity: "+msg+"; going on without it")
+				notes = append(notes, msg)
 			}
-			seen[k] = true
-			out = append(out, s)
+		case errors.As(err, &pubOnly):
+			notes = append(notes, err.Error())
+		case explicit:
+			return nil, nil, err
+		default:
+			notes = append(notes, err.Error())
 		}
 	}
-	return out, notes, nil
+	return signers, notes, nil
+}
+
+// uniqueSigners concatenates lists, keeping the first of signers with the same key.
+func uniqueSigners(lists ...[]ssh.Signer) []ssh.Signer {
+	seen := map[string]bool{}
+	var out []ssh.Signer
+	for _, list := range lists {
+		for _, s := range list {
+			k := string(s.PublicKey().Marshal())
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

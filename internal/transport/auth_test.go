@@ -134,10 +134,25 @@ func TestSignersOrder(t *testing.T) {
 		t.Errorf("defaults: got %v, want %v", pubs(got), want)
 	}
 
-	// A configured file that is missing is an error naming it.
+	// A configured file that is missing is skipped with a warning naming it (once per
+	// run) and a note, as ssh does ("no such identity"); the other keys still go.
 	missing := filepath.Join(home, "nope")
-	if _, _, err := d.signers(Target{IdentityFiles: []string{missing}}); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Errorf("missing explicit key: %v", err)
+	var warnings []string
+	dw := NewDialer(DialerOptions{Warn: func(m string) { warnings = append(warnings, m) }})
+	defer dw.Close()
+	for i := 0; i < 2; i++ {
+		got, notes, err := dw.signers(Target{IdentityFiles: []string{missing, f1}})
+		if err != nil || !sameList(pubs(got), fps(k1, a1, a2)) || len(notes) != 1 || !strings.Contains(notes[0], missing) {
+			t.Errorf("missing explicit key: %v %v %v", pubs(got), notes, err)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "no such identity: identity file "+missing) {
+		t.Errorf("warnings: %q", warnings)
+	}
+	// The default files the inventory fills in are not warned about.
+	warnings = nil
+	if _, _, err := dw.signers(Target{IdentityFiles: []string{"~/.ssh/id_ed25519", f1}}); err != nil || len(warnings) != 0 {
+		t.Errorf("missing default key: %v %q", err, warnings)
 	}
 	// "~/" is expanded.
 	if _, _, err := d.signers(Target{IdentityFiles: []string{"~/k1"}}); err != nil {

@@ -30,6 +30,9 @@ type Target struct {
 	// means the agent plus whichever of ~/.ssh/id_ed25519, id_ecdsa, id_rsa exist.
 	IdentityFiles []string
 	KnownHosts    string // known_hosts file; default ~/.ssh/known_hosts
+	// SSHOptions: more known_hosts files, StrictHostKeyChecking, certificates, the agent
+	// socket and IdentitiesOnly (options.go).
+	SSHOptions
 	// Bastion is a jump host "[user@]host[:port]", or a chain "a,b" (a is dialled first,
 	// b through a, the target through b). Without Jumps, each hop's user defaults to
 	// User, its port to 22, and the target's identity files and known_hosts file are
@@ -74,6 +77,9 @@ type DialerOptions struct {
 	// Passphrase is asked for an encrypted identity file the agent does not hold, once per
 	// file per run. nil (not on a terminal) makes such a key an error.
 	Passphrase func(keyFile string) ([]byte, error)
+	// Warn reports what OpenSSH would print as a warning and go on (a host key added
+	// under StrictHostKeyChecking no, a missing identity file); nil discards them.
+	Warn func(msg string)
 	// BecomePassword is the sudo password. It is called at most once per run, and only
 	// when sudo asks; the answer (or error) is cached. nil: become uses `sudo -n` and a
 	// sudo that wants a password fails with ErrBecomePasswordRequired.
@@ -119,6 +125,7 @@ type Dialer struct {
 	agentOnce sync.Once
 	agent     agent.ExtendedAgent
 	agentConn net.Conn
+	auth      authState // IdentityAgent sockets and warnings given (auth.go)
 
 	becomeMu   sync.Mutex
 	becomeDone bool
@@ -191,6 +198,7 @@ func (d *Dialer) Close() error {
 	if d.agentConn != nil {
 		d.agentConn.Close()
 	}
+	d.auth.close()
 	d.becomeMu.Lock()
 	clear(d.becomePW)
 	d.becomeMu.Unlock()
@@ -494,14 +502,15 @@ func (d *Dialer) clientConfig(name, addr, login string, t Target) (*attempt, err
 		}
 		return nil, errors.New(msg)
 	}
+	pol := d.hostKeyPolicy(t)
 	d.khMu.Lock()
-	db, err := readKnownHosts(t.KnownHosts)
+	db, err := readKnownHosts(pol.files()...)
 	d.khMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	a := &attempt{signers: len(signers), notes: notes}
-	check := d.hostKeyCallback(name, t.KnownHosts, d.opts.AcceptNewHostKeys)
+	check := d.hostKeyCallback(name, pol)
 	a.cfg = &ssh.ClientConfig{
 		User: login,
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(signers...)},

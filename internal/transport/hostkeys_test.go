@@ -22,6 +22,11 @@ import (
 
 func testKey(t testing.TB, kind string) ssh.PublicKey {
 	t.Helper()
+	return testSigner(t, kind).PublicKey()
+}
+
+func testPrivKey(t testing.TB, kind string) any {
+	t.Helper()
 	var priv any
 	var err error
 	switch kind {
@@ -31,15 +36,13 @@ func testKey(t testing.TB, kind string) ssh.PublicKey {
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "rsa":
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		t.Fatalf("unknown key kind %q", kind)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.PublicKey()
+	return priv
 }
 
 var (
@@ -77,35 +80,47 @@ func TestHostKeyAlgorithms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What known_hosts knows nothing about gets every plain type, Ed25519 first (as ssh),
+	// not x/crypto's default (ECDSA first).
+	all := plainHostKeyAlgorithms()
 	for _, c := range []struct {
 		addr string
 		want []string
 	}{
 		{"ed.example:22", []string{"ssh-ed25519"}},
 		// Port 2222 entries do not match port 22 and vice versa.
-		{"ed.example:2222", nil},
+		{"ed.example:2222", all},
 		{"10.0.0.1:2222", []string{"ssh-ed25519", "ecdsa-sha2-nistp256"}},
-		{"10.0.0.1:22", nil},
+		{"10.0.0.1:22", all},
 		{"rsa.example:22", []string{"rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}},
 		{"hashed.example:22", []string{"ecdsa-sha2-nistp256"}},
 		{"a.wild.example:22", []string{"rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}},
-		{"unknown.example:22", nil},
+		{"unknown.example:22", all},
 	} {
 		if got := db.hostKeyAlgorithms(c.addr); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: got %v, want %v", c.addr, got, c.want)
 		}
 	}
 
-	// With @cert-authority lines the library default stays (certificates must work).
+	// A @cert-authority line adds the certificate algorithms first for the hosts it
+	// matches, and changes nothing for the others.
 	ca := writeKnownHosts(t,
-		knownhosts.Line([]string{"ed.example"}, edKey),
+		knownhosts.Line([]string{"ed.example", "ed.other.org"}, edKey),
 		"@cert-authority *.example "+strings.SplitN(knownhosts.Line([]string{"x"}, ecKey), " ", 2)[1])
 	db, err = readKnownHosts(ca)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := db.hostKeyAlgorithms("ed.example:22"); got != nil {
-		t.Errorf("with a CA: got %v, want nil", got)
+	certs := strings.Join(certHostKeyAlgorithms, ",")
+	for addr, want := range map[string]string{
+		"ed.example:22":   certs + ",ssh-ed25519",
+		"ed.other.org:22": "ssh-ed25519",
+		"ca.example:22":   certs + "," + strings.Join(plainHostKeyAlgorithms(), ","),
+		"x.other.org:22":  strings.Join(plainHostKeyAlgorithms(), ","),
+	} {
+		if got := strings.Join(db.hostKeyAlgorithms(addr), ","); got != want {
+			t.Errorf("with a CA, %s: got %v, want %v", addr, got, want)
+		}
 	}
 
 	// A missing file is an empty one.
@@ -113,7 +128,7 @@ func TestHostKeyAlgorithms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := db.hostKeyAlgorithms("ed.example:22"); got != nil {
+	if got := db.hostKeyAlgorithms("ed.example:22"); !reflect.DeepEqual(got, all) {
 		t.Errorf("missing file: got %v", got)
 	}
 }
@@ -139,7 +154,7 @@ func TestHostKeyClassification(t *testing.T) {
 		"@revoked * "+strings.SplitN(knownhosts.Line([]string{"x"}, rsaKey), " ", 2)[1],
 	)
 	d := NewDialer(DialerOptions{})
-	check := d.hostKeyCallback("web1", file, false)
+	check := d.hostKeyCallback("web1", testPolicy(file, false))
 
 	if err := check("10.0.0.1:2222", fakeRemote, edKey); err != nil {
 		t.Fatalf("known key refused: %v", err)
@@ -198,8 +213,8 @@ func TestHostKeyAcceptNew(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "sub", "known_hosts") // neither dir nor file exist yet
 	d := NewDialer(DialerOptions{AcceptNewHostKeys: true})
-	accept := d.hostKeyCallback("web1", file, true)
-	strict := d.hostKeyCallback("web1", file, false)
+	accept := d.hostKeyCallback("web1", testPolicy(file, true))
+	strict := d.hostKeyCallback("web1", testPolicy(file, false))
 
 	if err := strict("10.0.0.1:2222", fakeRemote, edKey); err == nil {
 		t.Fatal("strict check accepted an unknown host")
