@@ -66,7 +66,7 @@ func TestKubeFleet(t *testing.T) {
 	l, clusters, inv := startFleet(t)
 	example := filepath.Join("..", "..", "examples", "security-center")
 	jpath := filepath.Join(t.TempDir(), "journal.jsonl")
-	args := []string{"-i", inv, "--var", "health_timeout=3m", "--journal", jpath, example}
+	args := []string{"-i", inv, "--var", "health_timeout=3m", example}
 
 	r := hostplan(t, append([]string{"plan"}, args...)...)
 	if r.code != 2 || !strings.Contains(r.stdout, `task "audit-logging": per local.cluster_id: 3 groups side by side; rolling, 1 host at a time in each group`) ||
@@ -77,7 +77,7 @@ func TestKubeFleet(t *testing.T) {
 	}
 	t.Logf("plan (first lines):\n%s", firstLines(r.stdout, 12))
 
-	r = hostplan(t, append([]string{"apply", "--auto-approve"}, args...)...)
+	r = hostplan(t, append([]string{"apply", "--auto-approve", "--journal", jpath}, args...)...)
 	if r.code != 0 {
 		t.Fatalf("apply:\n%s", r)
 	}
