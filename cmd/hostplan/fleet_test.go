@@ -71,7 +71,7 @@ func TestKubeFleet(t *testing.T) {
 	r := hostplan(t, append([]string{"plan"}, args...)...)
 	if r.code != 2 || !strings.Contains(r.stdout, `task "audit-logging": per local.cluster_id: 3 groups side by side; rolling, 1 host at a time in each group`) ||
 		!strings.Contains(r.stdout, `task "record-in-kubeadm-config": per local.cluster_id: 3 groups side by side; runs once in each group`) ||
-		!strings.Contains(r.stdout, `"c0ffee-2" h4, h5, h6 (3 hosts): 4 to change`) ||
+		!strings.Contains(r.stdout, `"c0ffee-2" h4, h5, h6 (3 hosts): 9 to change`) ||
 		!strings.Contains(r.stdout, "+    - name: aliyun_logs_audit-c0ffee-3_jsonfile") {
 		t.Fatalf("plan of the fleet:\n%s", r)
 	}

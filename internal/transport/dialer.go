@@ -90,14 +90,16 @@ type DialerOptions struct {
 // connection, unlocked keys and the become password among all its connections. It is
 // safe for concurrent use.
 //
-// Authentication offers public keys only: with Target.IdentityFiles set, those files
-// first (in order), then the ssh-agent's other keys; without, the agent's keys, then
-// ~/.ssh/id_ed25519, id_ecdsa, id_rsa. The configured key is so tried before sshd's
-// MaxAuthTries (6) runs out on a crowded agent.
+// Authentication offers public keys (and certificates right before the key each
+// certifies): Target.IdentityFiles first (in order; a .pub file picks that agent key),
+// then the agent's other keys unless IdentitiesOnly; the agent is SSHOptions'
+// IdentityAgent, else SSH_AUTH_SOCK. The configured key is so tried before sshd's
+// MaxAuthTries (6) runs out on a crowded agent (auth.go, auth_options.go).
 //
-// Host keys are checked against Target.KnownHosts: unknown hosts fail with an
-// *UnknownHostKeyError (or are added with AcceptNewHostKeys), changed keys always fail
-// with a *HostKeyChangedError. Bastions are checked the same way.
+// Host keys are checked against the user and global known_hosts files, @cert-authority
+// lines included (hostkeys.go): unknown hosts fail with an *UnknownHostKeyError (or are
+// added under StrictHostKeyChecking accept-new or no), changed keys always fail with a
+// *HostKeyChangedError. Every jump host is checked the same way, against its own files.
 //
 // Become wraps every command as
 //
