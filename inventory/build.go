@@ -17,8 +17,9 @@ import (
 // format follows the file name: ".hcl" is an HCL inventory, ".yml"/".yaml" an Ansible
 // YAML inventory, ".json" either that or `ansible-inventory --list` output, anything
 // else an Ansible INI inventory; an executable script is run (script.go). A host or
-// group found in several files is merged: its groups are the union, and a setting or variable given in a later file
-// replaces the earlier one. The group_vars and host_vars beside each file are read too.
+// group found in several files is merged: its groups are the union, and a setting or
+// variable given in a later file replaces the earlier one. The group_vars and host_vars
+// beside each file are read too.
 //
 // Every problem is an hcl.Diagnostic whose Subject points into the file; print them
 // with hcl.NewDiagnosticTextWriter and inv.Files. The returned inventory is never nil;

@@ -333,7 +333,7 @@ func safeScript(path string) (string, error) {
 // unsafeWriters says who other than this user and root may write fi, or "".
 func unsafeWriters(fi fs.FileInfo, stickyOK bool) string {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Sprintf("is owned by %s, not by you (%s) or root", userName(int(st.Uid)), userName(os.Geteuid()))
+		return fmt.Sprintf("is owned by %s, not by you (%s) or root", userName(int(st.Uid)), currentUser())
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 && !(stickyOK && fi.Mode()&fs.ModeSticky != 0) {
 		return fmt.Sprintf("is writable by its group or by others (mode %04o)", perm)
