@@ -402,10 +402,14 @@ func (r *scriptRun) call(args ...string) ([]byte, error) {
 	} else if err != nil {
 		err = r.failure(ctx, err, time.Since(start))
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w.%s%s", r.path, strings.Join(args, " "), err, r.stderrNote(), runHint(r.path))
+	if err == nil {
+		return out.buf.Bytes(), nil
 	}
-	return out.buf.Bytes(), nil
+	hint := "" // killed by hostplan: running it was not the mistake
+	if ctx.Err() == nil {
+		hint = runHint(r.path)
+	}
+	return nil, fmt.Errorf("%s %s: %w.%s%s", r.path, strings.Join(args, " "), err, r.stderrNote(), hint)
 }
 
 // failure says how a run went wrong.

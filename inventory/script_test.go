@@ -223,32 +223,39 @@ func TestScriptInventoryOutputBound(t *testing.T) {
 }
 
 // A script someone else could have written is refused, and never run: writable by
-// its group or others, owned by another user, or in a directory others may write.
+// its group or others, owned by another user, or in a directory others may write (its
+// own even when sticky; a sticky one above it, such as /tmp here, is fine).
 func TestScriptInventoryRefused(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give files to another user")
 	}
 	for _, c := range []struct {
 		name string
-		prep func(dir, script string) error
+		prep func(parent, dir, script string) error
 		want string
 	}{
-		{"world-writable", func(_, s string) error { return os.Chmod(s, 0o777) }, "it is writable by its group or by others (mode 0777)"},
-		{"group-writable", func(_, s string) error { return os.Chmod(s, 0o775) }, "Fix: chmod go-w "},
-		{"other owner", func(_, s string) error { return os.Chown(s, 65534, 65534) }, "is owned by nobody (uid 65534), not by you (root) or root, so another user could change what hostplan runs as you. Fix: chown root "},
-		{"open directory", func(d, _ string) error { return os.Chmod(d, 0o777) }, "its directory %DIR is writable by its group or by others (mode 0777)"},
-		{"sticky directory", func(d, _ string) error { return os.Chmod(d, 0o1777) }, "its directory %DIR is writable by its group or by others"},
+		{"world-writable", func(_, _, s string) error { return os.Chmod(s, 0o777) }, "it is writable by its group or by others (mode 0777)"},
+		{"group-writable", func(_, _, s string) error { return os.Chmod(s, 0o775) }, "Fix: chmod go-w "},
+		{"other owner", func(_, _, s string) error { return os.Chown(s, 65534, 65534) }, "is owned by nobody (uid 65534), not by you (root) or root, so another user could change what hostplan runs as you. Fix: chown root "},
+		{"open directory", func(_, d, _ string) error { return os.Chmod(d, 0o777) }, "its directory %DIR is writable by its group or by others (mode 0777)"},
+		{"sticky directory", func(_, d, _ string) error { return os.Chmod(d, 0o777|os.ModeSticky) }, "its directory %DIR is writable by its group or by others"},
+		{"open parent", func(p, _, _ string) error { return os.Chmod(p, 0o770) }, "its directory %PARENT is writable by its group or by others (mode 0770)"},
+		{"parent of another user", func(p, _, _ string) error { return os.Chown(p, 65534, 65534) }, "its directory %PARENT is owned by nobody"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			ran := filepath.Join(dir, "ran")
+			parent := t.TempDir()
+			dir := filepath.Join(parent, "sub")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			ran := filepath.Join(parent, "ran")
 			script := writeScript(t, dir, "inv.sh", "#!/bin/sh\ntouch "+ran+"\necho '{\"web\": [\"w1\"]}'\n")
-			if err := c.prep(dir, script); err != nil {
+			if err := c.prep(parent, dir, script); err != nil {
 				t.Fatal(err)
 			}
 			inv, diags := loadScripts([]string{script}, &Scripts{})
 			msg := errorsOf(diags)
-			want := strings.ReplaceAll(c.want, "%DIR", dir)
+			want := strings.NewReplacer("%DIR", dir, "%PARENT", parent).Replace(c.want)
 			if !strings.Contains(msg, "Inventory script refused: refusing to run inventory script "+script+": ") || !strings.Contains(msg, want) {
 				t.Errorf("want refusal with %q:\n%s", want, renderDiags(inv, diags))
 			}

@@ -23,6 +23,8 @@ import (
 )
 
 type app struct {
+	// ctx is cancelled by Ctrl-C: it also kills a dynamic inventory script still running.
+	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	environ        []string
@@ -124,7 +126,7 @@ func (a *app) load(c *sharedFlags, pos []string, r *render.Human) (*loaded, bool
 }
 
 func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
-	inv, diags := inventory.LoadWith(in.inventories, in.loadOptions())
+	inv, diags := inventory.LoadWith(in.inventories, a.withScripts(in.loadOptions()))
 	r.HideLine = render.PrivateLines(in.varFiles, inventoryFiles(inv))
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)
@@ -165,6 +167,17 @@ func (in runSources) loadOptions() inventory.LoadOptions {
 	}
 	if _, dir, err := src.PlanFiles(in.planPath); err == nil {
 		opts.PlanDir = dir // else no plan: loading it reports why
+	}
+	return opts
+}
+
+// withScripts has the dynamic inventory scripts of opts (none for a saved plan) stop at
+// Ctrl-C.
+func (a *app) withScripts(opts inventory.LoadOptions) inventory.LoadOptions {
+	if opts.Scripts != nil {
+		s := *opts.Scripts
+		s.Context = a.ctx
+		opts.Scripts = &s
 	}
 	return opts
 }
@@ -394,7 +407,7 @@ func (a *app) inventory(args []string) int {
 	if !ok {
 		return exitError
 	}
-	inv, diags := inventory.Load(in.inventories)
+	inv, diags := inventory.LoadWith(in.inventories, a.withScripts(inventory.LoadOptions{Files: inventory.OSFiles()}))
 	r.HideLine = render.PrivateLines(nil, inventoryFiles(inv))
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)

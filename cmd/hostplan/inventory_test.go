@@ -1,0 +1,117 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// warningLines are the "Warning: ..." lines of a run's stderr, sorted.
+func warningLines(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "Warning: ") {
+			out = append(out, l)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// chmodX makes the file at dir/name executable, as writeFiles writes 0644.
+func chmodX(t *testing.T, dir, name string) {
+	t.Helper()
+	if err := os.Chmod(filepath.Join(dir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// `hostplan inventory` prints the warnings `validate` prints: an inventory variable
+// hostplan ignores, a group_vars file of no group, and the ~/.ssh/config settings it
+// does not evaluate, among them those only resolving a host finds (a ProxyCommand for
+// that host).
+func TestInventoryWarningsLikeValidate(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"hosts.ini":           "[web]\nw1 ansible_host=192.0.2.1 ansible_ssh_pass=hunter2\n",
+		"group_vars/webs.yml": "x: 1\n",
+		"ssh_config":          "Match host *\n  User nobody\nHost 192.0.2.1\n  ProxyCommand nc %h %p\n",
+		"plan/main.hcl": `
+task "t" {
+  on = ["web"]
+  file "/tmp/hostplan-warnings" {
+    content = "x\n"
+  }
+}`,
+	})
+	inv, cfg := filepath.Join(dir, "hosts.ini"), filepath.Join(dir, "ssh_config")
+	v := hostplan(t, "validate", "-i", inv, "--ssh-config", cfg, filepath.Join(dir, "plan"))
+	i := hostplan(t, "inventory", "-i", inv, "--ssh-config", cfg)
+	if v.code != exitOK || i.code != exitOK {
+		t.Fatalf("validate:\n%s\ninventory:\n%s", v, i)
+	}
+	want := warningLines(v.stderr)
+	if len(want) != 4 || !strings.Contains(strings.Join(want, "\n"), "ansible_ssh_pass") ||
+		!strings.Contains(strings.Join(want, "\n"), "Match blocks") || !strings.Contains(strings.Join(want, "\n"), "ProxyCommand") {
+		t.Fatalf("validate's warnings are not the four expected:\n%s", v)
+	}
+	if got := warningLines(i.stderr); !reflect.DeepEqual(got, want) {
+		t.Errorf("inventory warnings differ from validate's:\n got %q\nwant %q", got, want)
+	}
+	if strings.Contains(i.stdout+i.stderr, "hunter2") {
+		t.Errorf("inventory shows the password:\n%s", i)
+	}
+}
+
+// An inventory directory holding a dynamic inventory script: its hosts come from the
+// script, their connection from its _meta.hostvars and the directory's group_vars,
+// and a file Ansible skips (.bak) is not run. A failing script fails the command,
+// saying why.
+func TestInventoryScriptDirectory(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"inv/cloud.sh": `#!/bin/sh
+echo '{"web": {"hosts": ["w1", "w2"]}, "_meta": {"hostvars": {"w1": {"ansible_host": "10.1.0.1"}, "w2": {"ansible_host": "10.1.0.2"}}}}'
+`,
+		"inv/cloud.sh.bak":   "#!/bin/sh\nexit 1\n",
+		"inv/static.ini":     "[db]\nd1 ansible_host=10.1.0.9\n",
+		"inv/group_vars/web": "ansible_user: deploy\nansible_port: 2222\n",
+	})
+	chmodX(t, dir, "inv/cloud.sh")
+	chmodX(t, dir, "inv/cloud.sh.bak")
+	inv := filepath.Join(dir, "inv")
+	r := hostplan(t, "inventory", "-i", inv, "--ssh-config", "none")
+	for _, want := range []string{"w1\n  connect:    deploy@10.1.0.1:2222", "w2\n  connect:    deploy@10.1.0.2:2222", "d1\n  connect:    ", "3 hosts, groups: all, db, ungrouped, web"} {
+		if r.code != exitOK || !strings.Contains(r.stdout, want) {
+			t.Fatalf("inventory lacks %q:\n%s", want, r)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(inv, "cloud.sh"), []byte("#!/bin/sh\necho 'NoCredentialsError: Unable to locate credentials' >&2\nexit 2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = hostplan(t, "inventory", "-i", inv, "--ssh-config", "none")
+	for _, want := range []string{"Error: Inventory script failed", filepath.Join(inv, "cloud.sh") + " --list: exited with status 2", "  | NoCredentialsError: Unable to locate credentials"} {
+		if r.code != exitError || !strings.Contains(r.stderr, want) {
+			t.Errorf("a failing script: want exit 1 and %q:\n%s", want, r)
+		}
+	}
+}
+
+// A saved plan cannot replay what a script printed, so plan -out refuses a dynamic
+// inventory (before connecting anywhere) and says what to do instead.
+func TestInventoryScriptSavedPlanRefused(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"inv.sh":        "#!/bin/sh\necho '{\"web\": [\"w1\"]}'\n",
+		"plan/main.hcl": "task \"t\" {\n  on = [\"web\"]\n  file \"/tmp/x\" {\n    content = \"x\\n\"\n  }\n}\n",
+	})
+	chmodX(t, dir, "inv.sh")
+	out := filepath.Join(dir, "saved.plan")
+	r := hostplan(t, "plan", "-out", out, "--ssh-config", "none", "-i", filepath.Join(dir, "inv.sh"), filepath.Join(dir, "plan"))
+	if r.code != exitError || !strings.Contains(r.stderr, "Dynamic inventory script not run") || !strings.Contains(r.stderr, "--list > inventory.json") {
+		t.Errorf("plan -out with a script: want it refused with the workaround:\n%s", r)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a plan was saved")
+	}
+}
