@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"gopkg.in/yaml.v3"
@@ -231,7 +232,7 @@ func (ld *loader) scriptJSON(run *scriptRun, file string, out []byte) (*yamlLoad
 		ld.diags = append(ld.diags, jsonError(run, sf, err))
 		return nil, nil
 	}
-	sf := newSrcFile(file, buf.Bytes())
+	sf := newSrcFile(file, yamlSafe(buf.Bytes()))
 	ld.inv.Files[file] = sf.hclFile()
 	l := &yamlLoader{b: ld.b, sf: sf, dir: fileDir(run.path)}
 	root, ok := l.parse()
@@ -242,6 +243,47 @@ func (ld *loader) scriptJSON(run *scriptRun, file string, out []byte) (*yamlLoad
 	}
 	return l, root
 }
+
+// yamlSafe rewrites what yaml.v3 would misread or refuse in valid JSON, so that the
+// JSON is still YAML: string literals with escapes YAML lacks or reads differently
+// ("\/", which PHP's json_encode writes; surrogate pairs) or bytes that are not UTF-8
+// (Go's encoder writes them back with escapes YAML shares), and keys too long to be
+// implicit YAML keys.
+func yamlSafe(js []byte) []byte {
+	var out bytes.Buffer
+	for i := 0; i < len(js); {
+		if js[i] != '"' {
+			out.WriteByte(js[i])
+			i++
+			continue
+		}
+		j, escaped := i+1, false
+		for ; j < len(js) && js[j] != '"'; j++ {
+			if js[j] == '\\' {
+				j, escaped = j+1, true
+			}
+		}
+		lit := js[i:min(j+1, len(js))]
+		i = j + 1
+		var s string
+		if (escaped || !utf8.Valid(lit)) && json.Unmarshal(lit, &s) == nil {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s)
+			lit = bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+		}
+		if i < len(js) && js[i] == ':' && len(lit) > maxImplicitKey {
+			out.WriteString("? ") // an explicit key: YAML's implicit ones end at 1024 characters
+		}
+		out.Write(lit)
+	}
+	return out.Bytes()
+}
+
+// maxImplicitKey is the longest key yamlSafe leaves implicit ("key": value), under
+// the 1024 characters YAML allows one.
+const maxImplicitKey = 1000
 
 // jsonError is the error for output that is not a JSON object: where it went wrong
 // (line, column and byte of the output as printed) and the text around it.

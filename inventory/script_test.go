@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -322,4 +323,53 @@ func TestScriptInventoryNotRun(t *testing.T) {
 	if msg := errorsOf(diags); !strings.Contains(msg, "Dynamic inventory script not run: "+script+" starts like a program") {
 		t.Errorf("error: %s", msg)
 	}
+}
+
+// JSON that is not YAML as yaml.v3 reads it still loads: "\/" (PHP's json_encode),
+// a surrogate pair, a key longer than YAML's 1024-character implicit keys, a byte that
+// is not UTF-8; and quoted "yes" or "0644" stay strings, as JSON says.
+func TestScriptInventoryJSONEdges(t *testing.T) {
+	long := strings.Repeat("k", 1500)
+	script := writeScript(t, t.TempDir(), "inv.php", `#!/bin/sh
+printf '%s' '{"web":{"hosts":["w1"]},"_meta":{"hostvars":{"w1":{"url":"http:\/\/x\/","smile":"\ud83d\ude00","`+long+`":1,"raw":"a`+"\xff"+`b","yes":"yes","mode":"0644","tab":"a\tb"}}}}'
+`)
+	inv, diags := loadScripts([]string{script}, &Scripts{})
+	if len(diags) > 0 {
+		t.Fatalf("load: %s", renderDiags(inv, diags))
+	}
+	for name, want := range map[string]string{"url": `"http://x/"`, "smile": `"😀"`, long: "1", "raw": `"a` + "\ufffd" + `b"`, "yes": `"yes"`, "mode": `"0644"`, "tab": `"a\tb"`} {
+		if got := varOf(t, inv, "w1", name); got != want {
+			t.Errorf("%.20s = %s, want %s", name, got, want)
+		}
+	}
+}
+
+// A large inventory printed on one line, as json.dumps prints it, loads in seconds:
+// positioning each value on one long line would take minutes (quadratic).
+func TestScriptInventoryOneLineLarge(t *testing.T) {
+	const n = 20000
+	var hosts, vars strings.Builder
+	for i := range n {
+		if i > 0 {
+			hosts.WriteString(",")
+			vars.WriteString(",")
+		}
+		fmt.Fprintf(&hosts, `"h%d"`, i)
+		fmt.Fprintf(&vars, `"h%d":{"ansible_host":"10.%d.%d.%d","rack":"r%d"}`, i, i>>16, i>>8&255, i&255, i%40)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.json")
+	if err := os.WriteFile(out, []byte(`{"web":{"hosts":[`+hosts.String()+`]},"_meta":{"hostvars":{`+vars.String()+`}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := writeScript(t, dir, "inv", "#!/bin/sh\ncat "+out+"\n")
+	start := time.Now()
+	inv, diags := loadScripts([]string{script}, &Scripts{})
+	if len(diags) > 0 || len(inv.Hosts) != n || inv.Hosts[n-1].Conn.Address != "10.0.78.31" {
+		t.Fatalf("load: %d hosts, %s", len(inv.Hosts), renderDiags(inv, diags))
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("loading %d hosts from one line took %s", n, took)
+	}
+	t.Logf("%d hosts from one line: %s", n, time.Since(start))
 }
