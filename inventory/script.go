@@ -339,46 +339,75 @@ func runHint(path string) string {
 }
 
 // safeScript returns the absolute path to run for path, or why it must not be run: a
-// script, or a directory above it, that a user other than this one and root could have
-// written, would let that user run commands as this user (often root). A world-
+// script that a user other than this one and root could have written or replaced
+// would let that user run commands as this user (often root). So the script, every
+// directory above it and every symbolic link on the way must be owned by this user or
+// root, and none writable by group or others (the rule of sudo and OpenSSH's
+// StrictModes), both on the path as given and on the path it resolves to. A world-
 // writable directory with the sticky bit (/tmp) is accepted above the script's own
 // directory: others cannot rename or remove what they do not own in it.
 func safeScript(path string) (string, error) {
-	real, err := filepath.EvalSymlinks(path)
+	abs, err := filepath.Abs(path)
+	real := ""
 	if err == nil {
-		real, err = filepath.Abs(real)
+		real, err = filepath.EvalSymlinks(abs)
 	}
 	if err != nil {
 		return "", fmt.Errorf("refusing to run inventory script %s: %w", path, err)
 	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return "", fmt.Errorf("refusing to run inventory script %s: %w", path, err)
+	for _, p := range []string{abs, real} {
+		if err := safeChain(path, p); err != nil {
+			return "", err
+		}
 	}
-	if why := unsafeWriters(fi, false); why != "" {
-		return "", scriptRefused(path, real, "it", why)
-	}
-	for dir, first := filepath.Dir(real), true; ; dir, first = filepath.Dir(dir), false {
-		fi, err := os.Stat(dir)
+	return real, nil
+}
+
+// safeChain checks p (the script) and every directory above it, up to /.
+func safeChain(script, p string) error {
+	for depth := 0; ; depth++ {
+		li, err := os.Lstat(p)
+		var fi fs.FileInfo
+		if err == nil {
+			fi, err = os.Stat(p)
+		}
 		if err != nil {
-			return "", fmt.Errorf("refusing to run inventory script %s: %w", path, err)
+			return fmt.Errorf("refusing to run inventory script %s: %w", script, err)
 		}
-		if why := unsafeWriters(fi, !first); why != "" {
-			return "", scriptRefused(path, dir, "its directory "+dir, why)
+		if li.Mode()&fs.ModeSymlink != 0 {
+			if why := unsafeOwner(li); why != "" {
+				return scriptRefused(script, p, "the symbolic link "+p, why)
+			}
 		}
-		if dir == filepath.Dir(dir) {
-			return real, nil
+		if why := unsafeWriters(fi, depth > 1); why != "" {
+			what := "its directory " + p
+			if depth == 0 {
+				what = "it"
+			}
+			return scriptRefused(script, p, what, why)
 		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+		p = filepath.Dir(p)
 	}
 }
 
 // unsafeWriters says who other than this user and root may write fi, or "".
 func unsafeWriters(fi fs.FileInfo, stickyOK bool) string {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Sprintf("is owned by %s, not by you (%s) or root", userName(int(st.Uid)), currentUser())
+	if why := unsafeOwner(fi); why != "" {
+		return why
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 && !(stickyOK && fi.Mode()&fs.ModeSticky != 0) {
 		return fmt.Sprintf("is writable by its group or by others (mode %04o)", perm)
+	}
+	return ""
+}
+
+// unsafeOwner says whether fi belongs to a user other than this one and root.
+func unsafeOwner(fi fs.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Sprintf("is owned by %s, not by you (%s) or root", userName(int(st.Uid)), currentUser())
 	}
 	return ""
 }
@@ -393,7 +422,10 @@ func userName(uid int) string {
 // scriptRefused is the error for an unsafe script: what, why, and how to fix it.
 func scriptRefused(path, target, what, why string) error {
 	fix := fmt.Sprintf("chmod go-w %s", target)
-	if strings.HasPrefix(why, "is owned") {
+	switch {
+	case strings.HasPrefix(what, "the symbolic link"):
+		fix = fmt.Sprintf("chown -h %s %s, or pass the path it points to", currentUser(), target)
+	case strings.HasPrefix(why, "is owned"):
 		fix = fmt.Sprintf("chown %s %s (or run hostplan as its owner)", currentUser(), target)
 	}
 	return fmt.Errorf("refusing to run inventory script %s: %s %s, so another user could change what hostplan runs as you. Fix: %s", path, what, why, fix)

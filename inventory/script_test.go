@@ -373,3 +373,47 @@ func TestScriptInventoryOneLineLarge(t *testing.T) {
 	}
 	t.Logf("%d hosts from one line: %s", n, time.Since(start))
 }
+
+// Through a symbolic link, both the link and what it points to must be safe: a link
+// another user owns is refused, so is a script in an open directory behind a safe
+// link; a safe link to a safe script runs.
+func TestScriptInventoryRefusedLinks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files to another user")
+	}
+	base := t.TempDir()
+	open, safe := filepath.Join(base, "open"), filepath.Join(base, "safe")
+	for _, d := range []string{open, safe} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := "#!/bin/sh\necho '{\"web\": [\"w1\"]}'\n"
+	inOpen, inSafe := writeScript(t, open, "inv", body), writeScript(t, safe, "inv", body)
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	link := func(name, target string, uid int) string {
+		p := filepath.Join(safe, name)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(p, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct{ path, want string }{
+		{link("to-open", inOpen, 0), "its directory " + open + " is writable by its group or by others (mode 0777)"},
+		{link("theirs", inSafe, 65534), "the symbolic link " + filepath.Join(safe, "theirs") + " is owned by nobody (uid 65534), not by you (root) or root, so another user could change what hostplan runs as you. Fix: chown -h root "},
+	} {
+		inv, diags := loadScripts([]string{c.path}, &Scripts{})
+		if msg := errorsOf(diags); !strings.Contains(msg, "refusing to run inventory script "+c.path+": "+c.want) {
+			t.Errorf("%s: want refusal with %q:\n%s", c.path, c.want, renderDiags(inv, diags))
+		}
+	}
+	ok := link("ours", inSafe, 0)
+	if inv, diags := loadScripts([]string{ok}, &Scripts{}); len(diags) > 0 || hostNames(inv.Hosts) != "w1" {
+		t.Errorf("a safe link to a safe script: %s", renderDiags(inv, diags))
+	}
+}
