@@ -98,11 +98,11 @@ func (ld *loader) loadMaybeScript(path string, src []byte) (handled bool) {
 	switch {
 	case ld.files.Scripts == nil:
 		ld.diags = append(ld.diags, errorNoFile("Dynamic inventory script not run", fmt.Sprintf(
-			"%s starts like a program (#!), and hostplan does not run inventory scripts here: a saved plan (plan -out, apply PLANFILE) records inventory files, not what a script printed, so it could not replay it. Plan and apply without -out, or save the script's output once (%s --list > inventory.json) and pass that file with -i.", path, path)))
+			"%s starts like a program (#! or an ELF header), and hostplan does not run inventory scripts here: a saved plan (plan -out, apply PLANFILE) records inventory files, not what a script printed, so it could not replay it. Plan and apply without -out, or save the script's output once (%s --list > inventory.json) and pass that file with -i.", path, path)))
 		return true
 	case !executable(path):
 		d := errorNoFile("Inventory file looks like a script", fmt.Sprintf(
-			"%s starts with #! like a dynamic inventory script, but is not executable, so hostplan reads it as a static inventory, as Ansible does. To run it as a script: chmod u+x %s.", path, path))
+			"%s starts like a dynamic inventory script (#! or an ELF header), but is not executable, so hostplan reads it as a static inventory, as Ansible does. To run it as a script: chmod u+x %s.", path, path))
 		d.Severity = hcl.DiagWarning
 		ld.diags = append(ld.diags, d)
 		return false
@@ -158,9 +158,12 @@ func (ld *loader) askHosts(run *scriptRun, hosts []string) {
 		file := fmt.Sprintf("%s --host %s", run.path, name)
 		l, root := ld.scriptJSON(run, file, out)
 		if root == nil {
-			continue
+			return // the next hosts would most likely fail the same way
 		}
 		h := ld.b.hostIdx[name]
+		if h == nil {
+			continue // its group was refused (an invalid name, say): reported already
+		}
 		for _, kv := range l.pairs(root, 1) {
 			l.setVar(&h.layer, kv)
 		}
@@ -217,9 +220,9 @@ func listedHosts(root *yaml.Node) []string {
 
 // scriptJSON checks that out is one JSON object, re-indents it and records it in
 // inv.Files as file, and returns its top node (nil if it is not a JSON object) with a
-// loader to read it. Re-indented, every value has a line of
-// its own: scripts often print everything on one line, where "line 1" says nothing
-// and positioning each value would rescan the line (quadratic in its length).
+// loader to read it. Re-indented, every value has a line of its own: scripts often
+// print everything on one line, where "line 1" says nothing and positioning each value
+// would rescan the line (quadratic in its length).
 func (ld *loader) scriptJSON(run *scriptRun, file string, out []byte) (*yamlLoader, *yaml.Node) {
 	var buf bytes.Buffer
 	err := json.Indent(&buf, out, "", "  ")

@@ -205,6 +205,7 @@ func TestScriptInventoryFails(t *testing.T) {
 		{"#!/bin/sh\necho\n", "printed nothing on stdout"},
 		{"#!/bin/sh\necho '{\"web\": {\"hosts\": [\"w1\"], \"hostz\": 1}}'\n", "has a key \"hostz\"; a group has only hosts, vars and children.\nLine 6 of "},
 		{"#!/bin/sh\n[ \"$1\" = --list ] && echo '{\"web\": [\"w1\"]}' || echo '{oops'\n", "--host w1 printed output that is not a JSON inventory"},
+		{"#!/bin/sh\necho '{\"bad group!\": [\"x1\"]}'\n", "\"bad group!\" cannot be a group name"},
 	} {
 		script := writeScript(t, t.TempDir(), "inv", c.body)
 		inv, diags := loadScripts([]string{script}, &Scripts{})
