@@ -95,6 +95,7 @@ func (ld *loader) loadMaybeScript(path string, src []byte) (handled bool) {
 	if !looksLikeScript(src) {
 		return false
 	}
+	ld.inv.Files[path] = &hcl.File{Bytes: src} // every source read has its entry
 	switch {
 	case ld.files.Scripts == nil:
 		ld.diags = append(ld.diags, errorNoFile("Dynamic inventory script not run", fmt.Sprintf(

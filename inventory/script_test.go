@@ -418,3 +418,10 @@ func TestScriptInventoryRefusedLinks(t *testing.T) {
 		t.Errorf("a safe link to a safe script: %s", renderDiags(inv, diags))
 	}
 }
+
+// Reading from memory (no Scripts, as the fuzz targets and saved plans read), a file
+// that starts like a program still has its inv.Files entry and printable diagnostics.
+func TestScriptInventoryInMemory(t *testing.T) {
+	fuzzInventory(t, "hosts", []byte("#!/bin/sh\n[web]\nw1\n"))
+	fuzzInventory(t, "inv.json", []byte("\x7fELF\x02\x01\x01"))
+}
