@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // warningLines are the "Warning: ..." lines of a run's stderr, sorted.
@@ -113,5 +119,51 @@ func TestInventoryScriptSavedPlanRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a plan was saved")
+	}
+}
+
+// Shell completion runs no inventory script: a TAB must not start programs (nor wait a
+// minute on a cloud API). An inventory with one completes nothing, silently.
+func TestInventoryScriptNotRunByCompletion(t *testing.T) {
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	writeFile(t, filepath.Join(dir, "inv.sh"), "#!/bin/sh\ntouch "+ran+"\necho '{\"web\": [\"w1\"]}'\n", 0o755)
+	r := hostplan(t, "__complete", "plan", "-i", filepath.Join(dir, "inv.sh"), "--limit", "")
+	if r.code != exitOK || strings.TrimSpace(r.stdout) != "" || r.stderr != "" {
+		t.Errorf("completion with a script inventory: want nothing:\n%s", r)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("completion ran the inventory script")
+	}
+}
+
+// Ctrl-C (the run's context) stops a dynamic inventory script at once, with what it
+// started, instead of waiting out its timeout.
+func TestInventoryScriptInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child")
+	writeFile(t, filepath.Join(dir, "inv.sh"), "#!/bin/sh\nsleep 60 &\necho $! > "+pidFile+"\nwait\n", 0o755)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := run(ctx, []string{"inventory", "-i", filepath.Join(dir, "inv.sh")}, strings.NewReader(""), &out, &errb, []string{"HOME=" + dir})
+	if took := time.Since(start); code != exitError || took > 10*time.Second || !strings.Contains(errb.String(), "--list: interrupted: the script was killed with its process group") {
+		t.Fatalf("exit %d after %s:\n%s", code, took, errb.String())
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the script's child %d outlived the interrupt", pid)
+		}
 	}
 }
