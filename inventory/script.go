@@ -45,6 +45,7 @@ const maxHostCalls = 10_000
 // the last lines usually say what went wrong (a Python traceback's last line, say).
 const (
 	stderrLines = 10
+	stderrWidth = 500 // bytes of one line
 	stderrKeep  = 16 << 10
 )
 
@@ -519,7 +520,10 @@ func (r *scriptRun) stderrNote() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nThe last lines it printed on stderr:")
 	for _, l := range lines {
-		b.WriteString("\n  | " + printable(strings.TrimRight(l, "\r")))
+		if l = strings.TrimRight(l, "\r"); len(l) > stderrWidth {
+			l = l[:stderrWidth] + " [...]"
+		}
+		b.WriteString("\n  | " + printable(l))
 	}
 	return b.String()
 }

@@ -176,6 +176,7 @@ func TestScriptInventoryBadJSON(t *testing.T) {
 	dir := t.TempDir()
 	script := writeScript(t, dir, "bad.py", `#!/bin/sh
 for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "warning $i" >&2; done
+printf '%0600d\n' 0 >&2
 printf '{\n  "web": {\n    "hosts": ["w1",]\n  }\n}\n'
 `)
 	inv, diags := loadScripts([]string{script}, &Scripts{})
@@ -183,13 +184,13 @@ printf '{\n  "web": {\n    "hosts": ["w1",]\n  }\n}\n'
 	for _, want := range []string{
 		"Inventory script printed invalid JSON: " + script + " --list printed output that is not a JSON inventory: invalid character ']'",
 		"(at line 3, column 20, byte 32 of 40)", `The text there:     "hosts": ["w1",]`,
-		"  | warning 3\n", "  | warning 12\n", "chmod a-x " + script,
+		"  | warning 4\n", "  | warning 12\n", "  | " + strings.Repeat("0", 500) + " [...]\n", "chmod a-x " + script,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, renderDiags(inv, diags))
 		}
 	}
-	if strings.Contains(msg, "warning 2\n") {
+	if strings.Contains(msg, "warning 3\n") {
 		t.Errorf("error quotes more than the last %d lines of stderr:\n%s", stderrLines, msg)
 	}
 }
