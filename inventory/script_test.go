@@ -426,3 +426,29 @@ func TestScriptInventoryInMemory(t *testing.T) {
 	fuzzInventory(t, "hosts", []byte("#!/bin/sh\n[web]\nw1\n"))
 	fuzzInventory(t, "inv.json", []byte("\x7fELF\x02\x01\x01"))
 }
+
+// A script that exits but leaves a process holding its stdout open (a cache refresher
+// started in the background, say) loads once it exited, and that process is ended:
+// waiting for the pipe to close would hang like the process.
+func TestScriptInventoryLeftBehind(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child")
+	script := writeScript(t, dir, "inv", `#!/bin/sh
+sleep 30 &
+echo $! > `+pidFile+`
+echo '{"web": ["w1"], "_meta": {"hostvars": {}}}'
+`)
+	start := time.Now()
+	inv, diags := loadScripts([]string{script}, &Scripts{Timeout: 20 * time.Second})
+	if len(diags) > 0 || hostNames(inv.Hosts) != "w1" {
+		t.Fatalf("load: %s", renderDiags(inv, diags))
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("load took %s", took)
+	}
+	pid, err := readPid(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, pid)
+}
