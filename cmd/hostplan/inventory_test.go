@@ -167,3 +167,23 @@ func TestInventoryScriptInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// --inventory-timeout bounds each run of a script, for inventory and validate alike.
+func TestInventoryScriptTimeoutFlag(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"inv.sh":        "#!/bin/sh\nsleep 30\n",
+		"plan/main.hcl": "task \"t\" {\n  on = [\"web\"]\n  file \"/tmp/x\" {\n    content = \"x\\n\"\n  }\n}\n",
+	})
+	chmodX(t, dir, "inv.sh")
+	script := filepath.Join(dir, "inv.sh")
+	for _, args := range [][]string{
+		{"inventory", "-i", script, "--inventory-timeout", "300ms"},
+		{"validate", "--inventory-timeout=300ms", "-i", script, filepath.Join(dir, "plan")},
+	} {
+		start := time.Now()
+		r := hostplan(t, args...)
+		if took := time.Since(start); r.code != exitError || took > 10*time.Second || !strings.Contains(r.stderr, script+" --list: did not finish within 300ms") {
+			t.Errorf("%s after %s:\n%s", args[0], took, r)
+		}
+	}
+}
