@@ -45,7 +45,7 @@ const maxHostCalls = 10_000
 // the last lines usually say what went wrong (a Python traceback's last line, say).
 const (
 	stderrLines = 10
-	stderrWidth = 500 // bytes of one line
+	stderrWidth = 500 // bytes of one line quoted
 	stderrKeep  = 16 << 10
 )
 
@@ -333,7 +333,7 @@ func withOutputLines(sf *srcFile, diags hcl.Diagnostics) hcl.Diagnostics {
 		if credentialLine.Match(line) {
 			continue
 		}
-		d.Detail += fmt.Sprintf("\nLine %d of %s (re-indented): %s", d.Subject.Start.Line, sf.name, printable(strings.TrimSpace(string(line))))
+		d.Detail += fmt.Sprintf("\nLine %d of %s (re-indented): %s", d.Subject.Start.Line, sf.name, clip(strings.TrimSpace(string(line))))
 	}
 	return diags
 }
@@ -520,12 +520,18 @@ func (r *scriptRun) stderrNote() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nThe last lines it printed on stderr:")
 	for _, l := range lines {
-		if l = strings.TrimRight(l, "\r"); len(l) > stderrWidth {
-			l = l[:stderrWidth] + " [...]"
-		}
-		b.WriteString("\n  | " + printable(l))
+		b.WriteString("\n  | " + clip(strings.TrimRight(l, "\r")))
 	}
 	return b.String()
+}
+
+// clip is a line of a script's output for a message: printable, and cut at
+// stderrWidth bytes.
+func clip(line string) string {
+	if len(line) > stderrWidth {
+		line = line[:stderrWidth] + " [...]"
+	}
+	return printable(line)
 }
 
 // printable replaces control characters, so that a script's output cannot move the
