@@ -16,9 +16,10 @@ import (
 // Load reads inventory files and directories and merges them into one inventory. The
 // format follows the file name: ".hcl" is an HCL inventory, ".yml"/".yaml" an Ansible
 // YAML inventory, ".json" either that or `ansible-inventory --list` output, anything
-// else an Ansible INI inventory. A host or group found in several files is
-// merged: its groups are the union, and a setting or variable given in a later file
-// replaces the earlier one. The group_vars and host_vars beside each file are read too.
+// else an Ansible INI inventory; an executable script is run (script.go). A host or
+// group found in several files is merged: its groups are the union, and a setting or
+// variable given in a later file replaces the earlier one. The group_vars and host_vars
+// beside each file are read too.
 //
 // Every problem is an hcl.Diagnostic whose Subject points into the file; print them
 // with hcl.NewDiagnosticTextWriter and inv.Files. The returned inventory is never nil;
@@ -35,11 +36,15 @@ type Files struct {
 	// ListDir lists a directory in name order, a subdirectory's name with a trailing
 	// "/"; a directory that does not exist is an error wrapping fs.ErrNotExist.
 	ListDir func(path string) ([]string, error)
+	// Scripts runs the dynamic inventory scripts among the files (script.go); nil runs
+	// none, and a file that starts like a program is then an error.
+	Scripts *Scripts
 }
 
-// OSFiles reads the local file system.
+// OSFiles reads the local file system, running dynamic inventory scripts with the
+// default bounds.
 func OSFiles() Files {
-	return Files{ReadFile: os.ReadFile, ListDir: listDir}
+	return Files{ReadFile: os.ReadFile, ListDir: listDir, Scripts: &Scripts{}}
 }
 
 func listDir(path string) ([]string, error) {
@@ -142,13 +147,16 @@ func (ld *loader) loadDir(dir string, names []string) {
 	}
 }
 
-// loadFile reads one inventory file in the format its name says; false if it could
-// not be read.
+// loadFile reads one inventory file in the format its name says, or runs it if it is
+// a dynamic inventory script; false if it could not be read.
 func (ld *loader) loadFile(path string) bool {
 	src, err := ld.files.ReadFile(path)
 	if err != nil {
 		ld.diags = append(ld.diags, errorNoFile("Cannot read inventory file", err.Error()))
 		return false
+	}
+	if ld.loadMaybeScript(path, src) {
+		return true
 	}
 	var f *hcl.File
 	var ds hcl.Diagnostics

@@ -7,9 +7,12 @@
 // Load picks the format from the file name: ".hcl" is an HCL inventory, ".yml" and
 // ".yaml" are Ansible YAML inventories, ".json" is a YAML inventory written in JSON or
 // `ansible-inventory --list` output, anything else (".ini", "hosts", no extension) is
-// an Ansible INI inventory. A directory is read as Ansible reads an inventory directory. Several files merge into one inventory: a host or group
-// named in several files is one host or group; its groups are the union, and where two
-// files set the same variable or setting, the later file wins.
+// an Ansible INI inventory. An executable file that starts like a program (#!, ELF) is
+// a dynamic inventory script: it is run with --list (and --host NAME without
+// _meta.hostvars) as Ansible runs one, when safe (see script.go). A directory is read
+// as Ansible reads an inventory directory. Several files merge into one inventory: a
+// host or group named in several files is one host or group; its groups are the union,
+// and where two files set the same variable or setting, the later file wins.
 //
 // # Precedence
 //

@@ -23,6 +23,8 @@ import (
 )
 
 type app struct {
+	// ctx is cancelled by Ctrl-C: it also kills a dynamic inventory script still running.
+	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	environ        []string
@@ -46,6 +48,7 @@ type sharedFlags struct {
 	noColor           bool
 	acceptNewHostKeys bool
 	sshConfig         string
+	inventoryTimeout  time.Duration // each run of a dynamic inventory script
 	noRollback        bool          // apply only
 	lockTimeout       time.Duration // apply only
 	lock              bool          // apply only: take host locks
@@ -81,10 +84,12 @@ type runSources struct {
 	inventories []string
 	limit       string
 	sshConfig   string
-	vars        []string
-	varFiles    []string
-	planSource  config.Source    // nil: the file system
-	invFiles    *inventory.Files // nil: the file system
+	// scriptTimeout bounds each run of a dynamic inventory script; 0: the default.
+	scriptTimeout time.Duration
+	vars          []string
+	varFiles      []string
+	planSource    config.Source    // nil: the file system
+	invFiles      *inventory.Files // nil: the file system
 }
 
 // flagSources are the sources the flags and the positional argument name.
@@ -99,7 +104,7 @@ func (a *app) flagSources(c *sharedFlags, pos []string) (runSources, bool) {
 
 // planSources are flagSources where the inventory may be missing (validate).
 func (a *app) planSources(c *sharedFlags, pos []string) (runSources, bool) {
-	in := runSources{planPath: ".", limit: c.limit, sshConfig: c.sshConfig, vars: c.vars, varFiles: c.varFiles}
+	in := runSources{planPath: ".", limit: c.limit, sshConfig: c.sshConfig, scriptTimeout: c.inventoryTimeout, vars: c.vars, varFiles: c.varFiles}
 	switch len(pos) {
 	case 0:
 	case 1:
@@ -124,7 +129,7 @@ func (a *app) load(c *sharedFlags, pos []string, r *render.Human) (*loaded, bool
 }
 
 func (a *app) loadSources(in runSources, r *render.Human) (*loaded, bool) {
-	inv, diags := inventory.LoadWith(in.inventories, in.loadOptions())
+	inv, diags := inventory.LoadWith(in.inventories, a.withScripts(in.loadOptions(), in.scriptTimeout))
 	r.HideLine = render.PrivateLines(in.varFiles, inventoryFiles(inv))
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)
@@ -165,6 +170,20 @@ func (in runSources) loadOptions() inventory.LoadOptions {
 	}
 	if _, dir, err := src.PlanFiles(in.planPath); err == nil {
 		opts.PlanDir = dir // else no plan: loading it reports why
+	}
+	return opts
+}
+
+// withScripts has the dynamic inventory scripts of opts (none for a saved plan) stop at
+// Ctrl-C, and each of their runs at timeout (0: the default).
+func (a *app) withScripts(opts inventory.LoadOptions, timeout time.Duration) inventory.LoadOptions {
+	if opts.Scripts != nil {
+		s := *opts.Scripts
+		s.Context = a.ctx
+		if timeout > 0 {
+			s.Timeout = timeout
+		}
+		opts.Scripts = &s
 	}
 	return opts
 }
@@ -395,7 +414,7 @@ func (a *app) inventory(args []string) int {
 	if !ok {
 		return exitError
 	}
-	inv, diags := inventory.Load(in.inventories)
+	inv, diags := inventory.LoadWith(in.inventories, a.withScripts(inventory.LoadOptions{Files: inventory.OSFiles()}, in.scriptTimeout))
 	r.HideLine = render.PrivateLines(nil, inventoryFiles(inv))
 	if len(diags) > 0 {
 		a.diagnostics(r, diags)

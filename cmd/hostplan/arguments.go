@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hostplan/hostplan/internal/cis"
+	"github.com/hostplan/hostplan/inventory"
 )
 
 // The arguments of each command: its flags and positional arguments as plain values,
@@ -212,6 +213,7 @@ func newFlagSet(name string, c *sharedFlags, connect bool, stderr io.Writer) *fl
 	}
 	if connect || name == "inventory" || name == "validate" {
 		fs.StringVar(&c.sshConfig, "ssh-config", "", "OpenSSH client config `FILE` to honour (default ~/.ssh/config; none: read none)")
+		fs.DurationVar(&c.inventoryTimeout, "inventory-timeout", inventory.DefaultScriptTimeout, "bound on each run of a dynamic inventory script (an executable -i file); then it is killed with what it started")
 	}
 	if connect {
 		fs.IntVar(&c.parallel, "parallel", 20, "hosts worked on at once")

@@ -148,7 +148,11 @@ func (a *app) inventoryNames(words []string) (hosts, groups []string) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
-	inv, diags := inventory.Load(paths)
+	// Completing a word must not run programs: dynamic inventory scripts are left out
+	// (an inventory with one completes no names).
+	files := inventory.OSFiles()
+	files.Scripts = nil
+	inv, diags := inventory.LoadWith(paths, inventory.LoadOptions{Files: files})
 	if diags.HasErrors() {
 		return nil, nil
 	}

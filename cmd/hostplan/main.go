@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitError
 	}
 	cmd, rest := args[0], args[1:]
-	app := &app{stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
+	app := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
 	switch cmd {
 	case "-h", "-help", "--help":
 		return help(rest, stdout, stderr)
