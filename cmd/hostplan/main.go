@@ -23,7 +23,9 @@ const exitInterrupted = 130
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go interrupts(cancel, os.Stderr)
+	stop := startProfile(os.Getenv, os.Stderr)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())
+	stop()
 	cancel()
 	os.Exit(code)
 }

@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&memHosts, "mem-hosts", 200, "inventory entries for the memory measurement (0: skip)")
 	flag.IntVar(&loadHosts, "load-hosts", 50, "hosts for the load measurement (0: skip)")
 	flag.IntVar(&parallel, "parallel", 0, "hostplan --parallel (0: N, all hosts at once)")
+	flag.StringVar(&profileDir, "cpuprofile", "", "write hostplan's CPU profiles of each N's plan and apply (last round) to this directory")
 	flag.Parse()
 	if why := lab.Unavailable(); why != "" {
 		fail(fmt.Errorf("lab hosts cannot run here: %s", why))
@@ -101,6 +102,9 @@ func fail(err error) {
 	fmt.Fprintln(os.Stderr, "hostplan-bench:", err)
 	os.Exit(1)
 }
+
+// profileDir, when set, receives CPU profiles (HOSTPLAN_CPUPROFILE) of plan and apply.
+var profileDir string
 
 // benchLab is a started lab ready for hostplan and for ssh.
 type benchLab struct {
@@ -194,8 +198,13 @@ func (b *benchLab) floor() (time.Duration, error) {
 
 // run times one hostplan command; want is the exit code it must end with.
 func (b *benchLab) run(hostplan string, want int, args ...string) (time.Duration, *syscall.Rusage, error) {
+	return b.runProfiled(hostplan, want, "", args...)
+}
+
+// runProfiled is run with hostplan's CPU profile written to profile ("" for none).
+func (b *benchLab) runProfiled(hostplan string, want int, profile string, args ...string) (time.Duration, *syscall.Rusage, error) {
 	cmd := exec.Command(hostplan, args...)
-	cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOSTPLAN_JOURNAL=none")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOSTPLAN_JOURNAL=none", "HOSTPLAN_CPUPROFILE="+profile)
 	cmd.Stdout = io.Discard
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -231,7 +240,13 @@ func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) 
 	common := []string{"-i", b.inventory, "--ssh-config", "none", "--parallel", strconv.Itoa(parallel), "--timeout", "3m"}
 	var floor, plan, apply, replan []time.Duration
 	var planCost, applyCost cost
-	for range rounds {
+	for round := range rounds {
+		profile := func(cmd string) string {
+			if profileDir == "" || round < rounds-1 {
+				return ""
+			}
+			return filepath.Join(profileDir, fmt.Sprintf("%s-%d.pprof", cmd, n))
+		}
 		if err := b.reset(); err != nil {
 			return "", err
 		}
@@ -240,13 +255,13 @@ func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) 
 			return "", err
 		}
 		floor = append(floor, fd)
-		d, ru, err := b.run(hostplan, 2, append(append([]string{"plan"}, common...), planDir)...)
+		d, ru, err := b.runProfiled(hostplan, 2, profile("plan"), append(append([]string{"plan"}, common...), planDir)...)
 		if err != nil {
 			return "", err
 		}
 		plan = append(plan, d)
 		planCost.add(ru)
-		if d, ru, err = b.run(hostplan, 0, append(append([]string{"apply", "--auto-approve"}, common...), planDir)...); err != nil {
+		if d, ru, err = b.runProfiled(hostplan, 0, profile("apply"), append(append([]string{"apply", "--auto-approve"}, common...), planDir)...); err != nil {
 			return "", err
 		}
 		apply = append(apply, d)
