@@ -5,14 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 )
 
 type testPriv struct {
@@ -58,31 +56,7 @@ func (k testPriv) write(t *testing.T, path, passphrase string) string {
 // startAgent serves an in-memory ssh-agent holding keys on a socket in $SSH_AUTH_SOCK.
 func startAgent(t *testing.T, keys ...testPriv) {
 	t.Helper()
-	ring := agent.NewKeyring()
-	for _, k := range keys {
-		if err := ring.Add(agent.AddedKey{PrivateKey: k.priv}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				agent.ServeAgent(ring, c)
-				c.Close()
-			}()
-		}
-	}()
-	t.Setenv("SSH_AUTH_SOCK", sock)
+	t.Setenv("SSH_AUTH_SOCK", serveAgent(t, keys...))
 }
 
 func pubs(signers []ssh.Signer) []string {
