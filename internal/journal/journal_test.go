@@ -118,3 +118,19 @@ func TestSelect(t *testing.T) {
 		}
 	}
 }
+
+// An entry's time is when its host finished the resource's task, with its start: the
+// rollout's timeline. Without a span (a host not applied) it is the record's time.
+func TestEntriesTimeline(t *testing.T) {
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	doc := sampleApply()
+	doc.Hosts[0].Tasks = []report.Span{{Task: "t", Start: at.Add(-9 * time.Second), End: at.Add(-2 * time.Second)}}
+	for _, e := range Entries(doc, "run1", "ops@bastion", at) {
+		switch {
+		case e.Host == "h1" && (!e.Started.Equal(at.Add(-9*time.Second)) || !e.Time.Equal(at.Add(-2*time.Second))):
+			t.Errorf("h1 %s: started %v, time %v; want the task's span", e.Resource, e.Started, e.Time)
+		case e.Host == "h2" && (!e.Started.IsZero() || !e.Time.Equal(at)):
+			t.Errorf("h2 %s: started %v, time %v; want no start and the record's time", e.Resource, e.Started, e.Time)
+		}
+	}
+}

@@ -77,6 +77,20 @@ func TestDocumentsFitSchema(t *testing.T) {
 		{Host: "m2", Err: errors.New("unreachable")},
 	}}
 	validate(t, s, FromApply(plan, res, Options{}))
+	// Rollouts per cluster: the plan's groups, the apply's per-group outcome and spans.
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	zero := 0
+	perPlan := FromPlan(&engine.Plan{Hosts: samplePlan().Hosts, Rollouts: []engine.Rollout{{Task: "audit", Serial: "1", Per: "host.vars.cluster",
+		OncePerGroup: true, MaxFailPercent: zero, Groups: []engine.RolloutGroup{{Key: "a", Hosts: []string{"m1"}}, {Key: "b", Hosts: []string{"m2"}}}}}}, Options{})
+	if perPlan.Rollouts[0].MaxFailPercentage == nil || *perPlan.Rollouts[0].MaxFailPercentage != 0 {
+		t.Errorf("max_fail_percentage 0 must be kept, not dropped as unset")
+	}
+	validate(t, s, perPlan)
+	validate(t, s, FromApply(perPlan, &engine.ApplyResult{
+		Hosts: []*engine.HostResult{{Host: "m1", Changed: []string{`file "/etc/a"`}, Spans: []engine.Span{{Task: "audit", Start: at, End: at.Add(time.Second)}}}},
+		Groups: []*engine.GroupResult{{Task: "audit", Key: "a", Hosts: []string{"m1"}, Start: at, End: at.Add(time.Second)},
+			{Task: "audit", Key: "b", Hosts: []string{"m2"}, Failed: []string{"m2"}, Start: at, End: at, Stopped: "m2 failed"}},
+	}, Options{}))
 	// The schema must catch what it promises: a step with neither action nor error.
 	bad := FromPlan(samplePlan(), Options{})
 	bad.Hosts[0].Steps[0].Action = ""
