@@ -39,8 +39,11 @@ type ResolveOptions struct {
 //     and into SSHOptions GlobalKnownHostsFile, StrictHostKeyChecking, CertificateFile,
 //     IdentityAgent and IdentitiesOnly (sshoptions.go). "~" and the tokens %%, %d, %h,
 //     %i, %L, %l, %n, %p, %r and %u are expanded (ProxyCommand: only %%, %h, %k, %n, %p
-//     and %r, and no "~", as ssh does). Match blocks are skipped (and reported once in
-//     inv.Warnings), and a file that cannot be parsed is ignored with a warning;
+//     and %r, and no "~", as ssh does). Host and Match blocks are evaluated as OpenSSH
+//     does (sshmatch.go): the first value obtained wins, whichever kind of block gave
+//     it, and the inventory's user and port count as ssh's -l and -p. A line ssh would
+//     refuse (an unknown Match criterion, say) fails the host, naming file and line;
+//     an unreadable file is ignored with a warning;
 //  3. built-in defaults: connection "ssh", address = the host name, port 22, the
 //     local user, ~/.ssh/known_hosts, identity files ~/.ssh/id_ed25519, id_ecdsa and
 //     id_rsa (only when nothing above named any; some may not exist), become_user
@@ -199,6 +202,11 @@ func (inv *Inventory) newSSHResolver(c ConnSettings, opts ResolveOptions) (*sshR
 	r.look = &sshLookup{cfg: cfg, original: r.alias, user: c.User, port: c.Port, local: r.local, home: r.home}
 	if err := r.look.run(); err != nil {
 		return nil, fmt.Errorf("ssh_config for host %s: %w", r.alias, err)
+	}
+	// ssh would look the name up in DNS and read the config again ("Match canonical");
+	// hostplan does neither, so say so rather than differ quietly.
+	if v := strings.ToLower(r.get("canonicalizehostname")); v == "yes" || v == "always" {
+		inv.warnLocked(fmt.Sprintf("%s: CanonicalizeHostname %s is not done by hostplan: host names are used as given, and Match canonical blocks apply only when a Match final line asks for a final pass", r.cfgPath, v))
 	}
 	return r, nil
 }

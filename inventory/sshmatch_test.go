@@ -323,3 +323,22 @@ func TestMatchPattern(t *testing.T) {
 		}
 	}
 }
+
+// Resolve takes Match into account for every setting, the inventory's user counting as
+// ssh's -l; CanonicalizeHostname, which hostplan does not do, is reported.
+func TestResolveMatch(t *testing.T) {
+	opts := sshOpts(t, "Host *\n  CanonicalizeHostname yes\nMatch user deploy\n  Port 2222\n  IdentityFile /k/deploy\n"+
+		"Match originalhost db exec true\n  HostName db.internal\n  ProxyCommand nc %h %p\n  ProxyJump gw\n")
+	inv := mustLoadSrc(t, "inv.hcl", "host \"web\" {\n  user = \"deploy\"\n}\nhost \"db\" {}\n")
+	web, err := inv.Resolve(inv.Host("web"), opts)
+	if err != nil || web.Port != 2222 || !reflect.DeepEqual(web.IdentityFile, []string{"/k/deploy"}) {
+		t.Errorf("web: %+v %v", web, err)
+	}
+	db, err := inv.Resolve(inv.Host("db"), opts)
+	if err != nil || db.Address != "db.internal" || db.Port != 22 || db.ProxyCommand != "nc db.internal 22" || db.Bastion != "" {
+		t.Errorf("db: %+v %v", db, err)
+	}
+	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], "CanonicalizeHostname yes is not done by hostplan") {
+		t.Errorf("warnings = %q", inv.Warnings)
+	}
+}
