@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/kevinburke/ssh_config"
 )
 
 // MaxJumps bounds a chain of jump hosts, counting those a first hop's own ProxyJump
@@ -114,31 +112,18 @@ func (inv *Inventory) jumpHost(h jumpHost, viaPrevious bool, target ConnSettings
 
 // firstProxy returns whichever of ProxyJump and ProxyCommand ssh_config gives the
 // host first (key lower-cased), with its value. In OpenSSH the first of the two wins,
-// "none" included, and the other is ignored. An Include that sets both for the host
-// gives ProxyJump: the library does not tell which came first in the included file.
+// "none" included, and the other is ignored.
 func (r *sshResolver) firstProxy() (key, value string) {
-	if r.cfg == nil {
+	if r.look == nil {
 		return "", ""
 	}
-	for _, host := range r.cfg.Hosts {
-		if !host.Matches(r.alias) {
-			continue
-		}
-		for _, node := range host.Nodes {
-			switch n := node.(type) {
-			case *ssh_config.KV:
-				if k := strings.ToLower(n.Key); k == "proxyjump" || k == "proxycommand" {
-					return k, strings.TrimSpace(n.Value)
-				}
-			case *ssh_config.Include:
-				if v := strings.TrimSpace(n.Get(r.alias, "ProxyJump")); v != "" {
-					return "proxyjump", v
-				}
-				if v := strings.TrimSpace(n.Get(r.alias, "ProxyCommand")); v != "" {
-					return "proxycommand", v
-				}
-			}
-		}
+	pj, okJ := r.look.first("proxyjump")
+	pc, okC := r.look.first("proxycommand")
+	switch {
+	case okJ && (!okC || pj.seq < pc.seq):
+		return "proxyjump", strings.TrimSpace(pj.value)
+	case okC:
+		return "proxycommand", strings.TrimSpace(pc.value)
 	}
 	return "", ""
 }

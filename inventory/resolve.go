@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/kevinburke/ssh_config"
 )
 
 // ResolveOptions tell Resolve where to find the local pieces it consults. The zero
@@ -25,11 +23,6 @@ type ResolveOptions struct {
 	Home string
 	// LocalUser is the built-in default login user and %u; "" means the current OS user.
 	LocalUser string
-}
-
-// sshConfigFile is a parsed ssh_config, cached per inventory and path.
-type sshConfigFile struct {
-	cfg *ssh_config.Config // nil when missing or unusable
 }
 
 // Resolve returns the settings to connect to h with, every defaulted field filled in.
@@ -46,8 +39,11 @@ type sshConfigFile struct {
 //     and into SSHOptions GlobalKnownHostsFile, StrictHostKeyChecking, CertificateFile,
 //     IdentityAgent and IdentitiesOnly (sshoptions.go). "~" and the tokens %%, %d, %h,
 //     %i, %L, %l, %n, %p, %r and %u are expanded (ProxyCommand: only %%, %h, %k, %n, %p
-//     and %r, and no "~", as ssh does). Match blocks are skipped (and reported once in
-//     inv.Warnings), and a file that cannot be parsed is ignored with a warning;
+//     and %r, and no "~", as ssh does). Host and Match blocks are evaluated as OpenSSH
+//     does (sshmatch.go): the first value obtained wins, whichever kind of block gave
+//     it, and the inventory's user and port count as ssh's -l and -p. A line ssh would
+//     refuse (an unknown Match criterion, say) fails the host, naming file and line;
+//     an unreadable file is ignored with a warning;
 //  3. built-in defaults: connection "ssh", address = the host name, port 22, the
 //     local user, ~/.ssh/known_hosts, identity files ~/.ssh/id_ed25519, id_ecdsa and
 //     id_rsa (only when nothing above named any; some may not exist), become_user
@@ -132,7 +128,10 @@ func (inv *Inventory) resolve(name string, in ConnSettings, noBastion bool, opts
 	if c.Address == "" {
 		c.Address = name
 	}
-	r := inv.newSSHResolver(c, opts)
+	r, err := inv.newSSHResolver(c, opts)
+	if err != nil {
+		return c, err
+	}
 	r.address(&c)
 	if err := r.port(&c); err != nil {
 		return c, err
@@ -161,14 +160,16 @@ type sshResolver struct {
 	inv     *Inventory
 	alias   string // the Host the ssh_config is asked about
 	cfgPath string
-	cfg     *ssh_config.Config // nil: none is read
+	look    *sshLookup // nil: no ssh_config is read
 	home    string
 	local   string // the local user
 	tok     tokens
 	unknown []string // %-tokens that were left as written
 }
 
-func (inv *Inventory) newSSHResolver(c ConnSettings, opts ResolveOptions) *sshResolver {
+// newSSHResolver evaluates the ssh_config for c.Address. The inventory's user and
+// port count as given on ssh's command line: Match user sees them, as with ssh -l.
+func (inv *Inventory) newSSHResolver(c ConnSettings, opts ResolveOptions) (*sshResolver, error) {
 	r := &sshResolver{inv: inv, alias: c.Address, home: opts.Home, local: opts.LocalUser}
 	if r.home == "" {
 		r.home, _ = os.UserHomeDir()
@@ -180,25 +181,51 @@ func (inv *Inventory) newSSHResolver(c ConnSettings, opts ResolveOptions) *sshRe
 			r.local = os.Getenv("USER")
 		}
 	}
-	if c.Connection == "ssh" {
-		r.cfgPath = opts.SSHConfig
-		if r.cfgPath == "" && r.home != "" {
-			r.cfgPath = filepath.Join(r.home, ".ssh", "config")
-		}
-		if r.cfgPath != "" && r.cfgPath != "none" {
-			r.cfg = inv.sshConfig(r.cfgPath)
-		}
-	}
 	r.tok = tokens{home: r.home, localUser: r.local, alias: r.alias}
-	return r
+	if c.Connection != "ssh" {
+		return r, nil
+	}
+	r.cfgPath = opts.SSHConfig
+	if r.cfgPath == "" && r.home != "" {
+		r.cfgPath = filepath.Join(r.home, ".ssh", "config")
+	}
+	if r.cfgPath == "" || r.cfgPath == "none" {
+		return r, nil
+	}
+	cfg := inv.sshConfig(r.cfgPath, r.home)
+	if cfg == nil {
+		return r, nil
+	}
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
+	r.look = &sshLookup{cfg: cfg, original: r.alias, user: c.User, port: c.Port, local: r.local, home: r.home}
+	if err := r.look.run(); err != nil {
+		return nil, fmt.Errorf("ssh_config for host %s: %w", r.alias, err)
+	}
+	// ssh would look the name up in DNS and read the config again ("Match canonical");
+	// hostplan does neither, so say so rather than differ quietly.
+	if v := strings.ToLower(r.get("canonicalizehostname")); v == "yes" || v == "always" {
+		inv.warnLocked(fmt.Sprintf("%s: CanonicalizeHostname %s is not done by hostplan: host names are used as given, and Match canonical blocks apply only when a Match final line asks for a final pass", r.cfgPath, v))
+	}
+	return r, nil
 }
 
+// get is the first value ssh_config gives the host for key (lower-case), or "".
 func (r *sshResolver) get(key string) string {
-	if r.cfg == nil {
+	if r.look == nil {
 		return ""
 	}
-	v, _ := r.cfg.Get(r.alias, key)
-	return strings.TrimSpace(v)
+	v, _ := r.look.first(key)
+	return strings.TrimSpace(v.value)
+}
+
+// getAll is every value of a multi-valued option (IdentityFile, CertificateFile).
+func (r *sshResolver) getAll(key string) []string {
+	if r.look == nil {
+		return nil
+	}
+	return r.look.all(key)
 }
 
 func (r *sshResolver) expand(key, v string) string {
@@ -210,7 +237,7 @@ func (r *sshResolver) expand(key, v string) string {
 }
 
 func (r *sshResolver) address(c *ConnSettings) {
-	if hn := r.get("HostName"); hn != "" {
+	if hn := r.get("hostname"); hn != "" {
 		r.tok.host = r.alias
 		c.Address = r.expand("HostName", hn)
 	}
@@ -219,7 +246,7 @@ func (r *sshResolver) address(c *ConnSettings) {
 
 func (r *sshResolver) port(c *ConnSettings) error {
 	if c.Port == 0 {
-		if p := r.get("Port"); p != "" {
+		if p := r.get("port"); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 || n > 65535 {
 				return fmt.Errorf("%s: Port %q for host %s is not a port number from 1 to 65535", r.cfgPath, p, r.alias)
@@ -236,7 +263,7 @@ func (r *sshResolver) port(c *ConnSettings) error {
 
 func (r *sshResolver) user(c *ConnSettings) {
 	if c.User == "" {
-		if u := r.get("User"); u != "" {
+		if u := r.get("user"); u != "" {
 			c.User = r.expand("User", u)
 		}
 	}
@@ -247,9 +274,8 @@ func (r *sshResolver) user(c *ConnSettings) {
 }
 
 func (r *sshResolver) identities(c *ConnSettings, fallback []string) {
-	if len(c.IdentityFile) == 0 && r.cfg != nil {
-		ids, _ := r.cfg.GetAll(r.alias, "IdentityFile")
-		for _, id := range ids {
+	if len(c.IdentityFile) == 0 {
+		for _, id := range r.getAll("identityfile") {
 			if id = strings.TrimSpace(id); id != "" && !strings.EqualFold(id, "none") {
 				c.IdentityFile = append(c.IdentityFile, r.expand("IdentityFile", id))
 			}
@@ -268,7 +294,7 @@ func (r *sshResolver) identities(c *ConnSettings, fallback []string) {
 
 func (r *sshResolver) knownHosts(c *ConnSettings, fallback string) {
 	if c.KnownHosts == "" {
-		if kh := strings.Fields(r.get("UserKnownHostsFile")); len(kh) > 0 && !strings.EqualFold(kh[0], "none") {
+		if kh := strings.Fields(r.get("userknownhostsfile")); len(kh) > 0 && !strings.EqualFold(kh[0], "none") {
 			c.KnownHosts = r.expand("UserKnownHostsFile", kh[0])
 			// All the files are read; new keys go to the first.
 			for _, f := range kh[1:] {
@@ -320,79 +346,42 @@ func (inv *Inventory) warnLocked(msg string) {
 	inv.warn(msg)
 }
 
-// sshConfig parses an ssh_config file once per inventory. Match blocks are cut out
-// before parsing (the library cannot evaluate most Match criteria and fails the whole
-// file on them) and reported once; an unparseable file is reported and ignored.
-func (inv *Inventory) sshConfig(path string) *ssh_config.Config {
+// sshConfig parses an ssh_config file once per inventory (nil: missing or unreadable,
+// reported once). A line ssh would refuse, or a Match criterion hostplan does not
+// evaluate, is kept as the entry's error: each host looked up in it fails with it, as
+// ssh would fail, rather than connecting with settings ssh would not use.
+func (inv *Inventory) sshConfig(path, home string) *sshConfigFile {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if c, ok := inv.sshCache[path]; ok {
-		return c.cfg
+		return c
 	}
 	if inv.sshCache == nil {
 		inv.sshCache = map[string]*sshConfigFile{}
 	}
-	entry := &sshConfigFile{}
+	root, err := parseSSHConfig(path, home, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		inv.sshCache[path] = nil
+		return nil
+	case isPathError(err, path):
+		inv.warn(fmt.Sprintf("%s could not be read and was ignored: %v", path, err))
+		inv.sshCache[path] = nil
+		return nil
+	}
+	entry := &sshConfigFile{root: root}
+	if err != nil {
+		entry.err = fmt.Errorf("ssh_config %w", err)
+	}
 	inv.sshCache[path] = entry
-
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			inv.warn(fmt.Sprintf("%s could not be read and was ignored: %v", path, err))
-		}
-		return nil
-	}
-	src, matchLines := stripMatchBlocks(data)
-	cfg, err := ssh_config.DecodeBytes(src)
-	if err != nil {
-		inv.warn(fmt.Sprintf("%s could not be parsed and was ignored (%v); hostplan uses only the inventory and built-in defaults for connection settings", path, err))
-		return nil
-	}
-	if len(matchLines) > 0 {
-		lines := make([]string, len(matchLines))
-		for i, l := range matchLines {
-			lines[i] = strconv.Itoa(l)
-		}
-		word := "line"
-		if len(lines) > 1 {
-			word = "lines"
-		}
-		inv.warn(fmt.Sprintf("%s: Match blocks are not evaluated by hostplan and their settings were ignored (%s %s); use Host blocks, or set these hosts' connection settings in the inventory", path, word, strings.Join(lines, ", ")))
-	}
-	entry.cfg = cfg
-	return cfg
+	return entry
 }
 
-// stripMatchBlocks blanks every Match block (from a Match line up to the next Host or
-// Match line), keeping line numbers, and turns "Match all" into "Host *", which means
-// the same. It returns the line numbers of the Match lines it dropped.
-func stripMatchBlocks(src []byte) ([]byte, []int) {
-	lines := strings.SplitAfter(string(src), "\n")
-	var dropped []int
-	skipping := false
-	for i, line := range lines {
-		trimmed := strings.TrimSpace(line)
-		kw, rest := trimmed, ""
-		if j := strings.IndexAny(trimmed, " \t="); j >= 0 {
-			kw, rest = trimmed[:j], strings.TrimLeft(trimmed[j:], " \t=")
-		}
-		switch strings.ToLower(kw) {
-		case "host":
-			skipping = false
-		case "match":
-			if f := strings.Fields(rest); len(f) == 1 && strings.EqualFold(f[0], "all") {
-				skipping = false
-				lines[i] = "Host *\n"
-				continue
-			}
-			skipping = true
-			dropped = append(dropped, i+1)
-		}
-		if skipping {
-			lines[i] = "\n"
-		}
-	}
-	return []byte(strings.Join(lines, "")), dropped
+// isPathError reports whether err is about reading path itself (not a file it
+// includes, which is an error as in ssh).
+func isPathError(err error, path string) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Path == path
 }
 
 // tokens expands ssh_config's percent tokens.

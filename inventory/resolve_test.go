@@ -116,7 +116,7 @@ func TestResolve(t *testing.T) {
 		{host: "plain", want: ConnSettings{
 			Connection: "ssh", Address: "plain", Port: 22, User: "defaultuser",
 			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
-		// The Match block is skipped: no matchuser, no port 9999.
+		// Match host weird exec "test -f /etc/weird": the test fails, so no matchuser, no port 9999.
 		{host: "weird", want: ConnSettings{
 			Connection: "ssh", Address: "weird", Port: 22, User: "defaultuser",
 			IdentityFile: []string{h + "/.ssh/global"}, KnownHosts: h + "/.ssh/known_hosts", BecomeUser: "root"}},
@@ -171,7 +171,6 @@ func TestResolve(t *testing.T) {
 	}
 
 	wantWarnings := []string{
-		opts.SSHConfig + ": Match blocks are not evaluated by hostplan and their settings were ignored (line 14)",
 		opts.SSHConfig + ": unsupported tokens for host tokhost were left as written: %C in IdentityFile",
 	}
 	if len(inv.Warnings) != len(wantWarnings) {
@@ -233,26 +232,23 @@ func TestResolveDefaultConfigPath(t *testing.T) {
 	}
 }
 
-// An ssh_config the library cannot parse (here: Match exec in an included file, which
-// hostplan cannot strip) is reported and ignored.
-func TestResolveUnparseableConfig(t *testing.T) {
+// A Match criterion hostplan does not evaluate, even in an included file, fails every
+// ssh host looked up in the file, naming file and line: ssh refuses the file too, and
+// guessing would connect with settings ssh would not use.
+func TestResolveUnsupportedMatch(t *testing.T) {
 	dir := t.TempDir()
 	inc := filepath.Join(dir, "included")
-	if err := os.WriteFile(inc, []byte("Match exec \"true\"\n  User x\n"), 0o600); err != nil {
+	if err := os.WriteFile(inc, []byte("Host *\n  Port 22\n\nMatch localnetwork 10.0.0.0/8\n  User x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	opts := sshOpts(t, "Include "+inc+"\nHost web1\n  User fromconfig\n")
-	opts.LocalUser = "me"
-	inv := mustLoadSrc(t, "inv.hcl", "host \"web1\" {}\n")
-	got, err := inv.Resolve(inv.Host("web1"), opts)
-	if err != nil {
-		t.Fatal(err)
+	inv := mustLoadSrc(t, "inv.hcl", "host \"web1\" {}\nhost \"l\" {\n  connection = \"local\"\n}\n")
+	_, err := inv.Resolve(inv.Host("web1"), opts)
+	if err == nil || !strings.Contains(err.Error(), inc+" line 4: Match criterion \"localnetwork\" is not one hostplan evaluates") {
+		t.Fatalf("error = %v", err)
 	}
-	if got.User != "me" {
-		t.Errorf("user = %q: the unparseable file should have been ignored", got.User)
-	}
-	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], "could not be parsed and was ignored") {
-		t.Errorf("warnings = %q", inv.Warnings)
+	if _, err := inv.Resolve(inv.Host("l"), opts); err != nil {
+		t.Errorf("a local host does not read ssh_config: %v", err)
 	}
 }
 
@@ -326,18 +322,6 @@ func TestParseJumpHost(t *testing.T) {
 	}
 }
 
-func TestStripMatchBlocks(t *testing.T) {
-	in := "Host a\n  User x\nMatch user bob\n  User y\n\n  Port 1\nhost b\n  User z\n  match=exec foo\n  User w\nMatch All\n  User all\n"
-	want := "Host a\n  User x\n\n\n\n\nhost b\n  User z\n\n\nHost *\n  User all\n"
-	got, lines := stripMatchBlocks([]byte(in))
-	if string(got) != want {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
-	if fmt.Sprint(lines) != "[3 9]" {
-		t.Errorf("lines = %v", lines)
-	}
-}
-
 // Resolve is called for many hosts at once; run with -race.
 func TestResolveConcurrent(t *testing.T) {
 	var src strings.Builder
@@ -366,8 +350,8 @@ func TestResolveConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if len(inv.Warnings) != 1 {
-		t.Errorf("want the Match warning once, got %q", inv.Warnings)
+	if len(inv.Warnings) != 0 {
+		t.Errorf("want no warnings, got %q", inv.Warnings)
 	}
 }
 

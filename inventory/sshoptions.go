@@ -18,14 +18,14 @@ type SSHOptions struct {
 
 // hostKeyOptions reads GlobalKnownHostsFile and StrictHostKeyChecking.
 func (r *sshResolver) hostKeyOptions(c *ConnSettings) {
-	for _, f := range strings.Fields(r.get("GlobalKnownHostsFile")) {
+	for _, f := range strings.Fields(r.get("globalknownhostsfile")) {
 		if strings.EqualFold(f, "none") {
 			c.GlobalKnownHosts = []string{"none"}
 			break
 		}
 		c.GlobalKnownHosts = append(c.GlobalKnownHosts, r.expand("GlobalKnownHostsFile", f))
 	}
-	v := strings.ToLower(r.get("StrictHostKeyChecking"))
+	v := strings.ToLower(r.get("stricthostkeychecking"))
 	switch v {
 	case "", "yes", "ask", "accept-new", "no", "off":
 		c.StrictHostKeyChecking = v
@@ -36,18 +36,15 @@ func (r *sshResolver) hostKeyOptions(c *ConnSettings) {
 
 // authOptions reads CertificateFile, IdentityAgent and IdentitiesOnly.
 func (r *sshResolver) authOptions(c *ConnSettings) {
-	if r.cfg != nil {
-		certs, _ := r.cfg.GetAll(r.alias, "CertificateFile")
-		for _, f := range certs {
-			if f = strings.TrimSpace(f); f != "" && !strings.EqualFold(f, "none") {
-				c.CertificateFiles = append(c.CertificateFiles, r.expand("CertificateFile", f))
-			}
+	for _, f := range r.getAll("certificatefile") {
+		if f = strings.TrimSpace(f); f != "" && !strings.EqualFold(f, "none") {
+			c.CertificateFiles = append(c.CertificateFiles, r.expand("CertificateFile", f))
 		}
 	}
-	if a := r.get("IdentityAgent"); a != "" {
+	if a := r.get("identityagent"); a != "" {
 		c.IdentityAgent = r.expand("IdentityAgent", a)
 	}
-	switch v := strings.ToLower(r.get("IdentitiesOnly")); v {
+	switch v := strings.ToLower(r.get("identitiesonly")); v {
 	case "yes":
 		c.IdentitiesOnly = true
 	case "", "no":
