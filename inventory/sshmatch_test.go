@@ -50,7 +50,7 @@ func sshG(t *testing.T, cfg, host, givenUser string, env []string) map[string][]
 	return got
 }
 
-func currentUser(t *testing.T) (name, home string) {
+func localUserHome(t *testing.T) (name, home string) {
 	t.Helper()
 	u, err := user.Current()
 	if err != nil {
@@ -65,7 +65,7 @@ func TestSSHMatchCrossCheck(t *testing.T) {
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Skip("no ssh client to cross-check against")
 	}
-	me, home := currentUser(t)
+	me, home := localUserHome(t)
 	tests := []struct {
 		name, cfg, host, user string
 		want                  string   // user@hostname:port
@@ -161,7 +161,7 @@ func TestSSHMatchExecTokensLikeSSH(t *testing.T) {
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Skip("no ssh client to cross-check against")
 	}
-	me, home := currentUser(t)
+	me, home := localUserHome(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "cfg")
 	src := "Host alias\n  HostName real.example\n  Port 2200\nMatch exec \"echo %C %d %h %i %k %L %l %n %p %r %u %% > $MATCH_OUT\"\n  User x\n"
