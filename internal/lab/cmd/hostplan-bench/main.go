@@ -20,7 +20,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,7 +204,8 @@ func (b *benchLab) run(hostplan string, want int, args ...string) (time.Duration
 func (b *benchLab) runProfiled(hostplan string, want int, profile string, args ...string) (time.Duration, *syscall.Rusage, error) {
 	cmd := exec.Command(hostplan, args...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOSTPLAN_JOURNAL=none", "HOSTPLAN_CPUPROFILE="+profile)
-	cmd.Stdout = io.Discard
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	start := time.Now()
@@ -218,9 +218,31 @@ func (b *benchLab) runProfiled(hostplan string, want int, profile string, args .
 		return 0, nil, err
 	}
 	if code != want {
-		return 0, nil, fmt.Errorf("hostplan %s: exit %d, want %d: %s", strings.Join(args, " "), code, want, lastLines(stderr.String(), 5))
+		return 0, nil, fmt.Errorf("hostplan %s: exit %d, want %d: %s\n%s", strings.Join(args, " "), code, want, lastLines(stderr.String(), 5), failures(stdout.String()))
 	}
 	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage), nil
+}
+
+// failures counts the reasons hosts failed in a human report, for a run that failed:
+// at hundreds of hosts the report itself is too long to quote.
+func failures(report string) string {
+	count := map[string]int{}
+	lines := strings.Split(report, "\n")
+	for i, l := range lines {
+		if strings.HasSuffix(l, ": FAILED") && i+1 < len(lines) {
+			reason := strings.TrimSpace(lines[i+1])
+			if _, after, ok := strings.Cut(reason, "): "); ok {
+				reason = after // drop "connect to hN (user@address:port)"
+			}
+			count[reason]++
+		}
+	}
+	var out []string
+	for r, n := range count {
+		out = append(out, fmt.Sprintf("%5d hosts: %s", n, r))
+	}
+	slices.Sort(out)
+	return strings.Join(out, "\n")
 }
 
 func lastLines(s string, n int) string {
