@@ -296,18 +296,7 @@ func decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	}
 	onExpr := content.Attributes["on"].Expr
 	t := &Task{Name: b.Labels[0], DefRange: b.DefRange, OnRange: onExpr.Range(), onExpr: onExpr, MaxFailPercentage: -1}
-	if a := content.Attributes["serial"]; a != nil {
-		t.serialExpr = a.Expr
-	}
-	if a := content.Attributes["run_once"]; a != nil {
-		t.runOnce = a.Expr
-	}
-	if a := content.Attributes["per"]; a != nil {
-		t.perExpr = a.Expr
-	}
-	if a := content.Attributes["max_fail_percentage"]; a != nil {
-		t.maxFail = a.Expr
-	}
+	t.keepRolloutExprs(content.Attributes)
 	seen := map[string]hcl.Range{}
 	for _, rb := range content.Blocks {
 		if rb.Type == "health" {
@@ -333,6 +322,18 @@ func decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 		t.Resources = append(t.Resources, r)
 	}
 	return t, diags
+}
+
+// keepRolloutExprs keeps the task's rollout settings for evalRollout, which needs the
+// variables.
+func (t *Task) keepRolloutExprs(attrs hcl.Attributes) {
+	for name, dst := range map[string]*hcl.Expression{
+		"serial": &t.serialExpr, "run_once": &t.runOnce, "per": &t.perExpr, "max_fail_percentage": &t.maxFail,
+	} {
+		if a := attrs[name]; a != nil {
+			*dst = a.Expr
+		}
+	}
 }
 
 // evalTaskTargets evaluates each task's `on` once variables are known.
