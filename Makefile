@@ -40,7 +40,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run ./cmd/hostplan fmt -check -recursive examples bench/plan
+	$(GO) run ./cmd/hostplan fmt -check -recursive examples bench/plan bench/masters
 
 # test is what CI runs: lint, then every test with the race detector, then each fuzz
 # target for a short while. Lab tests must run (HOSTPLAN_LAB_REQUIRED=1 makes them fail
