@@ -97,12 +97,35 @@ func (e *CrashError) Error() string {
 	return msg + "; its log " + e.Log + " ends: " + strings.Join(e.Lines, " | ")
 }
 
-// crashError reads what the newest start logged.
+// crashError reads what the newest start logged. That start may still be running,
+// its error not written yet (CI read an empty log a moment after kubelet started it):
+// the start before it has ended, as kubelet restarts only what exited, so its log is
+// quoted when the newest one holds no failure line.
 func crashError(ctx context.Context, conn transport.Conn, starts []string) *CrashError {
+	return quoteCrash(starts, func(log string) (string, bool) {
+		res, err := conn.Run(ctx, "tail -c 65536 -- "+transport.ShellQuote(log), nil)
+		if err != nil || res.ExitCode != 0 {
+			return "", false
+		}
+		return string(res.Stdout), true
+	})
+}
+
+// quoteCrash builds the error from the starts' logs (newest first), read by read.
+func quoteCrash(starts []string, read func(log string) (string, bool)) *CrashError {
 	e := &CrashError{Starts: len(starts), Log: starts[0]}
-	res, err := conn.Run(ctx, "tail -c 65536 -- "+transport.ShellQuote(starts[0]), nil)
-	if err == nil && res.ExitCode == 0 {
-		e.Lines = failureLines(string(res.Stdout), 3)
+	for i, log := range starts[:min(2, len(starts))] {
+		text, ok := read(log)
+		if !ok {
+			continue
+		}
+		lines, failed := failureLines(text, 3)
+		if i == 0 || failed {
+			e.Log, e.Lines = log, lines
+		}
+		if failed {
+			break
+		}
 	}
 	return e
 }
@@ -114,9 +137,9 @@ var criPrefix = regexp.MustCompile(`^\S+ (stdout|stderr) [FP] `)
 // flags, klog's error and fatal lines ("E1202 10:00:00.000000 ...").
 var failureLine = regexp.MustCompile(`^(Error: |[EF]\d{4} )`)
 
-// failureLines returns the last n failure lines of a container log, else its last n
-// lines: cobra prints the whole usage after a flag error, which says nothing.
-func failureLines(log string, n int) []string {
+// failureLines returns the last n failure lines of a container log and true, else its
+// last n lines: cobra prints the whole usage after a flag error, which says nothing.
+func failureLines(log string, n int) ([]string, bool) {
 	var all, failures []string
 	for _, l := range strings.Split(log, "\n") {
 		l = strings.TrimSpace(criPrefix.ReplaceAllString(l, ""))
@@ -128,10 +151,11 @@ func failureLines(log string, n int) []string {
 			failures = append(failures, l)
 		}
 	}
-	if len(failures) == 0 {
+	failed := len(failures) > 0
+	if !failed {
 		failures = all
 	}
-	return slices.Clone(failures[max(0, len(failures)-n):])
+	return slices.Clone(failures[max(0, len(failures)-n):]), failed
 }
 
 func plural(n int, one, many string) string {

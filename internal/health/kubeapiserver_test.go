@@ -94,16 +94,50 @@ func TestCrashWatch(t *testing.T) {
 func TestFailureLines(t *testing.T) {
 	flagErr := "2026-12-02T10:00:00.1Z stderr F Error: invalid argument \"thirty\" for \"--audit-log-maxage\" flag: strconv.ParseInt: parsing \"thirty\": invalid syntax\n" +
 		"2026-12-02T10:00:00.1Z stderr F Usage:\n2026-12-02T10:00:00.1Z stderr F   kube-apiserver [flags]\n"
-	if got := failureLines(flagErr, 3); len(got) != 1 || got[0] != `Error: invalid argument "thirty" for "--audit-log-maxage" flag: strconv.ParseInt: parsing "thirty": invalid syntax` {
+	if got, failed := failureLines(flagErr, 3); !failed || len(got) != 1 || got[0] != `Error: invalid argument "thirty" for "--audit-log-maxage" flag: strconv.ParseInt: parsing "thirty": invalid syntax` {
 		t.Errorf("flag error: %q", got)
 	}
 	klog := "I1202 10:00:00.000001 1 options.go:228] external host was not specified\n" +
 		`E1202 10:00:00.000002 1 run.go:72] "command failed" err="loading audit policy file: no kind \"Policy\" is registered for version \"audit.k8s.io/v1beta1\""` + "\n"
-	if got := failureLines(klog, 3); len(got) != 1 || !strings.Contains(got[0], `no kind \"Policy\" is registered`) {
+	if got, failed := failureLines(klog, 3); !failed || len(got) != 1 || !strings.Contains(got[0], `no kind \"Policy\" is registered`) {
 		t.Errorf("klog error: %q", got)
 	}
-	if got := failureLines("a\nb\nc\nd\n", 2); !reflect.DeepEqual(got, []string{"c", "d"}) {
+	if got, failed := failureLines("a\nb\nc\nd\n", 2); failed || !reflect.DeepEqual(got, []string{"c", "d"}) {
 		t.Errorf("no failure line: %q", got)
+	}
+}
+
+// TestQuoteCrash: the newest start may still be running, its log empty or without its
+// error yet; the start before it has ended and is quoted instead.
+func TestQuoteCrash(t *testing.T) {
+	const flagErr = "2026-12-02T10:00:00.1Z stderr F Error: invalid argument \"thirty\" for \"--audit-log-maxage\" flag\n"
+	const starting = "2026-12-02T10:00:01.1Z stderr F I1202 10:00:01.100000 1 options.go:228] external host was not specified\n"
+	for _, tc := range []struct {
+		name   string
+		logs   map[string]string // by path; absent: unreadable
+		starts []string
+		log    string
+		lines  []string
+	}{
+		{"newest failed", map[string]string{"2.log": flagErr, "1.log": "old"}, []string{"2.log", "1.log"},
+			"2.log", []string{`Error: invalid argument "thirty" for "--audit-log-maxage" flag`}},
+		{"newest empty", map[string]string{"2.log": "", "1.log": flagErr}, []string{"2.log", "1.log"},
+			"1.log", []string{`Error: invalid argument "thirty" for "--audit-log-maxage" flag`}},
+		{"newest still starting", map[string]string{"2.log": starting, "1.log": flagErr}, []string{"2.log", "1.log"},
+			"1.log", []string{`Error: invalid argument "thirty" for "--audit-log-maxage" flag`}},
+		{"neither failed", map[string]string{"2.log": starting, "1.log": "x"}, []string{"2.log", "1.log", "0.log"},
+			"2.log", []string{"I1202 10:00:01.100000 1 options.go:228] external host was not specified"}},
+		{"newest unreadable", map[string]string{"1.log": flagErr}, []string{"2.log", "1.log"},
+			"1.log", []string{`Error: invalid argument "thirty" for "--audit-log-maxage" flag`}},
+		{"one start", map[string]string{"0.log": ""}, []string{"0.log"}, "0.log", nil},
+	} {
+		e := quoteCrash(tc.starts, func(log string) (string, bool) {
+			text, ok := tc.logs[log]
+			return text, ok
+		})
+		if e.Starts != len(tc.starts) || e.Log != tc.log || !reflect.DeepEqual(e.Lines, tc.lines) {
+			t.Errorf("%s: %d starts, log %s, lines %q; want log %s, lines %q", tc.name, e.Starts, e.Log, e.Lines, tc.log, tc.lines)
+		}
 	}
 }
 

@@ -111,10 +111,12 @@ type sshStarter struct {
 	lv     *liveness
 	host   string
 
-	mu      sync.Mutex
-	limit   int           // short-lived sessions allowed at once; lowered when sshd refuses one
-	running int           // short-lived sessions open or being opened
-	freed   chan struct{} // closed (and replaced) whenever one ends
+	mu        sync.Mutex
+	limit     int           // short-lived sessions allowed at once; lowered when sshd refuses one
+	running   int           // short-lived sessions open or being opened
+	longLived int           // long-lived sessions opened (they last as long as the connection)
+	peak      int           // the most sessions sshd has granted this connection at once
+	freed     chan struct{} // closed (and replaced) whenever one ends
 }
 
 func newSSHStarter(client *ssh.Client, lv *liveness, host string, limit int) *sshStarter {
@@ -194,13 +196,35 @@ func isRefusedSession(err error) bool {
 // ended only after it has read the next packets, such as our next open.
 var refusedPauses = []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
 
+// unfreedPause and unfreedPauses go on from refusedPauses when the refusal came while
+// this connection held fewer sessions than sshd had granted it at once: sshd allows
+// more, it has not freed an ended session's slot yet, which a loaded host can take
+// seconds to do (CI saw it beyond refusedPauses' 0.8 s).
+const (
+	unfreedPause  = 500 * time.Millisecond
+	unfreedPauses = 40
+)
+
+// refusedPause is the pause before the next open after the n-th refusal in a row with
+// none of our command sessions to wait for, and false to give up. belowPeak: the
+// connection holds fewer sessions than sshd has granted it before.
+func refusedPause(n int, belowPeak bool) (time.Duration, bool) {
+	switch {
+	case n < len(refusedPauses):
+		return refusedPauses[n], true
+	case belowPeak && n < len(refusedPauses)+unfreedPauses:
+		return unfreedPause, true
+	}
+	return 0, false
+}
+
 // open opens a session, waiting out sshd's refusals. A command's session (counted)
 // takes a slot first; a long-lived one (the SFTP session, the sudo sftp-server's)
 // takes none. sshd's MaxSessions counts every session of this connection, so a refusal
 // means it has as many as it allows: the command sessions' limit drops to those still
 // running (one fewer when a long-lived session must fit beside them), and the open
 // waits for one of them to end. With none of them left to wait for, it tries again
-// after short pauses, then gives up.
+// after pauses (refusedPause), then gives up.
 func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, error) {
 	pauses := 0
 	for {
@@ -211,6 +235,7 @@ func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, erro
 		}
 		sess, err := s.newSession(ctx)
 		if err == nil {
+			s.opened(counted)
 			return sess, nil
 		}
 		refused := isRefusedSession(err)
@@ -226,6 +251,7 @@ func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, erro
 		if refused && room > 0 {
 			s.limit = room
 		}
+		belowPeak := s.running+s.longLived < s.peak
 		freed := s.freed
 		s.mu.Unlock()
 		if !refused {
@@ -233,10 +259,11 @@ func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, erro
 		}
 		var pause <-chan time.Time
 		if room <= 0 {
-			if pauses == len(refusedPauses) {
+			d, ok := refusedPause(pauses, belowPeak)
+			if !ok {
 				return nil, s.tooFewSessions(err)
 			}
-			pause = time.After(refusedPauses[pauses])
+			pause = time.After(d)
 			pauses++
 		}
 		select {
@@ -246,6 +273,16 @@ func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, erro
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// opened counts a session sshd granted.
+func (s *sshStarter) opened(counted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !counted {
+		s.longLived++
+	}
+	s.peak = max(s.peak, s.running+s.longLived)
 }
 
 func (s *sshStarter) tooFewSessions(err error) error {

@@ -134,3 +134,30 @@ func TestLabMaxSessionsOne(t *testing.T) {
 		t.Fatalf("a command beside the file session, with MaxSessions 1: %v", err)
 	}
 }
+
+// TestRefusedPause: a refusal while the connection holds as many sessions as sshd ever
+// granted it gives up after refusedPauses (sshd allows no more); one below that peak
+// waits longer for sshd to free an ended session's slot, then gives up too.
+func TestRefusedPause(t *testing.T) {
+	for _, belowPeak := range []bool{false, true} {
+		var total time.Duration
+		n := 0
+		for ; ; n++ {
+			d, ok := refusedPause(n, belowPeak)
+			if !ok {
+				break
+			}
+			total += d
+		}
+		want := len(refusedPauses)
+		if belowPeak {
+			want += unfreedPauses
+		}
+		if n != want {
+			t.Errorf("belowPeak %v: gave up after %d pauses (%v), want %d", belowPeak, n, total, want)
+		}
+		if belowPeak && total < 10*time.Second {
+			t.Errorf("below the peak, the pauses add up to %v: too short for a loaded sshd", total)
+		}
+	}
+}
