@@ -103,7 +103,8 @@ func (l *Allowlist) Plan(ctx context.Context, h *Host) (*Change, error) {
 	c := &Change{Details: []string{fmt.Sprintf("%s; region %s: %d sources, ports %v", why, l.Region.Name, len(l.Allow.Sources), l.Allow.Ports)}}
 	c.addCommands(fc.Commands)
 	c.Details = append(c.Details, fc.Notes...)
-	c.Action = commandsAction(len(fc.Commands) > 0, l.Absent)
+	showSaved(c, fc.Saved)
+	c.Action = commandsAction(len(fc.Commands) > 0 || c.File.changes(), l.Absent)
 	return c, nil
 }
 

@@ -24,11 +24,22 @@ func checkFirewallAttrs(method, zone string, methods ...string) error {
 	return nil
 }
 
+// firewallHost is the host as a firewall backend sees it, with the iptables rules its
+// steps share during this run's planning.
 func (h *Host) firewallHost() firewall.Host {
-	return firewall.Host{Name: h.Name, Conn: h.Conn, Facts: h.Facts}
+	if h.rules == nil {
+		h.rules = &firewall.Rules{}
+	}
+	return firewall.Host{Name: h.Name, Conn: h.Conn, Facts: h.Facts, Rules: h.rules}
 }
 
-// savedRulesChange shows a backend's saved ruleset as the file change it is.
-func savedRulesChange(s *firewall.SavedRules) *FileChange {
-	return &FileChange{Path: s.Path, Link: s.Link, Old: s.Old, New: s.New, OldExists: s.OldExists, NewExists: true}
+// showSaved puts a backend's saved ruleset in c as the file change it is.
+func showSaved(c *Change, s *firewall.SavedRules) {
+	if s == nil {
+		return
+	}
+	c.File = &FileChange{Path: s.Path, Link: s.Link, Old: s.Old, New: s.New, OldExists: s.OldExists, NewExists: true}
+	if s.Link != "" {
+		c.Details = append(c.Details, linkNote(s.Link, s.Path))
+	}
 }

@@ -120,12 +120,7 @@ func (p *PortForward) Plan(ctx context.Context, h *Host) (*Change, error) {
 		}
 	}
 	c.Details = append(c.Details, fc.Notes...)
-	if fc.Saved != nil {
-		c.File = savedRulesChange(fc.Saved)
-		if fc.Saved.Link != "" {
-			c.Details = append(c.Details, linkNote(fc.Saved.Link, fc.Saved.Path))
-		}
-	}
+	showSaved(c, fc.Saved)
 	c.Action = commandsAction(len(fc.Commands) > 0 || c.Before.Changed() || c.File.changes(), p.Absent)
 	return c, nil
 }

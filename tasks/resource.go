@@ -14,6 +14,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hostplan/hostplan/internal/facts"
+	"github.com/hostplan/hostplan/internal/firewall"
 	"github.com/hostplan/hostplan/internal/transport"
 )
 
@@ -26,6 +27,7 @@ type Host struct {
 	// dirs and files are what earlier steps of this run will have created, so a later
 	// step's plan can count on them (a file's parent, a policy a static pod mounts).
 	dirs, files map[string]bool
+	rules       *firewall.Rules
 }
 
 func (h *Host) willCreateDir(p string) {

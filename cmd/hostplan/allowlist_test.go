@@ -32,6 +32,7 @@ func TestLabAllowlistIptables(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stdout, "method iptables (auto: firewalld is not running); region cn-hangzhou: 2 sources, ports [6443]") {
 		t.Fatalf("plan:\n%s", r)
 	}
+	r0 := r
 	for range 2 {
 		if r = hostplan(t, "apply", "--auto-approve", "-i", inv, planDir); r.code != 0 {
 			t.Fatalf("apply:\n%s", r)
@@ -47,8 +48,10 @@ func TestLabAllowlistIptables(t *testing.T) {
 	if input := remote(t, h, "iptables -S INPUT"); strings.Count(input, "-j HOSTPLAN-ALLOW") != 1 {
 		t.Errorf("INPUT should jump to the chain once:\n%s", input)
 	}
-	if saved := remote(t, h, "cat /etc/iptables/rules.v4"); !strings.Contains(saved, "47.96.166.214/32") {
-		t.Errorf("rules not saved:\n%s", saved)
+	// The plan predicted the saved file line for line (it had none: all lines added).
+	saved := remote(t, h, "cat /etc/iptables/rules.v4")
+	if got, want := addedLines(r0.stdout), savedLines(saved); !strings.Contains(saved, "47.96.166.214/32") || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the plan's rules.v4:\n%s\nsaved:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if r = hostplan(t, "plan", "-i", inv, planDir); r.code != 0 {
 		t.Errorf("second plan must be empty:\n%s", r)
@@ -84,4 +87,26 @@ func TestLabAllowlistFirewalld(t *testing.T) {
 	if r := hostplan(t, "plan", "-i", inv, planDir); r.code != 0 {
 		t.Errorf("second plan must be empty:\n%s", r)
 	}
+}
+
+// addedLines are the lines a plan's diffs add.
+func addedLines(plan string) []string {
+	var out []string
+	for _, l := range strings.Split(plan, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++ ") {
+			out = append(out, l[1:])
+		}
+	}
+	return out
+}
+
+// savedLines are the lines of an iptables-save file but its comments.
+func savedLines(saved string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(saved), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -227,8 +227,8 @@ func (a Allow) DiffIPTables(chainOut, inputOut string, absent bool) ([][]string,
 	if !exists {
 		c.add("-N", Chain)
 	}
-	addRules, delRules := multisetDiff(wantChain[1:], chainRules)
-	addJumps, delJumps := multisetDiff(wantJumps, jumps)
+	addRules, delRules := MultisetDiff(wantChain[1:], chainRules)
+	addJumps, delJumps := MultisetDiff(wantJumps, jumps)
 	for _, r := range addRules {
 		tok, _ := splitRule(r) // our own text: always splits
 		c.add(tok...)
@@ -278,10 +278,11 @@ func (c *iptCommands) deleteLine(line string) error {
 	return nil
 }
 
-// multisetDiff returns the lines of want missing from have, and the lines of
+// MultisetDiff returns the lines of want missing from have, and the lines of
 // have beyond what want asks for, duplicates counted: of a rule listed twice
-// the first is kept and the second deleted.
-func multisetDiff(want, have []string) (missing, extra []string) {
+// the first is kept and the second deleted. The port forwards' rules are
+// diffed the same way.
+func MultisetDiff(want, have []string) (missing, extra []string) {
 	keep := map[string]int{}
 	for _, w := range want {
 		keep[w]++

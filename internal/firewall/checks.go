@@ -8,46 +8,38 @@ import (
 )
 
 // runChecks runs checks in one command (one SSH round trip, not one per check) and
-// returns each one's exit code and output on one line; then, when set, runs after them
-// in the same session and rest is its standard output.
-func runChecks(ctx context.Context, h Host, checks []string, then string) (codes, msgs []string, rest string, err error) {
+// returns each one's exit code and output on one line.
+func runChecks(ctx context.Context, h Host, checks []string) (codes, msgs []string, err error) {
 	var script strings.Builder
 	for _, q := range checks {
 		fmt.Fprintf(&script, "o=$(%s 2>&1); c=$?; printf '%%s %%s\\n' \"$c\" \"$(printf '%%s' \"$o\" | tr '\\n' ' ')\"\n", q)
 	}
-	if then != "" {
-		script.WriteString("{ " + then + "\n}\n")
-	}
 	res, err := h.Conn.Run(ctx, script.String(), nil)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, err
 	}
 	if res.ExitCode != 0 {
-		what := then
-		if then == "" {
-			what = "checks"
-		}
-		return nil, nil, "", res.Failure(what)
+		return nil, nil, res.Failure("checks")
 	}
-	rest = string(res.Stdout)
+	rest := string(res.Stdout)
 	codes, msgs = make([]string, len(checks)), make([]string, len(checks))
 	for i := range checks {
 		var line string
 		var ok bool
 		if line, rest, ok = strings.Cut(rest, "\n"); !ok {
-			return nil, nil, "", res.Failure("checks")
+			return nil, nil, res.Failure("checks")
 		}
 		codes[i], msgs[i], _ = strings.Cut(line, " ")
 	}
-	return codes, msgs, rest, nil
+	return codes, msgs, nil
 }
 
-// queryAll reads checks that exit 0 for yes and 1 for no (firewall-cmd --query-*,
-// iptables -C); anything else is an error quoting the tool. then is as for runChecks.
-func queryAll(ctx context.Context, h Host, tool string, checks []string, then string) ([]bool, string, error) {
-	codes, msgs, rest, err := runChecks(ctx, h, checks, then)
+// queryAll reads checks that exit 0 for yes and 1 for no (firewall-cmd --query-*);
+// anything else is an error quoting the tool.
+func queryAll(ctx context.Context, h Host, tool string, checks []string) ([]bool, error) {
+	codes, msgs, err := runChecks(ctx, h, checks)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	answers := make([]bool, len(checks))
 	for i, code := range codes {
@@ -56,12 +48,12 @@ func queryAll(ctx context.Context, h Host, tool string, checks []string, then st
 			answers[i] = true
 		case "1":
 		case "127":
-			return nil, "", fmt.Errorf("%s is not installed on %s", tool, h.Name)
+			return nil, fmt.Errorf("%s is not installed on %s", tool, h.Name)
 		default:
-			return nil, "", fmt.Errorf("%s: exit %s: %s", checks[i], code, strings.TrimSpace(msgs[i]))
+			return nil, fmt.Errorf("%s: exit %s: %s", checks[i], code, strings.TrimSpace(msgs[i]))
 		}
 	}
-	return answers, rest, nil
+	return answers, nil
 }
 
 // output runs a command that must succeed and returns what it printed.

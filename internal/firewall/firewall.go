@@ -29,6 +29,16 @@ type Host struct {
 	Name  string // as the inventory names it, for messages
 	Conn  transport.Conn
 	Facts *facts.Facts
+	// Rules are the host's iptables rules as this run plans them, shared by its steps;
+	// nil reads them afresh.
+	Rules *Rules
+}
+
+func (h Host) rules() *Rules {
+	if h.Rules == nil {
+		return &Rules{}
+	}
+	return h.Rules
 }
 
 // Forward is a port forward: ListenPort of the host to To:ToPort.

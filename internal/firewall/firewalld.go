@@ -58,7 +58,7 @@ func (firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, erro
 	for i, it := range items {
 		queries[i] = cmd(it, it.query)
 	}
-	has, _, err := queryAll(ctx, h, "firewall-cmd", queries, "")
+	has, err := queryAll(ctx, h, "firewall-cmd", queries)
 	if err != nil {
 		return nil, err
 	}

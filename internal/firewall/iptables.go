@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 
 	"github.com/hostplan/hostplan/internal/allowlist"
 	"github.com/hostplan/hostplan/internal/facts"
@@ -30,96 +29,91 @@ func (iptables) Method() string { return IPTables }
 
 func (iptables) KernelForwarding() bool { return true }
 
-// Forward checks each rule of f with -C (-C before -A, so rules are never doubled;
-// with absent, -D while -C finds one) and reads the ruleset, in one session.
+// Forward makes the rules tagged with f's name exactly f's rules: missing ones are
+// appended, stale and doubled ones deleted, in one iptables-restore batch. Adding, the
+// filter table goes first (its accepts alone forward nothing); removing, nat goes first
+// (no more DNAT), so a batch cut short between the tables leaves a harmless half.
 func (b iptables) Forward(ctx context.Context, h Host, f Forward) (*Changes, error) {
-	rules := forwardRules(f)
+	rules := h.rules()
+	if err := rules.load(ctx, h, b.rulesFile); err != nil {
+		return nil, err
+	}
+	var want []iptRule
+	if !f.Absent {
+		want = forwardRules(f)
+	}
+	have := parseSave(rules.running).tagged(savedComment(f))
+	batch := &restoreBatch{}
+	tables := []string{"filter", "nat"}
 	if f.Absent {
-		// Remove with or without masquerade, whatever the plan says now.
-		g := f
-		g.Masquerade = true
-		rules = forwardRules(g)
+		tables = []string{"nat", "filter"}
 	}
-	checks := make([]string, len(rules))
-	for i, r := range rules {
-		checks[i] = r.command("-C")
+	for _, t := range tables {
+		var wantT, haveT []string
+		for _, r := range want {
+			if r.table == t {
+				wantT = append(wantT, r.chain+" "+r.spec)
+			}
+		}
+		for _, r := range have {
+			if r.table == t {
+				haveT = append(haveT, r.chain+" "+r.spec)
+			}
+		}
+		missing, extra := allowlist.MultisetDiff(wantT, haveT)
+		for _, r := range missing {
+			batch.add(t, "-A "+r)
+		}
+		for _, r := range extra {
+			batch.add(t, "-D "+r)
+		}
 	}
-	present, save, err := queryAll(ctx, h, "iptables", checks, "iptables-save")
+	return b.changes(rules, batch)
+}
+
+// changes are a step's batch and the saved file after it.
+func (b iptables) changes(rules *Rules, batch *restoreBatch) (*Changes, error) {
+	c := &Changes{}
+	if cmd := batch.command(); cmd != "" {
+		c.Commands = []string{cmd}
+	}
+	saved, err := rules.plan(batch)
 	if err != nil {
 		return nil, err
 	}
-	c := &Changes{}
-	var added []iptRule
-	for i, r := range rules {
-		switch {
-		case !f.Absent && !present[i]:
-			c.Commands = append(c.Commands, r.command("-A"))
-			added = append(added, r)
-		case f.Absent && present[i]:
-			c.Commands = append(c.Commands, fmt.Sprintf("while %s 2>/dev/null; do %s || exit 1; done", r.command("-C"), r.command("-D")))
-		}
+	if saved.Path != b.rulesFile && saved.Path != "" {
+		saved.Link = b.rulesFile
 	}
-	if c.Saved, err = b.plannedSaved(ctx, h, save, f, added, len(c.Commands) > 0); err != nil {
-		return nil, err
-	}
+	c.Saved = saved
 	return c, nil
 }
 
-// plannedSaved is the change of the saved ruleset: the running rules as iptables-save
-// printed them (save), with added appended and, for an absent forward that changes, its rules
-// removed.
-func (b iptables) plannedSaved(ctx context.Context, h Host, save string, f Forward, added []iptRule, changes bool) (*SavedRules, error) {
-	real, old, err := transport.ReadFollowing(ctx, h.Conn, b.rulesFile)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	planned := normalizeSave(save)
-	switch {
-	case f.Absent && changes:
-		planned = withoutForward(planned, f)
-	case !f.Absent:
-		planned = withRules(planned, added)
-	}
-	if exists && normalizeSave(string(old)) == planned {
-		planned = string(old) // saved already; keep it byte for byte
-	}
-	s := &SavedRules{Path: real, Old: old, New: []byte(planned), OldExists: exists}
-	if real != b.rulesFile && real != "" {
-		s.Link = b.rulesFile
-	}
-	return s, nil
-}
-
-// Allow reads hostplan's chain and INPUT's jumps to it in one session.
+// Allow makes hostplan's chain and INPUT's jumps to it what a asks for, in one
+// iptables-restore batch (filter table: all at once or not at all).
 func (b iptables) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
-	got, stderr, err := runSections(ctx, h, []string{"iptables -w -S " + allowlist.Chain + " 2>/dev/null", "iptables -w -S INPUT"})
-	if err != nil {
+	rules := h.rules()
+	if err := rules.load(ctx, h, b.rulesFile); err != nil {
 		return nil, err
 	}
-	chain, input := got[0], got[1]
-	if chain.code == 127 || input.code == 127 {
-		return nil, fmt.Errorf("iptables is not installed on %s", h.Name)
-	}
-	if input.code != 0 {
-		return nil, fmt.Errorf("iptables -S INPUT: exit %d: %s", input.code, strings.TrimSpace(stderr))
-	}
-	cmds, err := a.Allow.DiffIPTables(chain.out, input.out, a.Absent)
+	rs := parseSave(rules.running)
+	filter := rs.table("filter")
+	cmds, err := a.Allow.DiffIPTables(filter.listing(allowlist.Chain), filter.listing("INPUT"), a.Absent)
 	if err != nil {
 		return nil, fmt.Errorf("read the iptables rules of %s: %w", h.Name, err)
 	}
-	c := &Changes{}
+	batch := &restoreBatch{}
 	for _, args := range cmds {
-		c.Commands = append(c.Commands, shellLine(args))
+		line, err := restoreLine(args)
+		if err != nil {
+			return nil, err
+		}
+		batch.add("filter", line)
 	}
-	if len(c.Commands) > 0 {
-		c.Notes = append(c.Notes, "then save the ruleset to "+b.rulesFile+" (iptables-save), where boot restores it from")
-	}
-	return c, nil
+	return b.changes(rules, batch)
 }
 
-// Apply runs the commands and reads the ruleset they leave in one session, then saves
-// it where boot restores it, unless it is saved there already.
+// Apply runs the commands (a step's restore batch) and reads the ruleset they leave in
+// one session, then saves it where boot restores it, unless it is saved there already.
 func (b iptables) Apply(ctx context.Context, h Host, commands []string) error {
 	save, err := transport.RunAllThen(ctx, h.Conn, commands, "iptables-save")
 	if err != nil {
