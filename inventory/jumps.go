@@ -131,9 +131,18 @@ func (r *sshResolver) firstProxy() (key, value string) {
 // proxyCommand expands a ProxyCommand's tokens as ssh does (sshconnect.c): %h the
 // host name after HostName, %n the name as given (the alias), %k the host key alias
 // (hostplan has none, so the name as given), %p the port, %r the remote user, %% a
-// percent sign. Any other token is an error, as in ssh; "~" is left to the shell.
+// percent sign. Any other token is an error, as in ssh; "~" is left to the shell. The
+// command runs in a shell, so a value with a shell metacharacter is refused, as for
+// Match exec (sshexec.go), lest an inventory name run code on this machine.
 func (r *sshResolver) proxyCommand(v string) (string, error) {
 	var sb strings.Builder
+	put := func(val string) error {
+		if !shellSafeName(val) {
+			return fmt.Errorf("%s: ProxyCommand for host %s: the value %q has characters a shell would interpret; hostplan does not put it into the command", r.cfgPath, r.alias, val)
+		}
+		sb.WriteString(val)
+		return nil
+	}
 	for i := 0; i < len(v); i++ {
 		if v[i] != '%' {
 			sb.WriteByte(v[i])
@@ -142,19 +151,23 @@ func (r *sshResolver) proxyCommand(v string) (string, error) {
 		if i++; i == len(v) {
 			return "", fmt.Errorf("%s: ProxyCommand for host %s ends in a lone %%; write %%%% for a percent sign", r.cfgPath, r.alias)
 		}
+		var err error
 		switch v[i] {
 		case '%':
 			sb.WriteByte('%')
 		case 'h':
-			sb.WriteString(r.tok.host)
+			err = put(r.tok.host)
 		case 'n', 'k':
-			sb.WriteString(r.tok.alias)
+			err = put(r.tok.alias)
 		case 'p':
-			sb.WriteString(r.tok.port)
+			err = put(r.tok.port)
 		case 'r':
-			sb.WriteString(r.tok.remoteUser)
+			err = put(r.tok.remoteUser)
 		default:
 			return "", fmt.Errorf("%s: ProxyCommand for host %s has the token %%%c, which ssh does not expand there either (it takes %%%%, %%h, %%k, %%n, %%p and %%r)", r.cfgPath, r.alias, v[i])
+		}
+		if err != nil {
+			return "", err
 		}
 	}
 	return sb.String(), nil

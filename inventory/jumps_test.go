@@ -32,6 +32,9 @@ Host pjnone
 Host pcfirst pjfirst pcnone pjnone
   ProxyJump late-gw
   ProxyCommand late-command %h
+
+Host evil*
+  ProxyCommand nc %h %p
 `
 
 const proxyInventory = `
@@ -57,6 +60,9 @@ host "web-inv-bastion" {
 host "loc" {
   address    = "web"
   connection = "local"
+}
+host "evil" {
+  address = "evil$(touch /tmp/pwned)"
 }
 `
 
@@ -91,6 +97,7 @@ func TestResolveProxyCommand(t *testing.T) {
 	errs := map[string]string{
 		"badtok": "ProxyCommand for host badtok has the token %d, which ssh does not expand there either",
 		"lone":   "ProxyCommand for host lone ends in a lone %",
+		"evil":   `the value "evil$(touch /tmp/pwned)" has characters a shell would interpret`,
 	}
 	for host, w := range errs {
 		if _, err := inv.Resolve(inv.Host(host), opts); err == nil || !strings.Contains(err.Error(), w) {
