@@ -284,15 +284,12 @@ func (s *StaticPod) writeBackup(ctx context.Context, h *Host, data []byte, fc *F
 
 // pruneBackups keeps the newest KeepBackups backups of this manifest.
 func (s *StaticPod) pruneBackups(ctx context.Context, h *Host) error {
-	res, err := h.Conn.Run(ctx, "ls -1 -- "+transport.ShellQuote(s.BackupDir), nil)
+	names, err := h.Conn.ReadDir(ctx, s.BackupDir)
 	if err != nil {
 		return err
 	}
-	if res.ExitCode != 0 {
-		return fmt.Errorf("list %s: %s", s.BackupDir, strings.TrimSpace(string(res.Stderr)))
-	}
 	var mine []string
-	for _, name := range strings.Split(string(res.Stdout), "\n") {
+	for _, name := range names {
 		if !backupName.MatchString(name) {
 			continue
 		}

@@ -346,6 +346,22 @@ func (c *fakeConn) processes() []byte {
 	return fmt.Appendf(nil, "%d %d %s\x1f\n", c.pid, 4242+c.pid, strings.Join(argv, "\x1f"))
 }
 
+func (c *fakeConn) ReadDir(ctx context.Context, p string) ([]string, error) {
+	var names []string
+	err := c.call(ctx, opStat, p, transport.FileAttrs{}, func() error {
+		if n, ok := c.files[p]; !ok || !n.dir {
+			return notExist("list", p)
+		}
+		for f := range c.files {
+			if rest, ok := strings.CutPrefix(f, p+"/"); ok && rest != "" && !strings.Contains(rest, "/") {
+				names = append(names, rest)
+			}
+		}
+		return nil
+	})
+	return names, err
+}
+
 func (c *fakeConn) Stat(ctx context.Context, p string) (*transport.FileInfo, error) {
 	var fi *transport.FileInfo
 	err := c.call(ctx, opStat, p, transport.FileAttrs{}, func() error {

@@ -34,6 +34,7 @@ type fileOps interface {
 	lstat(path string) (*FileInfo, error)
 	readlink(path string) (string, error)
 	readFile(path string) ([]byte, error)
+	readDir(path string) ([]string, error)
 	writeFile(ctx context.Context, path string, data []byte, attrs FileAttrs) error
 	mkdir(path string, attrs FileAttrs) error
 	chmod(path string, mode fs.FileMode) error

@@ -233,6 +233,30 @@ func (c *conn) Stat(ctx context.Context, p string) (*FileInfo, error) {
 	return fi, nil
 }
 
+// ReadDir implements Conn.
+func (c *conn) ReadDir(ctx context.Context, p string) ([]string, error) {
+	var names []string
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := g.strictParent(f, p)
+		if err != nil {
+			return err
+		}
+		fi, err := f.lstat(real)
+		if err != nil {
+			return err
+		}
+		if !fi.Mode.IsDir() {
+			return fmt.Errorf("not a directory (%s)", fi.Mode.Type())
+		}
+		names, err = f.readDir(real)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s on %s: %w", p, c.host, err)
+	}
+	return names, nil
+}
+
 // regular returns the lstat of real, which must be a regular file: a FIFO is refused
 // before anything opens it (the open would block for ever), a symlink is not followed.
 func regular(f fileOps, real string) (*FileInfo, error) {

@@ -33,6 +33,15 @@ func (osOps) privateCreate() bool { return true }
 
 func (osOps) readFile(p string) ([]byte, error) { return os.ReadFile(p) }
 
+func (osOps) readDir(p string) ([]string, error) {
+	entries, err := os.ReadDir(p)
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names, err
+}
+
 func (o osOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {
 	return atomicWrite(ctx, o, p, data, attrs)
 }

@@ -74,6 +74,18 @@ func (s *sftpOps) readlink(p string) (string, error) {
 
 func (s *sftpOps) privateCreate() bool { return s.private }
 
+func (s *sftpOps) readDir(p string) ([]string, error) {
+	infos, err := s.c.ReadDir(p)
+	if err != nil {
+		return nil, sftpErr(err)
+	}
+	names := make([]string, len(infos))
+	for i, fi := range infos {
+		names[i] = fi.Name()
+	}
+	return names, nil
+}
+
 func (s *sftpOps) readFile(p string) ([]byte, error) {
 	f, err := s.c.Open(p)
 	if err != nil {

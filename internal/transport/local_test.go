@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -131,6 +132,16 @@ func testFiles(t *testing.T, c Conn, dir string) {
 	}
 	if err := c.Mkdir(ctx, sub, FileAttrs{UID: -1, GID: -1}); err == nil {
 		t.Errorf("mkdir of an existing dir succeeded")
+	}
+	// ReadDir lists names over the file session; a file or a missing path is an error.
+	if names, err := c.ReadDir(ctx, dir); err != nil || !slices.Contains(names, "conf.txt") || !slices.Contains(names, "sub") {
+		t.Errorf("read dir: %q %v", names, err)
+	}
+	if _, err := c.ReadDir(ctx, p); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("read dir of a file: %v", err)
+	}
+	if _, err := c.ReadDir(ctx, dir+"/none"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("read dir missing: %v", err)
 	}
 	if err := c.Mkdir(ctx, dir+"/no/such", FileAttrs{UID: -1, GID: -1}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("mkdir without parent: %v", err)

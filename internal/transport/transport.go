@@ -80,6 +80,10 @@ type Conn interface {
 	// ReadFile returns the whole content of path (fs.ErrNotExist when missing), which
 	// must be a regular file: a FIFO, device or socket is refused before any open.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
+	// ReadDir returns the names in the directory path, which must be a directory, not
+	// a symlink to one (fs.ErrNotExist when missing); over the file session, so it costs
+	// no command.
+	ReadDir(ctx context.Context, path string) ([]string, error)
 	// WriteFile replaces path atomically: a temp file in the same directory, private
 	// from its creation, fsync, owner and mode set, then a rename over path. Readers see
 	// the old or the new file. Only a regular file is replaced.
