@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/hostplan/hostplan/internal/privfile"
 )
 
 // Dynamic inventory scripts, as Ansible's script inventory plugin runs them: an
@@ -380,11 +381,11 @@ func safeChain(script, p string) error {
 			return fmt.Errorf("refusing to run inventory script %s: %w", script, err)
 		}
 		if li.Mode()&fs.ModeSymlink != 0 {
-			if why := unsafeOwner(li); why != "" {
+			if why := privfile.WhyOwner(li); why != "" {
 				return scriptRefused(script, p, "the symbolic link "+p, why)
 			}
 		}
-		if why := unsafeWriters(fi, depth > 1); why != "" {
+		if why := privfile.Why(fi, depth > 1); why != "" {
 			what := "its directory " + p
 			if depth == 0 {
 				what = "it"
@@ -398,49 +399,16 @@ func safeChain(script, p string) error {
 	}
 }
 
-// unsafeWriters says who other than this user and root may write fi, or "".
-func unsafeWriters(fi fs.FileInfo, stickyOK bool) string {
-	if why := unsafeOwner(fi); why != "" {
-		return why
-	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 && !(stickyOK && fi.Mode()&fs.ModeSticky != 0) {
-		return fmt.Sprintf("is writable by its group or by others (mode %04o)", perm)
-	}
-	return ""
-}
-
-// unsafeOwner says whether fi belongs to a user other than this one and root.
-func unsafeOwner(fi fs.FileInfo) string {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Sprintf("is owned by %s, not by you (%s) or root", userName(int(st.Uid)), currentUser())
-	}
-	return ""
-}
-
-func userName(uid int) string {
-	if u, err := user.LookupId(fmt.Sprint(uid)); err == nil {
-		return fmt.Sprintf("%s (uid %d)", u.Username, uid)
-	}
-	return fmt.Sprintf("uid %d", uid)
-}
-
 // scriptRefused is the error for an unsafe script: what, why, and how to fix it.
 func scriptRefused(path, target, what, why string) error {
 	fix := fmt.Sprintf("chmod go-w %s", target)
 	switch {
 	case strings.HasPrefix(what, "the symbolic link"):
-		fix = fmt.Sprintf("chown -h %s %s, or pass the path it points to", currentUser(), target)
+		fix = fmt.Sprintf("chown -h %s %s, or pass the path it points to", privfile.Me(), target)
 	case strings.HasPrefix(why, "is owned"):
-		fix = fmt.Sprintf("chown %s %s (or run hostplan as its owner)", currentUser(), target)
+		fix = fmt.Sprintf("chown %s %s (or run hostplan as its owner)", privfile.Me(), target)
 	}
 	return fmt.Errorf("refusing to run inventory script %s: %s %s, so another user could change what hostplan runs as you. Fix: %s", path, what, why, fix)
-}
-
-func currentUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return fmt.Sprint(os.Geteuid())
 }
 
 // scriptRun is one script's runs, sharing its output budget.

@@ -3,13 +3,12 @@ package inventory
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+
+	"github.com/hostplan/hostplan/internal/privfile"
 )
 
 // hostplan reads ssh_config itself rather than through a library, because evaluating
@@ -217,19 +216,10 @@ func readIncludes(ln *sshLine, home string, depth int) ([]*sshFile, error) {
 // can change, as ssh requires of ~/.ssh/config and included files: a Match exec line
 // runs commands as this user, so a file another local user can write would let them.
 func readPrivateFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	data, err := privfile.Read(path)
+	var pe *privfile.Error
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%s: bad owner or permissions: it %s (it must belong to you or root and be writable by nobody else; ssh refuses it too)", path, pe.Why)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		if (sys.Uid != uint32(os.Getuid()) && sys.Uid != 0) || st.Mode().Perm()&0o022 != 0 {
-			return nil, fmt.Errorf("%s: bad owner or permissions (it must belong to you or root and be writable by nobody else; ssh refuses it too)", path)
-		}
-	}
-	return io.ReadAll(f)
+	return data, err
 }

@@ -244,7 +244,7 @@ func TestTrustConfig(t *testing.T) {
 		want  string
 	}{
 		{"private", func(string) {}, func(p string) signFlags { return signFlags{allowed: p} }, ""},
-		{"group writable", func(p string) { os.Chmod(p, 0o620) }, func(p string) signFlags { return signFlags{allowed: p} }, "writable by group or others"},
+		{"group writable", func(p string) { os.Chmod(p, 0o620) }, func(p string) signFlags { return signFlags{allowed: p} }, "writable by its group or by others"},
 		{"other owner", func(p string) { os.Chown(p, 65534, 65534) }, func(p string) signFlags { return signFlags{allowed: p} }, "owned by uid 65534"},
 		{"named but missing", func(p string) { os.Remove(p) }, func(p string) signFlags { return signFlags{allowed: p} }, "no such file"},
 		{"default missing", func(p string) { os.Remove(p) }, func(string) signFlags { return signFlags{} }, ""},

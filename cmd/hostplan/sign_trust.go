@@ -3,17 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/hostplan/hostplan/internal/planfile"
+	"github.com/hostplan/hostplan/internal/privfile"
 	"github.com/hostplan/hostplan/internal/sshsig"
 )
 
@@ -64,30 +63,16 @@ func (a *app) trust(f signFlags) (planfile.Trust, error) {
 // root and writable by no one else: any user who can add a line to it could approve
 // their own plans.
 func readPrivateConfig(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	data, err := privfile.Read(path)
+	var pe *privfile.Error
+	if errors.As(err, &pe) {
+		fix := "chmod go-w " + path
+		if strings.HasPrefix(pe.Why, "is owned") {
+			fix = fmt.Sprintf("chown %s %s", privfile.Me(), path)
+		}
+		return nil, fmt.Errorf("%s: refusing to trust it; %s", pe, fix)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkPrivate(path, fi); err != nil {
-		return nil, err
-	}
-	return io.ReadAll(f)
-}
-
-func checkPrivate(path string, fi fs.FileInfo) error {
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("%s is writable by group or others (mode %04o): refusing to trust it; chmod go-w %s", path, perm, path)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%s is owned by uid %d, not by you or root: refusing to trust it", path, st.Uid)
-	}
-	return nil
+	return data, err
 }
 
 // checkSaved checks the saved plan read from path (f.Raw, the bytes that are then
