@@ -1,5 +1,6 @@
-# The masters' part of bench/plan, for the scale curve (`make bench-scale`): audit log
-# directory, audit policy and kube-apiserver static pod edit, all hosts at once.
+# examples/security-center for `make bench`, the masters' part: audit log directory,
+# audit policy and kube-apiserver static pod edit, all hosts at once. bench/masters
+# links to this file for the scale curve (`make bench-scale`).
 # The example's health gate and kubeadm-config record need a running kube-apiserver per
 # host, which the benchmark's lab hosts do not have.
 
