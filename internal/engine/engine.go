@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -255,7 +256,7 @@ func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
 		return nil, err
 	}
 	e.progress(t.Host.Name, "facts", 0, 0)
-	f, err := facts.Gather(ctx, conn)
+	f, looked, err := e.gather(ctx, conn)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -263,7 +264,7 @@ func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
 	hs = &hostState{conn: conn, facts: f}
 	if e.opts.Lock != nil && !f.Windows() {
 		e.progress(t.Host.Name, "locking", 0, 0)
-		if hs.lock, err = hostlock.Acquire(ctx, conn, t.Host.Name, e.opts.Lock.Holder, e.opts.Lock.Options); err != nil {
+		if hs.lock, err = hostlock.AcquireLooked(ctx, conn, t.Host.Name, e.opts.Lock.Holder, e.opts.Lock.Options, looked); err != nil {
 			conn.Close()
 			return nil, err
 		}
@@ -272,6 +273,24 @@ func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
 	e.hosts[t.Host.Name] = hs
 	e.mu.Unlock()
 	return hs, nil
+}
+
+// gather gathers the host's facts and, when the run locks hosts, takes the lock's
+// first look in the same session (both only read): a session costs an sshd fork and
+// the login shell on the host, a large part of a plan's cost on a busy bastion.
+func (e *Engine) gather(ctx context.Context, conn transport.Conn) (*facts.Facts, *transport.Section, error) {
+	if e.opts.Lock == nil || conn.Shell() == transport.ShellCmd {
+		f, err := facts.Gather(ctx, conn)
+		return f, nil, err
+	}
+	got, stderr, err := transport.RunSections(ctx, conn, []string{facts.Script, hostlock.LookCommand(e.opts.Lock.Options)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("gather facts: %w", err)
+	}
+	if got[0].Code != 0 {
+		return nil, nil, fmt.Errorf("gather facts: exit %d: %s", got[0].Code, strings.TrimSpace(stderr))
+	}
+	return facts.Parse([]byte(got[0].Out)), &got[1], nil
 }
 
 func transportTarget(t *Target) transport.Target {

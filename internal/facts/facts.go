@@ -45,13 +45,15 @@ func (f *Facts) Windows() bool { return f != nil && f.OSFamily == windows }
 
 const windows = "windows"
 
-// script prints one "key=value" line per fact, then the account databases. It never
+// Script is the facts command of a POSIX host (Gather runs it; the engine runs it beside
+// the host lock's first look, in one session); Parse reads its output. It prints one
+// "key=value" line per fact, then the account databases. It never
 // fails as a whole: a missing tool just leaves its fact empty. It starts few processes
 // (uname, id, awk; sed on masters), since on a busy bastion run against many hosts each
 // one counts; firewall-cmd (a Python program, ~0.35 s of CPU) is asked only where
 // firewalld has run since boot: it makes /run/firewalld at start (systemd starts it with
 // --nopid, so there is no pid file).
-const script = `set -- $(uname -srm 2>/dev/null)
+const Script = `set -- $(uname -srm 2>/dev/null)
 printf 'os=%s\nkernel=%s\narch=%s\n' "$1" "$2" "$3"
 h=; read -r h < /proc/sys/kernel/hostname 2>/dev/null || h=$(hostname 2>/dev/null)
 printf 'hostname=%s\n' "$h"
@@ -81,17 +83,18 @@ func Gather(ctx context.Context, conn transport.Conn) (*Facts, error) {
 		}
 		return parseWindows(res.Stdout), nil
 	}
-	res, err := conn.Run(ctx, script, nil)
+	res, err := conn.Run(ctx, Script, nil)
 	if err != nil {
 		return nil, fmt.Errorf("gather facts: %w", err)
 	}
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("gather facts: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
-	return parse(res.Stdout), nil
+	return Parse(res.Stdout), nil
 }
 
-func parse(out []byte) *Facts {
+// Parse reads what Script printed.
+func Parse(out []byte) *Facts {
 	f := &Facts{users: map[string]int{}, groups: map[string]int{}, userNames: map[int]string{}, groupNames: map[int]string{}}
 	osRelease := map[string]string{}
 	section := ""

@@ -31,7 +31,7 @@ broken line
 root:x:0:
 wheel:x:10:ops
 `
-	f := parse([]byte(out))
+	f := Parse([]byte(out))
 	want := Facts{OSFamily: "linux", Distro: "rocky", DistroVersion: "9.3", DistroFamily: "rhel", Kernel: "6.1.0-18-amd64",
 		Arch: "x86_64", Hostname: "m1", User: "ops", UID: 1000, Systemd: true}
 	got := *f
@@ -86,7 +86,7 @@ func TestKubernetesVersion(t *testing.T) {
 		{"kube_binary=garbage\n", ""},
 		{"", ""},
 	} {
-		f := parse([]byte(tc.out))
+		f := Parse([]byte(tc.out))
 		if f.KubernetesVersion != tc.want {
 			t.Errorf("%q: KubernetesVersion %q, want %q", tc.out, f.KubernetesVersion, tc.want)
 		}
@@ -98,11 +98,11 @@ func TestKubernetesVersion(t *testing.T) {
 
 // The script itself, run here: every fact it promises comes out, in few processes.
 func TestScriptRunsHere(t *testing.T) {
-	out, err := exec.Command("/bin/sh", "-c", script).Output()
+	out, err := exec.Command("/bin/sh", "-c", Script).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := parse(out)
+	f := Parse(out)
 	if f.OSFamily != "linux" || f.Kernel == "" || f.Arch == "" || f.Hostname == "" || f.User == "" || f.Distro == "" {
 		t.Errorf("facts of this machine: %+v", *f)
 	}

@@ -3,7 +3,6 @@ package firewall
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -66,42 +65,4 @@ func output(ctx context.Context, h Host, cmd string) (string, error) {
 		return "", res.Failure(cmd)
 	}
 	return string(res.Stdout), nil
-}
-
-// section is one command's output and exit status in a runSections session.
-type section struct {
-	out  string
-	code int
-}
-
-// sectionEnd follows each command's output in runSections: what a firewall tool prints
-// never starts a line so.
-const sectionEnd = "hostplan-section-exit "
-
-// runSections runs commands in one session and returns each one's standard output and
-// exit status; their standard error is the session's (stderr), for messages.
-func runSections(ctx context.Context, h Host, commands []string) (sections []section, stderr string, err error) {
-	var script strings.Builder
-	for _, c := range commands {
-		fmt.Fprintf(&script, "%s\nc=$?; echo; echo \"%s$c\"\n", c, sectionEnd)
-	}
-	res, err := h.Conn.Run(ctx, script.String(), nil)
-	if err != nil {
-		return nil, "", err
-	}
-	rest := string(res.Stdout)
-	for range commands {
-		out, after, ok := strings.Cut(rest, "\n"+sectionEnd)
-		if !ok {
-			return nil, "", res.Failure(strings.Join(commands, "; "))
-		}
-		codeText, next, _ := strings.Cut(after, "\n")
-		code, err := strconv.Atoi(codeText)
-		if err != nil {
-			return nil, "", res.Failure(strings.Join(commands, "; "))
-		}
-		sections = append(sections, section{out: out, code: code})
-		rest = next
-	}
-	return sections, string(res.Stderr), nil
 }

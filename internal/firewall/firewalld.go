@@ -80,16 +80,16 @@ func (firewalld) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, erro
 		"firewall-cmd --permanent --zone=" + a.Zone + " --list-rich-rules",
 		"firewall-cmd --zone=" + a.Zone + " --list-rich-rules",
 	}
-	got, stderr, err := runSections(ctx, h, lists)
+	got, stderr, err := transport.RunSections(ctx, h.Conn, lists)
 	if err != nil {
 		return nil, err
 	}
 	c := &Changes{}
 	for i, permanent := range []bool{true, false} {
-		if got[i].code != 0 {
-			return nil, fmt.Errorf("%s: exit %d: %s", lists[i], got[i].code, strings.TrimSpace(stderr))
+		if got[i].Code != 0 {
+			return nil, fmt.Errorf("%s: exit %d: %s", lists[i], got[i].Code, strings.TrimSpace(stderr))
 		}
-		changes, err := a.Allow.DiffRichRules(got[i].out, a.Absent)
+		changes, err := a.Allow.DiffRichRules(got[i].Out, a.Absent)
 		if err != nil {
 			return nil, err
 		}

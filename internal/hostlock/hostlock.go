@@ -148,6 +148,20 @@ type Lock struct {
 // Acquire takes the lock on the host behind conn for holder. It waits at most
 // o.Wait for another holder, looking again every o.Poll.
 func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options) (*Lock, error) {
+	return AcquireLooked(ctx, conn, host, holder, o, nil)
+}
+
+// LookCommand is Acquire's first step on the host, which only reads, for a caller
+// that runs it in one session with other reads (transport.RunSections) and passes its
+// result to AcquireLooked: one SSH session less per host.
+func LookCommand(o Options) string {
+	o.defaults()
+	return lookScript(o.Path)
+}
+
+// AcquireLooked is Acquire with LookCommand's result in hand (nil: look now). A look
+// that failed is done again, for its error.
+func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options, looked *transport.Section) (*Lock, error) {
 	o.defaults()
 	if err := o.check(); err != nil {
 		return nil, err
@@ -161,7 +175,10 @@ func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holde
 	}
 	deadline := time.Now().Add(o.Wait)
 	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), stop: make(chan struct{})}
-	if err := l.locate(ctx, o.Path); err != nil {
+	if looked != nil && looked.Code != 0 {
+		looked = nil
+	}
+	if err := l.locate(ctx, o.Path, looked); err != nil {
 		return nil, err
 	}
 	if err := l.wait(ctx, o, deadline); err != nil {
@@ -237,10 +254,17 @@ type located struct {
 
 // locate finds the lock's path for the user hostplan acts as, checks that only root
 // or that user can change its directory and every directory above it, and makes the
-// directory (0700) when it is missing.
-func (l *Lock) locate(ctx context.Context, want string) error {
+// directory (0700) when it is missing. looked, when set, is the first look's result.
+func (l *Lock) locate(ctx context.Context, want string, looked *transport.Section) error {
 	for made := false; ; made = true {
-		loc, err := l.look(ctx, want)
+		var loc located
+		var err error
+		if looked != nil {
+			loc, err = parseLook(looked.Out)
+			looked = nil
+		} else {
+			loc, err = l.look(ctx, want)
+		}
 		if err != nil {
 			return fmt.Errorf("lock on %s: %w", l.host, err)
 		}
@@ -267,7 +291,16 @@ func (l *Lock) locate(ctx context.Context, want string) error {
 // and stat lines (uid, raw mode in hex, name; never following a symlink) for the
 // directory and each directory above it. It changes nothing.
 func (l *Lock) look(ctx context.Context, want string) (located, error) {
-	script := fmt.Sprintf(`uid=; { while read -r k r e x; do [ "$k" = Uid: ] && { uid=$e; break; }; done </proc/$$/status; } 2>/dev/null
+	out, err := l.run(ctx, lookScript(want), 0)
+	if err != nil {
+		return located{}, err
+	}
+	return parseLook(out)
+}
+
+// lookScript is look's command for the lock path want ("": the default).
+func lookScript(want string) string {
+	return fmt.Sprintf(`uid=; { while read -r k r e x; do [ "$k" = Uid: ] && { uid=$e; break; }; done </proc/$$/status; } 2>/dev/null
 [ -n "$uid" ] || uid=$(id -u) || exit 3
 p=%[1]s
 if [ -z "$p" ]; then
@@ -287,15 +320,16 @@ x=$top
 while :; do set -- "$x" "$@"; [ "$x" = / ] && break; x=${x%%/*}; x=${x:-/}; done
 stat -c '%%u %%f %%n' -- "$@" 2>/dev/null
 exit 0`, transport.ShellQuote(want), DefaultPath, userLock)
-	out, err := l.run(ctx, script, 0)
-	if err != nil {
-		return located{}, err
-	}
+}
+
+// parseLook reads look's output.
+func parseLook(out string) (located, error) {
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) < 3 {
 		return located{}, fmt.Errorf("unexpected output %q", out)
 	}
 	loc := located{path: lines[1], entries: map[string]entry{}}
+	var err error
 	if loc.uid, err = strconv.Atoi(lines[0]); err != nil || !path.IsAbs(loc.path) {
 		return located{}, fmt.Errorf("unexpected output %q", out)
 	}

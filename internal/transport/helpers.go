@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -112,4 +113,38 @@ func MkdirAll(ctx context.Context, c Conn, dir string, attrs FileAttrs) error {
 		}
 	}
 	return nil
+}
+
+// Section is one command's standard output and exit status in a RunSections session.
+type Section struct {
+	Out  string
+	Code int
+}
+
+// RunSections runs commands in one session (one process start on the host, not one per
+// command), each in a subshell of its own, so one that exits ends only itself, and
+// returns each one's standard output and exit status; their standard error is the
+// session's, for messages. A random marker ends each output, so no output can fake it.
+func RunSections(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
+	end := randomToken("hostplan-section-")
+	var script strings.Builder
+	for _, cmd := range commands {
+		fmt.Fprintf(&script, "(\n%s\n)\nc=$?; echo; echo \"%s $c\"\n", cmd, end)
+	}
+	res, err := c.Run(ctx, script.String(), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	rest := string(res.Stdout)
+	for range commands {
+		out, after, ok := strings.Cut(rest, "\n"+end+" ")
+		codeText, next, _ := strings.Cut(after, "\n")
+		code, err := strconv.Atoi(codeText)
+		if !ok || err != nil {
+			return nil, "", res.Failure(strings.Join(commands, "; "))
+		}
+		sections = append(sections, Section{Out: out, Code: code})
+		rest = next
+	}
+	return sections, string(res.Stderr), nil
 }

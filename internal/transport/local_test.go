@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -477,5 +478,17 @@ func TestIsTempOf(t *testing.T) {
 		if isTempOf(n, p) {
 			t.Errorf("%s taken for a temp file of %s", n, p)
 		}
+	}
+}
+
+// TestRunSections: each command's own output and status from one session; a command
+// that exits ends only its own subshell; output that imitates a marker fakes nothing.
+func TestRunSections(t *testing.T) {
+	c := dialLocal(t, DialerOptions{}, Target{})
+	got, stderr, err := RunSections(context.Background(), c,
+		[]string{"printf 'a\\nb\\n'", "echo oops >&2; false", "printf x", "exit 3", "echo; echo 'hostplan-section-0000000000000000 0'"})
+	want := []Section{{"a\nb\n", 0}, {"", 1}, {"x", 0}, {"", 3}, {"\nhostplan-section-0000000000000000 0\n", 0}}
+	if err != nil || !reflect.DeepEqual(got, want) || stderr != "oops\n" {
+		t.Errorf("RunSections = %+v, %q, %v; want %+v", got, stderr, err, want)
 	}
 }
