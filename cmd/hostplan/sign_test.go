@@ -245,7 +245,7 @@ func TestTrustConfig(t *testing.T) {
 	}{
 		{"private", func(string) {}, func(p string) signFlags { return signFlags{allowed: p} }, ""},
 		{"group writable", func(p string) { os.Chmod(p, 0o620) }, func(p string) signFlags { return signFlags{allowed: p} }, "writable by its group or by others"},
-		{"other owner", func(p string) { os.Chown(p, 65534, 65534) }, func(p string) signFlags { return signFlags{allowed: p} }, "owned by uid 65534"},
+		{"other owner", func(p string) { os.Chown(p, 65534, 65534) }, func(p string) signFlags { return signFlags{allowed: p} }, "owned by nobody (uid 65534), not by you"},
 		{"named but missing", func(p string) { os.Remove(p) }, func(p string) signFlags { return signFlags{allowed: p} }, "no such file"},
 		{"default missing", func(p string) { os.Remove(p) }, func(string) signFlags { return signFlags{} }, ""},
 		{"malformed", func(p string) { os.WriteFile(p, []byte("colleague ssh-ed25519 AAAA\n"), 0o600) },
