@@ -164,7 +164,7 @@ func checkTimeline(t *testing.T, jpath string, clusters []*lab.KubeCluster) {
 	}
 }
 
-var rolledBackIn = regexp.MustCompile(`not healthy after ([0-9.]+m?s)`)
+var rolledBackIn = regexp.MustCompile(`not healthy after ((?:[0-9]+m)?[0-9.]+m?s)`)
 
 // badFlagOnOneCluster applies a max-age flag that cluster 2's servers refuse and the
 // others accept: cluster 2's first master is rolled back, its other masters are left

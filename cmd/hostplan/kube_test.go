@@ -29,7 +29,7 @@ func startKube(t *testing.T, n int) (*lab.Lab, *lab.KubeCluster, string) {
 	return l, c, inv
 }
 
-var healthyAfter = regexp.MustCompile(`healthy task "audit-logging": restarted with the new configuration, healthy after ([0-9.]+m?s)`)
+var healthyAfter = regexp.MustCompile(`healthy task "audit-logging": restarted with the new configuration, healthy after ((?:[0-9]+m)?[0-9.]+m?s)`)
 
 // TestKubeSecurityCenterExample is scenario 1: the flagship example on three masters
 // (and a forwarder, for the example's forwarding task).
