@@ -68,18 +68,21 @@ func (b iptables) Forward(ctx context.Context, h Host, f Forward) (*Changes, err
 			batch.add(t, "-D "+r)
 		}
 	}
-	return b.changes(rules, batch)
+	return b.changes(rules, batch, true)
 }
 
-// changes are a step's batch and the saved file after it.
-func (b iptables) changes(rules *Rules, batch *restoreBatch) (*Changes, error) {
+// changes are a step's batch and the saved file after it (see Rules.plan for resave).
+func (b iptables) changes(rules *Rules, batch *restoreBatch, resave bool) (*Changes, error) {
 	c := &Changes{}
 	if cmd := batch.command(); cmd != "" {
 		c.Commands = []string{cmd}
 	}
-	saved, err := rules.plan(batch)
+	saved, err := rules.plan(batch, resave)
 	if err != nil {
 		return nil, err
+	}
+	if saved == nil {
+		return c, nil
 	}
 	if saved.Path != b.rulesFile && saved.Path != "" {
 		saved.Link = b.rulesFile
@@ -109,7 +112,9 @@ func (b iptables) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, err
 		}
 		batch.add("filter", line)
 	}
-	return b.changes(rules, batch)
+	// Only a change of its own saves: the chain is hostplan's, the rest of a master's
+	// ruleset kube-proxy's, which changes under it.
+	return b.changes(rules, batch, false)
 }
 
 // Apply runs the commands (a step's restore batch) and reads the ruleset they leave in

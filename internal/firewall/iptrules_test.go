@@ -120,6 +120,12 @@ func TestRulesShared(t *testing.T) {
 	if err != nil || len(again.Commands) != 0 {
 		t.Errorf("allowlist again: %q, %v", again.Commands, err)
 	}
+	// Its chain right, the saved file behind the running rules (kube-proxy changed
+	// them): the allowlist changes nothing, so it saves nothing either.
+	behind, err := newIPTables(nil).Allow(context.Background(), Host{Name: "h", Rules: planned(string(ac.Saved.New), []byte(dockerSave))}, a)
+	if err != nil || len(behind.Commands) != 0 || behind.Saved != nil {
+		t.Errorf("allowlist with an old saved file: %q, %+v, %v", behind.Commands, behind.Saved, err)
+	}
 }
 
 func TestNormalizeSave(t *testing.T) {

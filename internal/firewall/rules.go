@@ -90,8 +90,13 @@ func (b *restoreBatch) command() string {
 
 // plan applies the batch to the running rules and returns the saved file's change: the
 // file as the earlier steps leave it to the rules after this one, which the step's
-// Apply saves (nil when it would not change).
-func (r *Rules) plan(b *restoreBatch) (*SavedRules, error) {
+// Apply saves. resave: save even when the batch is empty, should the file differ from
+// the running rules; without it an empty batch saves nothing (nil), so rules other
+// tools change all the time (kube-proxy's, on a master) do not make the step change.
+func (r *Rules) plan(b *restoreBatch, resave bool) (*SavedRules, error) {
+	if len(b.tables) == 0 && !resave {
+		return nil, nil
+	}
 	if len(b.tables) > 0 {
 		rs := parseSave(r.running)
 		for _, t := range b.tables {
