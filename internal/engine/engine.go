@@ -323,23 +323,46 @@ func transportJumps(jumps []inventory.ConnSettings) []transport.Target {
 	return out
 }
 
-// Close closes every connection of the run.
+// Close releases the run's locks and closes its connections, up to Parallel hosts at
+// once: one host after another, a release of 1,000 locks would take minutes.
 func (e *Engine) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	hosts := e.hosts
+	e.hosts = map[string]*hostState{}
+	e.mu.Unlock()
+	sem := make(chan struct{}, e.opts.Parallel)
+	errs := make(chan error, len(hosts))
+	var wg sync.WaitGroup
+	for name, hs := range hosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs <- hs.close(name)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// close releases the host's lock and closes its connection.
+func (hs *hostState) close(name string) error {
 	var errs []error
-	for name, hs := range e.hosts {
-		if hs.lock != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := hs.lock.Release(ctx); err != nil {
-				errs = append(errs, err)
-			}
-			cancel()
+	if hs.lock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := hs.lock.Release(ctx); err != nil {
+			errs = append(errs, err)
 		}
-		if err := hs.conn.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", name, err))
-		}
-		delete(e.hosts, name)
+		cancel()
+	}
+	if err := hs.conn.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close %s: %w", name, err))
 	}
 	return errors.Join(errs...)
 }

@@ -46,6 +46,7 @@ const (
 	opMkdir   = "mkdir"
 	opChmod   = "chmod"
 	opChown   = "chown"
+	opTouch   = "touch"
 	opRemove  = "remove"
 	opResolve = "resolve"
 	opDialTCP = "dialtcp"
@@ -83,7 +84,7 @@ func (e event) String() string {
 // own scripts count: the plans of these tests use no unless/only_if guards.
 func (e event) mutates() bool {
 	switch e.Op {
-	case opWrite, opMkdir, opChmod, opChown, opRemove:
+	case opWrite, opMkdir, opChmod, opChown, opTouch, opRemove:
 		return true
 	case opRun:
 		return e.Arg != cmdFacts && e.Arg != cmdPS
@@ -441,6 +442,16 @@ func (c *fakeConn) Chmod(ctx context.Context, p string, mode fs.FileMode) error 
 			return notExist("chmod", p)
 		}
 		n.mode = n.mode.Type() | mode
+		return nil
+	})
+}
+
+// SetModTime only checks that p exists: the fake keeps no times.
+func (c *fakeConn) SetModTime(ctx context.Context, p string, _ time.Time) error {
+	return c.call(ctx, opTouch, p, transport.FileAttrs{}, func() error {
+		if _, ok := c.files[p]; !ok {
+			return notExist("touch", p)
+		}
 		return nil
 	})
 }

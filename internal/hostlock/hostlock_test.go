@@ -244,20 +244,86 @@ func TestNeverTwoHolders(t *testing.T) {
 }
 
 // The refreshing holder keeps its lock fresh: with a short lease it still does not
-// look stale.
+// look stale. It refreshes over the file session, with no command; when that fails,
+// by command.
 func TestRefreshKeepsLockLive(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		noFiles  bool
+		wantRuns bool // refreshes run commands
+	}{
+		{name: "files"},
+		{name: "commands", noFiles: true, wantRuns: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := localConn(t)
+			var conn transport.Conn = c
+			if tc.noFiles {
+				conn = noTimesConn{c}
+			}
+			path := lockPath(t)
+			o := Options{Path: path, Lease: 2 * time.Second}
+			l, err := Acquire(ctx, conn, "h1", holder("alice"), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Release(ctx)
+			before, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs := c.runs.Load()
+			time.Sleep(3 * time.Second)
+			if got := c.runs.Load() - runs; (got > 0) != tc.wantRuns {
+				t.Errorf("the refreshes ran %d commands", got)
+			}
+			after, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := after.ModTime().Sub(before.ModTime()); d < time.Second || d > 4*time.Second {
+				t.Errorf("the lock's time moved by %v in 3s of refreshes", d)
+			}
+			if _, err := Acquire(ctx, c, "h1", holder("bob"), o); err == nil {
+				t.Fatal("a refreshed lock was taken over as stale")
+			}
+		})
+	}
+}
+
+// A lock another apply took over is not refreshed by the old holder.
+func TestRefreshLeavesOthersLock(t *testing.T) {
 	ctx := context.Background()
 	c := localConn(t)
 	path := lockPath(t)
-	l, err := Acquire(ctx, c, "h1", holder("alice"), Options{Path: path, Lease: 2 * time.Second})
+	l, err := Acquire(ctx, c, "h1", holder("alice"), Options{Path: path, Lease: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Release(ctx)
-	time.Sleep(3 * time.Second)
-	if _, err := Acquire(ctx, c, "h1", holder("bob"), Options{Path: path, Lease: 2 * time.Second}); err == nil {
-		t.Fatal("a refreshed lock was taken over as stale")
+	l.stopRefresh()
+	if err := os.WriteFile(path, []byte(`{"operator":"bob@bastion"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	l.touch(ctx, time.Second)
+	if fi, err := os.Stat(path); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("alice refreshed bob's lock: %v %v", fi.ModTime(), err)
+	}
+	if l.byCommand {
+		t.Error("alice gave up refreshing over the file session")
+	}
+}
+
+// noTimesConn is a connection whose file session cannot set times.
+type noTimesConn struct{ *countingConn }
+
+func (noTimesConn) SetModTime(context.Context, string, time.Time) error {
+	return errors.New("no times here")
 }
 
 func TestBadPaths(t *testing.T) {

@@ -211,3 +211,38 @@ func TestLabLockAsLoginUser(t *testing.T) {
 		t.Errorf("left in the lock directory: %q", got)
 	}
 }
+
+// TestLabLockRefreshOverFiles: over SSH, as root and as a login user, the holder keeps
+// its lock fresh through the SFTP session (no command, so no session per refresh)
+// and on the host's clock: a short lease never runs out.
+func TestLabLockRefreshOverFiles(t *testing.T) {
+	l := lab.ForTest(t, lab.Options{Hosts: 1})
+	h := l.Host("h1")
+	for _, tc := range []struct{ user, lock string }{
+		{"root", "/run/hostplan/lock"},
+		{lab.NoSudoUser, "~" + lab.NoSudoUser + "/.hostplan/lock"},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			o := Options{Lease: 2 * time.Second}
+			c := labConn(t, l, h, tc.user)
+			a, err := timedAcquire(t, c, "alice", o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Release(context.Background())
+			made := hostSh(t, h, "stat -c %Y "+tc.lock)
+			runs := c.runs.Load()
+			time.Sleep(3500 * time.Millisecond)
+			if n := c.runs.Load() - runs; n != 0 {
+				t.Errorf("the refreshes ran %d commands", n)
+			}
+			if now := hostSh(t, h, "stat -c %Y "+tc.lock); now <= made {
+				t.Errorf("the lock's mtime stayed at %s (made at %s)", now, made)
+			}
+			var held *HeldError
+			if _, err := timedAcquire(t, labConn(t, l, h, tc.user), "bob", o); !errors.As(err, &held) {
+				t.Errorf("another apply while alice refreshes her lock: %v", err)
+			}
+		})
+	}
+}

@@ -39,6 +39,7 @@ type fileOps interface {
 	mkdir(path string, attrs FileAttrs) error
 	chmod(path string, mode fs.FileMode) error
 	chown(path string, uid, gid int) error
+	chtimes(path string, t time.Time) error
 	remove(path string) error
 	close() error
 }

@@ -354,8 +354,23 @@ func (c *conn) Chown(ctx context.Context, p string, uid, gid int) error {
 	return nil
 }
 
-// noLink resolves p for chmod and chown, which SFTP applies through a symlink: a
-// link there is refused.
+// SetModTime implements Conn.
+func (c *conn) SetModTime(ctx context.Context, p string, t time.Time) error {
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := c.noLink(f, g, p)
+		if err != nil {
+			return err
+		}
+		return f.chtimes(real, t)
+	})
+	if err != nil {
+		return fmt.Errorf("set the time of %s on %s: %w", p, c.host, err)
+	}
+	return nil
+}
+
+// noLink resolves p for chmod, chown and chtimes, which SFTP and the os package apply
+// through a symlink: a link there is refused.
 func (c *conn) noLink(f fileOps, g *guard, p string) (string, error) {
 	real, err := g.strictParent(f, p)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+	"time"
 )
 
 // osOps are file operations on this machine with the os package.
@@ -85,6 +86,8 @@ func (osOps) removeDir(p string) error { return syscall.Rmdir(p) }
 func (osOps) chmod(p string, mode fs.FileMode) error { return os.Chmod(p, chmodBits(mode)) }
 
 func (osOps) chown(p string, uid, gid int) error { return os.Chown(p, uid, gid) }
+
+func (osOps) chtimes(p string, t time.Time) error { return os.Chtimes(p, t, t) }
 
 func (osOps) close() error { return nil }
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -168,6 +169,8 @@ func (s *sftpOps) removeDir(p string) error { return sftpErr(s.c.RemoveDirectory
 func (s *sftpOps) chmod(p string, mode fs.FileMode) error {
 	return sftpErr(s.c.Chmod(p, chmodBits(mode)))
 }
+
+func (s *sftpOps) chtimes(p string, t time.Time) error { return sftpErr(s.c.Chtimes(p, t, t)) }
 
 func (s *sftpOps) chown(p string, uid, gid int) error {
 	if uid == -1 || gid == -1 {

@@ -111,6 +111,9 @@ func TestLabPlantedPaths(t *testing.T) {
 			if err := c.Chmod(ctx, tc.path, 0o777); err == nil && !strings.HasSuffix(tc.path, "fifo") {
 				t.Errorf("chmod %s worked", tc.path)
 			}
+			if err := c.SetModTime(ctx, tc.path, time.Unix(0, 0)); err == nil && !strings.HasSuffix(tc.path, "fifo") {
+				t.Errorf("set the time of %s worked", tc.path)
+			}
 		}
 		if err := c.Mkdir(ctx, "/tmp/app/sub", FileAttrs{UID: -1, GID: -1}); !errors.Is(err, ErrUnsafePath) {
 			t.Errorf("mkdir through a planted link: %v", err)

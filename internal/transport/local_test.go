@@ -157,6 +157,13 @@ func testFiles(t *testing.T, c Conn, dir string) {
 	if err := c.Chown(ctx, sub, fi.UID, -1); err != nil {
 		t.Errorf("chown to the owner: %v", err)
 	}
+	then := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := c.SetModTime(ctx, sub, then); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := c.Stat(ctx, sub); err != nil || !fi.ModTime.Equal(then) {
+		t.Errorf("set the time: %v %v", fi.ModTime, err)
+	}
 	if err := c.WriteFile(ctx, sub, []byte("x"), FileAttrs{UID: -1, GID: -1}); err == nil {
 		t.Errorf("WriteFile over a directory succeeded")
 	}

@@ -94,6 +94,10 @@ type Conn interface {
 	Chmod(ctx context.Context, path string, mode fs.FileMode) error
 	// Chown sets owner and group (-1 keeps one; never through a symlink).
 	Chown(ctx context.Context, path string, uid, gid int) error
+	// SetModTime sets the access and modification times to t (whole seconds over
+	// SFTP; never through a symlink). t is the bastion's clock: a caller that compares
+	// it with the host's clock must translate it.
+	SetModTime(ctx context.Context, path string, t time.Time) error
 	// Remove deletes a file, a symlink (not its target) or an empty directory.
 	Remove(ctx context.Context, path string) error
 	// Resolve follows every symlink of path, the last one included, by the same rule,
