@@ -145,6 +145,10 @@ type Lock struct {
 	born time.Time
 	// byCommand is set once touchFile failed: the refresh runs a command from then on.
 	byCommand bool
+	// lease is Options.Lease, and touched this machine's time before the command or
+	// file request that last made or refreshed the lock.
+	lease   time.Duration
+	touched time.Time
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -192,6 +196,7 @@ func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder
 		return nil, err
 	}
 	trackRun(holder.Run, 1)
+	l.lease = o.Lease
 	l.refresh(o.Lease / 4)
 	return l, nil
 }
@@ -237,7 +242,7 @@ func (l *Lock) attempt(ctx context.Context, lease time.Duration, deadline time.T
 		return st, nil
 	}
 	next, err := l.try(ctx, &st.content, deadline)
-	if err == nil && next.acquired {
+	if err == nil && next.replaced {
 		l.TookOver = &other
 	}
 	return next, err
@@ -454,6 +459,7 @@ func (e entry) unsafeDir(uid int) string {
 
 type tryState struct {
 	acquired bool
+	replaced bool          // acquired by replacing the stale lock named by try's replace
 	held     bool          // someone holds it; else the directory stayed busy
 	content  string        // the holder's, when held
 	age      time.Duration // since the holder's last refresh
@@ -474,14 +480,15 @@ func (l *Lock) try(ctx context.Context, replace *string, deadline time.Time) (tr
 	// costs every host of a run.)
 	start := time.Now()
 	script := l.guarded(wait, fmt.Sprintf(`for t in "$d"/.hostplan-tmp.??????; do [ -e "$t" ] && rm -f -- "$t"; done
-if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; fi
+took=
+if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; took=' stale'; fi
 if s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
   echo "found $(date +%%s) $s"
   if [ -f "$l" ] && [ ! -h "$l" ]; then cat -- "$l"; fi
   exit 0
 fi
 t=$(mktemp "$d/.hostplan-tmp.XXXXXX") || exit 3
-if printf '%%s\n' %[2]s > "$t" && ln -- "$t" "$l"; then rm -f -- "$t"; echo acquired; exit 0; fi
+if printf '%%s\n' %[2]s > "$t" && ln -- "$t" "$l"; then rm -f -- "$t"; echo "acquired$took"; exit 0; fi
 rm -f -- "$t"
 exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover))
 	out, err := l.run(ctx, script, wait)
@@ -490,9 +497,9 @@ exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover))
 	}
 	first, rest, _ := strings.Cut(out, "\n")
 	switch {
-	case first == "acquired":
-		l.made = start
-		return tryState{acquired: true}, nil
+	case first == "acquired" || first == "acquired stale":
+		l.made, l.touched = start, start
+		return tryState{acquired: true, replaced: first == "acquired stale"}, nil
 	case first == "busy":
 		return tryState{}, nil
 	case strings.HasPrefix(first, "found "):
@@ -633,13 +640,17 @@ func (l *Lock) refresh(interval time.Duration) {
 // per host every interval. Once that fails (files act as another user, a path the
 // file rules refuse), a command touches the lock under the flock instead.
 func (l *Lock) touch(ctx context.Context, interval time.Duration) {
+	start := time.Now()
 	if !l.byCommand {
 		if err := l.touchFile(ctx); err == nil {
+			l.touched = start
 			return
 		}
 		l.byCommand = true
 	}
-	l.ifOurs(ctx, min(interval/2, maxGuardWait), "touch -c")
+	if l.ifOurs(ctx, min(interval/2, maxGuardWait), "touch -c") == nil {
+		l.touched = start
+	}
 }
 
 // touchFile sets the lock's time when it still holds our content. stale compares that
@@ -674,6 +685,28 @@ func (l *Lock) stopRefresh() {
 	})
 }
 
+// releaseFile removes the lock over the file session when it still holds our content,
+// and reports whether it did (or found the lock no longer ours): a run of many hosts
+// then pays no SSH session for its releases. Without the flock this is safe only while
+// no other apply can have taken the lock over, that is while it cannot look stale:
+// so only within half a lease of our last refresh (a takeover needs a whole lease
+// without one; this process is alive, so the same-machine rule does not apply either).
+// Otherwise, or when the file session fails, it reports false and Release removes the
+// lock by command under the flock.
+func (l *Lock) releaseFile(ctx context.Context) bool {
+	if l.byCommand || time.Since(l.touched) > l.lease/2 {
+		return false
+	}
+	b, err := l.conn.ReadFile(ctx, l.path)
+	if err != nil {
+		return false
+	}
+	if strings.TrimRight(string(b), "\n") != l.content {
+		return true
+	}
+	return l.conn.Remove(ctx, l.path) == nil
+}
+
 // Release removes the lock if it is still ours. It works after ctx has ended (a run
 // that timed out or was interrupted must still free the host): it runs on a fresh
 // context of its own, bounded by releaseTimeout.
@@ -683,7 +716,9 @@ func (l *Lock) Release(ctx context.Context) error {
 		l.stopRefresh()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
-		err = l.ifOurs(rctx, maxGuardWait, "rm -f")
+		if !l.releaseFile(rctx) {
+			err = l.ifOurs(rctx, maxGuardWait, "rm -f")
+		}
 		trackRun(l.runID, -1)
 	})
 	if err != nil {
