@@ -90,6 +90,14 @@ func (l *Allowlist) request() firewall.Allowlist {
 	return firewall.Allowlist{Allow: l.Allow, Zone: l.Zone, Absent: l.Absent}
 }
 
+// Reads implements Prefetcher.
+func (l *Allowlist) Reads(h *Host) []string {
+	if b, _, err := firewall.Select(h.firewallHost(), l.Method); err == nil {
+		return b.Reads()
+	}
+	return nil
+}
+
 // Plan implements Resource.
 func (l *Allowlist) Plan(ctx context.Context, h *Host) (*Change, error) {
 	b, why, err := firewall.Select(h.firewallHost(), l.Method)

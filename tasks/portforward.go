@@ -97,6 +97,19 @@ func (p *PortForward) forwarding() *Sysctl {
 	return &Sysctl{Key: "net.ipv4.ip_forward", Value: "1", File: "/etc/sysctl.d/90-hostplan-net.ipv4.ip_forward.conf"}
 }
 
+// Reads implements Prefetcher: the backend's, and the forwarding sysctl's.
+func (p *PortForward) Reads(h *Host) []string {
+	b, _, err := firewall.Select(h.firewallHost(), p.Method)
+	if err != nil {
+		return nil
+	}
+	reads := b.Reads()
+	if b.KernelForwarding() && !p.Absent {
+		reads = append(reads, p.forwarding().Reads(h)...)
+	}
+	return reads
+}
+
 // Plan implements Resource: the backend's commands, the forwarding sysctl where the
 // backend needs it, and the saved ruleset's diff where the backend keeps one.
 func (p *PortForward) Plan(ctx context.Context, h *Host) (*Change, error) {

@@ -56,6 +56,14 @@ type Resource interface {
 	Apply(ctx context.Context, h *Host, c *Change) error
 }
 
+// Prefetcher is a resource whose Plan runs read-only commands that are known before it
+// plans. The engine runs the reads of all a host's steps in one session ahead of them
+// (transport.Prefetch), instead of a session per read.
+type Prefetcher interface {
+	// Reads lists the commands Plan will run on h, exactly as it will run them.
+	Reads(h *Host) []string
+}
+
 // Reverter is a resource whose applied change can be undone, for the rollback of a
 // rolling apply whose health gate failed.
 type Reverter interface {

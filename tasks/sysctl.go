@@ -169,14 +169,25 @@ func wholeNumbers(fields []string) bool {
 	return true
 }
 
+// Reads implements Prefetcher: probe's command.
+func (s *Sysctl) Reads(*Host) []string {
+	if s.Absent {
+		return nil
+	}
+	return []string{s.probeCommand()}
+}
+
+func (s *Sysctl) probeCommand() string {
+	return "cat " + transport.ShellQuote(s.procPath()) + " || exit 3; echo '--- files'; grep -D skip -H -E " +
+		transport.ShellQuote(`^[[:space:]]*-?`+regexp.QuoteMeta(s.Key)+`[[:space:]]*=`) +
+		" /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf 2>/dev/null; true"
+}
+
 // probe reads the runtime value and the other sysctl files that set the key, in one
 // command (grep -D skip: a FIFO among them would block it for ever). Another file with
 // another value is worth a note: at boot the file read last wins, which may not be ours.
 func (s *Sysctl) probe(ctx context.Context, h *Host, file string) (string, []string, error) {
-	cmd := "cat " + transport.ShellQuote(s.procPath()) + " || exit 3; echo '--- files'; grep -D skip -H -E " +
-		transport.ShellQuote(`^[[:space:]]*-?`+regexp.QuoteMeta(s.Key)+`[[:space:]]*=`) +
-		" /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf 2>/dev/null; true"
-	res, err := h.Conn.Run(ctx, cmd, nil)
+	res, err := h.Conn.Run(ctx, s.probeCommand(), nil)
 	if err != nil {
 		return "", nil, err
 	}

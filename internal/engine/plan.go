@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/hostplan/hostplan/internal/config"
+	"github.com/hostplan/hostplan/internal/transport"
 	"github.com/hostplan/hostplan/tasks"
 )
 
@@ -201,37 +202,49 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 		e.progress(t.Host.Name, "failed", 0, 0)
 		return hp
 	}
-	total := e.resourceCount(t)
 	h := resourceHost(t, hs)
-	done := 0
+	hp.Steps = e.buildSteps(h, evalCtx, t)
+	h.Conn = prefetch(ctx, h, hp.Steps)
+	for i, st := range hp.Steps {
+		e.progress(t.Host.Name, "planning", i, len(hp.Steps))
+		if st.Err == nil {
+			e.planStep(ctx, h, st)
+		}
+	}
+	e.progress(t.Host.Name, "done", len(hp.Steps), len(hp.Steps))
+	return hp
+}
+
+// buildSteps evaluates the resources of the host's tasks, in order, for the host.
+func (e *Engine) buildSteps(h *tasks.Host, evalCtx *hcl.EvalContext, t *Target) []*Step {
+	var steps []*Step
 	for _, task := range e.plan.Tasks {
 		if !e.taskHosts(task)[t.Host.Name] {
 			continue
 		}
 		for _, r := range task.Resources {
-			e.progress(t.Host.Name, "planning", done, total)
-			done++
-			hp.Steps = append(hp.Steps, e.planStep(ctx, h, evalCtx, task.Name, r))
+			steps = append(steps, e.buildStep(h, evalCtx, task.Name, r))
 		}
 	}
-	e.progress(t.Host.Name, "done", done, total)
-	return hp
+	return steps
 }
 
-// resourceCount is how many resources the host's tasks hold, for progress.
-func (e *Engine) resourceCount(t *Target) int {
-	var total int
-	for _, task := range e.plan.Tasks {
-		if e.taskHosts(task)[t.Host.Name] {
-			total += len(task.Resources)
+// prefetch runs the reads of the host's steps in one session ahead of their plans and
+// returns the host's connection with their results (transport.Prefetch): planning
+// changes nothing, so every step would read the same.
+func prefetch(ctx context.Context, h *tasks.Host, steps []*Step) transport.Conn {
+	var reads []string
+	for _, st := range steps {
+		if p, ok := st.resource.(tasks.Prefetcher); ok && st.Err == nil {
+			reads = append(reads, p.Reads(h)...)
 		}
 	}
-	return total
+	return transport.Prefetch(ctx, h.Conn, reads)
 }
 
-// planStep evaluates the resource r of task for the host h and plans it. Errors are
-// the step's, so the host's other steps are still planned.
-func (e *Engine) planStep(ctx context.Context, h *tasks.Host, evalCtx *hcl.EvalContext, task string, r *config.Resource) *Step {
+// buildStep evaluates the resource r of task for the host h. Errors are the step's,
+// so the host's other steps are still planned.
+func (e *Engine) buildStep(h *tasks.Host, evalCtx *hcl.EvalContext, task string, r *config.Resource) *Step {
 	st := &Step{Task: task, Type: r.Kind.Type, Label: r.Label}
 	if h.Facts.Windows() && !r.Kind.Windows {
 		st.Err = fmt.Errorf("plan %s on %s: %s does not support Windows hosts yet (on Windows hostplan runs port_forward only)", st.Address(), h.Name, r.Kind.Type)
@@ -243,12 +256,16 @@ func (e *Engine) planStep(ctx context.Context, h *tasks.Host, evalCtx *hcl.EvalC
 		return st
 	}
 	st.resource = res
+	return st
+}
+
+// planStep plans the built step st on h.
+func (e *Engine) planStep(ctx context.Context, h *tasks.Host, st *Step) {
 	sctx, cancel := e.stepContext(ctx)
-	st.Change, st.Err = res.Plan(sctx, h)
+	st.Change, st.Err = st.resource.Plan(sctx, h)
 	st.Err = e.stepError(ctx, sctx, st.Err)
 	cancel()
 	if st.Err != nil {
 		st.Err = fmt.Errorf("plan %s on %s: %w", st.Address(), h.Name, st.Err)
 	}
-	return st
 }

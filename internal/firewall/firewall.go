@@ -96,6 +96,11 @@ type Backend interface {
 	// host: runs them in order, stopping at the first that fails, then keeps the result
 	// across reboots where the commands do not do so themselves.
 	Apply(ctx context.Context, h Host, commands []string) error
+	// Reads lists read-only commands that Forward and Allow run on the host, exactly as
+	// they run them, for a caller that runs the reads of a host's steps in one session
+	// ahead of them (transport.Prefetch). firewalld's queries and netsh's listings are
+	// not among them (yet): they run in the steps.
+	Reads() []string
 	// KernelForwarding reports whether a forward through this backend needs hostplan to
 	// set net.ipv4.ip_forward: firewalld turns it on itself, and the Windows port proxy
 	// relays connections in user space.

@@ -18,6 +18,8 @@ func (firewalld) Method() string { return Firewalld }
 
 func (firewalld) KernelForwarding() bool { return false }
 
+func (firewalld) Reads() []string { return nil }
+
 func (firewalld) Apply(ctx context.Context, h Host, commands []string) error {
 	return transport.RunAll(ctx, h.Conn, commands)
 }

@@ -17,6 +17,8 @@ func (netshBackend) Method() string { return Netsh }
 
 func (netshBackend) KernelForwarding() bool { return false }
 
+func (netshBackend) Reads() []string { return nil }
+
 func (netshBackend) Apply(ctx context.Context, h Host, commands []string) error {
 	return transport.RunAll(ctx, h.Conn, commands)
 }

@@ -29,12 +29,15 @@ type Rules struct {
 	exists bool
 }
 
+// saveCommand reads the running rules.
+const saveCommand = "iptables-save"
+
 // load reads the running rules and the saved file, the first time only.
 func (r *Rules) load(ctx context.Context, h Host, file string) error {
 	if r.loaded {
 		return nil
 	}
-	res, err := h.Conn.Run(ctx, "iptables-save", nil)
+	res, err := h.Conn.Run(ctx, saveCommand, nil)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,71 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync"
+)
+
+// Prefetch runs read-only commands in one session (RunSections) and returns c with
+// their results kept: the first Run of exactly one of those commands, with no
+// standard input, is answered from them instead of a session of its own. A session
+// costs an sshd fork and a login shell on the host, more than most reads.
+//
+// Only results that exited 0 are kept, each answered once: the sections share one
+// standard error, so a kept result has none of its own (callers quote it only for a
+// failure, and a failed read runs again for its message), and a second Run, which may
+// come after a change, reads afresh. When the session fails, c is returned as it is
+// and each read runs on its own. Commands must not depend on each other: each runs in
+// a subshell of its own.
+func Prefetch(ctx context.Context, c Conn, commands []string) Conn {
+	if c.Shell() == ShellCmd || len(commands) == 0 {
+		return c
+	}
+	commands = distinct(commands)
+	got, _, err := RunSections(ctx, c, commands)
+	if err != nil {
+		return c
+	}
+	p := &prefetched{Conn: c, results: map[string][]byte{}}
+	for i, s := range got {
+		if s.Code == 0 {
+			p.results[commands[i]] = []byte(s.Out)
+		}
+	}
+	return p
+}
+
+// prefetched is a Conn with the standard output of commands already run.
+type prefetched struct {
+	Conn
+	mu      sync.Mutex
+	results map[string][]byte
+}
+
+// Run implements Conn.
+func (p *prefetched) Run(ctx context.Context, command string, stdin io.Reader) (*Result, error) {
+	if stdin == nil {
+		p.mu.Lock()
+		out, ok := p.results[command]
+		delete(p.results, command)
+		p.mu.Unlock()
+		if ok {
+			return &Result{Stdout: bytes.Clone(out)}, nil
+		}
+	}
+	return p.Conn.Run(ctx, command, stdin)
+}
+
+// distinct is commands without repeats, in order.
+func distinct(commands []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range commands {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}

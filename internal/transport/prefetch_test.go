@@ -1,0 +1,60 @@
+package transport
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+// countRuns counts the commands that reach the host.
+type countRuns struct {
+	Conn
+	runs []string
+}
+
+func (c *countRuns) Run(ctx context.Context, cmd string, stdin io.Reader) (*Result, error) {
+	c.runs = append(c.runs, cmd)
+	return c.Conn.Run(ctx, cmd, stdin)
+}
+
+// Prefetched reads cost one session between them; each is answered once, exactly as
+// it would have run; a failed read, a read with input and an unknown command run on
+// the host.
+func TestPrefetch(t *testing.T) {
+	ctx := context.Background()
+	host := &countRuns{Conn: dialLocal(t, DialerOptions{}, Target{})}
+	c := Prefetch(ctx, host, []string{"printf 'a\\nb\\n'", "echo no >&2; exit 3", "printf 'a\\nb\\n'", "printf x"})
+	if len(host.runs) != 1 {
+		t.Fatalf("Prefetch ran %d commands, want one session", len(host.runs))
+	}
+	for _, tc := range []struct {
+		cmd, stdin string
+		out        string
+		code       int
+		ran        bool // reached the host
+	}{
+		{cmd: "printf 'a\\nb\\n'", out: "a\nb\n"},
+		{cmd: "printf x", out: "x"},
+		{cmd: "printf 'a\\nb\\n'", out: "a\nb\n", ran: true}, // answered once only
+		{cmd: "echo no >&2; exit 3", code: 3, ran: true},
+		{cmd: "cat", stdin: "in", out: "in", ran: true},
+		{cmd: "echo other", out: "other\n", ran: true},
+	} {
+		before := len(host.runs)
+		var in io.Reader
+		if tc.stdin != "" {
+			in = strings.NewReader(tc.stdin)
+		}
+		res, err := c.Run(ctx, tc.cmd, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(res.Stdout) != tc.out || res.ExitCode != tc.code {
+			t.Errorf("%s: %q exit %d, want %q exit %d", tc.cmd, res.Stdout, res.ExitCode, tc.out, tc.code)
+		}
+		if ran := len(host.runs) > before; ran != tc.ran {
+			t.Errorf("%s: reached the host %v, want %v", tc.cmd, ran, tc.ran)
+		}
+	}
+}
