@@ -82,7 +82,9 @@ type Engine struct {
 type hostState struct {
 	conn  transport.Conn
 	facts *facts.Facts
-	lock  *hostlock.Lock
+	// looked is the lock's first look, taken with the facts when the run locks hosts.
+	looked *transport.Section
+	lock   *hostlock.Lock
 }
 
 // New checks the plan against the hosts of this run (targets, after --limit) and
@@ -261,18 +263,40 @@ func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
 		conn.Close()
 		return nil, err
 	}
-	hs = &hostState{conn: conn, facts: f}
-	if e.opts.Lock != nil && !f.Windows() {
-		e.progress(t.Host.Name, "locking", 0, 0)
-		if hs.lock, err = hostlock.AcquireLooked(ctx, conn, t.Host.Name, e.opts.Lock.Holder, e.opts.Lock.Options, looked); err != nil {
-			conn.Close()
-			return nil, err
-		}
-	}
+	hs = &hostState{conn: conn, facts: f, looked: looked}
 	e.mu.Lock()
 	e.hosts[t.Host.Name] = hs
 	e.mu.Unlock()
 	return hs, nil
+}
+
+// lockAndRead takes the host's lock when the run locks hosts, and runs the reads of the
+// host's steps (transport.Prefetch): in the session that takes the lock, so they see
+// the host as no other apply can change it any more, else in one of their own. A
+// host whose lock cannot be had is dropped from the run.
+func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, reads []string) (transport.Conn, error) {
+	if e.opts.Lock == nil || hs.facts.Windows() || hs.lock != nil {
+		return transport.Prefetch(ctx, hs.conn, reads), nil
+	}
+	e.progress(name, "locking", 0, 0)
+	var then string
+	s := transport.NewSections(reads)
+	if len(reads) > 0 {
+		then = s.Script()
+	}
+	lock, err := hostlock.AcquireLooked(ctx, hs.conn, name, e.opts.Lock.Holder, e.opts.Lock.Options, hs.looked, then)
+	if err != nil {
+		e.mu.Lock()
+		delete(e.hosts, name)
+		e.mu.Unlock()
+		hs.conn.Close()
+		return nil, err
+	}
+	hs.lock = lock
+	if then == "" {
+		return hs.conn, nil
+	}
+	return transport.PrefetchSections(hs.conn, s, lock.ThenOutput()), nil
 }
 
 // gather gathers the host's facts and, when the run locks hosts, takes the lock's

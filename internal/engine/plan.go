@@ -7,7 +7,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/hostplan/hostplan/internal/config"
-	"github.com/hostplan/hostplan/internal/transport"
 	"github.com/hostplan/hostplan/tasks"
 )
 
@@ -193,9 +192,6 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 		e.progress(t.Host.Name, "failed", 0, 0)
 		return hp
 	}
-	if hs.lock != nil && hs.lock.TookOver != nil {
-		hp.Notes = append(hp.Notes, fmt.Sprintf("took over a stale lock held by %s", hs.lock.TookOver))
-	}
 	evalCtx, diags := e.plan.EvalContext(hostValue(t, hs.facts.Value()))
 	if diags.HasErrors() {
 		hp.Err = diags
@@ -203,8 +199,16 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 		return hp
 	}
 	h := resourceHost(t, hs)
-	hp.Steps = e.buildSteps(h, evalCtx, t)
-	h.Conn = prefetch(ctx, h, hp.Steps)
+	steps := e.buildSteps(h, evalCtx, t)
+	if h.Conn, err = e.lockAndRead(ctx, t.Host.Name, hs, reads(h, steps)); err != nil {
+		hp.Err = err
+		e.progress(t.Host.Name, "failed", 0, 0)
+		return hp
+	}
+	if hs.lock != nil && hs.lock.TookOver != nil {
+		hp.Notes = append(hp.Notes, fmt.Sprintf("took over a stale lock held by %s", hs.lock.TookOver))
+	}
+	hp.Steps = steps
 	for i, st := range hp.Steps {
 		e.progress(t.Host.Name, "planning", i, len(hp.Steps))
 		if st.Err == nil {
@@ -229,17 +233,24 @@ func (e *Engine) buildSteps(h *tasks.Host, evalCtx *hcl.EvalContext, t *Target) 
 	return steps
 }
 
-// prefetch runs the reads of the host's steps in one session ahead of their plans and
-// returns the host's connection with their results (transport.Prefetch): planning
-// changes nothing, so every step would read the same.
-func prefetch(ctx context.Context, h *tasks.Host, steps []*Step) transport.Conn {
-	var reads []string
+// reads are the read-only commands the host's steps will run (tasks.Prefetcher), each
+// once: planning changes nothing, so all of them can run first, in one session.
+func reads(h *tasks.Host, steps []*Step) []string {
+	var out []string
+	seen := map[string]bool{}
 	for _, st := range steps {
-		if p, ok := st.resource.(tasks.Prefetcher); ok && st.Err == nil {
-			reads = append(reads, p.Reads(h)...)
+		p, ok := st.resource.(tasks.Prefetcher)
+		if !ok || st.Err != nil {
+			continue
+		}
+		for _, r := range p.Reads(h) {
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
 		}
 	}
-	return transport.Prefetch(ctx, h.Conn, reads)
+	return out
 }
 
 // buildStep evaluates the resource r of task for the host h. Errors are the step's,

@@ -138,6 +138,8 @@ type Lock struct {
 	content string
 	// TookOver is set when a stale lock was replaced, naming its holder.
 	TookOver *Holder
+	// then is AcquireLooked's command, thenOut what it printed.
+	then, thenOut string
 
 	// made is this machine's time just before the command that made the lock, and born
 	// the lock's first mtime (read at the first refresh): touchFile's clock.
@@ -159,7 +161,7 @@ type Lock struct {
 // Acquire takes the lock on the host behind conn for holder. It waits at most
 // o.Wait for another holder, looking again every o.Poll.
 func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options) (*Lock, error) {
-	return AcquireLooked(ctx, conn, host, holder, o, nil)
+	return AcquireLooked(ctx, conn, host, holder, o, nil, "")
 }
 
 // LookCommand is Acquire's first step on the host, which only reads, for a caller
@@ -171,8 +173,11 @@ func LookCommand(o Options) string {
 }
 
 // AcquireLooked is Acquire with LookCommand's result in hand (nil: look now). A look
-// that failed is done again, for its error.
-func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options, looked *transport.Section) (*Lock, error) {
+// that failed is done again, for its error. then, when not empty, is a read-only
+// command run in the session that takes the lock, right after it did and outside the
+// lock directory's flock, for a caller that reads the host once it holds the lock: one
+// SSH session less per host. Its standard output is Lock.ThenOutput.
+func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options, looked *transport.Section, then string) (*Lock, error) {
 	o.defaults()
 	if err := o.check(); err != nil {
 		return nil, err
@@ -185,7 +190,7 @@ func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder
 		return nil, err
 	}
 	deadline := time.Now().Add(o.Wait)
-	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), stop: make(chan struct{})}
+	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), then: then, stop: make(chan struct{})}
 	if looked != nil && looked.Code != 0 {
 		looked = nil
 	}
@@ -488,9 +493,14 @@ if s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
   exit 0
 fi
 t=$(mktemp "$d/.hostplan-tmp.XXXXXX") || exit 3
-if printf '%%s\n' %[2]s > "$t" && ln -- "$t" "$l"; then rm -f -- "$t"; echo "acquired$took"; exit 0; fi
+if printf '%%s\n' %[2]s > "$t" && ln -- "$t" "$l"; then
+  rm -f -- "$t"; echo "acquired$took"
+  exec 9<&-
+  %[4]s
+  exit 0
+fi
 rm -f -- "$t"
-exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover))
+exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover, l.thenCommand()))
 	out, err := l.run(ctx, script, wait)
 	if err != nil {
 		return tryState{}, fmt.Errorf("lock %s on %s: %w", l.path, l.host, err)
@@ -498,7 +508,7 @@ exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover))
 	first, rest, _ := strings.Cut(out, "\n")
 	switch {
 	case first == "acquired" || first == "acquired stale":
-		l.made, l.touched = start, start
+		l.made, l.touched, l.thenOut = start, start, rest
 		return tryState{acquired: true, replaced: first == "acquired stale"}, nil
 	case first == "busy":
 		return tryState{}, nil
@@ -507,6 +517,17 @@ exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover))
 	}
 	return tryState{}, fmt.Errorf("lock %s on %s: unexpected output %q", l.path, l.host, out)
 }
+
+// thenCommand is then in a subshell of its own, whose exit does not end the try.
+func (l *Lock) thenCommand() string {
+	if l.then == "" {
+		return ":"
+	}
+	return "(\n" + l.then + "\n)"
+}
+
+// ThenOutput is what AcquireLooked's then printed.
+func (l *Lock) ThenOutput() string { return l.thenOut }
 
 // found reads "found NOW UID MODE MTIME" and the content after it. Anything but a
 // regular file owned by the acting user is not a lock hostplan made: it is refused,

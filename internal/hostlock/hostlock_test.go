@@ -444,3 +444,31 @@ type noFilesConn struct{ *countingConn }
 func (noFilesConn) ReadFile(context.Context, string) ([]byte, error) {
 	return nil, errors.New("no files here")
 }
+
+// then runs in the session that takes the lock, once it holds it and outside the
+// directory's flock; an Acquire that does not get the lock does not run it.
+func TestAcquireThen(t *testing.T) {
+	ctx := context.Background()
+	c := localConn(t)
+	path := lockPath(t)
+	dir := filepath.Dir(path)
+	// flock -n fails while the try still holds the directory's flock.
+	then := "cat " + path + "; flock -n " + dir + " echo unlocked; exit 7"
+	a, err := AcquireLooked(ctx, c, "h1", holder("alice"), Options{Path: path}, nil, then)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx)
+	if want := a.content + "\nunlocked\n"; a.ThenOutput() != want {
+		t.Errorf("then printed %q, want %q", a.ThenOutput(), want)
+	}
+	marker := filepath.Join(dir, "ran")
+	_, err = AcquireLooked(ctx, c, "h1", holder("bob"), Options{Path: path}, nil, "touch "+marker)
+	var held *HeldError
+	if !errors.As(err, &held) {
+		t.Fatalf("second Acquire: %v", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("then ran for an Acquire that did not get the lock")
+	}
+}

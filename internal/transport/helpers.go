@@ -126,25 +126,50 @@ type Section struct {
 // returns each one's standard output and exit status; their standard error is the
 // session's, for messages. A random marker ends each output, so no output can fake it.
 func RunSections(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
-	end := randomToken("hostplan-section-")
-	var script strings.Builder
-	for _, cmd := range commands {
-		fmt.Fprintf(&script, "(\n%s\n)\nc=$?; echo; echo \"%s $c\"\n", cmd, end)
-	}
-	res, err := c.Run(ctx, script.String(), nil)
+	s := NewSections(commands)
+	res, err := c.Run(ctx, s.Script(), nil)
 	if err != nil {
 		return nil, "", err
 	}
-	rest := string(res.Stdout)
-	for range commands {
-		out, after, ok := strings.Cut(rest, "\n"+end+" ")
+	if sections, err = s.Parse(string(res.Stdout)); err != nil {
+		return nil, "", res.Failure(strings.Join(commands, "; "))
+	}
+	return sections, string(res.Stderr), nil
+}
+
+// Sections is RunSections' script, for a caller that runs it as part of a command of
+// its own (the host lock's), and the way to read its output.
+type Sections struct {
+	commands []string
+	end      string
+}
+
+// NewSections prepares commands to run as RunSections runs them.
+func NewSections(commands []string) *Sections {
+	return &Sections{commands: commands, end: randomToken("hostplan-section-")}
+}
+
+// Script is the shell script that runs the commands.
+func (s *Sections) Script() string {
+	var script strings.Builder
+	for _, cmd := range s.commands {
+		fmt.Fprintf(&script, "(\n%s\n)\nc=$?; echo; echo \"%s $c\"\n", cmd, s.end)
+	}
+	return script.String()
+}
+
+// Parse reads the script's standard output.
+func (s *Sections) Parse(out string) ([]Section, error) {
+	var sections []Section
+	for range s.commands {
+		text, after, ok := strings.Cut(out, "\n"+s.end+" ")
 		codeText, next, _ := strings.Cut(after, "\n")
 		code, err := strconv.Atoi(codeText)
 		if !ok || err != nil {
-			return nil, "", res.Failure(strings.Join(commands, "; "))
+			return nil, errors.New("the output of its commands ended early")
 		}
-		sections = append(sections, Section{Out: out, Code: code})
-		rest = next
+		sections = append(sections, Section{Out: text, Code: code})
+		out = next
 	}
-	return sections, string(res.Stderr), nil
+	return sections, nil
 }

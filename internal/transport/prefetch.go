@@ -17,16 +17,31 @@ import (
 // failure, and a failed read runs again for its message), and a second Run, which may
 // come after a change, reads afresh. When the session fails, c is returned as it is
 // and each read runs on its own. Commands must not depend on each other: each runs in
-// a subshell of its own.
+// a subshell of its own; a command listed twice runs twice.
 func Prefetch(ctx context.Context, c Conn, commands []string) Conn {
 	if c.Shell() == ShellCmd || len(commands) == 0 {
 		return c
 	}
-	commands = distinct(commands)
 	got, _, err := RunSections(ctx, c, commands)
 	if err != nil {
 		return c
 	}
+	return keep(c, commands, got)
+}
+
+// PrefetchSections keeps results as Prefetch does, read from the output of s's script,
+// which the caller ran within a command of its own (out). Output that cannot be read
+// is ignored: each read then runs on its own.
+func PrefetchSections(c Conn, s *Sections, out string) Conn {
+	got, err := s.Parse(out)
+	if err != nil {
+		return c
+	}
+	return keep(c, s.commands, got)
+}
+
+// keep is c answering commands from their sections.
+func keep(c Conn, commands []string, got []Section) Conn {
 	p := &prefetched{Conn: c, results: map[string][]byte{}}
 	for i, s := range got {
 		if s.Code == 0 {
@@ -55,17 +70,4 @@ func (p *prefetched) Run(ctx context.Context, command string, stdin io.Reader) (
 		}
 	}
 	return p.Conn.Run(ctx, command, stdin)
-}
-
-// distinct is commands without repeats, in order.
-func distinct(commands []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, c := range commands {
-		if !seen[c] {
-			seen[c] = true
-			out = append(out, c)
-		}
-	}
-	return out
 }

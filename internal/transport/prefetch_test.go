@@ -58,3 +58,25 @@ func TestPrefetch(t *testing.T) {
 		}
 	}
 }
+
+// PrefetchSections reads the results of a Sections script that ran within another
+// command; output it cannot read keeps nothing.
+func TestPrefetchSections(t *testing.T) {
+	ctx := context.Background()
+	host := &countRuns{Conn: dialLocal(t, DialerOptions{}, Target{})}
+	s := NewSections([]string{"printf one", "exit 1"})
+	res, err := host.Run(ctx, "echo before >/dev/null\n"+s.Script(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := PrefetchSections(host, s, string(res.Stdout))
+	if res, err := c.Run(ctx, "printf one", nil); err != nil || string(res.Stdout) != "one" || len(host.runs) != 1 {
+		t.Errorf("printf one: %+v %v, %d commands ran", res, err, len(host.runs))
+	}
+	if res, err := c.Run(ctx, "exit 1", nil); err != nil || res.ExitCode != 1 || len(host.runs) != 2 {
+		t.Errorf("exit 1: %+v %v, %d commands ran", res, err, len(host.runs))
+	}
+	if c := PrefetchSections(host, s, "cut short"); c != Conn(host) {
+		t.Error("output without the sections kept results")
+	}
+}
