@@ -302,19 +302,32 @@ func (s *Sysctl) Apply(ctx context.Context, h *Host, c *Change) error {
 	if cur == s.Value {
 		return nil
 	}
-	// Writing /proc/sys needs no sysctl binary; the shell redirect runs as the become user.
-	res, err := h.Conn.Run(ctx, "printf '%s\\n' "+transport.ShellQuote(s.Value)+" > "+transport.ShellQuote(s.procPath()), nil)
-	if err != nil {
+	if err := s.setRuntime(ctx, h); err != nil {
 		return err
-	}
-	if res.ExitCode != 0 {
-		return fmt.Errorf("set %s: %s", s.Key, strings.TrimSpace(string(res.Stderr)))
 	}
 	if cur, err = s.runtime(ctx, h); err != nil {
 		return err
 	}
 	if cur != s.Value {
 		return fmt.Errorf("set %s to %s, but the kernel reports %s", s.Key, s.shown(s.Value), s.shown(cur))
+	}
+	return nil
+}
+
+// setRuntime writes the value to /proc/sys, which needs no sysctl binary: over the
+// file session, which costs no command, else (files acting as a user who may not write
+// there, a kernel that refuses the write) with a shell redirect as the become user,
+// whose error says why.
+func (s *Sysctl) setRuntime(ctx context.Context, h *Host) error {
+	if h.Conn.WriteKernel(ctx, s.procPath(), []byte(s.Value+"\n")) == nil {
+		return nil
+	}
+	res, err := h.Conn.Run(ctx, "printf '%s\\n' "+transport.ShellQuote(s.Value)+" > "+transport.ShellQuote(s.procPath()), nil)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("set %s: %s", s.Key, strings.TrimSpace(string(res.Stderr)))
 	}
 	return nil
 }

@@ -446,6 +446,18 @@ func (c *fakeConn) Chmod(ctx context.Context, p string, mode fs.FileMode) error 
 	})
 }
 
+// WriteKernel writes p's content in place, as a kernel setting file takes it.
+func (c *fakeConn) WriteKernel(ctx context.Context, p string, data []byte) error {
+	return c.call(ctx, opWrite, p, transport.FileAttrs{}, func() error {
+		n, ok := c.files[p]
+		if !ok {
+			return notExist("write", p)
+		}
+		n.data = bytes.Clone(data)
+		return nil
+	})
+}
+
 // SetModTime only checks that p exists: the fake keeps no times.
 func (c *fakeConn) SetModTime(ctx context.Context, p string, _ time.Time) error {
 	return c.call(ctx, opTouch, p, transport.FileAttrs{}, func() error {

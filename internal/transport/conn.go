@@ -40,6 +40,9 @@ type fileOps interface {
 	chmod(path string, mode fs.FileMode) error
 	chown(path string, uid, gid int) error
 	chtimes(path string, t time.Time) error
+	// writeInPlace writes data at the start of an existing file, which it neither
+	// creates nor truncates.
+	writeInPlace(path string, data []byte) error
 	remove(path string) error
 	close() error
 }

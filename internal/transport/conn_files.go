@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -292,6 +293,24 @@ func (c *conn) ReadFile(ctx context.Context, p string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s on %s: %w", p, c.host, err)
 	}
 	return data, nil
+}
+
+// WriteKernel implements Conn.
+func (c *conn) WriteKernel(ctx context.Context, p string, data []byte) error {
+	if !strings.HasPrefix(p, "/proc/sys/") || path.Clean(p) != p {
+		return fmt.Errorf("write %s on %s in place: only kernel settings under /proc/sys/ are written in place", p, c.host)
+	}
+	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
+		real, err := c.noLink(f, g, p)
+		if err != nil {
+			return err
+		}
+		return f.writeInPlace(real, data)
+	})
+	if err != nil {
+		return fmt.Errorf("write %s on %s: %w", p, c.host, err)
+	}
+	return nil
 }
 
 // WriteFile implements Conn.

@@ -89,6 +89,18 @@ func (osOps) chown(p string, uid, gid int) error { return os.Chown(p, uid, gid) 
 
 func (osOps) chtimes(p string, t time.Time) error { return os.Chtimes(p, t, t) }
 
+func (osOps) writeInPlace(p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func (osOps) close() error { return nil }
 
 // osTemp is a local temp file.

@@ -100,6 +100,18 @@ func (s *sftpOps) readFile(p string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+func (s *sftpOps) writeInPlace(p string, data []byte) error {
+	f, err := s.c.OpenFile(p, os.O_WRONLY)
+	if err != nil {
+		return sftpErr(err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return sftpErr(err)
+}
+
 func (s *sftpOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {
 	return s.explainFailure(atomicWrite(ctx, s, p, data, attrs), path.Dir(p), len(data))
 }

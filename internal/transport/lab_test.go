@@ -771,3 +771,29 @@ func TestLabCutDuringWrite(t *testing.T) {
 		t.Errorf("files left beside the target: %s", strings.Join(strings.Fields(left), " "))
 	}
 }
+
+// WriteKernel sets a kernel setting of the host (its own network namespace) over SFTP,
+// as root and through become, and refuses any path but /proc/sys's.
+func TestLabWriteKernel(t *testing.T) {
+	l := startLab(t, 1)
+	h := l.Hosts[0]
+	d := newTestDialer(t, DialerOptions{})
+	become := labTarget(l, h, "labuser")
+	become.Become = true
+	ctx := context.Background()
+	for i, target := range []Target{labTarget(l, h, "root"), become} {
+		c := mustDial(t, d, target)
+		want := fmt.Sprint(i % 2)
+		if err := c.WriteKernel(ctx, "/proc/sys/net/ipv4/ip_forward", []byte(want+"\n")); err != nil {
+			t.Fatalf("as %s: %v", target.User, err)
+		}
+		if got := hostExec(t, h, "cat /proc/sys/net/ipv4/ip_forward"); got != want+"\n" {
+			t.Errorf("as %s: ip_forward is %q, want %s", target.User, got, want)
+		}
+		for _, p := range []string{"/etc/hostname", "/proc/sys/../self/environ", "/proc/sys/net/ipv4/nonexistent"} {
+			if err := c.WriteKernel(ctx, p, []byte("1\n")); err == nil {
+				t.Errorf("as %s: wrote %s in place", target.User, p)
+			}
+		}
+	}
+}

@@ -88,6 +88,11 @@ type Conn interface {
 	// from its creation, fsync, owner and mode set, then a rename over path. Readers see
 	// the old or the new file. Only a regular file is replaced.
 	WriteFile(ctx context.Context, path string, data []byte, attrs FileAttrs) error
+	// WriteKernel writes data into an existing kernel setting file under /proc/sys in
+	// place: such a file cannot be replaced by a rename, and writing it is how the
+	// setting changes. Any other path is refused. Over the file session, so it costs
+	// no command.
+	WriteKernel(ctx context.Context, path string, data []byte) error
 	// Mkdir creates one directory (the parent must exist) with attrs.
 	Mkdir(ctx context.Context, path string, attrs FileAttrs) error
 	// Chmod sets permission bits (never through a symlink).
