@@ -52,6 +52,9 @@ const (
 	// for milliseconds; a longer wait means something else holds it, and Acquire looks
 	// again after a pause until its deadline.
 	maxGuardWait = 10 * time.Second
+	// thenTimeout bounds AcquireLooked's then, on top of a try's own bound: reads of a
+	// large ruleset on a busy host take seconds, and a try cut short leaves its lock.
+	thenTimeout = 2 * time.Minute
 	// minGuardWait lets an Acquire without a wait (--lock-timeout 0) still get past
 	// another apply's millisecond-long look at the lock.
 	minGuardWait = time.Second
@@ -501,7 +504,11 @@ if printf '%%s\n' %[2]s > "$t" && ln -- "$t" "$l"; then
 fi
 rm -f -- "$t"
 exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover, l.thenCommand()))
-	out, err := l.run(ctx, script, wait)
+	bound := wait
+	if l.then != "" {
+		bound += thenTimeout
+	}
+	out, err := l.run(ctx, script, bound)
 	if err != nil {
 		return tryState{}, fmt.Errorf("lock %s on %s: %w", l.path, l.host, err)
 	}
