@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,11 @@ type hostState struct {
 	facts *facts.Facts
 	// looked is the lock's first look, taken with the facts when the run locks hosts.
 	looked *transport.Section
-	lock   *hostlock.Lock
+	// early answers the reads guessed before the facts (guessed), run with them on a
+	// run that takes no lock; both nil once planning took them.
+	early   transport.Conn
+	guessed []string
+	lock    *hostlock.Lock
 }
 
 // New checks the plan against the hosts of this run (targets, after --limit) and
@@ -244,8 +249,9 @@ func (e *Engine) eachHost(fn func(i int, t *Target)) {
 	wg.Wait()
 }
 
-// connect opens (once) the host's connection and gathers its facts.
-func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
+// connect opens (once) the host's connection and gathers its facts, with the reads
+// guessed for the host's steps when the run takes no lock (see gather).
+func (e *Engine) connect(ctx context.Context, t *Target, guessed []string) (*hostState, error) {
 	e.mu.Lock()
 	hs, ok := e.hosts[t.Host.Name]
 	e.mu.Unlock()
@@ -258,12 +264,11 @@ func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
 		return nil, err
 	}
 	e.progress(t.Host.Name, "facts", 0, 0)
-	f, looked, err := e.gather(ctx, conn)
+	hs, err = e.gather(ctx, conn, guessed)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	hs = &hostState{conn: conn, facts: f, looked: looked}
 	e.mu.Lock()
 	e.hosts[t.Host.Name] = hs
 	e.mu.Unlock()
@@ -276,7 +281,12 @@ func (e *Engine) connect(ctx context.Context, t *Target) (*hostState, error) {
 // host whose lock cannot be had is dropped from the run.
 func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, reads []string) (transport.Conn, error) {
 	if e.opts.Lock == nil || hs.facts.Windows() || hs.lock != nil {
-		return transport.Prefetch(ctx, hs.conn, reads), nil
+		conn, guessed := hs.conn, []string(nil)
+		if hs.early != nil {
+			conn, guessed = hs.early, hs.guessed
+			hs.early, hs.guessed = nil, nil
+		}
+		return transport.Prefetch(ctx, conn, without(reads, guessed)), nil
 	}
 	e.progress(name, "locking", 0, 0)
 	var then string
@@ -299,22 +309,47 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 	return transport.PrefetchSections(hs.conn, s, lock.ThenOutput()), nil
 }
 
-// gather gathers the host's facts and, when the run locks hosts, takes the lock's
-// first look in the same session (both only read): a session costs an sshd fork and
-// the login shell on the host, a large part of a plan's cost on a busy bastion.
-func (e *Engine) gather(ctx context.Context, conn transport.Conn) (*facts.Facts, *transport.Section, error) {
-	if e.opts.Lock == nil || conn.Shell() == transport.ShellCmd {
+// gather gathers the host's facts, in one session with what else only reads and is
+// known before them: the lock's first look when the run locks hosts, else the reads
+// guessed for the host's steps (a wrong guess costs only its output). A session costs
+// an sshd fork and the login shell on the host, a large part of a plan's cost on a busy
+// bastion.
+func (e *Engine) gather(ctx context.Context, conn transport.Conn, guessed []string) (*hostState, error) {
+	hs := &hostState{conn: conn}
+	if conn.Shell() == transport.ShellCmd || e.opts.Lock == nil && len(guessed) == 0 {
 		f, err := facts.Gather(ctx, conn)
-		return f, nil, err
+		hs.facts = f
+		return hs, err
 	}
-	got, stderr, err := transport.RunSections(ctx, conn, []string{facts.Script, hostlock.LookCommand(e.opts.Lock.Options)})
+	extra := guessed
+	if e.opts.Lock != nil {
+		extra = []string{hostlock.LookCommand(e.opts.Lock.Options)}
+	}
+	got, stderr, err := transport.RunSections(ctx, conn, append([]string{facts.Script}, extra...))
 	if err != nil {
-		return nil, nil, fmt.Errorf("gather facts: %w", err)
+		return nil, fmt.Errorf("gather facts: %w", err)
 	}
 	if got[0].Code != 0 {
-		return nil, nil, fmt.Errorf("gather facts: exit %d: %s", got[0].Code, strings.TrimSpace(stderr))
+		return nil, fmt.Errorf("gather facts: exit %d: %s", got[0].Code, strings.TrimSpace(stderr))
 	}
-	return facts.Parse([]byte(got[0].Out)), &got[1], nil
+	hs.facts = facts.Parse([]byte(got[0].Out))
+	if e.opts.Lock != nil {
+		hs.looked = &got[1]
+	} else {
+		hs.early, hs.guessed = transport.WithResults(conn, guessed, got[1:]), guessed
+	}
+	return hs, nil
+}
+
+// without is reads less those in ran.
+func without(reads, ran []string) []string {
+	var out []string
+	for _, r := range reads {
+		if !slices.Contains(ran, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func transportTarget(t *Target) transport.Target {
@@ -425,7 +460,7 @@ func resourceHost(t *Target, hs *hostState) *tasks.Host {
 func (e *Engine) Inspect(ctx context.Context, fn func(ctx context.Context, host string, conn transport.Conn, f *facts.Facts) error) []error {
 	errs := make([]error, len(e.targets))
 	e.eachHost(func(i int, t *Target) {
-		hs, err := e.connect(ctx, t)
+		hs, err := e.connect(ctx, t, nil)
 		if err == nil {
 			err = fn(ctx, t.Host.Name, hs.conn, hs.facts)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hostplan/hostplan/internal/config"
 	"github.com/hostplan/hostplan/tasks"
@@ -186,7 +187,12 @@ func (e *Engine) taskTargetsInOrder(task *config.Task) []*Target {
 
 func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 	hp := &HostPlan{Host: t.Host.Name}
-	hs, err := e.connect(ctx, t)
+	guess := e.guessResources(t)
+	var guessed []string
+	if e.opts.Lock == nil {
+		guessed = reads(&tasks.Host{Name: t.Host.Name}, guess)
+	}
+	hs, err := e.connect(ctx, t, guessed)
 	if err != nil {
 		hp.Err = err
 		e.progress(t.Host.Name, "failed", 0, 0)
@@ -199,8 +205,8 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 		return hp
 	}
 	h := resourceHost(t, hs)
-	steps := e.buildSteps(h, evalCtx, t)
-	if h.Conn, err = e.lockAndRead(ctx, t.Host.Name, hs, reads(h, steps)); err != nil {
+	steps := e.buildSteps(h, evalCtx, t, guess)
+	if h.Conn, err = e.lockAndRead(ctx, t.Host.Name, hs, reads(h, built(steps))); err != nil {
 		hp.Err = err
 		e.progress(t.Host.Name, "failed", 0, 0)
 		return hp
@@ -219,28 +225,66 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 	return hp
 }
 
-// buildSteps evaluates the resources of the host's tasks, in order, for the host.
-func (e *Engine) buildSteps(h *tasks.Host, evalCtx *hcl.EvalContext, t *Target) []*Step {
-	var steps []*Step
+// hostResources are the resources of the host's tasks, in order.
+func (e *Engine) hostResources(t *Target) []taskResource {
+	var out []taskResource
 	for _, task := range e.plan.Tasks {
-		if !e.taskHosts(task)[t.Host.Name] {
-			continue
+		if e.taskHosts(task)[t.Host.Name] {
+			for _, r := range task.Resources {
+				out = append(out, taskResource{task.Name, r})
+			}
 		}
-		for _, r := range task.Resources {
-			steps = append(steps, e.buildStep(h, evalCtx, task.Name, r))
+	}
+	return out
+}
+
+type taskResource struct {
+	task string
+	r    *config.Resource
+}
+
+// guessResources builds the host's resources before its facts are known: those that
+// do not depend on them come out as they will be (nil for the others), so their reads
+// can run with the facts and they need not be built again.
+func (e *Engine) guessResources(t *Target) []tasks.Resource {
+	evalCtx, diags := e.plan.EvalContext(hostValue(t, cty.DynamicVal))
+	if diags.HasErrors() {
+		return nil
+	}
+	var out []tasks.Resource
+	for _, tr := range e.hostResources(t) {
+		res, diags := e.plan.Build(tr.r, evalCtx)
+		if diags.HasErrors() {
+			res = nil
 		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// buildSteps evaluates the resources of the host's tasks, in order, for the host,
+// taking those guessResources built already from guess.
+func (e *Engine) buildSteps(h *tasks.Host, evalCtx *hcl.EvalContext, t *Target, guess []tasks.Resource) []*Step {
+	var steps []*Step
+	for i, tr := range e.hostResources(t) {
+		var guessed tasks.Resource
+		if i < len(guess) {
+			guessed = guess[i]
+		}
+		steps = append(steps, e.buildStep(h, evalCtx, tr, guessed))
 	}
 	return steps
 }
 
-// reads are the read-only commands the host's steps will run (tasks.Prefetcher), each
-// once: planning changes nothing, so all of them can run first, in one session.
-func reads(h *tasks.Host, steps []*Step) []string {
+// reads are the read-only commands the resources will run on h (tasks.Prefetcher),
+// each once: planning changes nothing, so all of them can run first, in one session.
+// h.Facts may be nil before the facts are gathered: the reads are then a guess.
+func reads(h *tasks.Host, resources []tasks.Resource) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, st := range steps {
-		p, ok := st.resource.(tasks.Prefetcher)
-		if !ok || st.Err != nil {
+	for _, res := range resources {
+		p, ok := res.(tasks.Prefetcher)
+		if !ok {
 			continue
 		}
 		for _, r := range p.Reads(h) {
@@ -253,12 +297,17 @@ func reads(h *tasks.Host, steps []*Step) []string {
 	return out
 }
 
-// buildStep evaluates the resource r of task for the host h. Errors are the step's,
-// so the host's other steps are still planned.
-func (e *Engine) buildStep(h *tasks.Host, evalCtx *hcl.EvalContext, task string, r *config.Resource) *Step {
-	st := &Step{Task: task, Type: r.Kind.Type, Label: r.Label}
+// buildStep evaluates the resource tr for the host h (guessed: built already).
+// Errors are the step's, so the host's other steps are still planned.
+func (e *Engine) buildStep(h *tasks.Host, evalCtx *hcl.EvalContext, tr taskResource, guessed tasks.Resource) *Step {
+	r := tr.r
+	st := &Step{Task: tr.task, Type: r.Kind.Type, Label: r.Label}
 	if h.Facts.Windows() && !r.Kind.Windows {
 		st.Err = fmt.Errorf("plan %s on %s: %s does not support Windows hosts yet (on Windows hostplan runs port_forward only)", st.Address(), h.Name, r.Kind.Type)
+		return st
+	}
+	if guessed != nil {
+		st.resource = guessed
 		return st
 	}
 	res, diags := e.plan.Build(r, evalCtx)
@@ -279,4 +328,15 @@ func (e *Engine) planStep(ctx context.Context, h *tasks.Host, st *Step) {
 	if st.Err != nil {
 		st.Err = fmt.Errorf("plan %s on %s: %w", st.Address(), h.Name, st.Err)
 	}
+}
+
+// built are the resources of the steps that were built.
+func built(steps []*Step) []tasks.Resource {
+	var out []tasks.Resource
+	for _, st := range steps {
+		if st.Err == nil {
+			out = append(out, st.resource)
+		}
+	}
+	return out
 }

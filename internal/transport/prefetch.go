@@ -26,7 +26,7 @@ func Prefetch(ctx context.Context, c Conn, commands []string) Conn {
 	if err != nil {
 		return c
 	}
-	return keep(c, commands, got)
+	return WithResults(c, commands, got)
 }
 
 // PrefetchSections keeps results as Prefetch does, read from the output of s's script,
@@ -37,11 +37,12 @@ func PrefetchSections(c Conn, s *Sections, out string) Conn {
 	if err != nil {
 		return c
 	}
-	return keep(c, s.commands, got)
+	return WithResults(c, s.commands, got)
 }
 
-// keep is c answering commands from their sections.
-func keep(c Conn, commands []string, got []Section) Conn {
+// WithResults is c answering commands, as Prefetch does, from their sections, which
+// the caller ran with RunSections among others.
+func WithResults(c Conn, commands []string, got []Section) Conn {
 	p := &prefetched{Conn: c, results: map[string][]byte{}}
 	for i, s := range got {
 		if s.Code == 0 {
