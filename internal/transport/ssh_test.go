@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,5 +82,40 @@ func TestSFTPErr(t *testing.T) {
 	}
 	if err := sftpErr(&sftp.StatusError{Code: uint32(sftp.ErrSSHFxNoSuchFile)}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("no such file: %v", err)
+	}
+}
+
+// readSizes records the sizes of the reads made of it.
+type readSizes struct {
+	left  int
+	sizes []int
+}
+
+func (r *readSizes) Read(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.left)
+	r.left -= n
+	return n, nil
+}
+
+// A session's output is copied through a copyBuffer, not io.Copy's 32 KiB, unless
+// its writer reads by itself.
+func TestSmallCopies(t *testing.T) {
+	r := &readSizes{left: 10000}
+	var out strings.Builder
+	if n, err := io.Copy(smallCopies(struct{ io.Writer }{&out}), r); err != nil || n != 10000 || out.Len() != 10000 {
+		t.Fatalf("copied %d (%d written): %v", n, out.Len(), err)
+	}
+	for _, size := range r.sizes {
+		if size > copyBuffer {
+			t.Errorf("read through a buffer of %d bytes", size)
+		}
+	}
+	var b bytes.Buffer
+	if w := smallCopies(&b); w != io.Writer(&b) {
+		t.Errorf("a bytes.Buffer was wrapped")
 	}
 }
