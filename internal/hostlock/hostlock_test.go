@@ -260,7 +260,7 @@ func TestRefreshKeepsLockLive(t *testing.T) {
 			c := localConn(t)
 			var conn transport.Conn = c
 			if tc.noFiles {
-				conn = noTimesConn{c}
+				conn = noFilesConn{c}
 			}
 			path := lockPath(t)
 			o := Options{Path: path, Lease: 2 * time.Second}
@@ -320,13 +320,6 @@ func TestRefreshLeavesOthersLock(t *testing.T) {
 	if l.byCommand {
 		t.Error("alice gave up refreshing over the file session")
 	}
-}
-
-// noTimesConn is a connection whose file session cannot set times.
-type noTimesConn struct{ *countingConn }
-
-func (noTimesConn) SetModTime(context.Context, string, time.Time) error {
-	return errors.New("no times here")
 }
 
 func TestBadPaths(t *testing.T) {
