@@ -111,7 +111,8 @@ type Backend interface {
 // firewalld when it runs (rules made behind its back would be lost at its next reload),
 // else iptables, whose saved rules go where the distro's boot scripts restore them
 // from. A method other than "auto" is used as set, or refused where it cannot work. The
-// second value says why, for the plan.
+// second value says why, for the plan. Without facts (a guess of the reads before they
+// are gathered) the host counts as Linux without firewalld.
 func Select(h Host, method string) (Backend, string, error) {
 	if h.Facts.Windows() {
 		switch method {
@@ -122,17 +123,19 @@ func Select(h Host, method string) (Backend, string, error) {
 		}
 		return nil, "", fmt.Errorf("method %q on Windows host %s; use \"netsh\" (or \"auto\")", method, h.Name)
 	}
-	running := h.Facts != nil && h.Facts.Firewalld
+	if h.Facts == nil { // a guess before the facts are in
+		h.Facts = &facts.Facts{OSFamily: "an unknown system"}
+	}
 	switch {
 	case method == Netsh:
 		return nil, "", fmt.Errorf("method \"netsh\" needs a Windows host; %s runs %s", h.Name, h.Facts.OSFamily)
-	case method == Firewalld && !running:
+	case method == Firewalld && !h.Facts.Firewalld:
 		return nil, "", fmt.Errorf("method \"firewalld\", but firewalld is not running on %s (firewall-cmd --state); start it or use method = \"iptables\"", h.Name)
 	case method == Firewalld:
 		return firewalld{}, "method firewalld (as set)", nil
 	case method == IPTables:
 		return newIPTables(h.Facts), "method iptables (as set)", nil
-	case running:
+	case h.Facts.Firewalld:
 		return firewalld{}, "method firewalld (auto: firewalld is running)", nil
 	}
 	return newIPTables(h.Facts), "method iptables (auto: firewalld is not running)", nil

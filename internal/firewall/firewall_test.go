@@ -27,6 +27,10 @@ func TestSelect(t *testing.T) {
 		{windows, Auto, Netsh, "method netsh (auto: Windows host)", "", ""},
 		{windows, Netsh, Netsh, "method netsh (as set)", "", ""},
 		{windows, IPTables, "", "", `method "iptables" on Windows host h1; use "netsh" (or "auto")`, ""},
+		// Without facts (the engine's guess of the reads): Linux without firewalld.
+		{nil, Auto, IPTables, "method iptables (auto: firewalld is not running)", "", "/etc/iptables/rules.v4"},
+		{nil, Netsh, "", "", `method "netsh" needs a Windows host; h1 runs an unknown system`, ""},
+		{nil, Firewalld, "", "", `method "firewalld", but firewalld is not running on h1`, ""},
 	} {
 		b, why, err := Select(Host{Name: "h1", Facts: tc.facts}, tc.method)
 		if tc.err != "" {

@@ -47,8 +47,7 @@ func TestLabTempFileRace(t *testing.T) {
 
 	d := newTestDialer(t, DialerOptions{})
 	root := mustDial(t, d, labTarget(l, h, "root"))
-	becomeTarget := labTarget(l, h, "labuser")
-	becomeTarget.Become = true
+	becomeTarget := sudoTarget(l, h, "labuser")
 	sudo := mustDial(t, d, becomeTarget)
 	ctx := context.Background()
 	const writes = 50
@@ -83,8 +82,7 @@ func TestLabPlantedPaths(t *testing.T) {
 		"ln -s ../sysctl.conf /etc/sysctl.d/99-test.conf && mkfifo /srv/root-owned/fifo && ln -s /home/labnosudo/x /srv/root-owned/into-home")
 	asUser(t, h, "ln -s /etc/cron.d /tmp/app && ln -s /etc/shadow /tmp/shadow.conf && mkdir /tmp/mine && mkfifo /tmp/mine/fifo && ln -s /etc/shadow /home/labnosudo/x")
 	d := newTestDialer(t, DialerOptions{})
-	becomeTarget := labTarget(l, h, "labuser")
-	becomeTarget.Become = true
+	becomeTarget := sudoTarget(l, h, "labuser")
 	for _, c := range []Conn{mustDial(t, d, labTarget(l, h, "root")), mustDial(t, d, becomeTarget)} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		for _, tc := range []struct {
@@ -146,8 +144,7 @@ func TestLabCommandStopped(t *testing.T) {
 	l := startLab(t, 1)
 	h := l.Hosts[0]
 	d := newTestDialer(t, DialerOptions{})
-	becomeTarget := labTarget(l, h, "labuser")
-	becomeTarget.Become = true
+	becomeTarget := sudoTarget(l, h, "labuser")
 	conns := map[string]Conn{"root": mustDial(t, d, labTarget(l, h, "root")), "sudo": mustDial(t, d, becomeTarget)}
 	for name, c := range conns {
 		for i, cmd := range []string{
@@ -207,8 +204,7 @@ func TestLabCommandNotInProcessList(t *testing.T) {
 	l := startLab(t, 1)
 	h := l.Hosts[0]
 	d := newTestDialer(t, DialerOptions{})
-	becomeTarget := labTarget(l, h, "labuser")
-	becomeTarget.Become = true
+	becomeTarget := sudoTarget(l, h, "labuser")
 	var wg sync.WaitGroup
 	for _, c := range []Conn{mustDial(t, d, labTarget(l, h, "root")), mustDial(t, d, becomeTarget)} {
 		wg.Go(func() {

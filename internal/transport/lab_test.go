@@ -39,6 +39,13 @@ func labTarget(l *lab.Lab, h *lab.Host, user string) Target {
 		IdentityFiles: []string{l.UserKey}, KnownHosts: l.KnownHosts}
 }
 
+// sudoTarget is labTarget through sudo (become root).
+func sudoTarget(l *lab.Lab, h *lab.Host, user string) Target {
+	t := labTarget(l, h, user)
+	t.Become = true
+	return t
+}
+
 // newTestDialer returns a Dialer that never uses the developer's ssh-agent (without
 // t.Setenv, so lab tests can run in parallel).
 func newTestDialer(t *testing.T, opts DialerOptions) *Dialer {
@@ -340,8 +347,7 @@ func TestLabBecome(t *testing.T) {
 
 	// labuser: passwordless sudo (sudo -n).
 	t.Run("nopasswd", func(t *testing.T) {
-		target := labTarget(l, h, lab.SudoUser)
-		target.Become = true
+		target := sudoTarget(l, h, lab.SudoUser)
 		c := mustDial(t, newTestDialer(t, DialerOptions{}), target)
 		res, err := c.Run(ctx, "id -u; echo err >&2; cat", strings.NewReader("stdin\n"))
 		if err != nil || string(res.Stdout) != "0\nstdin\n" || string(res.Stderr) != "err\n" {
@@ -368,8 +374,7 @@ func TestLabBecome(t *testing.T) {
 
 	// labpass: sudo wants a password.
 	t.Run("password", func(t *testing.T) {
-		target := labTarget(l, h, lab.PasswordSudoUser)
-		target.Become = true
+		target := sudoTarget(l, h, lab.PasswordSudoUser)
 		var asked atomic.Int32
 		d := newTestDialer(t, DialerOptions{BecomePassword: func() ([]byte, error) {
 			asked.Add(1)
@@ -394,8 +399,7 @@ func TestLabBecome(t *testing.T) {
 	})
 
 	t.Run("wrong password", func(t *testing.T) {
-		target := labTarget(l, h, lab.PasswordSudoUser)
-		target.Become = true
+		target := sudoTarget(l, h, lab.PasswordSudoUser)
 		c := mustDial(t, newTestDialer(t, DialerOptions{BecomePassword: func() ([]byte, error) {
 			return []byte("not-the-password"), nil
 		}}), target)
@@ -413,8 +417,7 @@ func TestLabBecome(t *testing.T) {
 	})
 
 	t.Run("password needed but not given", func(t *testing.T) {
-		target := labTarget(l, h, lab.PasswordSudoUser)
-		target.Become = true
+		target := sudoTarget(l, h, lab.PasswordSudoUser)
 		c := mustDial(t, newTestDialer(t, DialerOptions{}), target)
 		if _, err := c.Run(ctx, "id -u", nil); !errors.Is(err, ErrBecomePasswordRequired) {
 			t.Errorf("run: %v", err)
@@ -425,8 +428,7 @@ func TestLabBecome(t *testing.T) {
 	})
 
 	t.Run("no sudo rights", func(t *testing.T) {
-		target := labTarget(l, h, lab.NoSudoUser)
-		target.Become = true
+		target := sudoTarget(l, h, lab.NoSudoUser)
 		c := mustDial(t, newTestDialer(t, DialerOptions{}), target)
 		_, err := c.Run(ctx, "id -u", nil)
 		if err == nil || !strings.Contains(err.Error(), "h1") {
@@ -778,8 +780,7 @@ func TestLabWriteKernel(t *testing.T) {
 	l := startLab(t, 1)
 	h := l.Hosts[0]
 	d := newTestDialer(t, DialerOptions{})
-	become := labTarget(l, h, "labuser")
-	become.Become = true
+	become := sudoTarget(l, h, "labuser")
 	ctx := context.Background()
 	for i, target := range []Target{labTarget(l, h, "root"), become} {
 		c := mustDial(t, d, target)
