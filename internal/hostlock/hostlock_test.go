@@ -257,11 +257,7 @@ func TestRefreshKeepsLockLive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			c := localConn(t)
-			var conn transport.Conn = c
-			if tc.noFiles {
-				conn = noFilesConn{c}
-			}
+			c, conn := filesOrNot(t, tc.noFiles)
 			path := lockPath(t)
 			o := Options{Path: path, Lease: 2 * time.Second}
 			start := time.Now()
@@ -395,11 +391,7 @@ func TestReleaseWays(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			c := localConn(t)
-			var conn transport.Conn = c
-			if tc.noFiles {
-				conn = noFilesConn{c}
-			}
+			c, conn := filesOrNot(t, tc.noFiles)
 			path := lockPath(t)
 			l, err := Acquire(ctx, conn, "h1", holder("alice"), Options{Path: path, Lease: time.Minute})
 			if err != nil {
@@ -429,6 +421,16 @@ func TestReleaseWays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// filesOrNot is a local connection, counting its commands, and the same connection with
+// a file session that fails when noFiles is set.
+func filesOrNot(t *testing.T, noFiles bool) (*countingConn, transport.Conn) {
+	c := localConn(t)
+	if noFiles {
+		return c, noFilesConn{c}
+	}
+	return c, c
 }
 
 // noFilesConn is a connection whose file session fails.
