@@ -275,21 +275,14 @@ func (a *applyRun) stopReason(gr *GroupResult) string {
 // applyBatch applies task on the hosts of one batch at once, within the run's limit of
 // hosts at once (sem).
 func (a *applyRun) applyBatch(ctx context.Context, task *config.Task, batch []*Target, sem chan struct{}) {
-	var wg sync.WaitGroup
-	for _, t := range batch {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			hr := a.byHost[t.Host.Name]
-			span := Span{Task: task.Name, Start: time.Now()}
-			a.e.applyTask(ctx, t, task, a.plans[t.Host.Name].taskSteps(task.Name), hr)
-			span.End = time.Now()
-			hr.Spans = append(hr.Spans, span)
-		}()
-	}
-	wg.Wait()
+	inParallel(sem, len(batch), func(i int) {
+		t := batch[i]
+		hr := a.byHost[t.Host.Name]
+		span := Span{Task: task.Name, Start: time.Now()}
+		a.e.applyTask(ctx, t, task, a.plans[t.Host.Name].taskSteps(task.Name), hr)
+		span.End = time.Now()
+		hr.Spans = append(hr.Spans, span)
+	})
 }
 
 // stopOnFailure stops a rolling or gated task's rollout after a batch with a failed

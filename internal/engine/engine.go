@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -235,15 +236,20 @@ func (e *Engine) progress(host, phase string, done, total int) {
 
 // eachHost runs fn for every target, at most Parallel at once, and waits.
 func (e *Engine) eachHost(fn func(i int, t *Target)) {
-	sem := make(chan struct{}, e.opts.Parallel)
+	inParallel(make(chan struct{}, e.opts.Parallel), len(e.targets), func(i int) { fn(i, e.targets[i]) })
+}
+
+// inParallel runs fn(0) to fn(n-1), each in a goroutine of its own, at most cap(sem) at
+// once (sem may be shared with other callers), and waits for them.
+func inParallel(sem chan struct{}, n int, fn func(i int)) {
 	var wg sync.WaitGroup
-	for i, t := range e.targets {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			fn(i, t)
+			fn(i)
 		}()
 	}
 	wg.Wait()
@@ -264,7 +270,10 @@ func (e *Engine) connect(ctx context.Context, t *Target, guessed []string) (*hos
 		return nil, err
 	}
 	e.progress(t.Host.Name, "facts", 0, 0)
-	hs, err = e.gather(ctx, conn, guessed)
+	// The facts and the reads run with them are bounded as a step is.
+	gctx, cancel := e.stepContext(ctx)
+	hs, err = e.gather(gctx, conn, guessed)
+	cancel()
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -286,7 +295,9 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 			conn, guessed = hs.early, hs.guessed
 			hs.early, hs.guessed = nil, nil
 		}
-		return transport.Prefetch(ctx, conn, without(reads, guessed)), nil
+		rctx, cancel := e.stepContext(ctx)
+		defer cancel()
+		return transport.Prefetch(rctx, conn, without(reads, guessed)), nil
 	}
 	e.progress(name, "locking", 0, 0)
 	var then string
@@ -389,25 +400,12 @@ func (e *Engine) Close() error {
 	hosts := e.hosts
 	e.hosts = map[string]*hostState{}
 	e.mu.Unlock()
-	sem := make(chan struct{}, e.opts.Parallel)
-	errs := make(chan error, len(hosts))
-	var wg sync.WaitGroup
-	for name, hs := range hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs <- hs.close(name)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	names := slices.Collect(maps.Keys(hosts))
+	errs := make([]error, len(names))
+	inParallel(make(chan struct{}, e.opts.Parallel), len(names), func(i int) {
+		errs[i] = hosts[names[i]].close(names[i])
+	})
+	return errors.Join(errs...)
 }
 
 // close releases the host's lock and closes its connection.
