@@ -24,13 +24,13 @@ func checkFirewallAttrs(method, zone string, methods ...string) error {
 	return nil
 }
 
-// firewallHost is the host as a firewall backend sees it, with the iptables rules its
-// steps share during this run's planning.
+// firewallHost is the host as a firewall backend sees it, with the iptables rules and
+// firewalld zones its steps share during this run's planning.
 func (h *Host) firewallHost() firewall.Host {
 	if h.rules == nil {
-		h.rules = &firewall.Rules{}
+		h.rules, h.zones = &firewall.Rules{}, &firewall.Zones{}
 	}
-	return firewall.Host{Name: h.Name, Conn: h.Conn, Facts: h.Facts, Rules: h.rules}
+	return firewall.Host{Name: h.Name, Conn: h.Conn, Facts: h.Facts, Rules: h.rules, Zones: h.zones}
 }
 
 // showSaved puts a backend's saved ruleset in c as the file change it is.

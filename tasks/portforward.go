@@ -103,7 +103,7 @@ func (p *PortForward) Reads(h *Host) []string {
 	if err != nil {
 		return nil
 	}
-	reads := b.Reads()
+	reads := b.Reads(p.Zone)
 	if b.KernelForwarding() && !p.Absent {
 		reads = append(reads, p.forwarding().Reads(h)...)
 	}

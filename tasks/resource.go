@@ -28,6 +28,7 @@ type Host struct {
 	// step's plan can count on them (a file's parent, a policy a static pod mounts).
 	dirs, files map[string]bool
 	rules       *firewall.Rules
+	zones       *firewall.Zones
 }
 
 func (h *Host) willCreateDir(p string) {

@@ -128,9 +128,11 @@ func (a Allow) DiffRichRules(listed string, absent bool) (RichRuleChanges, error
 
 // FirewallCmdArgs returns the firewall-cmd argument vectors that apply c to
 // zone (the default zone when empty), in the permanent configuration when
-// permanent is set and at runtime otherwise. Diffing and changing both,
-// rather than changing the permanent one and reloading, leaves alone any
-// runtime-only rules other tools (fail2ban, container runtimes) hold.
+// permanent is set and at runtime otherwise: one call adding all of c.Add and
+// one removing all of c.Remove (firewall-cmd refuses both in one call).
+// Diffing and changing both configurations, rather than changing the permanent
+// one and reloading, leaves alone any runtime-only rules other tools (fail2ban,
+// container runtimes) hold.
 func FirewallCmdArgs(zone string, permanent bool, c RichRuleChanges) [][]string {
 	base := []string{"firewall-cmd"}
 	if permanent {
@@ -140,11 +142,18 @@ func FirewallCmdArgs(zone string, permanent bool, c RichRuleChanges) [][]string 
 		base = append(base, "--zone="+zone)
 	}
 	var out [][]string
-	for _, r := range c.Add {
-		out = append(out, append(slices.Clone(base), "--add-rich-rule="+r))
-	}
-	for _, r := range c.Remove {
-		out = append(out, append(slices.Clone(base), "--remove-rich-rule="+r))
+	for _, op := range []struct {
+		flag  string
+		rules []string
+	}{{"--add-rich-rule=", c.Add}, {"--remove-rich-rule=", c.Remove}} {
+		if len(op.rules) == 0 {
+			continue
+		}
+		args := slices.Clone(base)
+		for _, r := range op.rules {
+			args = append(args, op.flag+r)
+		}
+		out = append(out, args)
 	}
 	return out
 }

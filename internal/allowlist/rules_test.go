@@ -171,28 +171,30 @@ func TestDiffRichRulesIdempotent(t *testing.T) {
 }
 
 func TestFirewallCmdArgs(t *testing.T) {
-	c := RichRuleChanges{Add: []string{"rule A"}, Remove: []string{"rule B"}}
+	c := RichRuleChanges{Add: []string{"rule A", "rule C"}, Remove: []string{"rule B"}}
 	tests := []struct {
 		zone      string
 		permanent bool
+		c         RichRuleChanges
 		want      [][]string
 	}{
-		{"", false, [][]string{
-			{"firewall-cmd", "--add-rich-rule=rule A"},
+		{"", false, c, [][]string{
+			{"firewall-cmd", "--add-rich-rule=rule A", "--add-rich-rule=rule C"},
 			{"firewall-cmd", "--remove-rich-rule=rule B"},
 		}},
-		{"public", true, [][]string{
-			{"firewall-cmd", "--permanent", "--zone=public", "--add-rich-rule=rule A"},
+		{"public", true, c, [][]string{
+			{"firewall-cmd", "--permanent", "--zone=public", "--add-rich-rule=rule A", "--add-rich-rule=rule C"},
 			{"firewall-cmd", "--permanent", "--zone=public", "--remove-rich-rule=rule B"},
 		}},
+		{"public", false, RichRuleChanges{Remove: []string{"rule B", "rule D"}}, [][]string{
+			{"firewall-cmd", "--zone=public", "--remove-rich-rule=rule B", "--remove-rich-rule=rule D"},
+		}},
+		{"public", true, RichRuleChanges{}, nil},
 	}
 	for _, tt := range tests {
-		if got := FirewallCmdArgs(tt.zone, tt.permanent, c); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("FirewallCmdArgs(%q, %v) = %q, want %q", tt.zone, tt.permanent, got, tt.want)
+		if got := FirewallCmdArgs(tt.zone, tt.permanent, tt.c); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("FirewallCmdArgs(%q, %v, %v) = %q, want %q", tt.zone, tt.permanent, tt.c, got, tt.want)
 		}
-	}
-	if got := FirewallCmdArgs("public", true, RichRuleChanges{}); got != nil {
-		t.Errorf("no changes gave %q", got)
 	}
 }
 

@@ -29,9 +29,10 @@ type Host struct {
 	Name  string // as the inventory names it, for messages
 	Conn  transport.Conn
 	Facts *facts.Facts
-	// Rules are the host's iptables rules as this run plans them, shared by its steps;
-	// nil reads them afresh.
+	// Rules are the host's iptables rules, and Zones its firewalld zones, as this run
+	// plans them, shared by its steps; nil reads them afresh.
 	Rules *Rules
+	Zones *Zones
 }
 
 func (h Host) rules() *Rules {
@@ -96,11 +97,11 @@ type Backend interface {
 	// host: runs them in order, stopping at the first that fails, then keeps the result
 	// across reboots where the commands do not do so themselves.
 	Apply(ctx context.Context, h Host, commands []string) error
-	// Reads lists read-only commands that Forward and Allow run on the host, exactly as
-	// they run them, for a caller that runs the reads of a host's steps in one session
-	// ahead of them (transport.Prefetch). firewalld's queries and netsh's listings are
-	// not among them (yet): they run in the steps.
-	Reads() []string
+	// Reads lists read-only commands that Forward and Allow run on the host for a
+	// resource in zone (firewalld's), exactly as they run them, for a caller that runs
+	// the reads of a host's steps in one session ahead of them (transport.Prefetch).
+	// netsh's listings are not among them (yet): they run in the steps.
+	Reads(zone string) []string
 	// KernelForwarding reports whether a forward through this backend needs hostplan to
 	// set net.ipv4.ip_forward: firewalld turns it on itself, and the Windows port proxy
 	// relays connections in user space.

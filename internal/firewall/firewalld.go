@@ -11,96 +11,102 @@ import (
 
 // firewalld changes the permanent and the runtime configuration separately, never
 // with --reload, so runtime-only rules other tools hold (fail2ban, container runtimes)
-// stay.
+// stay. It reads each configuration once per host (Zones) and changes a resource's
+// items of one kind in one firewall-cmd call per configuration.
 type firewalld struct{}
 
 func (firewalld) Method() string { return Firewalld }
 
 func (firewalld) KernelForwarding() bool { return false }
 
-func (firewalld) Reads() []string { return nil }
-
-func (firewalld) Apply(ctx context.Context, h Host, commands []string) error {
-	return transport.RunAll(ctx, h.Conn, commands)
+func (firewalld) Reads(zone string) []string {
+	return []string{listAll(zone, true), listAll(zone, false)}
 }
 
-// forwardItem is one thing firewalld must hold, or not, for a forward.
-type forwardItem struct {
-	query, add, remove string
-	want, permanent    bool
+func (firewalld) zones(h Host) *Zones {
+	if h.Zones == nil {
+		return &Zones{}
+	}
+	return h.Zones
+}
+
+// Forward adds or removes the forward port, and adds masquerade when asked (it is only
+// ever added: other rules of the zone may need it), in both configurations.
+// firewall-cmd takes one kind of item per call, so these are separate calls.
+func (b firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, error) {
+	c := &Changes{}
+	p := f.port()
+	for _, permanent := range configs {
+		z, err := b.zones(h).get(ctx, h, f.Zone, permanent)
+		if err != nil {
+			return nil, err
+		}
+		call := firewallCmd(f.Zone, permanent)
+		if has := z.hasForward(p); has == f.Absent {
+			op := "--add-forward-port="
+			if f.Absent {
+				op = "--remove-forward-port="
+			}
+			c.Commands = append(c.Commands, call+" "+op+forwardSpec(f))
+			z.setForward(p, !f.Absent)
+		}
+		if f.Masquerade && !f.Absent && !z.masquerade {
+			c.Commands = append(c.Commands, call+" --add-masquerade")
+			z.masquerade = true
+		}
+	}
+	return c, nil
 }
 
 func forwardSpec(f Forward) string {
 	return fmt.Sprintf("port=%d:proto=%s:toaddr=%s:toport=%d", f.ListenPort, f.Protocol, f.To, f.ToPort)
 }
 
-func forwardItems(f Forward) []forwardItem {
-	var items []forwardItem
-	for _, permanent := range []bool{true, false} {
-		spec := forwardSpec(f)
-		items = append(items, forwardItem{"--query-forward-port=" + spec, "--add-forward-port=" + spec, "--remove-forward-port=" + spec, !f.Absent, permanent})
-		// Masquerade is only ever added: other rules of the zone may need it.
-		if f.Masquerade && !f.Absent {
-			items = append(items, forwardItem{"--query-masquerade", "--add-masquerade", "", true, permanent})
-		}
-	}
-	return items
-}
-
-func (firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, error) {
-	items := forwardItems(f)
-	cmd := func(it forwardItem, arg string) string {
-		c := "firewall-cmd --zone=" + f.Zone
-		if it.permanent {
-			c += " --permanent"
-		}
-		return c + " " + arg
-	}
-	queries := make([]string, len(items))
-	for i, it := range items {
-		queries[i] = cmd(it, it.query)
-	}
-	has, err := queryAll(ctx, h, "firewall-cmd", queries)
-	if err != nil {
-		return nil, err
-	}
+// Allow adds the missing rich rules, or removes ours, in one call per configuration.
+func (b firewalld) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
 	c := &Changes{}
-	for i, it := range items {
-		switch {
-		case it.want && !has[i]:
-			c.Commands = append(c.Commands, cmd(it, it.add))
-		case !it.want && has[i]:
-			c.Commands = append(c.Commands, cmd(it, it.remove))
+	for _, permanent := range configs {
+		z, err := b.zones(h).get(ctx, h, a.Zone, permanent)
+		if err != nil {
+			return nil, err
 		}
-	}
-	return c, nil
-}
-
-// Allow lists the permanent and the runtime rich rules in one session.
-func (firewalld) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
-	lists := []string{
-		"firewall-cmd --permanent --zone=" + a.Zone + " --list-rich-rules",
-		"firewall-cmd --zone=" + a.Zone + " --list-rich-rules",
-	}
-	got, stderr, err := transport.RunSections(ctx, h.Conn, lists)
-	if err != nil {
-		return nil, err
-	}
-	c := &Changes{}
-	for i, permanent := range []bool{true, false} {
-		if got[i].Code != 0 {
-			return nil, fmt.Errorf("%s: exit %d: %s", lists[i], got[i].Code, strings.TrimSpace(stderr))
-		}
-		changes, err := a.Allow.DiffRichRules(got[i].Out, a.Absent)
+		changes, err := a.Allow.DiffRichRules(strings.Join(z.rich, "\n"), a.Absent)
 		if err != nil {
 			return nil, err
 		}
 		for _, args := range allowlist.FirewallCmdArgs(a.Zone, permanent, changes) {
 			c.Commands = append(c.Commands, shellLine(args))
 		}
+		z.editRich(changes.Add, changes.Remove)
 	}
 	return c, nil
 }
+
+// Apply runs the calls in one session, stopping at the first that fails. A call with
+// several items that fails for only some of them exits 0 and prints "Warning: CODE:
+// ..." for each failed one (firewall-cmd's __cmd_sequence, 1.3.3), so a call also fails
+// when it printed a warning other than the codes firewall-cmd itself counts as success
+// (already so).
+func (firewalld) Apply(ctx context.Context, h Host, commands []string) error {
+	checked := make([]string, len(commands))
+	for i, c := range commands {
+		checked[i] = "{ ( " + c + "\n) 2>&1; echo \"" + exitLine + " $?\"; } | awk " + transport.ShellQuote(warningCheck)
+	}
+	return transport.RunAllShown(ctx, h.Conn, checked, commands)
+}
+
+// exitLine carries the call's exit status through the pipe to warningCheck.
+const exitLine = "hostplan-exit"
+
+// benignWarnings are the warnings firewall-cmd maps to exit 0 for a single item.
+const benignWarnings = `^Warning: (ALREADY_ENABLED|NOT_ENABLED|ZONE_ALREADY_SET|ALREADY_SET):`
+
+// warningCheck passes a call's output through and exits with its status, or 1 when it
+// printed a warning that is not one of the already-so codes.
+const warningCheck = `/^` + exitLine + ` [0-9]+$/ { code = $2; next }
+{ print }
+/^Warning: / && !/` + benignWarnings + `/ { failed = 1 }
+END { if (code != 0) exit code; exit failed }`
 
 func shellLine(args []string) string {
 	q := make([]string, len(args))

@@ -29,7 +29,7 @@ func (iptables) Method() string { return IPTables }
 
 func (iptables) KernelForwarding() bool { return true }
 
-func (iptables) Reads() []string { return []string{saveCommand} }
+func (iptables) Reads(string) []string { return []string{saveCommand} }
 
 // Forward makes the rules tagged with f's name exactly f's rules: missing ones are
 // appended, stale and doubled ones deleted, in one iptables-restore batch. Adding, the

@@ -17,7 +17,7 @@ func (netshBackend) Method() string { return Netsh }
 
 func (netshBackend) KernelForwarding() bool { return false }
 
-func (netshBackend) Reads() []string { return nil }
+func (netshBackend) Reads(string) []string { return nil }
 
 func (netshBackend) Apply(ctx context.Context, h Host, commands []string) error {
 	return transport.RunAll(ctx, h.Conn, commands)
@@ -86,4 +86,16 @@ func ruleSteps(ctx context.Context, h Host, f Forward) ([]netsh.Command, error) 
 		return nil, fmt.Errorf("%s: %w", show.Text, err)
 	}
 	return netsh.PlanRule(rules, f.Name, f.ListenPort, f.Absent)
+}
+
+// output runs a command that must succeed and returns what it printed.
+func output(ctx context.Context, h Host, cmd string) (string, error) {
+	res, err := h.Conn.Run(ctx, cmd, nil)
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", res.Failure(cmd)
+	}
+	return string(res.Stdout), nil
 }

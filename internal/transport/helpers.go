@@ -52,8 +52,22 @@ const batchFailed = "hostplan-batch-failed"
 // iptables-save), returning its standard output byte for byte. A failure of then is
 // quoted like one of the commands.
 func RunAllThen(ctx context.Context, c Conn, commands []string, then string) (string, error) {
+	return runBatch(ctx, c, commands, commands, then)
+}
+
+// RunAllShown runs commands as RunAll does on a POSIX host, each as run[i] (commands[i]
+// with a check around it), quoting commands[i] when it fails.
+func RunAllShown(ctx context.Context, c Conn, run, commands []string) error {
+	if len(run) != len(commands) {
+		return fmt.Errorf("RunAllShown: %d commands to run, %d to show", len(run), len(commands))
+	}
+	_, err := runBatch(ctx, c, run, commands, "")
+	return err
+}
+
+func runBatch(ctx context.Context, c Conn, run, commands []string, then string) (string, error) {
 	var script strings.Builder
-	for i, s := range commands {
+	for i, s := range run {
 		// Each command's output is kept to quote it, should it fail; a command's exit
 		// (a loop's "|| exit 1") ends only its own subshell.
 		fmt.Fprintf(&script, "o=$( { %s\n} 2>&1 ) || { printf '%s %d %%d\\n%%s' \"$?\" \"$o\"; exit 0; }\n", s, batchFailed, i)

@@ -1,0 +1,185 @@
+package firewall
+
+// A host's firewalld zones as one run plans them. Each zone's permanent and runtime
+// configuration is read once per host, by the first step that needs it (one
+// `firewall-cmd --list-all` each: a firewall-cmd call is a Python start, about 0.4 s of
+// a host's CPU), and each step's planned changes are applied to that copy, so
+// port_forward and allowlist share the reads and a later step plans against what the
+// earlier ones will leave.
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Zones are a host's firewalld zones during planning. The zero value is ready; one per
+// host per run, used by one step at a time.
+type Zones struct {
+	read map[zoneKey]*zone
+}
+
+type zoneKey struct {
+	name      string
+	permanent bool
+}
+
+// zone is what hostplan manages of one configuration of a zone.
+type zone struct {
+	masquerade bool
+	forwards   []forwardPort
+	rich       []string // as --list-rich-rules prints them
+}
+
+// forwardPort is one forward port as firewalld keeps it.
+type forwardPort struct {
+	port, proto, toPort string
+	toAddr              netip.Addr
+}
+
+func (f Forward) port() forwardPort {
+	return forwardPort{fmt.Sprint(f.ListenPort), f.Protocol, fmt.Sprint(f.ToPort), f.To}
+}
+
+// firewallCmd is the start of a firewall-cmd call on one configuration of a zone.
+func firewallCmd(name string, permanent bool) string {
+	if permanent {
+		return "firewall-cmd --permanent --zone=" + name
+	}
+	return "firewall-cmd --zone=" + name
+}
+
+// listAll reads one configuration of a zone.
+func listAll(name string, permanent bool) string {
+	return firewallCmd(name, permanent) + " --list-all"
+}
+
+// configs are a zone's two configurations, permanent first: changed in that order, a
+// run cut short leaves the rule for the next boot rather than only until it.
+var configs = []bool{true, false}
+
+// get returns one configuration of a zone, read the first time only.
+func (zs *Zones) get(ctx context.Context, h Host, name string, permanent bool) (*zone, error) {
+	k := zoneKey{name, permanent}
+	if z, ok := zs.read[k]; ok {
+		return z, nil
+	}
+	cmd := listAll(name, permanent)
+	res, err := h.Conn.Run(ctx, cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case res.ExitCode == 127:
+		return nil, fmt.Errorf("firewall-cmd is not installed on %s", h.Name)
+	case res.ExitCode != 0:
+		return nil, res.Failure(cmd)
+	}
+	z, err := parseListAll(string(res.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", cmd, h.Name, err)
+	}
+	if zs.read == nil {
+		zs.read = map[zoneKey]*zone{}
+	}
+	zs.read[k] = z
+	return z, nil
+}
+
+// parseListAll reads the masquerade, forward ports and rich rules of `firewall-cmd
+// --list-all`: "  key: value" lines, where forward-ports and rich rules put each item on
+// a line of its own that starts with a tab (firewalld 0.6 to 2.x; older ones print the
+// first item after the key).
+func parseListAll(out string) (*zone, error) {
+	z := &zone{}
+	var section string
+	masquerade := false
+	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
+		if strings.HasPrefix(line, "\t") {
+			if err := z.addItem(section, strings.TrimSpace(line)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		key, value, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(key, "  ") {
+			section = "" // the zone's name line
+			continue
+		}
+		section, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if section == "masquerade" {
+			z.masquerade, masquerade = value == "yes", true
+			continue
+		}
+		if err := z.addItem(section, value); err != nil {
+			return nil, err
+		}
+	}
+	if !masquerade {
+		return nil, fmt.Errorf("no masquerade line in its output")
+	}
+	return z, nil
+}
+
+func (z *zone) addItem(section, item string) error {
+	if item == "" {
+		return nil
+	}
+	switch section {
+	case "forward-ports":
+		p, err := parseForwardPort(item)
+		if err != nil {
+			return err
+		}
+		z.forwards = append(z.forwards, p)
+	case "rich rules":
+		z.rich = append(z.rich, item)
+	}
+	return nil
+}
+
+// parseForwardPort reads "port=P:proto=T:toport=Q:toaddr=A" (toport or toaddr may be
+// empty).
+func parseForwardPort(s string) (forwardPort, error) {
+	var p forwardPort
+	for _, kv := range strings.Split(s, ":") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "port":
+			p.port = v
+		case "proto":
+			p.proto = v
+		case "toport":
+			p.toPort = v
+		case "toaddr":
+			if v == "" {
+				continue
+			}
+			a, err := netip.ParseAddr(strings.Trim(v, "[]"))
+			if err != nil {
+				return p, fmt.Errorf("forward port %q: %w", s, err)
+			}
+			p.toAddr = a
+		default:
+			return p, fmt.Errorf("forward port %q: unknown field %q", s, k)
+		}
+	}
+	return p, nil
+}
+
+func (z *zone) hasForward(p forwardPort) bool { return slices.Contains(z.forwards, p) }
+
+func (z *zone) setForward(p forwardPort, want bool) {
+	z.forwards = slices.DeleteFunc(z.forwards, func(x forwardPort) bool { return x == p })
+	if want {
+		z.forwards = append(z.forwards, p)
+	}
+}
+
+// editRich applies added and removed rich rules.
+func (z *zone) editRich(add, remove []string) {
+	z.rich = slices.DeleteFunc(z.rich, func(r string) bool { return slices.Contains(remove, r) })
+	z.rich = append(z.rich, add...)
+}

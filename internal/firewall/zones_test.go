@@ -1,0 +1,190 @@
+package firewall
+
+import (
+	"context"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hostplan/hostplan/internal/allowlist"
+	"github.com/hostplan/hostplan/internal/transport"
+)
+
+// listed is `firewall-cmd --zone=public --list-all` of firewalld 1.3.3 after a forward,
+// masquerade and two rich rules were added (captured from a lab host).
+const listed = `public (active)
+  target: default
+  icmp-block-inversion: no
+  interfaces: 
+  sources: 
+  services: dhcpv6-client ssh
+  ports: 
+  protocols: 
+  forward: yes
+  masquerade: yes
+  forward-ports: 
+	port=16443:proto=tcp:toport=6443:toaddr=10.0.0.5
+  source-ports: 
+  icmp-blocks: 
+  rich rules: 
+	rule family="ipv4" source address="1.2.3.4/32" port port="6443" protocol="tcp" accept
+	rule family="ipv4" source address="1.2.3.5/32" port port="6443" protocol="tcp" accept
+`
+
+// empty is the same zone before any of it, as --permanent lists it.
+const empty = "public\n  target: default\n  services: dhcpv6-client ssh\n  masquerade: no\n  forward-ports: \n  source-ports: \n  rich rules: \n"
+
+func TestParseListAll(t *testing.T) {
+	fwd := forwardPort{"16443", "tcp", "6443", netip.MustParseAddr("10.0.0.5")}
+	rule := `rule family="ipv4" source address="1.2.3.4/32" port port="6443" protocol="tcp" accept`
+	for _, tc := range []struct {
+		name, out string
+		want      *zone
+		err       string
+	}{
+		{"1.3.3 with items", listed, &zone{masquerade: true, forwards: []forwardPort{fwd},
+			rich: []string{rule, strings.Replace(rule, "1.2.3.4", "1.2.3.5", 1)}}, ""},
+		{"1.3.3 empty", empty, &zone{}, ""},
+		// Older firewalld prints the first item after the key.
+		{"first item after the key", "public\n  masquerade: no\n  forward-ports: port=16443:proto=tcp:toport=6443:toaddr=10.0.0.5\n" +
+			"  rich rules: " + rule + "\n", &zone{forwards: []forwardPort{fwd}, rich: []string{rule}}, ""},
+		{"no toaddr", "public\n  masquerade: no\n  forward-ports: \n\tport=80:proto=tcp:toport=8080:toaddr=\n",
+			&zone{forwards: []forwardPort{{port: "80", proto: "tcp", toPort: "8080"}}}, ""},
+		{"not a listing", "success\n", nil, "no masquerade line"},
+		{"bad forward", "public\n  masquerade: no\n  forward-ports: \n\tport=80:proto=tcp:color=red\n", nil, `unknown field "color"`},
+	} {
+		got, err := parseListAll(tc.out)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %+v, %v; want %+v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// listingConn answers firewall-cmd --list-all with a zone per configuration and counts
+// the calls; any other use panics (nil Conn).
+type listingConn struct {
+	transport.Conn
+	permanent, runtime string
+	ran                []string
+}
+
+func (c *listingConn) Run(_ context.Context, cmd string, _ io.Reader) (*transport.Result, error) {
+	c.ran = append(c.ran, cmd)
+	switch cmd {
+	case "firewall-cmd --permanent --zone=public --list-all":
+		return &transport.Result{Stdout: []byte(c.permanent)}, nil
+	case "firewall-cmd --zone=public --list-all":
+		return &transport.Result{Stdout: []byte(c.runtime)}, nil
+	}
+	return &transport.Result{ExitCode: 2, Stderr: []byte("unexpected")}, nil
+}
+
+// TestZonesShared: an allowlist and a forward on one host plan against one read of each
+// configuration, in one call per kind of item and configuration, and the forward plans
+// against what the allowlist leaves. Planned again on what they leave: nothing to do.
+func TestZonesShared(t *testing.T) {
+	conn := &listingConn{permanent: empty, runtime: empty}
+	h := Host{Name: "h", Conn: conn, Zones: &Zones{}}
+	a := Allowlist{Zone: "public", Allow: allowlist.Allow{
+		Sources: []netip.Prefix{netip.MustParsePrefix("1.2.3.4/32"), netip.MustParsePrefix("1.2.3.5/32")}, Ports: []int{6443}}}
+	f := Forward{Name: "api", ListenPort: 16443, To: netip.MustParseAddr("10.0.0.5"), ToPort: 6443, Protocol: "tcp", Masquerade: true, Zone: "public"}
+	ac, err := firewalld{}.Allow(context.Background(), h, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := `'--add-rich-rule=rule family="ipv4" source address="1.2.3.4/32" port port="6443" protocol="tcp" accept' ` +
+		`'--add-rich-rule=rule family="ipv4" source address="1.2.3.5/32" port port="6443" protocol="tcp" accept'`
+	if want := []string{"firewall-cmd --permanent '--zone=public' " + rules, "firewall-cmd '--zone=public' " + rules}; !slices.Equal(ac.Commands, want) {
+		t.Errorf("allowlist:\n%q\nwant\n%q", ac.Commands, want)
+	}
+	fc, err := firewalld{}.Forward(context.Background(), h, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := "port=16443:proto=tcp:toaddr=10.0.0.5:toport=6443"
+	want := []string{
+		"firewall-cmd --permanent --zone=public --add-forward-port=" + spec, "firewall-cmd --permanent --zone=public --add-masquerade",
+		"firewall-cmd --zone=public --add-forward-port=" + spec, "firewall-cmd --zone=public --add-masquerade",
+	}
+	if !slices.Equal(fc.Commands, want) {
+		t.Errorf("forward:\n%q\nwant\n%q", fc.Commands, want)
+	}
+	if len(conn.ran) != 2 {
+		t.Errorf("read %d times, want once per configuration: %q", len(conn.ran), conn.ran)
+	}
+	// A second forward needing masquerade plans against the first's: no second add.
+	g := f
+	g.ListenPort = 16444
+	gc, err := firewalld{}.Forward(context.Background(), h, g)
+	if err != nil || len(gc.Commands) != 2 || slices.ContainsFunc(gc.Commands, func(c string) bool { return strings.Contains(c, "masquerade") }) {
+		t.Errorf("second forward: %q, %v", gc.Commands, err)
+	}
+
+	// On a host that holds them: nothing to do; absent removes them in one call each.
+	done := Host{Name: "h", Conn: &listingConn{permanent: listed, runtime: listed}, Zones: &Zones{}}
+	if c, err := (firewalld{}).Allow(context.Background(), done, a); err != nil || len(c.Commands) != 0 {
+		t.Errorf("allowlist again: %q, %v", c.Commands, err)
+	}
+	if c, err := (firewalld{}).Forward(context.Background(), done, f); err != nil || len(c.Commands) != 0 {
+		t.Errorf("forward again: %q, %v", c.Commands, err)
+	}
+	a.Absent, f.Absent = true, true
+	gone := Host{Name: "h", Conn: &listingConn{permanent: listed, runtime: listed}, Zones: &Zones{}}
+	c, err := firewalld{}.Allow(context.Background(), gone, a)
+	if err != nil || len(c.Commands) != 2 || strings.Count(c.Commands[1], "--remove-rich-rule=") != 2 {
+		t.Errorf("allowlist absent: %q, %v", c.Commands, err)
+	}
+	if c, err = (firewalld{}).Forward(context.Background(), gone, f); err != nil ||
+		!slices.Equal(c.Commands, []string{"firewall-cmd --permanent --zone=public --remove-forward-port=" + spec, "firewall-cmd --zone=public --remove-forward-port=" + spec}) {
+		t.Errorf("forward absent: %q, %v", c.Commands, err)
+	}
+}
+
+// TestFirewalldApplyWarnings runs Apply's checked calls through this machine's sh and
+// awk, with stand-ins printing what firewall-cmd 1.3.3 prints (captured on a lab host):
+// a call with several items exits 0 when only some failed, saying so in a warning.
+func TestFirewalldApplyWarnings(t *testing.T) {
+	conn, err := transport.NewDialer(transport.DialerOptions{}).Dial(context.Background(), transport.Target{Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	after := filepath.Join(t.TempDir(), "after")
+	for _, tc := range []struct {
+		name, call, err string
+	}{
+		{"success", `echo success`, ""},
+		{"already so", `printf 'Warning: ALREADY_ENABLED: rule A already in public\nsuccess\n'`, ""},
+		{"one item of two failed", `printf 'Warning: ALREADY_ENABLED: rule A\nWarning: INVALID_RULE: unknown element bogus\nsuccess\n'`,
+			"exit 1: Warning: ALREADY_ENABLED: rule A\nWarning: INVALID_RULE: unknown element bogus\nsuccess"},
+		{"all items failed", `printf 'Warning: INVALID_RULE: a\nWarning: INVALID_RULE: b\n'; exit 122`, "exit 122: Warning: INVALID_RULE: a"},
+		{"one item failed", `echo 'Error: INVALID_ZONE: nosuch'; exit 112`, "exit 112: Error: INVALID_ZONE: nosuch"},
+	} {
+		os.Remove(after)
+		err := firewalld{}.Apply(context.Background(), Host{Name: "h", Conn: conn}, []string{tc.call, "touch " + after})
+		_, statErr := os.Stat(after)
+		if tc.err == "" {
+			if err != nil || statErr != nil {
+				t.Errorf("%s: %v; the next call ran: %v", tc.name, err, statErr == nil)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.call+": "+tc.err) {
+			t.Errorf("%s: err %v, want it to quote the call and %q", tc.name, err, tc.err)
+		}
+		if statErr == nil {
+			t.Errorf("%s: the call after the failed one ran", tc.name)
+		}
+	}
+}
