@@ -77,13 +77,15 @@ fuzz:
 	done
 
 # BENCH_N: lab host counts; BENCH_ROUNDS: rounds per measurement (medians reported);
-# BENCH_LOAD_HOSTS: hosts for the load measurement (0 skips it).
+# BENCH_LOAD_HOSTS: hosts for the load measurement (0 skips it); BENCH_FIREWALLD_EVERY:
+# one host in this many runs firewalld (0: none).
 BENCH_N ?= 20,50
 BENCH_ROUNDS ?= 3
 BENCH_LOAD_HOSTS ?= 50
+BENCH_FIREWALLD_EVERY ?= 4
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	$(BIN)/hostplan-bench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -load-hosts $(BENCH_LOAD_HOSTS) -hostplan $(BIN)/hostplan -plan bench/plan -out bench/results
+	$(BIN)/hostplan-bench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -load-hosts $(BENCH_LOAD_HOSTS) -firewalld-every $(BENCH_FIREWALLD_EVERY) -hostplan $(BIN)/hostplan -plan bench/plan -out bench/results
 
 # bench-scale: the cost curve of the masters' change up to 1,000 lab hosts (one round;
 # minutes, and about 1,000 sshd processes at once at the top).

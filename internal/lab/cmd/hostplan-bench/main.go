@@ -11,13 +11,17 @@
 // bench/results. With -mem it also measures the peak RSS of one plan over -mem-hosts
 // inventory entries (pointed at the lab's hosts in turn when there are fewer). With
 // -load-hosts it times apply on that many hosts running sshd as a daemon (which
-// enforces MaxStartups and MaxSessions), with --parallel N and with --parallel 5.
+// enforces MaxStartups and MaxSessions), with --parallel N and with --parallel 5. With
+// -firewalld-every K, one host in K runs a real firewalld, as a CentOS-style forwarder
+// does, so a plan's method "auto" forwards through firewalld there and through
+// iptables on the rest.
 //
-//	hostplan-bench [-n 20,50] [-rounds 3] [-hostplan bin/hostplan] [-plan bench/plan] [-out bench/results] [-mem-hosts 200] [-load-hosts 50]
+//	hostplan-bench [-n 20,50] [-rounds 3] [-hostplan bin/hostplan] [-plan bench/plan] [-out bench/results] [-mem-hosts 200] [-load-hosts 50] [-firewalld-every 4]
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -45,6 +49,7 @@ func main() {
 	flag.IntVar(&memHosts, "mem-hosts", 200, "inventory entries for the memory measurement (0: skip)")
 	flag.IntVar(&loadHosts, "load-hosts", 50, "hosts for the load measurement (0: skip)")
 	flag.IntVar(&parallel, "parallel", 0, "hostplan --parallel (0: N, all hosts at once)")
+	flag.IntVar(&firewalldEvery, "firewalld-every", 0, "one lab host in this many runs firewalld in the N measurements (0: none)")
 	flag.StringVar(&profileDir, "cpuprofile", "", "write hostplan's CPU profiles of each N's plan and apply (last round) to this directory")
 	flag.Parse()
 	if why := lab.Unavailable(); why != "" {
@@ -52,7 +57,11 @@ func main() {
 	}
 	var report strings.Builder
 	fmt.Fprintf(&report, "hostplan-bench %s, %s, %d CPUs, %d rounds, medians\n\n", time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), rounds)
-	fmt.Fprintf(&report, "plan %s\n\n", planDir)
+	fmt.Fprintf(&report, "plan %s", planDir)
+	if firewalldEvery > 0 {
+		fmt.Fprintf(&report, ", firewalld on one host in %d", firewalldEvery)
+	}
+	report.WriteString("\n\n")
 	fmt.Fprintf(&report, "%5s  %8s  %8s %6s  %8s %6s  %8s %6s  %s\n", "N", "floor", "plan", "x", "apply", "x", "replan", "x",
 		"CPU ms/host plan, apply; peak RSS plan, apply")
 	for _, f := range strings.Split(sizes, ",") {
@@ -105,11 +114,15 @@ func fail(err error) {
 // profileDir, when set, receives CPU profiles (HOSTPLAN_CPUPROFILE) of plan and apply.
 var profileDir string
 
+// firewalldEvery: one host in this many runs firewalld in measure (0: none).
+var firewalldEvery int
+
 // benchLab is a started lab ready for hostplan and for ssh.
 type benchLab struct {
 	l         *lab.Lab
 	inventory string
 	sshConfig string
+	firewalld map[*lab.Host]bool // the hosts that run firewalld
 }
 
 func startLab(opts lab.Options) (*benchLab, error) {
@@ -133,6 +146,23 @@ func startLab(opts lab.Options) (*benchLab, error) {
 	return b, nil
 }
 
+// startFirewalld starts firewalld on one host in every (the last of each every), a few
+// at a time: each start is a Python daemon's.
+func (b *benchLab) startFirewalld(every int) error {
+	b.firewalld = map[*lab.Host]bool{}
+	for i, h := range b.l.Hosts {
+		if every > 0 && i%every == every-1 {
+			b.firewalld[h] = true
+		}
+	}
+	return b.eachHost(func(h *lab.Host) error {
+		if !b.firewalld[h] {
+			return nil
+		}
+		return h.StartFirewalld(context.Background())
+	})
+}
+
 // resetScript undoes the plan's changes: the masters' files, and the forwarders'
 // iptables rules, saved rules and kernel forwarding (each lab host has its own network
 // namespace, so these are the host's own).
@@ -141,10 +171,29 @@ iptables -w -F && iptables -w -t nat -F && { iptables -w -X HOSTPLAN-ALLOW 2>/de
 rm -f /etc/iptables/rules.v4 /etc/sysctl.d/90-hostplan-net.ipv4.ip_forward.conf &&
 echo 0 > /proc/sys/net/ipv4/ip_forward`
 
-// reset gives every host a kubeadm master's manifest and none of the plan's changes. A
-// few hosts at a time: hundreds of iptables processes at once on two cores outlast the
-// lab's wait for a command's output.
+// resetFirewalld drops the forward, masquerade and rich rules the plan adds to
+// firewalld: the zone's permanent file goes (back to the packaged default zone) and the
+// reload makes the runtime configuration that again.
+const resetFirewalld = `rm -f /etc/firewalld/zones/public.xml /etc/firewalld/zones/public.xml.old && firewall-cmd --reload >/dev/null`
+
+// reset gives every host a kubeadm master's manifest and none of the plan's changes.
 func (b *benchLab) reset() error {
+	return b.eachHost(func(h *lab.Host) error {
+		script := resetScript
+		if b.firewalld[h] {
+			script += " && " + resetFirewalld
+		}
+		if out, err := h.Exec(context.Background(), script); err != nil {
+			return fmt.Errorf("reset %s: %v: %s", h.Name, err, out)
+		}
+		return h.WriteFile("/etc/kubernetes/manifests/kube-apiserver.yaml", lab.KubeadmManifest(h.Address), 0o600)
+	})
+}
+
+// eachHost runs fn for every host, a few at a time (hundreds of iptables processes at
+// once on two cores outlast the lab's wait for a command's output), and returns the
+// first error.
+func (b *benchLab) eachHost(fn func(h *lab.Host) error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(b.l.Hosts))
 	sem := make(chan struct{}, 4*runtime.NumCPU())
@@ -154,20 +203,11 @@ func (b *benchLab) reset() error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if _, err := h.Exec(context.Background(), resetScript); err != nil {
-				errs[i] = err
-				return
-			}
-			errs[i] = h.WriteFile("/etc/kubernetes/manifests/kube-apiserver.yaml", lab.KubeadmManifest(h.Address), 0o600)
+			errs[i] = fn(h)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // floor runs `ssh host true` on every host at once and returns the wall time.
@@ -256,6 +296,9 @@ func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) 
 		return "", err
 	}
 	defer b.l.Stop()
+	if err := b.startFirewalld(firewalldEvery); err != nil {
+		return "", err
+	}
 	// Lab hosts share this machine's CPUs with hostplan: at hundreds of hosts at once
 	// their sshd's key exchanges queue for them, far past the default 10 s timeout (the
 	// floor's ssh has none).
