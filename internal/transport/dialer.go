@@ -119,7 +119,8 @@ type Dialer struct {
 	bastions map[string]*bastionEntry
 	conns    map[*conn]struct{}
 
-	khMu sync.Mutex // known_hosts reads and appends
+	khMu    sync.Mutex                  // known_hosts reads and appends
+	khCache map[string]*knownHostsCache // by the files' paths; under khMu
 
 	keyMu sync.Mutex
 	keys  map[string]*keyEntry
@@ -506,7 +507,7 @@ func (d *Dialer) clientConfig(name, addr, login string, t Target) (*attempt, err
 	}
 	pol := d.hostKeyPolicy(t)
 	d.khMu.Lock()
-	db, err := readKnownHosts(pol.files()...)
+	db, err := d.knownHosts(pol.files())
 	d.khMu.Unlock()
 	if err != nil {
 		return nil, err

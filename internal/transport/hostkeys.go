@@ -120,6 +120,55 @@ type lineRef struct {
 	line int
 }
 
+// knownHostsCache is the last reading of a set of known_hosts files, with what each
+// file was then (nil: missing).
+type knownHostsCache struct {
+	infos []fs.FileInfo
+	db    *knownHostsDB
+}
+
+// knownHosts returns the reading of files, read again only when one of them is another
+// file, size or modification time than at the last reading. A run dials every host
+// twice over (host key algorithms, then the key's check): parsing a file of N hosts on
+// each dial made a run's dialing quadratic, under d.khMu. An append of ours changes the
+// size. The caller holds d.khMu.
+func (d *Dialer) knownHosts(files []string) (*knownHostsDB, error) {
+	infos := make([]fs.FileInfo, len(files))
+	for i, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			infos[i] = fi
+		}
+	}
+	key := strings.Join(files, "\x00")
+	if c := d.khCache[key]; c != nil && sameFiles(c.infos, infos) {
+		return c.db, nil
+	}
+	// Read after the stat: a change in between makes the next call read again.
+	db, err := readKnownHosts(files...)
+	if err != nil {
+		return nil, err
+	}
+	if d.khCache == nil {
+		d.khCache = map[string]*knownHostsCache{}
+	}
+	d.khCache[key] = &knownHostsCache{infos: infos, db: db}
+	return db, nil
+}
+
+func sameFiles(a, b []fs.FileInfo) bool {
+	for i := range a {
+		switch {
+		case a[i] == nil || b[i] == nil:
+			if a[i] != b[i] {
+				return false
+			}
+		case !os.SameFile(a[i], b[i]) || a[i].Size() != b[i].Size() || !a[i].ModTime().Equal(b[i].ModTime()):
+			return false
+		}
+	}
+	return true
+}
+
 // readKnownHosts parses files in order; a missing file is an empty one.
 func readKnownHosts(files ...string) (*knownHostsDB, error) {
 	for attempt := 0; ; attempt++ {
@@ -415,7 +464,7 @@ func (d *Dialer) hostKeyCallback(host string, pol hostKeyPolicy) ssh.HostKeyCall
 	return func(address string, remote net.Addr, key ssh.PublicKey) error {
 		d.khMu.Lock()
 		defer d.khMu.Unlock()
-		db, err := readKnownHosts(pol.files()...)
+		db, err := d.knownHosts(pol.files())
 		if err != nil {
 			return err
 		}

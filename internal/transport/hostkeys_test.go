@@ -56,7 +56,7 @@ func keys(t testing.TB) {
 	})
 }
 
-func writeKnownHosts(t *testing.T, lines ...string) string {
+func writeKnownHosts(t testing.TB, lines ...string) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -298,4 +298,70 @@ func TestParseBastions(t *testing.T) {
 			t.Errorf("parseBastions(%q) = %v, %v", c.in, got, err)
 		}
 	}
+}
+
+// The Dialer reads a set of known_hosts files once while none of them changes, and
+// again after an append, a replacement or a removal.
+func TestKnownHostsReadOnce(t *testing.T) {
+	keys(t)
+	file := writeKnownHosts(t, knownhosts.Line([]string{"ed.example:22"}, edKey))
+	d := NewDialer(DialerOptions{})
+	files := []string{file, filepath.Join(t.TempDir(), "missing")}
+	read := func() *knownHostsDB {
+		t.Helper()
+		db, err := d.knownHosts(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	first := read()
+	if read() != first {
+		t.Fatal("read again though nothing changed")
+	}
+	if err := appendKnownHost(file, "ec.example:22", ecKey); err != nil {
+		t.Fatal(err)
+	}
+	appended := read()
+	if appended == first || !reflect.DeepEqual(appended.hostKeyAlgorithms("ec.example:22"), []string{"ecdsa-sha2-nistp256"}) {
+		t.Fatal("an appended key is not seen")
+	}
+	// The same size, another file (an editor's save by rename).
+	other := writeKnownHosts(t, knownhosts.Line([]string{"ed.exampl2:22"}, edKey), knownhosts.Line([]string{"ec.example:22"}, ecKey))
+	if err := os.Rename(other, file); err != nil {
+		t.Fatal(err)
+	}
+	if read() == appended {
+		t.Fatal("a replaced file is not read again")
+	}
+	os.Remove(file)
+	if gone := read(); !reflect.DeepEqual(gone.hostKeyAlgorithms("ec.example:22"), plainHostKeyAlgorithms()) {
+		t.Fatal("a removed file is still read")
+	}
+}
+
+// BenchmarkKnownHosts1000 is a dial's known_hosts reading with 1,000 hosts in the file:
+// parsed afresh (as every dial did) and as the Dialer keeps it.
+func BenchmarkKnownHosts1000(b *testing.B) {
+	keys(b)
+	lines := make([]string, 1000)
+	for i := range lines {
+		lines[i] = knownhosts.Line([]string{fmt.Sprintf("[127.0.%d.%d]:22", i/250, i%250+1)}, edKey)
+	}
+	file := writeKnownHosts(b, lines...)
+	b.Run("parsed", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := readKnownHosts(file); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kept", func(b *testing.B) {
+		d := NewDialer(DialerOptions{})
+		for b.Loop() {
+			if _, err := d.knownHosts([]string{file}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
