@@ -46,10 +46,13 @@ type PortForward struct {
 	Absent     bool
 }
 
+// forwardName is what a port forward's label may be: it tags the rules.
+var forwardName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,40}$`)
+
 func buildPortForward(label string, a Attrs) (Resource, error) {
 	p := &PortForward{Name: label, Protocol: a.String("protocol", "tcp"), Method: a.String("method", firewall.Auto),
 		Zone: a.String("zone", "public"), Masquerade: a.Bool("masquerade", false)}
-	if !regexp.MustCompile(`^[A-Za-z0-9_.-]{1,40}$`).MatchString(label) {
+	if !forwardName.MatchString(label) {
 		return nil, &AttrError{Attr: "name", Msg: fmt.Sprintf("%q: use up to 40 letters, digits, '.', '_' or '-' (it tags the rules)", label)}
 	}
 	var err error

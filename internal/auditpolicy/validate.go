@@ -2,6 +2,7 @@ package auditpolicy
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -57,7 +59,46 @@ func (e *Error) Error() string {
 // numbers, empty selectors (an empty list matches everything), selector
 // values that can never match a request, rules that can never be reached,
 // extra YAML documents, and fields the given cluster version would ignore.
+//
+// A policy found valid is remembered (by its SHA-256 and v): a run checks the same
+// policy for every master.
 func Validate(data []byte, v *Version) error {
+	k := validKey{sum: sha256.Sum256(data)}
+	if v != nil {
+		k.v, k.versioned = *v, true
+	}
+	valid.mu.Lock()
+	ok := valid.m[k]
+	valid.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := validate(data, v); err != nil {
+		return err
+	}
+	valid.mu.Lock()
+	if len(valid.m) < maxValid {
+		valid.m[k] = true
+	}
+	valid.mu.Unlock()
+	return nil
+}
+
+type validKey struct {
+	sum       [sha256.Size]byte
+	v         Version
+	versioned bool
+}
+
+// valid are the policies Validate passed, up to maxValid of them.
+var valid = struct {
+	mu sync.Mutex
+	m  map[validKey]bool
+}{m: map[validKey]bool{}}
+
+const maxValid = 256
+
+func validate(data []byte, v *Version) error {
 	c := &checker{}
 	c.run(data, v)
 	if len(c.problems) == 0 {

@@ -386,3 +386,21 @@ rules:
 	fmt.Println(Validate(policy, nil))
 	// Output: line 5: rules[0]: unknown field "verb" (did you mean "verbs"?); kube-apiserver ignores it, at most with a warning
 }
+
+// A policy found valid for one version (or for none) is remembered for that version
+// only: the same text is still refused where the version does not serve it.
+func TestValidateRemembersPerVersion(t *testing.T) {
+	policy := []byte("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n- level: Metadata\n")
+	v123, v124 := Version{1, 23, 0}, Version{1, 24, 0}
+	for range 2 {
+		if err := Validate(policy, nil); err != nil {
+			t.Fatalf("without a version: %v", err)
+		}
+		if err := Validate(policy, &v123); err != nil {
+			t.Fatalf("on 1.23: %v", err)
+		}
+		if err := Validate(policy, &v124); err == nil {
+			t.Fatal("v1beta1 passed on 1.24 after passing on 1.23")
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -129,11 +130,52 @@ func encodeOne(n *yaml.Node, flow bool) (string, error) {
 func renderScalar(v any, style yaml.Style, flow bool) (string, error) {
 	switch v := v.(type) {
 	case string:
-		return encodeOne(strNode(v, style), flow)
+		return rendered.get(scalarKey{v, style, flow})
 	case bool:
 		return fmt.Sprint(v), nil
 	}
 	return "", fmt.Errorf("internal error: %T is not a scalar", v)
+}
+
+// scalarKey is a string scalar as renderScalar renders it.
+type scalarKey struct {
+	value string
+	style yaml.Style
+	flow  bool
+}
+
+// rendered keeps renderScalar's strings: a run edits the same flags, paths and names
+// into every master's manifest, and yaml.Marshal of one scalar costs about as much as
+// the rest of the edit's rendering.
+var rendered = scalarCache{m: map[scalarKey]string{}}
+
+// scalarCache is a bounded memo of rendered scalars (values come from the plan and
+// the hosts' manifests, so a run has few distinct ones; past the bound they are
+// rendered each time).
+type scalarCache struct {
+	mu sync.Mutex
+	m  map[scalarKey]string
+}
+
+const maxRendered = 4096
+
+func (c *scalarCache) get(k scalarKey) (string, error) {
+	c.mu.Lock()
+	s, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := encodeOne(strNode(k.value, k.style), k.flow)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if len(c.m) < maxRendered {
+		c.m[k] = s
+	}
+	c.mu.Unlock()
+	return s, nil
 }
 
 // renderer writes new block content in a given indentation style, quoting like the
