@@ -52,6 +52,7 @@ type sharedFlags struct {
 	noRollback        bool          // apply only
 	lockTimeout       time.Duration // apply only
 	lock              bool          // apply only: take host locks
+	planOnly          bool          // plan only: close each host's connection once planned
 	sign              signFlags     // plan, apply, show: saved plan signatures
 }
 
@@ -306,6 +307,7 @@ func (a *app) session(ctx context.Context, c *sharedFlags, l *loaded, r *render.
 		CommandTimeout: c.commandTimeout,
 		NoRollback:     c.noRollback,
 		Progress:       a.prog.Event,
+		PlanOnly:       c.planOnly,
 	}
 	if c.lock {
 		machine, _ := os.Hostname()

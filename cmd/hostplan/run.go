@@ -68,6 +68,7 @@ func (a *app) plan(ctx context.Context, args []string) int {
 		return exitError
 	}
 	c, out, asJSON, pos := &argv.sharedFlags, argv.out, argv.json, argv.pos
+	c.planOnly = true
 	v := a.view(c, asJSON)
 	v.human.PerHost = argv.perHost
 	in, ok := a.flagSources(c, pos)

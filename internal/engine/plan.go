@@ -116,6 +116,10 @@ func (e *Engine) Plan(ctx context.Context) *Plan {
 	}
 	e.eachHost(func(i int, t *Target) {
 		p.Hosts[i] = e.planHost(ctx, t)
+		if e.opts.PlanOnly {
+			// Nothing is left to do on the host; a failure to close changes no plan.
+			_ = e.closeHost(t.Host.Name)
+		}
 	})
 	return p
 }

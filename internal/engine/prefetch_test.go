@@ -18,9 +18,10 @@ import (
 
 // localDialer connects to this machine and counts the commands run.
 type localDialer struct {
-	d    *transport.Dialer
-	mu   sync.Mutex
-	runs []string
+	d      *transport.Dialer
+	mu     sync.Mutex
+	runs   []string
+	closed int
 }
 
 func (l *localDialer) Dial(ctx context.Context, t transport.Target) (transport.Conn, error) {
@@ -34,6 +35,13 @@ func (l *localDialer) Dial(ctx context.Context, t transport.Target) (transport.C
 type countedConn struct {
 	transport.Conn
 	l *localDialer
+}
+
+func (c *countedConn) Close() error {
+	c.l.mu.Lock()
+	c.l.closed++
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *countedConn) Run(ctx context.Context, cmd string, stdin io.Reader) (*transport.Result, error) {
@@ -54,47 +62,21 @@ func TestPlanReadsWithFacts(t *testing.T) {
 		{"depends on the facts", `host.facts.os_family != "" ? "1" : "1"`, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base, err := os.MkdirTemp(os.Getenv("HOME"), "hostplan-prefetch-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(base) })
-			planDir := filepath.Join(base, "plan")
-			os.Mkdir(planDir, 0o700)
 			// ip_forward's value here is whatever this machine has: the plan shows it.
 			now, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 			if err != nil {
 				t.Skip(err)
 			}
-			write(t, filepath.Join(planDir, "main.hcl"), fmt.Sprintf(`task "t" {
+			eng, d := localEngine(t, func(base string) string {
+				return fmt.Sprintf(`task "t" {
   on = ["all"]
   sysctl "net.ipv4.ip_forward" {
     value = %s
     file  = %q
   }
 }
-`, tc.value, filepath.Join(base, "99-test.conf")))
-			invPath := filepath.Join(base, "inventory.hcl")
-			write(t, invPath, "host \"me\" {\n  connection = \"local\"\n}\n")
-			plan, diags := config.Load(planDir, config.Inputs{})
-			if diags.HasErrors() {
-				t.Fatal(diags.Error())
-			}
-			in, diags := inventory.Load([]string{invPath})
-			if diags.HasErrors() {
-				t.Fatal(diags.Error())
-			}
-			cs, err := in.Resolve(in.Hosts[0], inventory.ResolveOptions{SSHConfig: "none", Home: base, LocalUser: "ops"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := &localDialer{d: transport.NewDialer(transport.DialerOptions{})}
-			t.Cleanup(func() { d.d.Close() })
-			eng, diags := engine.New(plan, in, []*engine.Target{{Host: in.Hosts[0], Conn: cs}}, d, engine.Options{})
-			if diags.HasErrors() {
-				t.Fatal(diags.Error())
-			}
-			t.Cleanup(func() { eng.Close() })
+`, tc.value, filepath.Join(base, "99-test.conf"))
+			}, engine.Options{})
 			p := eng.Plan(context.Background())
 			st := p.Hosts[0].Steps[0]
 			if p.Hosts[0].Err != nil || st.Err != nil {
@@ -109,5 +91,65 @@ func TestPlanReadsWithFacts(t *testing.T) {
 				t.Errorf("plan details %q do not show the runtime value %s", st.Change.Details, want)
 			}
 		})
+	}
+}
+
+// localEngine is an engine for the plan plan(base) on this machine (connection local),
+// base being a fresh directory for the plan's files.
+func localEngine(t *testing.T, plan func(base string) string, opts engine.Options) (*engine.Engine, *localDialer) {
+	t.Helper()
+	base, err := os.MkdirTemp(os.Getenv("HOME"), "hostplan-prefetch-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	planDir := filepath.Join(base, "plan")
+	os.Mkdir(planDir, 0o700)
+	write(t, filepath.Join(planDir, "main.hcl"), plan(base))
+	invPath := filepath.Join(base, "inventory.hcl")
+	write(t, invPath, "host \"me\" {\n  connection = \"local\"\n}\n")
+	p, diags := config.Load(planDir, config.Inputs{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	in, diags := inventory.Load([]string{invPath})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	cs, err := in.Resolve(in.Hosts[0], inventory.ResolveOptions{SSHConfig: "none", Home: base, LocalUser: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &localDialer{d: transport.NewDialer(transport.DialerOptions{})}
+	t.Cleanup(func() { d.d.Close() })
+	eng, diags := engine.New(p, in, []*engine.Target{{Host: in.Hosts[0], Conn: cs}}, d, opts)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng, d
+}
+
+// A run that only plans closes each host's connection once the host is planned; one
+// that may apply keeps it until Close.
+func TestPlanOnlyCloses(t *testing.T) {
+	for _, planOnly := range []bool{false, true} {
+		eng, d := localEngine(t, func(base string) string {
+			return fmt.Sprintf("task \"t\" {\n  on = [\"all\"]\n  directory %q {}\n}\n", filepath.Join(base, "made"))
+		}, engine.Options{PlanOnly: planOnly})
+		p := eng.Plan(context.Background())
+		if p.Hosts[0].Err != nil || p.Hosts[0].Steps[0].Err != nil {
+			t.Fatalf("plan: %v %v", p.Hosts[0].Err, p.Hosts[0].Steps[0].Err)
+		}
+		want := 0
+		if planOnly {
+			want = 1
+		}
+		if d.closed != want {
+			t.Errorf("PlanOnly %v: %d connections closed after Plan, want %d", planOnly, d.closed, want)
+		}
+		if err := eng.Close(); err != nil || d.closed != 1 {
+			t.Errorf("PlanOnly %v: after Close %d closed (%v), want 1", planOnly, d.closed, err)
+		}
 	}
 }
