@@ -34,14 +34,15 @@ func (firewalld) zones(h Host) *Zones {
 // ever added: other rules of the zone may need it), in both configurations.
 // firewall-cmd takes one kind of item per call, so these are separate calls.
 func (b firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, error) {
+	zs, err := b.read(ctx, h, f.Zone)
+	if err != nil {
+		return nil, err
+	}
+	// Nothing fails from here: the shared zones learn what this step will change.
 	c := &Changes{}
 	p := f.port()
-	for _, permanent := range configs {
-		z, err := b.zones(h).get(ctx, h, f.Zone, permanent)
-		if err != nil {
-			return nil, err
-		}
-		call := firewallCmd(f.Zone, permanent)
+	for i, permanent := range configs {
+		z, call := zs[i], firewallCmd(f.Zone, permanent)
 		if has := z.hasForward(p); has == f.Absent {
 			op := "--add-forward-port="
 			if f.Absent {
@@ -58,26 +59,41 @@ func (b firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, er
 	return c, nil
 }
 
+// read returns both configurations of a zone, permanent first.
+func (b firewalld) read(ctx context.Context, h Host, name string) ([]*zone, error) {
+	zs := make([]*zone, len(configs))
+	for i, permanent := range configs {
+		z, err := b.zones(h).get(ctx, h, name, permanent)
+		if err != nil {
+			return nil, err
+		}
+		zs[i] = z
+	}
+	return zs, nil
+}
+
 func forwardSpec(f Forward) string {
 	return fmt.Sprintf("port=%d:proto=%s:toaddr=%s:toport=%d", f.ListenPort, f.Protocol, f.To, f.ToPort)
 }
 
 // Allow adds the missing rich rules, or removes ours, in one call per configuration.
 func (b firewalld) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
+	zs, err := b.read(ctx, h, a.Zone)
+	if err != nil {
+		return nil, err
+	}
+	diffs := make([]allowlist.RichRuleChanges, len(zs))
+	for i, z := range zs {
+		if diffs[i], err = a.Allow.DiffRichRules(strings.Join(z.rich, "\n"), a.Absent); err != nil {
+			return nil, err
+		}
+	}
 	c := &Changes{}
-	for _, permanent := range configs {
-		z, err := b.zones(h).get(ctx, h, a.Zone, permanent)
-		if err != nil {
-			return nil, err
-		}
-		changes, err := a.Allow.DiffRichRules(strings.Join(z.rich, "\n"), a.Absent)
-		if err != nil {
-			return nil, err
-		}
-		for _, args := range allowlist.FirewallCmdArgs(a.Zone, permanent, changes) {
+	for i, permanent := range configs {
+		for _, args := range allowlist.FirewallCmdArgs(a.Zone, permanent, diffs[i]) {
 			c.Commands = append(c.Commands, shellLine(args))
 		}
-		z.editRich(changes.Add, changes.Remove)
+		zs[i].editRich(diffs[i].Add, diffs[i].Remove)
 	}
 	return c, nil
 }
@@ -95,18 +111,25 @@ func (firewalld) Apply(ctx context.Context, h Host, commands []string) error {
 	return transport.RunAllShown(ctx, h.Conn, checked, commands)
 }
 
-// exitLine carries the call's exit status through the pipe to warningCheck.
+// exitLine carries the call's exit status through the pipe to warningCheck. It may
+// share a line with output that did not end in a newline.
 const exitLine = "hostplan-exit"
 
 // benignWarnings are the warnings firewall-cmd maps to exit 0 for a single item.
 const benignWarnings = `^Warning: (ALREADY_ENABLED|NOT_ENABLED|ZONE_ALREADY_SET|ALREADY_SET):`
 
 // warningCheck passes a call's output through and exits with its status, or 1 when it
-// printed a warning that is not one of the already-so codes.
-const warningCheck = `/^` + exitLine + ` [0-9]+$/ { code = $2; next }
-{ print }
-/^Warning: / && !/` + benignWarnings + `/ { failed = 1 }
-END { if (code != 0) exit code; exit failed }`
+// printed a warning that is not one of the already-so codes, or when the status never
+// came.
+const warningCheck = `{ line = $0; last = 0 }
+match(line, /` + exitLine + ` [0-9]+$/) {
+	code = substr(line, RSTART); sub(/^` + exitLine + ` /, "", code); code += 0
+	seen = 1; line = substr(line, 1, RSTART - 1); last = 1
+}
+last && line == "" { next }
+{ print line }
+line ~ /^Warning: / && line !~ /` + benignWarnings + `/ { failed = 1 }
+END { if (!seen) exit 1; if (code != 0) exit code; exit failed }`
 
 func shellLine(args []string) string {
 	q := make([]string, len(args))

@@ -141,10 +141,18 @@ func (z *zone) addItem(section, item string) error {
 }
 
 // parseForwardPort reads "port=P:proto=T:toport=Q:toaddr=A" (toport or toaddr may be
-// empty).
+// empty). toaddr comes last and may be an IPv6 address, colons and all.
 func parseForwardPort(s string) (forwardPort, error) {
 	var p forwardPort
-	for _, kv := range strings.Split(s, ":") {
+	fields, addr, hasAddr := strings.Cut(s, ":toaddr=")
+	if hasAddr && addr != "" {
+		a, err := netip.ParseAddr(strings.Trim(addr, "[]"))
+		if err != nil {
+			return p, fmt.Errorf("forward port %q: %w", s, err)
+		}
+		p.toAddr = a
+	}
+	for _, kv := range strings.Split(fields, ":") {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
 		case "port":
@@ -153,15 +161,6 @@ func parseForwardPort(s string) (forwardPort, error) {
 			p.proto = v
 		case "toport":
 			p.toPort = v
-		case "toaddr":
-			if v == "" {
-				continue
-			}
-			a, err := netip.ParseAddr(strings.Trim(v, "[]"))
-			if err != nil {
-				return p, fmt.Errorf("forward port %q: %w", s, err)
-			}
-			p.toAddr = a
 		default:
 			return p, fmt.Errorf("forward port %q: unknown field %q", s, k)
 		}

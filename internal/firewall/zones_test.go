@@ -55,6 +55,9 @@ func TestParseListAll(t *testing.T) {
 			"  rich rules: " + rule + "\n", &zone{forwards: []forwardPort{fwd}, rich: []string{rule}}, ""},
 		{"no toaddr", "public\n  masquerade: no\n  forward-ports: \n\tport=80:proto=tcp:toport=8080:toaddr=\n",
 			&zone{forwards: []forwardPort{{port: "80", proto: "tcp", toPort: "8080"}}}, ""},
+		// Another tool's IPv6 forward, as firewalld prints it.
+		{"IPv6 target", "public\n  masquerade: no\n  forward-ports: \n\tport=80:proto=tcp:toport=8080:toaddr=fd00::1\n\tport=81:proto=tcp:toport=8081:toaddr=[fd00::2]\n",
+			&zone{forwards: []forwardPort{{"80", "tcp", "8080", netip.MustParseAddr("fd00::1")}, {"81", "tcp", "8081", netip.MustParseAddr("fd00::2")}}}, ""},
 		{"not a listing", "success\n", nil, "no masquerade line"},
 		{"bad forward", "public\n  masquerade: no\n  forward-ports: \n\tport=80:proto=tcp:color=red\n", nil, `unknown field "color"`},
 	} {
@@ -151,6 +154,19 @@ func TestZonesShared(t *testing.T) {
 	}
 }
 
+// A step that fails to plan leaves the shared zones as they were: later steps do not
+// count on its changes.
+func TestZonesUntouchedByFailedStep(t *testing.T) {
+	h := Host{Name: "h", Conn: &listingConn{permanent: empty, runtime: empty + "\tnot a rich rule\n"}, Zones: &Zones{}}
+	a := Allowlist{Zone: "public", Allow: allowlist.Allow{Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32")}, Ports: []int{6443}}}
+	if _, err := (firewalld{}).Allow(context.Background(), h, a); err == nil {
+		t.Fatal("a runtime listing with a line that is not a rich rule was accepted")
+	}
+	if z := h.Zones.read[zoneKey{"public", true}]; z == nil || len(z.rich) != 0 {
+		t.Errorf("the permanent configuration after the failed step: %+v", z)
+	}
+}
+
 // TestFirewalldApplyWarnings runs Apply's checked calls through this machine's sh and
 // awk, with stand-ins printing what firewall-cmd 1.3.3 prints (captured on a lab host):
 // a call with several items exits 0 when only some failed, saying so in a warning.
@@ -170,6 +186,9 @@ func TestFirewalldApplyWarnings(t *testing.T) {
 			"exit 1: Warning: ALREADY_ENABLED: rule A\nWarning: INVALID_RULE: unknown element bogus\nsuccess"},
 		{"all items failed", `printf 'Warning: INVALID_RULE: a\nWarning: INVALID_RULE: b\n'; exit 122`, "exit 122: Warning: INVALID_RULE: a"},
 		{"one item failed", `echo 'Error: INVALID_ZONE: nosuch'; exit 112`, "exit 112: Error: INVALID_ZONE: nosuch"},
+		// Output cut short, without its last newline.
+		{"failed mid-line", `printf 'Traceback'; exit 3`, "exit 3: Traceback"},
+		{"a warning mid-line", `printf 'Warning: INVALID_RULE: x'`, "exit 1: Warning: INVALID_RULE: x"},
 	} {
 		os.Remove(after)
 		err := firewalld{}.Apply(context.Background(), Host{Name: "h", Conn: conn}, []string{tc.call, "touch " + after})

@@ -135,9 +135,7 @@ type knownHostsCache struct {
 func (d *Dialer) knownHosts(files []string) (*knownHostsDB, error) {
 	infos := make([]fs.FileInfo, len(files))
 	for i, f := range files {
-		if fi, err := os.Stat(f); err == nil {
-			infos[i] = fi
-		}
+		infos[i] = statOpened(f)
 	}
 	key := strings.Join(files, "\x00")
 	if c := d.khCache[key]; c != nil && sameFiles(c.infos, infos) {
@@ -153,6 +151,21 @@ func (d *Dialer) knownHosts(files []string) (*knownHostsDB, error) {
 	}
 	d.khCache[key] = &knownHostsCache{infos: infos, db: db}
 	return db, nil
+}
+
+// statOpened is what the file name is, through an open handle (nil: none): on NFS an
+// open revalidates the attributes a plain stat may take from a cache for a minute.
+func statOpened(name string) fs.FileInfo {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	return fi
 }
 
 func sameFiles(a, b []fs.FileInfo) bool {

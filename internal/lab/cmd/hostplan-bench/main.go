@@ -59,7 +59,7 @@ func main() {
 	fmt.Fprintf(&report, "hostplan-bench %s, %s, %d CPUs, %d rounds, medians\n\n", time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), rounds)
 	fmt.Fprintf(&report, "plan %s", planDir)
 	if firewalldEvery > 0 {
-		fmt.Fprintf(&report, ", firewalld on one host in %d", firewalldEvery)
+		fmt.Fprintf(&report, ", firewalld on one host in %d (the last of each %d)", firewalldEvery, firewalldEvery)
 	}
 	report.WriteString("\n\n")
 	fmt.Fprintf(&report, "%5s  %8s  %8s %6s  %8s %6s  %8s %6s  %s\n", "N", "floor", "plan", "x", "apply", "x", "replan", "x",
