@@ -42,6 +42,13 @@ func (h Host) rules() *Rules {
 	return h.Rules
 }
 
+func (h Host) zones() *Zones {
+	if h.Zones == nil {
+		return &Zones{}
+	}
+	return h.Zones
+}
+
 // Forward is a port forward: ListenPort of the host to To:ToPort.
 type Forward struct {
 	Name       string // tags the rules, so they can be found again

@@ -23,13 +23,6 @@ func (firewalld) Reads(zone string) []string {
 	return []string{listAll(zone, true), listAll(zone, false)}
 }
 
-func (firewalld) zones(h Host) *Zones {
-	if h.Zones == nil {
-		return &Zones{}
-	}
-	return h.Zones
-}
-
 // Forward adds or removes the forward port, and adds masquerade when asked (it is only
 // ever added: other rules of the zone may need it), in both configurations.
 // firewall-cmd takes one kind of item per call, so these are separate calls.
@@ -60,10 +53,11 @@ func (b firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, er
 }
 
 // read returns both configurations of a zone, permanent first.
-func (b firewalld) read(ctx context.Context, h Host, name string) ([]*zone, error) {
+func (firewalld) read(ctx context.Context, h Host, name string) ([]*zone, error) {
+	zones := h.zones()
 	zs := make([]*zone, len(configs))
 	for i, permanent := range configs {
-		z, err := b.zones(h).get(ctx, h, name, permanent)
+		z, err := zones.get(ctx, h, name, permanent)
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,7 @@ package firewall
 
 // A host's firewalld zones as one run plans them. Each zone's permanent and runtime
 // configuration is read once per host, by the first step that needs it (one
-// `firewall-cmd --list-all` each: a firewall-cmd call is a Python start, about 0.4 s of
+// `firewall-cmd --list-all` each: a firewall-cmd call is a Python start, about 0.25 s of
 // a host's CPU), and each step's planned changes are applied to that copy, so
 // port_forward and allowlist share the reads and a later step plans against what the
 // earlier ones will leave.
