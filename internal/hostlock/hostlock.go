@@ -654,7 +654,10 @@ func (l *Lock) refresh(interval time.Duration) {
 			case <-l.stop:
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), interval)
+				// Half a lease, not an interval: a touch slow on a busy host (the first
+				// opens the file session) still ends, and its lock stays fresh, within
+				// the lease of the touch before it; the ticker drops the ticks it spans.
+				ctx, cancel := context.WithTimeout(context.Background(), l.lease/2)
 				l.touch(ctx, interval)
 				cancel()
 			}
