@@ -20,7 +20,7 @@ func (firewalld) Method() string { return Firewalld }
 func (firewalld) KernelForwarding() bool { return false }
 
 func (firewalld) Reads(zone string) []string {
-	return []string{listAll(zone, true), listAll(zone, false)}
+	return []string{zoneRead(zone)}
 }
 
 // Forward adds or removes the forward port, and adds masquerade when asked (it is only

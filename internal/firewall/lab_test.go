@@ -3,6 +3,8 @@ package firewall
 import (
 	"context"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,13 +23,7 @@ func TestLabFirewalldBatches(t *testing.T) {
 	l := lab.ForTest(t, lab.Options{Hosts: 1})
 	lh := l.Hosts[0]
 	lab.StartFirewalldForTest(t, lh)
-	d := transport.NewDialer(transport.DialerOptions{})
-	t.Cleanup(func() { d.Close() })
-	conn, err := d.Dial(context.Background(), transport.Target{Name: lh.Name, Address: lh.Address, Port: lh.Port,
-		User: "root", IdentityFiles: []string{l.UserKey}, KnownHosts: l.KnownHosts})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialRoot(t, l, lh)
 	fresh := func() Host {
 		return Host{Name: lh.Name, Conn: conn, Facts: &facts.Facts{OSFamily: "linux", Firewalld: true}, Zones: &Zones{}}
 	}
@@ -70,4 +66,70 @@ func TestLabFirewalldBatches(t *testing.T) {
 	if out, _ := lh.Exec(context.Background(), "firewall-cmd --zone=public --query-port=1234/tcp"); strings.TrimSpace(string(out)) != "no" {
 		t.Errorf("the call after the failed one ran: query-port says %q", out)
 	}
+}
+
+// TestLabZoneReadBothWays reads the zones of a real firewalld over D-Bus and, on the
+// same host with busctl out of PATH, with firewall-cmd --list-all: both reads give the
+// same zones (IPv4 and IPv6 forwards, one without an address, masquerade, a rich rule
+// with quotes in it).
+func TestLabZoneReadBothWays(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Options{Hosts: 1})
+	lh := l.Hosts[0]
+	lab.StartFirewalldForTest(t, lh)
+	for _, c := range []string{
+		"firewall-cmd --zone=public --add-forward-port=port=16443:proto=tcp:toport=6443:toaddr=10.0.0.5",
+		"firewall-cmd --zone=public --add-masquerade",
+		`firewall-cmd --zone=public --add-rich-rule='rule family="ipv4" source address="192.0.2.7/32" port port="6443" protocol="tcp" accept'`,
+		"firewall-cmd --permanent --zone=public --add-forward-port='port=80:proto=tcp:toport=8080:toaddr=[fd00::5]'",
+		"firewall-cmd --permanent --zone=public --add-forward-port=port=82:proto=tcp:toport=8082:toaddr=fd00::6",
+		"firewall-cmd --permanent --zone=public --add-forward-port=port=81:proto=udp:toport=8081",
+		"mkdir -p /tmp/nobus && ln -sf \"$(command -v firewall-cmd)\" /tmp/nobus/",
+	} {
+		if out, err := lh.Exec(context.Background(), c); err != nil {
+			t.Fatalf("%s: %v: %s", c, err, out)
+		}
+	}
+	conn := dialRoot(t, l, lh)
+	read := func(prefix, format string) []*zone {
+		t.Helper()
+		res, err := conn.Run(context.Background(), prefix+zoneRead("public"), nil)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("read: %v, %+v", err, res)
+		}
+		out := string(res.Stdout)
+		if !strings.HasPrefix(out, "hostplan-zone permanent "+format+"\n") {
+			t.Fatalf("read %s, want it in format %s", out, format)
+		}
+		perm, run, err := parseZoneRead(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []*zone{perm, run}
+	}
+	bus, listed := read("", "dbus"), read("PATH=/tmp/nobus\n", "list-all")
+	for i, config := range []string{"permanent", "runtime"} {
+		for _, z := range []*zone{bus[i], listed[i]} {
+			slices.SortFunc(z.forwards, func(a, b forwardPort) int { return strings.Compare(a.port, b.port) })
+		}
+		if !reflect.DeepEqual(bus[i], listed[i]) {
+			t.Errorf("%s: over D-Bus %+v, listed %+v", config, bus[i], listed[i])
+		}
+	}
+	if len(bus[0].forwards) != 3 || len(bus[1].forwards) != 1 || !bus[1].masquerade || len(bus[1].rich) != 1 {
+		t.Errorf("read %+v, %+v; want the 3 permanent forwards, and the runtime forward, masquerade and rule", bus[0], bus[1])
+	}
+}
+
+// dialRoot connects to a lab host as root, until the test ends.
+func dialRoot(t *testing.T, l *lab.Lab, lh *lab.Host) transport.Conn {
+	t.Helper()
+	d := transport.NewDialer(transport.DialerOptions{})
+	t.Cleanup(func() { d.Close() })
+	conn, err := d.Dial(context.Background(), transport.Target{Name: lh.Name, Address: lh.Address, Port: lh.Port,
+		User: "root", IdentityFiles: []string{l.UserKey}, KnownHosts: l.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }

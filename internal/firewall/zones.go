@@ -1,11 +1,10 @@
 package firewall
 
-// A host's firewalld zones as one run plans them. Each zone's permanent and runtime
-// configuration is read once per host, by the first step that needs it (one
-// `firewall-cmd --list-all` each: a firewall-cmd call is a Python start, about 0.25 s of
-// a host's CPU), and each step's planned changes are applied to that copy, so
-// port_forward and allowlist share the reads and a later step plans against what the
-// earlier ones will leave.
+// A host's firewalld zones as one run plans them. A zone's permanent and runtime
+// configurations are read once per host, together, by the first step that needs them
+// (over D-Bus where it can: busctl.go), and each step's planned changes are applied to
+// that copy, so port_forward and allowlist share the reads and a later step plans
+// against what the earlier ones will leave.
 
 import (
 	"context"
@@ -51,41 +50,35 @@ func firewallCmd(name string, permanent bool) string {
 	return "firewall-cmd --zone=" + name
 }
 
-// listAll reads one configuration of a zone.
-func listAll(name string, permanent bool) string {
-	return firewallCmd(name, permanent) + " --list-all"
-}
-
 // configs are a zone's two configurations, permanent first: changed in that order, a
 // run cut short leaves the rule for the next boot rather than only until it.
 var configs = []bool{true, false}
 
-// get returns one configuration of a zone, read the first time only.
+// get returns one configuration of a zone; the first call reads both.
 func (zs *Zones) get(ctx context.Context, h Host, name string, permanent bool) (*zone, error) {
-	k := zoneKey{name, permanent}
-	if z, ok := zs.read[k]; ok {
+	if z, ok := zs.read[zoneKey{name, permanent}]; ok {
 		return z, nil
 	}
-	cmd := listAll(name, permanent)
-	res, err := h.Conn.Run(ctx, cmd, nil)
+	res, err := h.Conn.Run(ctx, zoneRead(name), nil)
+	what := "read firewalld zone " + name
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	switch {
 	case res.ExitCode == 127:
 		return nil, fmt.Errorf("firewall-cmd is not installed on %s", h.Name)
 	case res.ExitCode != 0:
-		return nil, res.Failure(cmd)
+		return nil, res.Failure(what)
 	}
-	z, err := parseListAll(string(res.Stdout))
+	perm, run, err := parseZoneRead(string(res.Stdout))
 	if err != nil {
-		return nil, fmt.Errorf("%s on %s: %w", cmd, h.Name, err)
+		return nil, fmt.Errorf("%s on %s: %w", what, h.Name, err)
 	}
 	if zs.read == nil {
 		zs.read = map[zoneKey]*zone{}
 	}
-	zs.read[k] = z
-	return z, nil
+	zs.read[zoneKey{name, true}], zs.read[zoneKey{name, false}] = perm, run
+	return zs.read[zoneKey{name, permanent}], nil
 }
 
 // parseListAll reads the masquerade, forward ports and rich rules of `firewall-cmd

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/netip"
@@ -74,23 +75,22 @@ func TestParseListAll(t *testing.T) {
 	}
 }
 
-// listingConn answers firewall-cmd --list-all with a zone per configuration and counts
-// the calls; any other use panics (nil Conn).
+// listingConn answers the read of zone public with a listing per configuration, in
+// format ("list-all" when empty), and counts the calls; any other use panics (nil Conn).
 type listingConn struct {
 	transport.Conn
-	permanent, runtime string
-	ran                []string
+	permanent, runtime, format string
+	ran                        []string
 }
 
 func (c *listingConn) Run(_ context.Context, cmd string, _ io.Reader) (*transport.Result, error) {
 	c.ran = append(c.ran, cmd)
-	switch cmd {
-	case "firewall-cmd --permanent --zone=public --list-all":
-		return &transport.Result{Stdout: []byte(c.permanent)}, nil
-	case "firewall-cmd --zone=public --list-all":
-		return &transport.Result{Stdout: []byte(c.runtime)}, nil
+	if cmd != zoneRead("public") {
+		return &transport.Result{ExitCode: 2, Stderr: []byte("unexpected")}, nil
 	}
-	return &transport.Result{ExitCode: 2, Stderr: []byte("unexpected")}, nil
+	format := cmp.Or(c.format, "list-all")
+	out := "hostplan-zone permanent " + format + "\n" + c.permanent + "\nhostplan-zone runtime " + format + "\n" + c.runtime
+	return &transport.Result{Stdout: []byte(out)}, nil
 }
 
 // TestZonesShared: an allowlist and a forward on one host plan against one read of each
@@ -123,8 +123,8 @@ func TestZonesShared(t *testing.T) {
 	if !slices.Equal(fc.Commands, want) {
 		t.Errorf("forward:\n%q\nwant\n%q", fc.Commands, want)
 	}
-	if len(conn.ran) != 2 {
-		t.Errorf("read %d times, want once per configuration: %q", len(conn.ran), conn.ran)
+	if len(conn.ran) != 1 {
+		t.Errorf("read %d times, want once: %q", len(conn.ran), conn.ran)
 	}
 	// A second forward needing masquerade plans against the first's: no second add.
 	g := f
@@ -134,8 +134,9 @@ func TestZonesShared(t *testing.T) {
 		t.Errorf("second forward: %q, %v", gc.Commands, err)
 	}
 
-	// On a host that holds them: nothing to do; absent removes them in one call each.
-	done := Host{Name: "h", Conn: &listingConn{permanent: listed, runtime: listed}, Zones: &Zones{}}
+	// On a host that holds them (read over D-Bus): nothing to do; absent removes them in
+	// one call each.
+	done := Host{Name: "h", Conn: &listingConn{permanent: listedBus, runtime: listedBus, format: "dbus"}, Zones: &Zones{}}
 	if c, err := (firewalld{}).Allow(context.Background(), done, a); err != nil || len(c.Commands) != 0 {
 		t.Errorf("allowlist again: %q, %v", c.Commands, err)
 	}

@@ -1,0 +1,85 @@
+package firewall
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// listedBus is the zone of listed as busctl prints firewalld 1.3.3's getZoneSettings2
+// (captured from a lab host, the two rich rules added); emptyBus is the zone of empty.
+const (
+	listedBus = `a{sv} 9 "short" s "Public" "description" s "For use in public areas. You do not trust the other computers on networks to not harm your computer. Only selected incoming connections are accepted." "target" s "default" "services" as 2 "ssh" "dhcpv6-client" "masquerade" b true "icmp_block_inversion" b false "forward" b true "forward_ports" a(ssss) 1 "16443" "tcp" "6443" "10.0.0.5" "rules_str" as 2 "rule family=\"ipv4\" source address=\"1.2.3.4/32\" port port=\"6443\" protocol=\"tcp\" accept" "rule family=\"ipv4\" source address=\"1.2.3.5/32\" port port=\"6443\" protocol=\"tcp\" accept"`
+	emptyBus  = `a{sv} 7 "short" s "Public" "description" s "For use in public areas. You do not trust the other computers on networks to not harm your computer. Only selected incoming connections are accepted." "target" s "default" "services" as 2 "ssh" "dhcpv6-client" "masquerade" b false "icmp_block_inversion" b false "forward" b true`
+)
+
+func TestParseZoneSettings(t *testing.T) {
+	fwd := forwardPort{"16443", "tcp", "6443", netip.MustParseAddr("10.0.0.5")}
+	rule := `rule family="ipv4" source address="1.2.3.4/32" port port="6443" protocol="tcp" accept`
+	for _, tc := range []struct {
+		name, reply string
+		want        *zone
+		err         string
+	}{
+		{"1.3.3 with items", listedBus, &zone{masquerade: true, forwards: []forwardPort{fwd},
+			rich: []string{rule, strings.Replace(rule, "1.2.3.4", "1.2.3.5", 1)}}, ""},
+		{"1.3.3 empty", emptyBus, &zone{}, ""},
+		// The permanent configuration, as getSettings2 gives it: a forward with no address.
+		{"no toaddr", `a{sv} 2 "masquerade" b false "forward_ports" a(ssss) 1 "81" "udp" "8081" ""`,
+			&zone{forwards: []forwardPort{{port: "81", proto: "udp", toPort: "8081"}}}, ""},
+		{"IPv6 target", `a{sv} 1 "forward_ports" a(ssss) 2 "80" "tcp" "8080" "fd00::1" "81" "tcp" "8081" "[fd00::2]"`,
+			&zone{forwards: []forwardPort{{"80", "tcp", "8080", netip.MustParseAddr("fd00::1")}, {"81", "tcp", "8081", netip.MustParseAddr("fd00::2")}}}, ""},
+		// Settings of other types and nesting are read past; cescape's escapes undone.
+		{"other settings", `a{sv} 4 "ingress_priority" i -5 "sources" as 0 "x" a{sas} 1 "k" 2 "v w" "\\\"\101\t" "rules_str" as 1 "rule \"a b\"\012"`,
+			&zone{rich: []string{"rule \"a b\"\n"}}, ""},
+		{"not a dict", `s "RUNNING"`, nil, `reply of type "s"`},
+		{"short", `a{sv} 2 "masquerade" b true`, nil, "reply ends before"},
+		{"long", `a{sv} 1 "masquerade" b true "x"`, nil, "1 unread values"},
+		{"bad bool", `a{sv} 1 "masquerade" b yes`, nil, `boolean "yes"`},
+		{"bad length", `a{sv} many`, nil, "bad length"},
+		{"bad variant", `a{sv} 1 "masquerade" (s "x"`, nil, `variant of type "(s"`},
+		{"wrong type", `a{sv} 1 "masquerade" s "yes"`, nil, `setting "masquerade" of an unexpected type`},
+		{"wrong struct", `a{sv} 1 "forward_ports" a(ss) 1 "80" "tcp"`, nil, "want (port, protocol, to port, to address)"},
+		{"bad address", `a{sv} 1 "forward_ports" a(ssss) 1 "80" "tcp" "8080" "host"`, nil, `forward port to "host"`},
+		{"unterminated", `a{sv} 1 "rules_str" as 1 "rule`, nil, "without its closing quote"},
+		{"bad escape", `a{sv} 1 "rules_str" as 1 "\9x"`, nil, "bad escape"},
+	} {
+		got, err := parseZoneSettings(tc.reply)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %+v, %v; want %+v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseZoneRead(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		err       string
+	}{
+		{"dbus", "hostplan-zone permanent dbus\n" + emptyBus + "\nhostplan-zone runtime dbus\n" + listedBus + "\n", ""},
+		{"list-all", "hostplan-zone permanent list-all\n" + empty + "hostplan-zone runtime list-all\n" + listed, ""},
+		{"runtime first", "hostplan-zone runtime dbus\n" + listedBus + "\nhostplan-zone permanent dbus\n" + emptyBus + "\n", `unexpected section "hostplan-zone runtime dbus"`},
+		{"one", "hostplan-zone permanent dbus\n" + emptyBus + "\n", "1 of the 2 configurations"},
+		{"none", "Error: INVALID_ZONE\n", "0 of the 2 configurations"},
+		{"unknown format", "hostplan-zone permanent xml\n<zone/>\n", `unexpected section "hostplan-zone permanent xml"`},
+		{"bad runtime", "hostplan-zone permanent dbus\n" + emptyBus + "\nhostplan-zone runtime dbus\na{sv} 1\n", "runtime configuration: reply ends"},
+	} {
+		perm, run, err := parseZoneRead(tc.out)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || len(perm.rich) != 0 || len(run.rich) != 2 || !run.masquerade {
+			t.Errorf("%s: %+v, %+v, %v; want the empty zone, then the listed one", tc.name, perm, run, err)
+		}
+	}
+}
