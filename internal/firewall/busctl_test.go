@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"net/netip"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -46,15 +45,7 @@ func TestParseZoneSettings(t *testing.T) {
 		{"bad escape", `a{sv} 1 "rules_str" as 1 "\9x"`, nil, "bad escape"},
 	} {
 		got, err := parseZoneSettings(tc.reply)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: %+v, %v; want %+v", tc.name, got, err, tc.want)
-		}
+		checkZone(t, tc.name, got, err, tc.want, tc.err)
 	}
 }
 

@@ -63,15 +63,21 @@ func TestParseListAll(t *testing.T) {
 		{"bad forward", "public\n  masquerade: no\n  forward-ports: \n\tport=80:proto=tcp:color=red\n", nil, `unknown field "color"`},
 	} {
 		got, err := parseListAll(tc.out)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
-			}
-			continue
+		checkZone(t, tc.name, got, err, tc.want, tc.err)
+	}
+}
+
+// checkZone checks a parsed zone against want, or the error against wantErr.
+func checkZone(t *testing.T, name string, got *zone, err error, want *zone, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: err %v, want %q", name, err, wantErr)
 		}
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: %+v, %v; want %+v", tc.name, got, err, tc.want)
-		}
+		return
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: %+v, %v; want %+v", name, got, err, want)
 	}
 }
 
