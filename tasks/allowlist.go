@@ -92,10 +92,7 @@ func (l *Allowlist) request() firewall.Allowlist {
 
 // Reads implements Prefetcher.
 func (l *Allowlist) Reads(h *Host) []string {
-	if b, _, err := firewall.Select(h.firewallHost(), l.Method); err == nil {
-		return b.Reads(l.Zone)
-	}
-	return nil
+	return firewall.Reads(h.firewallHost(), l.Method, l.Zone)
 }
 
 // Plan implements Resource.

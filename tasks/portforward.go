@@ -106,7 +106,7 @@ func (p *PortForward) Reads(h *Host) []string {
 	if err != nil {
 		return nil
 	}
-	reads := b.Reads(p.Zone)
+	reads := firewall.Reads(h.firewallHost(), p.Method, p.Zone)
 	if b.KernelForwarding() && !p.Absent {
 		reads = append(reads, p.forwarding().Reads(h)...)
 	}

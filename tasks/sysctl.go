@@ -177,6 +177,9 @@ func (s *Sysctl) Reads(*Host) []string {
 	return []string{s.probeCommand()}
 }
 
+// probeCommand reads the runtime value with cat, not the shell's read: dash reads a byte
+// at a time, and the kernel's integer settings read as ended at any offset past 0
+// ("32768\t60999" came back as "3").
 func (s *Sysctl) probeCommand() string {
 	return "cat " + transport.ShellQuote(s.procPath()) + " || exit 3; echo '--- files'; grep -D skip -H -E " +
 		transport.ShellQuote(`^[[:space:]]*-?`+regexp.QuoteMeta(s.Key)+`[[:space:]]*=`) +

@@ -3,8 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +199,45 @@ func TestLabPortForwardFirewalld(t *testing.T) {
 	if reaches(l.Host("h1"), target) {
 		t.Errorf("the forward still works after state = absent")
 	}
+}
+
+// TestLabFirewalldPlanSessions: with method auto, the plan of a forward and an
+// allowlist on a firewalld host reads the zone in the facts' session, guessed before
+// the facts say firewalld runs: one command session in all (sshd logs each one).
+func TestLabFirewalldPlanSessions(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Options{Hosts: 2, SSHDConfig: "LogLevel VERBOSE\n"})
+	inv := filepath.Join(t.TempDir(), "inventory.hcl")
+	if err := l.WriteInventory(inv, "root"); err != nil {
+		t.Fatal(err)
+	}
+	h2 := l.Host("h2")
+	lab.StartFirewalldForTest(t, h2)
+	planDir := writeFiles(t, map[string]string{"main.hcl": forwardPlan("10.0.0.5", "auto", "present") + `
+task "allow" {
+  on = ["h2"]
+  allowlist "security-center" {
+    region = "cn-hangzhou"
+    ports  = [6443]
+  }
+}
+`})
+	before := sessions(t, h2)
+	r := hostplan(t, "plan", "-i", inv, planDir)
+	if r.code != 2 || !strings.Contains(r.stdout, "method firewalld (auto: firewalld is running)") {
+		t.Fatalf("plan:\n%s", r)
+	}
+	if n := sessions(t, h2) - before; n != 1 {
+		t.Errorf("the plan opened %d command sessions on the firewalld host, want 1", n)
+	}
+}
+
+// sessions counts the sessions the host's sshd started (LogLevel VERBOSE).
+func sessions(t *testing.T, h *lab.Host) int {
+	t.Helper()
+	log, err := os.ReadFile(h.LogPath())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return strings.Count(string(log), "Starting session: ")
 }

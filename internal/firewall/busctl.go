@@ -18,9 +18,12 @@ import (
 
 // zoneRead is the shell command that prints both configurations of a zone, permanent
 // first, each after a "hostplan-zone CONFIG FORMAT" line. name is a checked zone name
-// (letters, digits, _ and -: nothing the shell reads).
+// (letters, digits, _ and -: nothing the shell reads). Where firewalld has not run since
+// boot it fails at once, as a read guessed before the facts (Reads) does on hosts
+// without firewalld.
 func zoneRead(name string) string {
-	return `z=` + name + `
+	return `[ -d /run/firewalld ] || { echo "firewalld is not running (no /run/firewalld)" >&2; exit 3; }
+z=` + name + `
 d=org.fedoraproject.FirewallD1 o=/org/fedoraproject/FirewallD1
 if p=$(busctl call $d $o/config $d.config getZoneByName s "$z" 2>/dev/null) && p=${p#o \"} && p=${p%\"} &&
   p=$(busctl call $d "$p" $d.config.zone getSettings2 2>/dev/null) &&

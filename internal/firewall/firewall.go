@@ -115,6 +115,23 @@ type Backend interface {
 	KernelForwarding() bool
 }
 
+// Reads lists the read-only commands a resource with method in zone runs on the host
+// (Backend.Reads). Without facts, methods auto and firewalld list firewalld's read too:
+// the facts may yet say firewalld runs, and its read, guessed in the facts' session,
+// then saves the host a session of its own. Elsewhere it ends at a test of
+// /run/firewalld (or, where firewalld ran since boot and stopped, at firewall-cmd's
+// refusal, as the facts' check does).
+func Reads(h Host, method, zone string) []string {
+	var reads []string
+	if b, _, err := Select(h, method); err == nil {
+		reads = b.Reads(zone)
+	}
+	if h.Facts == nil && (method == Auto || method == Firewalld) {
+		reads = append(reads, firewalld{}.Reads(zone)...)
+	}
+	return reads
+}
+
 // Select picks the backend for a host: on Windows the port proxy (netsh); on Linux
 // firewalld when it runs (rules made behind its back would be lost at its next reload),
 // else iptables, whose saved rules go where the distro's boot scripts restore them

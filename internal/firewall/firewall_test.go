@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,6 +49,33 @@ func TestSelect(t *testing.T) {
 		}
 		if b.KernelForwarding() != (tc.want == IPTables) {
 			t.Errorf("%s: KernelForwarding = %v", tc.want, b.KernelForwarding())
+		}
+	}
+}
+
+func TestReads(t *testing.T) {
+	debian := &facts.Facts{OSFamily: "linux", DistroFamily: "debian"}
+	running := &facts.Facts{OSFamily: "linux", DistroFamily: "rhel", Firewalld: true}
+	windows := &facts.Facts{OSFamily: "windows", DistroFamily: "windows"}
+	zone := zoneRead("public")
+	for _, tc := range []struct {
+		facts  *facts.Facts
+		method string
+		want   []string
+	}{
+		{debian, Auto, []string{saveCommand}},
+		{running, Auto, []string{zone}},
+		{running, IPTables, []string{saveCommand}},
+		{windows, Auto, nil},
+		{debian, Firewalld, nil},
+		// Before the facts: what either backend may read.
+		{nil, Auto, []string{saveCommand, zone}},
+		{nil, Firewalld, []string{zone}},
+		{nil, IPTables, []string{saveCommand}},
+		{nil, Netsh, nil},
+	} {
+		if got := Reads(Host{Name: "h1", Facts: tc.facts}, tc.method, "public"); !slices.Equal(got, tc.want) {
+			t.Errorf("%s on %+v: %q, want %q", tc.method, tc.facts, got, tc.want)
 		}
 	}
 }
