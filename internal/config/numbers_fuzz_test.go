@@ -91,7 +91,7 @@ func FuzzNumberFunctions(f *testing.F) {
 		f.Add(uint8(7), s, "16")
 		f.Add(uint8(9), s, "1")
 	}
-	fns := funcTable{dir: "/nonexistent"}.pure()
+	fns := newFuncTable("/nonexistent", nil).pure()
 	f.Fuzz(func(t *testing.T, which uint8, text, num string) {
 		n, err := cty.ParseNumberVal(num)
 		if err != nil || !ctynum.InRange(n.AsBigFloat()) {
@@ -124,7 +124,7 @@ func FuzzExpression(f *testing.F) {
 	} {
 		f.Add(e, "1.7e308", "1e100000000")
 	}
-	fns := funcTable{dir: "/nonexistent"}.pure()
+	fns := newFuncTable("/nonexistent", nil).pure()
 	f.Fuzz(func(t *testing.T, src, num, text string) {
 		n, err := cty.ParseNumberVal(num)
 		if err != nil || !ctynum.InRange(n.AsBigFloat()) {
