@@ -41,10 +41,11 @@ func listAll(name string, permanent bool) string {
 }
 
 // parseZoneRead reads zoneRead's output: the permanent configuration, then the runtime.
+// A section starts at a line of its own (a rich rule's log prefix may say anything).
 func parseZoneRead(out string) (permanent, runtime *zone, err error) {
 	const mark = "hostplan-zone "
 	var zs []*zone
-	for i, part := range strings.Split(out, mark)[1:] {
+	for i, part := range strings.Split("\n"+out, "\n"+mark)[1:] {
 		head, body, _ := strings.Cut(part, "\n")
 		config, format, _ := strings.Cut(head, " ")
 		if want := []string{"permanent", "runtime"}; i >= len(want) || config != want[i] {

@@ -60,6 +60,8 @@ func TestParseZoneRead(t *testing.T) {
 		{"one", "hostplan-zone permanent dbus\n" + emptyBus + "\n", "1 of the 2 configurations"},
 		{"none", "Error: INVALID_ZONE\n", "0 of the 2 configurations"},
 		{"unknown format", "hostplan-zone permanent xml\n<zone/>\n", `unexpected section "hostplan-zone permanent xml"`},
+		{"a mark inside a rule", "hostplan-zone permanent list-all\n" + empty + "hostplan-zone runtime list-all\n" +
+			strings.Replace(listed, " accept\n", ` log prefix="hostplan-zone runtime dbus" accept`+"\n", 1), ""},
 		{"bad runtime", "hostplan-zone permanent dbus\n" + emptyBus + "\nhostplan-zone runtime dbus\na{sv} 1\n", "runtime configuration: reply ends"},
 	} {
 		perm, run, err := parseZoneRead(tc.out)
