@@ -52,6 +52,12 @@ func main() {
 	flag.IntVar(&firewalldEvery, "firewalld-every", 0, "one lab host in this many runs firewalld in the N measurements (0: none)")
 	flag.StringVar(&profileDir, "cpuprofile", "", "write hostplan's CPU profiles of each N's plan and apply (last round) to this directory")
 	flag.Parse()
+	// hostplan reports a profile it cannot write on its stderr, which the bench does not show.
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o700); err != nil {
+			fail(err)
+		}
+	}
 	if why := lab.Unavailable(); why != "" {
 		fail(fmt.Errorf("lab hosts cannot run here: %s", why))
 	}
