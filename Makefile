@@ -62,7 +62,7 @@ FUZZ_TARGETS := \
 	./internal/kubeyaml:FuzzEditStaticPod ./internal/kubeyaml:FuzzEditClusterConfiguration \
 	./internal/netsh:FuzzParseShowV4ToV4 ./internal/netsh:FuzzParseShowRule \
 	./internal/auditpolicy:FuzzValidate ./internal/auditpolicy:FuzzParseVersion \
-	./internal/allowlist:FuzzDiffIPTables \
+	./internal/allowlist:FuzzDiffIPTables ./internal/firewall:FuzzZoneSettings \
 	./internal/sshsig:FuzzParseSignature ./internal/sshsig:FuzzParseAllowedSigners
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

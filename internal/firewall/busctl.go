@@ -185,8 +185,9 @@ func (r *busReader) value(sig string) (any, error) {
 		}
 		return fields, nil
 	case 'v':
+		// D-Bus caps a signature at 255 bytes; the cap also bounds this recursion.
 		inner := r.next()
-		if n, ok := typeLen(inner); !ok || n != len(inner) {
+		if n, ok := typeLen(inner); !ok || n != len(inner) || n > 255 {
 			return nil, fmt.Errorf("variant of type %q", inner)
 		}
 		return r.value(inner)

@@ -38,6 +38,7 @@ func TestParseZoneSettings(t *testing.T) {
 		{"bad bool", `a{sv} 1 "masquerade" b yes`, nil, `boolean "yes"`},
 		{"bad length", `a{sv} many`, nil, "bad length"},
 		{"bad variant", `a{sv} 1 "masquerade" (s "x"`, nil, `variant of type "(s"`},
+		{"long variant", `a{sv} 1 "x" ` + strings.Repeat("a", 256) + `s 0`, nil, "variant of type"},
 		{"wrong type", `a{sv} 1 "masquerade" s "yes"`, nil, `setting "masquerade" of an unexpected type`},
 		{"wrong struct", `a{sv} 1 "forward_ports" a(ss) 1 "80" "tcp"`, nil, "want (port, protocol, to port, to address)"},
 		{"bad address", `a{sv} 1 "forward_ports" a(ssss) 1 "80" "tcp" "8080" "host"`, nil, `forward port to "host"`},
@@ -75,4 +76,17 @@ func TestParseZoneRead(t *testing.T) {
 			t.Errorf("%s: %+v, %+v, %v; want the empty zone, then the listed one", tc.name, perm, run, err)
 		}
 	}
+}
+
+// FuzzZoneSettings: any reply is read or refused, never a panic (the output comes from
+// the host).
+func FuzzZoneSettings(f *testing.F) {
+	for _, seed := range []string{listedBus, emptyBus, `a{sv} 1 "x" a{sas} 1 "k" 2 "v w" "\\\"\101"`, `a{sv} 1 "x" v s "y"`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, reply string) {
+		if z, err := parseZoneSettings(reply); (z == nil) == (err == nil) {
+			t.Fatalf("%q: zone %+v and error %v", reply, z, err)
+		}
+	})
 }
