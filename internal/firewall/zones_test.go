@@ -40,16 +40,22 @@ const listed = `public (active)
 // empty is the same zone before any of it, as --permanent lists it.
 const empty = "public\n  target: default\n  services: dhcpv6-client ssh\n  masquerade: no\n  forward-ports: \n  source-ports: \n  rich rules: \n"
 
-func TestParseListAll(t *testing.T) {
-	fwd := forwardPort{"16443", "tcp", "6443", netip.MustParseAddr("10.0.0.5")}
+// listedZone is the zone of listed (and listedBus): a forward, masquerade, two rules.
+func listedZone() *zone {
 	rule := `rule family="ipv4" source address="1.2.3.4/32" port port="6443" protocol="tcp" accept`
+	return &zone{masquerade: true, forwards: []forwardPort{{"16443", "tcp", "6443", netip.MustParseAddr("10.0.0.5")}},
+		rich: []string{rule, strings.Replace(rule, "1.2.3.4", "1.2.3.5", 1)}}
+}
+
+func TestParseListAll(t *testing.T) {
+	want := listedZone()
+	fwd, rule := want.forwards[0], want.rich[0]
 	for _, tc := range []struct {
 		name, out string
 		want      *zone
 		err       string
 	}{
-		{"1.3.3 with items", listed, &zone{masquerade: true, forwards: []forwardPort{fwd},
-			rich: []string{rule, strings.Replace(rule, "1.2.3.4", "1.2.3.5", 1)}}, ""},
+		{"1.3.3 with items", listed, want, ""},
 		{"1.3.3 empty", empty, &zone{}, ""},
 		// Older firewalld prints the first item after the key.
 		{"first item after the key", "public\n  masquerade: no\n  forward-ports: port=16443:proto=tcp:toport=6443:toaddr=10.0.0.5\n" +
