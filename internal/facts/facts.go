@@ -62,7 +62,7 @@ printf 'hostname=%s\n' "$h"
 printf 'id=%s\n' "$(id 2>/dev/null)"
 if [ -d /run/systemd/system ]; then echo systemd=1; fi
 if [ -d /run/firewalld ] && command -v firewall-cmd >/dev/null 2>&1; then
-  s=$(busctl get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 state 2>/dev/null) || s=$(firewall-cmd --state 2>/dev/null)
+  s=$(busctl --auto-start=no -- get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 state 2>/dev/null) || s=$(firewall-cmd --state 2>/dev/null)
   case $s in 's "RUNNING"' | running) echo firewalld=1 ;; esac
 fi
 m=/etc/kubernetes/manifests/kube-apiserver.yaml

@@ -18,17 +18,18 @@ import (
 
 // zoneRead is the shell command that prints both configurations of a zone, permanent
 // first, each after a "hostplan-zone CONFIG FORMAT" line. name is a checked zone name
-// (letters, digits, _ and -: nothing the shell reads). Where firewalld has not run since
-// boot it fails at once, as a read guessed before the facts (Reads) does on hosts
-// without firewalld.
+// (letters, digits, _ and -: nothing the shell reads; "--" keeps busctl from reading a
+// leading "-" as an option). Where firewalld has not run since boot it fails at once,
+// as a read guessed before the facts (Reads) does on hosts without firewalld. A plan
+// starts nothing: busctl must not have the bus start firewalld for a call.
 func zoneRead(name string) string {
 	return `[ -d /run/firewalld ] || { echo "firewalld is not running (no /run/firewalld)" >&2; exit 3; }
 z=` + name + `
 d=org.fedoraproject.FirewallD1 o=/org/fedoraproject/FirewallD1
-if p=$(busctl call $d $o/config $d.config getZoneByName s "$z" 2>/dev/null) && p=${p#o \"} && p=${p%\"} &&
-  p=$(busctl call $d "$p" $d.config.zone getSettings2 2>/dev/null) &&
-  r=$(busctl call $d $o $d.zone getZoneSettings2 s "$z" 2>/dev/null); then
-  printf 'hostplan-zone permanent dbus\n%s\nhostplan-zone runtime dbus\n%s\n' "$p" "$r"
+call() { busctl --auto-start=no -- call $d "$@" 2>/dev/null; }
+if zp=$(call $o/config $d.config getZoneByName s "$z") && zp=${zp#o \"} && zp=${zp%\"} &&
+  perm=$(call "$zp" $d.config.zone getSettings2) && run=$(call $o $d.zone getZoneSettings2 s "$z"); then
+  printf 'hostplan-zone permanent dbus\n%s\nhostplan-zone runtime dbus\n%s\n' "$perm" "$run"
   exit 0
 fi
 echo 'hostplan-zone permanent list-all'; ` + listAll(name, true) + ` || exit
@@ -81,7 +82,7 @@ func parseZoneSettings(reply string) (*zone, error) {
 	if sig := r.next(); sig != "a{sv}" {
 		return nil, fmt.Errorf("reply of type %q, want a{sv}", sig)
 	}
-	v, err := r.value("a{sv}")
+	v, err := r.value("a{sv}", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -89,55 +90,85 @@ func parseZoneSettings(reply string) (*zone, error) {
 		return nil, fmt.Errorf("%d unread values after the settings", len(r.toks)-r.i)
 	}
 	z := &zone{}
+	masquerade := false
 	for _, e := range v.([]any) {
 		kv := e.([]any)
-		if err := z.setting(kv[0].(string), kv[1]); err != nil {
+		key := kv[0].(string)
+		masquerade = masquerade || key == "masquerade"
+		if err := z.setting(key, kv[1]); err != nil {
 			return nil, err
 		}
+	}
+	if !masquerade { // firewalld always sends it; --list-all's reader asks for its line too
+		return nil, fmt.Errorf("no masquerade setting in the reply")
 	}
 	return z, nil
 }
 
 // setting takes one of the settings hostplan manages; the others are not its business.
 func (z *zone) setting(key string, v any) error {
-	var ok bool
+	bad := fmt.Errorf("setting %q of an unexpected type", key)
 	switch key {
 	case "masquerade":
-		z.masquerade, ok = v.(bool)
+		b, ok := v.(bool)
+		if !ok {
+			return bad
+		}
+		z.masquerade = b
 	case "forward_ports":
-		for _, item := range listOf(v, &ok) {
-			f, isStruct := item.([]any)
-			if !isStruct || len(f) != 4 {
+		items, ok := v.([]any)
+		if !ok {
+			return bad
+		}
+		for _, item := range items {
+			f, ok := strings4(item)
+			if !ok {
 				return fmt.Errorf("forward_ports item %v, want (port, protocol, to port, to address)", item)
 			}
-			p := forwardPort{port: fmt.Sprint(f[0]), proto: fmt.Sprint(f[1]), toPort: fmt.Sprint(f[2])}
-			if a := fmt.Sprint(f[3]); a != "" {
-				addr, err := netip.ParseAddr(strings.Trim(a, "[]"))
+			p := forwardPort{port: f[0], proto: f[1], toPort: f[2]}
+			if f[3] != "" {
+				addr, err := netip.ParseAddr(strings.Trim(f[3], "[]"))
 				if err != nil {
-					return fmt.Errorf("forward port to %q: %w", a, err)
+					return fmt.Errorf("forward port to %q: %w", f[3], err)
 				}
 				p.toAddr = addr
 			}
 			z.forwards = append(z.forwards, p)
 		}
 	case "rules_str":
-		for _, r := range listOf(v, &ok) {
-			z.rich = append(z.rich, fmt.Sprint(r))
+		items, ok := v.([]any)
+		if !ok {
+			return bad
 		}
-	default:
-		return nil
-	}
-	if !ok {
-		return fmt.Errorf("setting %q of an unexpected type", key)
+		for _, item := range items {
+			r, ok := item.(string)
+			if !ok {
+				return bad
+			}
+			z.rich = append(z.rich, r)
+		}
 	}
 	return nil
 }
 
-func listOf(v any, ok *bool) []any {
-	l, isList := v.([]any)
-	*ok = isList
-	return l
+// strings4 is a struct of four strings (a forward port).
+func strings4(v any) ([4]string, bool) {
+	var out [4]string
+	fields, ok := v.([]any)
+	if !ok || len(fields) != len(out) {
+		return out, false
+	}
+	for i, f := range fields {
+		if out[i], ok = f.(string); !ok {
+			return out, false
+		}
+	}
+	return out, true
 }
+
+// maxDepth is D-Bus's limit on nesting (32 arrays and 32 structs deep), and the most a
+// reply may take of this reader's stack.
+const maxDepth = 64
 
 // busReader reads busctl's values by their signature.
 type busReader struct {
@@ -153,21 +184,27 @@ func (r *busReader) next() string {
 	return r.toks[r.i-1]
 }
 
-// value reads one value of the single complete type sig: a string for strings and
-// numbers, a bool, or a []any for arrays, structs and dict entries (key, value).
-func (r *busReader) value(sig string) (any, error) {
-	if r.i >= len(r.toks) {
+// value reads one value of sig, a checked single complete type, depth levels down: a
+// string for strings and numbers, a bool, or a []any for arrays, structs and dict
+// entries (key, value).
+func (r *busReader) value(sig string, depth int) (any, error) {
+	switch {
+	case depth > maxDepth:
+		return nil, fmt.Errorf("values nested over %d deep", maxDepth)
+	case r.i >= len(r.toks):
 		return nil, fmt.Errorf("reply ends before a value of type %q", sig)
 	}
 	switch sig[0] {
 	case 'a':
+		// Every item takes a token at least (no empty structs): a length beyond the
+		// tokens left is a lie, not an allocation to make.
 		n, err := strconv.Atoi(r.next())
-		if err != nil || n < 0 || n > len(r.toks) {
+		if err != nil || n < 0 || n > len(r.toks)-r.i {
 			return nil, fmt.Errorf("array of type %q: bad length", sig)
 		}
 		items := make([]any, 0, n)
 		for range n {
-			v, err := r.value(sig[1:])
+			v, err := r.value(sig[1:], depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -176,21 +213,21 @@ func (r *busReader) value(sig string) (any, error) {
 		return items, nil
 	case '(', '{':
 		var fields []any
-		for _, t := range memberTypes(sig[1 : len(sig)-1]) {
-			v, err := r.value(t)
+		for rest := sig[1 : len(sig)-1]; rest != ""; {
+			n, _ := oneType(rest, 0) // sig was checked
+			v, err := r.value(rest[:n], depth+1)
 			if err != nil {
 				return nil, err
 			}
-			fields = append(fields, v)
+			fields, rest = append(fields, v), rest[n:]
 		}
 		return fields, nil
 	case 'v':
-		// D-Bus caps a signature at 255 bytes; the cap also bounds this recursion.
 		inner := r.next()
-		if n, ok := typeLen(inner); !ok || n != len(inner) || n > 255 {
-			return nil, fmt.Errorf("variant of type %q", inner)
+		if err := checkSignature(inner); err != nil {
+			return nil, fmt.Errorf("variant: %w", err)
 		}
-		return r.value(inner)
+		return r.value(inner, depth+1)
 	case 'b':
 		switch t := r.next(); t {
 		case "true", "false":
@@ -202,35 +239,60 @@ func (r *busReader) value(sig string) (any, error) {
 	return r.next(), nil
 }
 
-// memberTypes splits a signature into its complete types.
-func memberTypes(sig string) []string {
-	var out []string
-	for sig != "" {
-		n, _ := typeLen(sig)
-		out = append(out, sig[:n])
-		sig = sig[n:]
+// checkSignature accepts a single complete D-Bus type of at most 255 bytes.
+func checkSignature(sig string) error {
+	n, err := oneType(sig, 0)
+	switch {
+	case err != nil:
+		return fmt.Errorf("signature %.40q: %w", sig, err)
+	case n != len(sig) || n > 255:
+		return fmt.Errorf("signature %.40q is not one type", sig)
 	}
-	return out
+	return nil
 }
 
-// typeLen is the length of the complete type sig starts with; false if sig ends
-// before the type does.
-func typeLen(sig string) (int, bool) {
-	depth := 0
-	for i := 0; i < len(sig); i++ {
-		switch sig[i] {
-		case 'a':
-			continue
-		case '(', '{':
-			depth++
-		case ')', '}':
-			depth--
+// oneType returns the length of the complete type sig starts with: a basic type or a
+// variant, an array of a complete type, a struct of one or more, or a dict entry of a
+// basic key and one value.
+func oneType(sig string, depth int) (int, error) {
+	const basic = "ybnqiuxtdhsog"
+	switch {
+	case depth > maxDepth:
+		return 0, fmt.Errorf("nested over %d deep", maxDepth)
+	case sig == "":
+		return 0, fmt.Errorf("incomplete")
+	case strings.IndexByte(basic+"v", sig[0]) >= 0:
+		return 1, nil
+	case sig[0] == 'a':
+		n, err := oneType(sig[1:], depth+1)
+		return n + 1, err
+	case sig[0] == '(':
+		i := 1
+		for i < len(sig) && sig[i] != ')' {
+			n, err := oneType(sig[i:], depth+1)
+			if err != nil {
+				return 0, err
+			}
+			i += n
 		}
-		if depth <= 0 {
-			return i + 1, depth == 0
+		if i == 1 || i == len(sig) {
+			return 0, fmt.Errorf("empty or unclosed struct")
 		}
+		return i + 1, nil
+	case sig[0] == '{':
+		if len(sig) < 2 || strings.IndexByte(basic, sig[1]) < 0 {
+			return 0, fmt.Errorf("dict entry without a basic key")
+		}
+		n, err := oneType(sig[2:], depth+1)
+		if err != nil {
+			return 0, err
+		}
+		if 2+n >= len(sig) || sig[2+n] != '}' {
+			return 0, fmt.Errorf("dict entry not of one key and one value")
+		}
+		return n + 3, nil
 	}
-	return len(sig), false
+	return 0, fmt.Errorf("unknown type %q", sig[0])
 }
 
 // busctlTokens splits busctl's line into words and unescaped quoted strings.
@@ -273,14 +335,14 @@ func unescapeC(s string) (string, int, error) {
 			continue
 		}
 		if i+3 > len(s) {
-			return "", 0, fmt.Errorf("bad escape in %q", s)
+			return "", 0, fmt.Errorf("bad escape in %.40q", s)
 		}
 		o, err := strconv.ParseUint(s[i:i+3], 8, 8)
 		if err != nil {
-			return "", 0, fmt.Errorf("bad escape in %q", s)
+			return "", 0, fmt.Errorf("bad escape in %.40q", s)
 		}
 		b.WriteByte(byte(o))
 		i += 2
 	}
-	return "", 0, fmt.Errorf("string without its closing quote: %q", s)
+	return "", 0, fmt.Errorf("string without its closing quote: %.40q", s)
 }

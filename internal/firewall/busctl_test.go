@@ -24,21 +24,31 @@ func TestParseZoneSettings(t *testing.T) {
 		// The permanent configuration, as getSettings2 gives it: a forward with no address.
 		{"no toaddr", `a{sv} 2 "masquerade" b false "forward_ports" a(ssss) 1 "81" "udp" "8081" ""`,
 			&zone{forwards: []forwardPort{{port: "81", proto: "udp", toPort: "8081"}}}, ""},
-		{"IPv6 target", `a{sv} 1 "forward_ports" a(ssss) 2 "80" "tcp" "8080" "fd00::1" "81" "tcp" "8081" "[fd00::2]"`,
+		{"IPv6 target", `a{sv} 2 "masquerade" b false "forward_ports" a(ssss) 2 "80" "tcp" "8080" "fd00::1" "81" "tcp" "8081" "[fd00::2]"`,
 			&zone{forwards: []forwardPort{{"80", "tcp", "8080", netip.MustParseAddr("fd00::1")}, {"81", "tcp", "8081", netip.MustParseAddr("fd00::2")}}}, ""},
 		// Settings of other types and nesting are read past; cescape's escapes undone.
-		{"other settings", `a{sv} 4 "ingress_priority" i -5 "sources" as 0 "x" a{sas} 1 "k" 2 "v w" "\\\"\101\t" "rules_str" as 1 "rule \"a b\"\012"`,
+		{"other settings", `a{sv} 5 "masquerade" b false "ingress_priority" i -5 "sources" as 0 "x" a{sas} 1 "k" 2 "v w" "\\\"\101\t" "rules_str" as 1 "rule \"a b\"\012"`,
 			&zone{rich: []string{"rule \"a b\"\n"}}, ""},
 		{"not a dict", `s "RUNNING"`, nil, `reply of type "s"`},
 		{"short", `a{sv} 2 "masquerade" b true`, nil, "reply ends before"},
 		{"long", `a{sv} 1 "masquerade" b true "x"`, nil, "1 unread values"},
 		{"bad bool", `a{sv} 1 "masquerade" b yes`, nil, `boolean "yes"`},
 		{"bad length", `a{sv} many`, nil, "bad length"},
-		{"bad variant", `a{sv} 1 "masquerade" (s "x"`, nil, `variant of type "(s"`},
-		{"long variant", `a{sv} 1 "x" ` + strings.Repeat("a", 256) + `s 0`, nil, "variant of type"},
+		{"no masquerade", `a{sv} 1 "rules_str" as 0`, nil, "no masquerade setting"},
+		{"bad variant", `a{sv} 1 "masquerade" (s "x"`, nil, `variant: signature "(s": empty or unclosed struct`},
+		{"array of nothing", `a{sv} 1 "x" (a) 1 00`, nil, "variant: signature"},
+		{"empty struct", `a{sv} 1 "x" aa() 2 9 9`, nil, "empty or unclosed struct"},
+		{"dict entry of three", `a{sv} 1 "x" a{sss} 0`, nil, "not of one key and one value"},
+		{"dict entry with a struct key", `a{sv} 1 "x" a{(s)s} 0`, nil, "without a basic key"},
+		{"deep arrays", `a{sv} 1 "x" ` + strings.Repeat("a", 100) + `s 0`, nil, "nested over 64 deep"},
+		{"long signature", `a{sv} 1 "x" ` + strings.Repeat("(", 60) + "s" + strings.Repeat("s", 200) + strings.Repeat(")", 60) + ` 0`, nil, "variant: signature"},
+		{"deep variants", `a{sv} 1 "x" ` + strings.Repeat("v ", 100) + `s "y"`, nil, "nested over 64 deep"},
+		{"array longer than the reply", `a{sv} 1 "x" as 1000000 "a"`, nil, "bad length"},
+		{"rule not a string", `a{sv} 2 "masquerade" b false "rules_str" av 1 b true`, nil, `setting "rules_str" of an unexpected type`},
+		{"port not a string", `a{sv} 2 "masquerade" b false "forward_ports" av 1 (sssb) "80" "tcp" "8080" true`, nil, "want (port, protocol, to port, to address)"},
 		{"wrong type", `a{sv} 1 "masquerade" s "yes"`, nil, `setting "masquerade" of an unexpected type`},
-		{"wrong struct", `a{sv} 1 "forward_ports" a(ss) 1 "80" "tcp"`, nil, "want (port, protocol, to port, to address)"},
-		{"bad address", `a{sv} 1 "forward_ports" a(ssss) 1 "80" "tcp" "8080" "host"`, nil, `forward port to "host"`},
+		{"wrong struct", `a{sv} 2 "masquerade" b false "forward_ports" a(ss) 1 "80" "tcp"`, nil, "want (port, protocol, to port, to address)"},
+		{"bad address", `a{sv} 2 "masquerade" b false "forward_ports" a(ssss) 1 "80" "tcp" "8080" "host"`, nil, `forward port to "host"`},
 		{"unterminated", `a{sv} 1 "rules_str" as 1 "rule`, nil, "without its closing quote"},
 		{"bad escape", `a{sv} 1 "rules_str" as 1 "\9x"`, nil, "bad escape"},
 	} {
@@ -60,7 +70,7 @@ func TestParseZoneRead(t *testing.T) {
 		{"unknown format", "hostplan-zone permanent xml\n<zone/>\n", `unexpected section "hostplan-zone permanent xml"`},
 		{"a mark inside a rule", "hostplan-zone permanent list-all\n" + empty + "hostplan-zone runtime list-all\n" +
 			strings.Replace(listed, " accept\n", ` log prefix="hostplan-zone runtime dbus" accept`+"\n", 1), ""},
-		{"bad runtime", "hostplan-zone permanent dbus\n" + emptyBus + "\nhostplan-zone runtime dbus\na{sv} 1\n", "runtime configuration: reply ends"},
+		{"bad runtime", "hostplan-zone permanent dbus\n" + emptyBus + "\nhostplan-zone runtime dbus\na{sv} 1\n", "runtime configuration: array of type \"a{sv}\": bad length"},
 	} {
 		perm, run, err := parseZoneRead(tc.out)
 		if tc.err != "" {
@@ -78,7 +88,8 @@ func TestParseZoneRead(t *testing.T) {
 // FuzzZoneSettings: any reply is read or refused, never a panic (the output comes from
 // the host).
 func FuzzZoneSettings(f *testing.F) {
-	for _, seed := range []string{listedBus, emptyBus, `a{sv} 1 "x" a{sas} 1 "k" 2 "v w" "\\\"\101"`, `a{sv} 1 "x" v s "y"`} {
+	for _, seed := range []string{listedBus, emptyBus, `a{sv} 1 "x" a{sas} 1 "k" 2 "v w" "\\\"\101"`, `a{sv} 1 "x" v s "y"`,
+		`a{sv} 1 0 (a) 1 00`, `a{sv} 1 "x" aa() 2 9 9`} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, reply string) {

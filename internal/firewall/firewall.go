@@ -155,7 +155,7 @@ func Select(h Host, method string) (Backend, string, error) {
 	case method == Netsh:
 		return nil, "", fmt.Errorf("method \"netsh\" needs a Windows host; %s runs %s", h.Name, h.Facts.OSFamily)
 	case method == Firewalld && !h.Facts.Firewalld:
-		return nil, "", fmt.Errorf("method \"firewalld\", but firewalld is not running on %s (firewall-cmd --state); start it or use method = \"iptables\"", h.Name)
+		return nil, "", fmt.Errorf("method \"firewalld\", but firewalld is not running on %s (its D-Bus state, or firewall-cmd --state); start it or use method = \"iptables\"", h.Name)
 	case method == Firewalld:
 		return firewalld{}, "method firewalld (as set)", nil
 	case method == IPTables:
