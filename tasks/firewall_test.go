@@ -68,3 +68,32 @@ func TestFirewallApplyRunsThePlannedCommands(t *testing.T) {
 		}
 	}
 }
+
+// Before the facts, port_forward and allowlist guess firewalld's zone read for methods
+// auto and firewalld (it runs in the facts' session), and with auto also the iptables
+// backend's read (and port_forward the forwarding sysctl's).
+func TestFirewallReadsBeforeFacts(t *testing.T) {
+	zoneRead := func(r string) bool { return strings.Contains(r, "getZoneSettings2") }
+	for _, method := range []string{"auto", "firewalld"} {
+		forward := build(t, "port_forward", "api", map[string]cty.Value{"method": cty.StringVal(method),
+			"listen_port": cty.NumberIntVal(8443), "to_address": cty.StringVal("10.0.0.5"), "to_port": cty.NumberIntVal(6443)})
+		allow := build(t, "allowlist", "sc", map[string]cty.Value{"method": cty.StringVal(method),
+			"region": cty.StringVal("cn-hangzhou"), "ports": cty.ListVal([]cty.Value{cty.NumberIntVal(6443)})})
+		for _, r := range []Resource{forward, allow} {
+			reads := r.(Prefetcher).Reads(&Host{Name: "h1"})
+			if !slices.ContainsFunc(reads, zoneRead) {
+				t.Errorf("%s with method %s: reads %q, without firewalld's zone read", r.Type(), method, reads)
+			}
+			want := 1
+			switch {
+			case method == "auto" && r == forward:
+				want = 3 // iptables-save and the sysctl's read too
+			case method == "auto":
+				want = 2 // iptables-save too
+			}
+			if len(reads) != want {
+				t.Errorf("%s with method %s: %d reads, want %d: %q", r.Type(), method, len(reads), want, reads)
+			}
+		}
+	}
+}

@@ -102,12 +102,8 @@ func (p *PortForward) forwarding() *Sysctl {
 
 // Reads implements Prefetcher: the backend's, and the forwarding sysctl's.
 func (p *PortForward) Reads(h *Host) []string {
-	b, _, err := firewall.Select(h.firewallHost(), p.Method)
-	if err != nil {
-		return nil
-	}
 	reads := firewall.Reads(h.firewallHost(), p.Method, p.Zone)
-	if b.KernelForwarding() && !p.Absent {
+	if b, _, err := firewall.Select(h.firewallHost(), p.Method); err == nil && b.KernelForwarding() && !p.Absent {
 		reads = append(reads, p.forwarding().Reads(h)...)
 	}
 	return reads

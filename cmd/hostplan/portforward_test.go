@@ -203,7 +203,7 @@ func TestLabPortForwardFirewalld(t *testing.T) {
 
 // TestLabFirewalldPlanSessions: with method auto, the plan of a forward and an
 // allowlist on a firewalld host reads the zone in the facts' session, guessed before
-// the facts say firewalld runs: one command session in all (sshd logs each one).
+// the facts say firewalld runs: one session in all (no file is read, so no SFTP).
 func TestLabFirewalldPlanSessions(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 2, SSHDConfig: "LogLevel VERBOSE\n"})
@@ -232,7 +232,8 @@ task "allow" {
 	}
 }
 
-// sessions counts the sessions the host's sshd started (LogLevel VERBOSE).
+// sessions counts the sessions the host's sshd started, of any kind (LogLevel VERBOSE):
+// an SFTP session counts too.
 func sessions(t *testing.T, h *lab.Host) int {
 	t.Helper()
 	log, err := os.ReadFile(h.LogPath())
