@@ -28,7 +28,7 @@ type Plan struct {
 
 	vars   map[string]cty.Value
 	locals []*hcl.Attribute // in dependency order
-	funcs  funcTable
+	funcs  *funcTable
 }
 
 // Task is a named list of resources for a set of hosts.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -26,42 +27,35 @@ import (
 type funcMap = map[string]function.Function
 
 // funcTable builds the functions of the plan language; file paths are relative to dir,
-// and files are read through src so a saved plan replays what they held.
+// and files are read through src so a saved plan replays what they held. Its function
+// maps are built once: a plan evaluates a context per host, and building some 60
+// wrapped functions for each was 3% of hostplan's CPU in a 200-host plan.
 type funcTable struct {
-	dir   string
-	src   Source
-	built *builtFuncs // shared by the table's copies
+	dir                  string
+	src                  Source
+	once                 sync.Once
+	pureFuncs, planFuncs funcMap
 }
 
-// builtFuncs are a table's function maps, built once and only read after: a plan
-// evaluates a context per host, and building some 60 wrapped functions for each was 3%
-// of hostplan's CPU in a 200-host plan.
-type builtFuncs struct {
-	once       sync.Once
-	pure, eval funcMap
-}
+func newFuncTable(dir string, src Source) *funcTable { return &funcTable{dir: dir, src: src} }
 
-func newFuncTable(dir string, src Source) funcTable {
-	return funcTable{dir: dir, src: src, built: &builtFuncs{}}
-}
-
-// evalFuncs are the plan's functions; pure, those of a template: all but templatefile.
-// Callers must not change the maps.
-func (t funcTable) evalFuncs() funcMap {
+// evalFuncs are the plan's functions; pure, those of a template (all but
+// templatefile). Each call gets a map of its own: copying is cheap, building is not.
+func (t *funcTable) evalFuncs() funcMap {
 	t.build()
-	return t.built.eval
+	return maps.Clone(t.planFuncs)
 }
 
-func (t funcTable) pure() funcMap {
+func (t *funcTable) pure() funcMap {
 	t.build()
-	return t.built.pure
+	return maps.Clone(t.pureFuncs)
 }
 
-func (t funcTable) build() {
-	t.built.once.Do(func() {
-		t.built.pure = t.makePure()
-		t.built.eval = t.makePure()
-		t.built.eval["templatefile"] = hideSensitiveErrors("templatefile", boundNumbers("templatefile", t.templateFileFunc()))
+func (t *funcTable) build() {
+	t.once.Do(func() {
+		t.pureFuncs = t.makePure()
+		t.planFuncs = t.makePure()
+		t.planFuncs["templatefile"] = hideSensitiveErrors("templatefile", boundNumbers("templatefile", t.templateFileFunc()))
 	})
 }
 
@@ -273,7 +267,7 @@ func longestJSONNumber(s string) int {
 }
 
 // pure are the functions a template may call too (templatefile may not recurse).
-func (t funcTable) makePure() funcMap {
+func (t *funcTable) makePure() funcMap {
 	fns := funcMap{
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
 		"coalesce": stdlib.CoalesceFunc, "compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc,
@@ -335,14 +329,14 @@ func stringFunc(f func(string) (string, error)) function.Function {
 	})
 }
 
-func (t funcTable) path(p string) string {
+func (t *funcTable) path(p string) string {
 	if filepath.IsAbs(p) {
 		return p
 	}
 	return filepath.Join(t.dir, p)
 }
 
-func (t funcTable) fileFunc() function.Function {
+func (t *funcTable) fileFunc() function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "path", Type: cty.String, AllowMarked: true}},
 		Type:   function.StaticReturnType(cty.String),
@@ -365,7 +359,7 @@ func (t funcTable) fileFunc() function.Function {
 	})
 }
 
-func (t funcTable) templateFileFunc() function.Function {
+func (t *funcTable) templateFileFunc() function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{
 			{Name: "path", Type: cty.String, AllowMarked: true},
@@ -387,7 +381,7 @@ func (t funcTable) templateFileFunc() function.Function {
 // RenderTemplate renders an HCL template file (${...} and %{...} syntax) with vars, an
 // object or map whose keys become the template's variables. Sensitive vars keep their
 // mark on the result. A private path (a sensitive one) is read with ReadPrivate.
-func (t funcTable) RenderTemplate(path string, vars cty.Value, private bool) (cty.Value, error) {
+func (t *funcTable) RenderTemplate(path string, vars cty.Value, private bool) (cty.Value, error) {
 	read := orOS(t.src).ReadFile
 	if private {
 		read = orOS(t.src).ReadPrivate

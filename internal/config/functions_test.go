@@ -1,13 +1,13 @@
 package config
 
 import (
-	"reflect"
 	"sync"
 	"testing"
 )
 
-// The function maps are built once per table and shared by its copies and goroutines
-// (per-host evaluations run at once); templatefile is a plan function, not a template's.
+// The functions are built once per table and shared by its users (per-host evaluations
+// run at once), each given a map of its own; templatefile is a plan function, not a
+// template's.
 func TestFuncTableBuiltOnce(t *testing.T) {
 	table := newFuncTable(t.TempDir(), nil)
 	maps := make([]funcMap, 8)
@@ -16,17 +16,20 @@ func TestFuncTableBuiltOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			copied := table
-			maps[i] = copied.evalFuncs()
+			maps[i] = table.evalFuncs()
 		}()
 	}
 	wg.Wait()
 	for _, m := range maps[1:] {
-		if reflect.ValueOf(m).Pointer() != reflect.ValueOf(maps[0]).Pointer() {
-			t.Fatal("evalFuncs built its map again")
+		if m["upper"] != maps[0]["upper"] || m["templatefile"] != maps[0]["templatefile"] {
+			t.Fatal("evalFuncs built its functions again")
 		}
 	}
-	if _, ok := maps[0]["templatefile"]; !ok {
+	delete(maps[0], "upper")
+	if _, ok := table.evalFuncs()["upper"]; !ok {
+		t.Error("a caller's change of its map reached the table")
+	}
+	if _, ok := maps[1]["templatefile"]; !ok {
 		t.Error("no templatefile among the plan's functions")
 	}
 	if _, ok := table.pure()["templatefile"]; ok {
