@@ -654,15 +654,25 @@ func (l *Lock) refresh(interval time.Duration) {
 			case <-l.stop:
 				return
 			case <-t.C:
-				// Half a lease, not an interval: a touch slow on a busy host (the first
-				// opens the file session) still ends, and its lock stays fresh, within
-				// the lease of the touch before it; the ticker drops the ticks it spans.
-				ctx, cancel := context.WithTimeout(context.Background(), l.lease/2)
+				ctx, cancel := context.WithDeadline(context.Background(), l.touchDeadline(interval))
 				l.touch(ctx, interval)
 				cancel()
 			}
 		}
 	}()
+}
+
+// touchDeadline is when a touch starting now gives up. A touch may take longer than an
+// interval (the first opens the file session, slow on a busy host), but gives up three
+// quarters of a lease after the last good one: a touch that fails turns the refreshes
+// to commands, and that retry, which the ticker starts at once, still has a quarter
+// lease before the lock looks stale to another apply. Past that, a late touch (of a
+// lock still ours) gets an interval.
+func (l *Lock) touchDeadline(interval time.Duration) time.Time {
+	if d := l.touched.Add(l.lease * 3 / 4); time.Until(d) > 0 {
+		return d
+	}
+	return time.Now().Add(interval)
 }
 
 // touch refreshes the lock once. It costs no SSH session where it can: it sets the

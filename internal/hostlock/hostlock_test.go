@@ -467,3 +467,25 @@ func TestAcquireThen(t *testing.T) {
 		t.Error("then ran for an Acquire that did not get the lock")
 	}
 }
+
+// A touch may run past an interval, up to three quarters of a lease after the last good
+// one; past that, a late touch gets an interval.
+func TestTouchDeadline(t *testing.T) {
+	const lease, interval = 2 * time.Second, 500 * time.Millisecond
+	now := time.Now()
+	for _, tc := range []struct {
+		sinceTouched time.Duration
+		want         time.Duration // from now
+	}{
+		{interval, lease*3/4 - interval},
+		{lease / 2, lease / 4},
+		{lease, interval},
+		{10 * lease, interval},
+	} {
+		l := &Lock{lease: lease, touched: now.Add(-tc.sinceTouched)}
+		got := time.Until(l.touchDeadline(interval))
+		if d := got - tc.want; d < -100*time.Millisecond || d > 100*time.Millisecond {
+			t.Errorf("%v after the last touch: deadline in %v, want %v", tc.sinceTouched, got, tc.want)
+		}
+	}
+}
