@@ -26,8 +26,8 @@ func (firewalld) Reads(zone string) []string {
 // Forward adds or removes the forward port, and adds masquerade when asked (it is only
 // ever added: other rules of the zone may need it), in both configurations.
 // firewall-cmd takes one kind of item per call, so these are separate calls.
-func (b firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, error) {
-	zs, err := b.read(ctx, h, f.Zone)
+func (firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, error) {
+	zs, err := h.zones().get(ctx, h, f.Zone)
 	if err != nil {
 		return nil, err
 	}
@@ -52,27 +52,13 @@ func (b firewalld) Forward(ctx context.Context, h Host, f Forward) (*Changes, er
 	return c, nil
 }
 
-// read returns both configurations of a zone, permanent first.
-func (firewalld) read(ctx context.Context, h Host, name string) ([]*zone, error) {
-	zones := h.zones()
-	zs := make([]*zone, len(configs))
-	for i, permanent := range configs {
-		z, err := zones.get(ctx, h, name, permanent)
-		if err != nil {
-			return nil, err
-		}
-		zs[i] = z
-	}
-	return zs, nil
-}
-
 func forwardSpec(f Forward) string {
 	return fmt.Sprintf("port=%d:proto=%s:toaddr=%s:toport=%d", f.ListenPort, f.Protocol, f.To, f.ToPort)
 }
 
 // Allow adds the missing rich rules, or removes ours, in one call per configuration.
-func (b firewalld) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
-	zs, err := b.read(ctx, h, a.Zone)
+func (firewalld) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, error) {
+	zs, err := h.zones().get(ctx, h, a.Zone)
 	if err != nil {
 		return nil, err
 	}

@@ -17,12 +17,7 @@ import (
 // Zones are a host's firewalld zones during planning. The zero value is ready; one per
 // host per run, used by one step at a time.
 type Zones struct {
-	read map[zoneKey]*zone
-}
-
-type zoneKey struct {
-	name      string
-	permanent bool
+	read map[string][]*zone // by zone name: its configurations, in configs' order
 }
 
 // zone is what hostplan manages of one configuration of a zone.
@@ -54,9 +49,9 @@ func firewallCmd(name string, permanent bool) string {
 // run cut short leaves the rule for the next boot rather than only until it.
 var configs = []bool{true, false}
 
-// get returns one configuration of a zone; the first call reads both.
-func (zs *Zones) get(ctx context.Context, h Host, name string, permanent bool) (*zone, error) {
-	if z, ok := zs.read[zoneKey{name, permanent}]; ok {
+// get returns a zone's configurations in configs' order, read the first time only.
+func (zs *Zones) get(ctx context.Context, h Host, name string) ([]*zone, error) {
+	if z, ok := zs.read[name]; ok {
 		return z, nil
 	}
 	res, err := h.Conn.Run(ctx, zoneRead(name), nil)
@@ -75,10 +70,10 @@ func (zs *Zones) get(ctx context.Context, h Host, name string, permanent bool) (
 		return nil, fmt.Errorf("%s on %s: %w", what, h.Name, err)
 	}
 	if zs.read == nil {
-		zs.read = map[zoneKey]*zone{}
+		zs.read = map[string][]*zone{}
 	}
-	zs.read[zoneKey{name, true}], zs.read[zoneKey{name, false}] = perm, run
-	return zs.read[zoneKey{name, permanent}], nil
+	zs.read[name] = []*zone{perm, run}
+	return zs.read[name], nil
 }
 
 // parseListAll reads the masquerade, forward ports and rich rules of `firewall-cmd
