@@ -103,6 +103,12 @@ func fuzzInventory(t *testing.T, name string, src []byte) {
 			}
 		}
 		c, err := inv.Resolve(h, fuzzResolveOpts)
+		if err != nil && strings.Contains(err.Error(), "ProxyJump loop: ") {
+			// A host whose bastion chain comes back to it (defaults { bastion = "b" }
+			// and a host b) loads, and is refused when resolved, naming the loop,
+			// before anything connects.
+			continue
+		}
 		if err != nil {
 			t.Fatalf("host %q does not resolve: %v", h.Name, err)
 		}
