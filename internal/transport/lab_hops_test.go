@@ -37,6 +37,8 @@ func startHostSSHD(t *testing.T, l *lab.Lab, h *lab.Host, name string, listen ..
 	}
 	hostExec(t, h, cmd)
 	t.Cleanup(func() { h.Exec(context.Background(), "kill $(cat "+pid+")") })
+	// sshd writes its pid file once it listens; a dial before that was refused (CI).
+	hostExec(t, h, "i=0; until [ -s "+pid+" ]; do i=$((i+1)); [ $i -le 100 ] || exit 1; sleep 0.1; done")
 	return log
 }
 
