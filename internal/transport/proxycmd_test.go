@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,22 +30,38 @@ func proxyTarget(t *testing.T, command string) Target {
 // no longer exists, and fails the test otherwise.
 func pidGone(t *testing.T, file string) {
 	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if gone, what := procGone(t, file); gone {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s still exists after the dial returned", what)
+		}
+	}
+}
+
+// procGone reports whether the ProxyCommand that writes its pid to file is gone. On a
+// busy machine it may be killed before it wrote its pid: it is then the sh whose
+// command line names file. Its pid is written before it stops naming file (exec), so a
+// look at the processes followed by one at the file misses neither stage.
+func procGone(t *testing.T, file string) (bool, string) {
+	t.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, c := range cmdlines {
+		if b, err := os.ReadFile(c); err == nil && bytes.Contains(b, []byte(file)) {
+			return false, "the ProxyCommand " + filepath.Dir(c) + ", before it wrote its pid,"
+		}
+	}
 	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("the ProxyCommand wrote no pid: %v", err)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, ""
+	} else if err != nil {
+		t.Fatal(err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ProxyCommand process %d still exists after the dial returned", pid)
-		}
-	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH), fmt.Sprintf("ProxyCommand process %d", pid)
 }
 
 // A ProxyCommand that fails is reported with its status and its stderr, at once: it is
