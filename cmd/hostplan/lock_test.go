@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +167,39 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLabApplySessions: an apply of file changes on a fresh host gathers the facts,
+// makes the lock directory, takes the lock and reads the host in one command session,
+// and changes it (and releases the lock) in one file session; an apply with nothing to
+// change costs the same two. Each session is an sshd fork and a login shell.
+func TestLabApplySessions(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Options{Hosts: 1, SSHDConfig: "LogLevel VERBOSE\n"})
+	inv := filepath.Join(t.TempDir(), "inventory.hcl")
+	if err := l.WriteInventory(inv, "root"); err != nil {
+		t.Fatal(err)
+	}
+	h := l.Host("h1")
+	remote(t, h, "rm -rf /run/hostplan /etc/hostplan-sessions")
+	dir := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  directory "/etc/hostplan-sessions" {}
+  file "/etc/hostplan-sessions/a" { content = "a\n" }
+}`})
+	for i, want := range []string{"2 changed", "no changes"} {
+		before := sessions(t, h)
+		r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir)
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Fatalf("apply %d:\n%s", i+1, r)
+		}
+		if n := sessions(t, h) - before; n != 2 {
+			t.Errorf("apply %d (%s) opened %d sessions on the host, want 2", i+1, want, n)
+		}
+	}
+	if got := remote(t, h, "stat -c '%a %F' /run/hostplan; ls -A /run/hostplan"); got != "700 directory" {
+		t.Errorf("lock directory after the applies: %q", got)
 	}
 }

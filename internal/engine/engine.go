@@ -88,13 +88,17 @@ type Engine struct {
 type hostState struct {
 	conn  transport.Conn
 	facts *facts.Facts
-	// looked is the lock's first look, taken with the facts when the run locks hosts.
-	looked *transport.Section
-	// early answers the reads guessed before the facts (guessed), run with them on a
-	// run that takes no lock; both nil once planning took them.
-	early   transport.Conn
-	guessed []string
-	lock    *hostlock.Lock
+	// first is the lock's first look and try, run with the facts when the run locks
+	// hosts; nil once lockAndRead took it.
+	first *hostlock.First
+	// early answers the reads guessed before the facts (guessed), run with them: in
+	// the facts' session on a run that takes no lock, else once the first try took the
+	// lock (firstReads are then the sections they ran in). All nil once planning took
+	// them.
+	early      transport.Conn
+	guessed    []string
+	firstReads *transport.Sections
+	lock       *hostlock.Lock
 }
 
 // New checks the plan against the hosts of this run (targets, after --limit) and
@@ -294,14 +298,7 @@ func (e *Engine) connect(ctx context.Context, t *Target, guessed []string) (*hos
 // host whose lock cannot be had is dropped from the run.
 func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, reads []string) (transport.Conn, error) {
 	if e.opts.Lock == nil || hs.facts.Windows() || hs.lock != nil {
-		conn, guessed := hs.conn, []string(nil)
-		if hs.early != nil {
-			conn, guessed = hs.early, hs.guessed
-			hs.early, hs.guessed = nil, nil
-		}
-		rctx, cancel := e.stepContext(ctx)
-		defer cancel()
-		return transport.Prefetch(rctx, conn, without(reads, guessed)), nil
+		return e.readRest(ctx, hs, hs.conn, reads), nil
 	}
 	e.progress(name, "locking", 0, 0)
 	var then string
@@ -309,7 +306,9 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 	if len(reads) > 0 {
 		then = s.Script()
 	}
-	lock, err := hostlock.AcquireLooked(ctx, hs.conn, name, e.opts.Lock.Holder, e.opts.Lock.Options, hs.looked, then)
+	first := hs.first
+	hs.first = nil
+	lock, err := hostlock.AcquireLooked(ctx, hs.conn, name, e.opts.Lock.Holder, e.opts.Lock.Options, first, then)
 	if err != nil {
 		e.mu.Lock()
 		delete(e.hosts, name)
@@ -318,17 +317,40 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 		return nil, err
 	}
 	hs.lock = lock
+	if lock.First {
+		// The first try ran the guessed reads once it held the lock.
+		conn := hs.conn
+		if hs.firstReads != nil {
+			conn = transport.PrefetchSections(conn, hs.firstReads, lock.ThenOutput())
+		}
+		return e.readRest(ctx, hs, conn, reads), nil
+	}
+	hs.early, hs.guessed = nil, nil
 	if then == "" {
 		return hs.conn, nil
 	}
 	return transport.PrefetchSections(hs.conn, s, lock.ThenOutput()), nil
 }
 
-// gather gathers the host's facts, in one session with what else only reads and is
-// known before them: the lock's first look when the run locks hosts, else the reads
-// guessed for the host's steps (a wrong guess costs only its output). A session costs
-// an sshd fork and the login shell on the host, a large part of a plan's cost on a busy
-// bastion.
+// readRest runs the reads not guessed before the facts in one session, and returns
+// conn answering them and the guessed ones (whose answers conn, or hs.early on a run
+// that takes no lock, holds).
+func (e *Engine) readRest(ctx context.Context, hs *hostState, conn transport.Conn, reads []string) transport.Conn {
+	guessed := hs.guessed
+	if hs.early != nil {
+		conn = hs.early
+	}
+	hs.early, hs.guessed, hs.firstReads = nil, nil, nil
+	rctx, cancel := e.stepContext(ctx)
+	defer cancel()
+	return transport.Prefetch(rctx, conn, without(reads, guessed))
+}
+
+// gather gathers the host's facts, in one session with what else is known before
+// them: the guessed reads of the host's steps (a wrong guess costs only its output),
+// and when the run locks hosts, the lock's first look and try, the guessed reads
+// running once it holds the lock. A session costs an sshd fork and the login shell on
+// the host, a large part of a plan's cost on a busy bastion.
 func (e *Engine) gather(ctx context.Context, conn transport.Conn, guessed []string) (*hostState, error) {
 	hs := &hostState{conn: conn}
 	if conn.Shell() == transport.ShellCmd || e.opts.Lock == nil && len(guessed) == 0 {
@@ -338,8 +360,18 @@ func (e *Engine) gather(ctx context.Context, conn transport.Conn, guessed []stri
 	}
 	extra := guessed
 	if e.opts.Lock != nil {
-		extra = []string{hostlock.LookCommand(e.opts.Lock.Options)}
+		var then string
+		if len(guessed) > 0 {
+			hs.firstReads = transport.NewSections(guessed)
+			then = hs.firstReads.Script()
+		}
+		first, err := hostlock.NewFirst(e.opts.Lock.Options, e.opts.Lock.Holder, then)
+		if err != nil {
+			return nil, err
+		}
+		hs.first, extra = first, []string{first.Command}
 	}
+	start := time.Now()
 	got, stderr, err := transport.RunSections(ctx, conn, append([]string{facts.Script}, extra...))
 	if err != nil {
 		return nil, fmt.Errorf("gather facts: %w", err)
@@ -348,10 +380,11 @@ func (e *Engine) gather(ctx context.Context, conn transport.Conn, guessed []stri
 		return nil, fmt.Errorf("gather facts: exit %d: %s", got[0].Code, strings.TrimSpace(stderr))
 	}
 	hs.facts = facts.Parse([]byte(got[0].Out))
-	if e.opts.Lock != nil {
-		hs.looked = &got[1]
+	hs.guessed = guessed
+	if hs.first != nil {
+		hs.first.Out, hs.first.Start = got[1], start
 	} else {
-		hs.early, hs.guessed = transport.WithResults(conn, guessed, got[1:]), guessed
+		hs.early = transport.WithResults(conn, guessed, got[1:])
 	}
 	return hs, nil
 }

@@ -192,11 +192,7 @@ func (e *Engine) taskTargetsInOrder(task *config.Task) []*Target {
 func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 	hp := &HostPlan{Host: t.Host.Name}
 	guess := e.guessResources(t)
-	var guessed []string
-	if e.opts.Lock == nil {
-		guessed = reads(&tasks.Host{Name: t.Host.Name}, guess)
-	}
-	hs, err := e.connect(ctx, t, guessed)
+	hs, err := e.connect(ctx, t, reads(&tasks.Host{Name: t.Host.Name}, guess))
 	if err != nil {
 		hp.Err = err
 		e.progress(t.Host.Name, "failed", 0, 0)

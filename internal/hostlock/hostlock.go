@@ -141,6 +141,8 @@ type Lock struct {
 	content string
 	// TookOver is set when a stale lock was replaced, naming its holder.
 	TookOver *Holder
+	// First is set when First's try took the lock.
+	First bool
 	// then is AcquireLooked's command, thenOut what it printed.
 	then, thenOut string
 
@@ -167,20 +169,76 @@ func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holde
 	return AcquireLooked(ctx, conn, host, holder, o, nil, "")
 }
 
-// LookCommand is Acquire's first step on the host, which only reads, for a caller
-// that runs it in one session with other reads (transport.RunSections) and passes its
-// result to AcquireLooked: one SSH session less per host.
-func LookCommand(o Options) string {
-	o.defaults()
-	return lookScript(o.Path)
+// First is Acquire's first step on the host, for a caller that runs Command in one
+// session with other reads (transport.RunSections), sets Out and Start, and passes it
+// to AcquireLooked: a first apply on a host then costs one session for its facts, its
+// lock and its reads, not four (look, make the directory, look again, try). Command
+// looks at the lock as Acquire does, and only where that look passes check's rules
+// (the same rules, in shell: firstGate) it makes the directory when missing and tries
+// the lock once, running then once it holds it. Whatever else it finds (a lock held, a
+// busy directory, an unsafe one) is left for AcquireLooked, which looks again.
+type First struct {
+	Command string
+	// Out is what Command printed, and Start when the session that ran it started.
+	Out   transport.Section
+	Start time.Time
+
+	content string // the lock Command makes
 }
 
-// AcquireLooked is Acquire with LookCommand's result in hand (nil: look now). A look
-// that failed is done again, for its error. then, when not empty, is a read-only
+// NewFirst prepares the first step of an Acquire for holder.
+func NewFirst(o Options, holder Holder, then string) (*First, error) {
+	o.defaults()
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(holder)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lock{content: string(b), then: then}
+	wait := min(max(o.Wait, minGuardWait), maxGuardWait)
+	cmd := lookBody(o.Path) + "\necho " + firstMarker + "\n" + firstGate + "\n" + guardedBody(wait, l.tryBody(nil))
+	return &First{Command: cmd, content: l.content}, nil
+}
+
+// firstMarker ends the look in First's output; the try's output follows it.
+const firstMarker = "hostplan-lock-try"
+
+// firstGate is check in shell, on the look's variables: uid, the lock directory d
+// and its stat line (if any), and the stat lines s of every directory above it, which
+// must number n. Where any rule fails, or a line is not what stat prints, it prints
+// "skipped" and ends the command before anything is made or tried. A missing lock
+// directory is made (0700) and checked as the lock's directory; l is set to the lock.
+const firstGate = `skip() { echo skipped; exit 0; }
+hexok() { case $1 in ''|*[!0-9a-f]*) return 1 ;; esac; }
+okp() { hexok "$2" && m=$((0x$2)) && [ $((m & 61440)) = 16384 ] && { [ "$1" = 0 ] || [ "$1" = "$uid" ]; } && [ $((m & 18)) = 0 ]; }
+okd() { hexok "$2" && m=$((0x$2)) && [ $((m & 61440)) = 16384 ] && [ "$1" = "$uid" ] && [ $((m & 63)) = 0 ]; }
+a=0 dl=
+while read -r u f x; do
+  [ -n "$u$f$x" ] || continue
+  if [ "$x" = "$d" ]; then dl="$u $f"; else okp "$u" "$f" || skip; a=$((a + 1)); fi
+done <<hostplan-stat-lines
+$s
+hostplan-stat-lines
+[ "$a" = "$n" ] || skip
+if [ -z "$dl" ]; then
+  mkdir -m 0700 -- "$d" 2>/dev/null
+  dl=$(stat -c '%u %f' -- "$d" 2>/dev/null) || skip
+fi
+okd $dl || skip
+l=$d/${p##*/}`
+
+// AcquireLooked is Acquire with its First step done (nil: look now), for the same
+// holder and options. When
+// its try took the lock, AcquireLooked checks the look it took it on and returns at
+// once, with Lock.First set; otherwise it goes on as Acquire from that look (a look
+// that failed is done again, for its error). then, when not empty, is a read-only
 // command run in the session that takes the lock, right after it did and outside the
 // lock directory's flock, for a caller that reads the host once it holds the lock: one
-// SSH session less per host. Its standard output is Lock.ThenOutput.
-func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options, looked *transport.Section, then string) (*Lock, error) {
+// SSH session less per host. Its standard output is Lock.ThenOutput: First's then
+// when Lock.First is set, else this one.
+func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options, first *First, then string) (*Lock, error) {
 	o.defaults()
 	if err := o.check(); err != nil {
 		return nil, err
@@ -194,8 +252,19 @@ func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder
 	}
 	deadline := time.Now().Add(o.Wait)
 	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), then: then, stop: make(chan struct{})}
-	if looked != nil && looked.Code != 0 {
-		looked = nil
+	var looked *transport.Section
+	if first != nil && first.content != l.content {
+		return nil, fmt.Errorf("lock %s: the first step was made for another holder", host)
+	}
+	if first != nil && first.Out.Code == 0 {
+		look, tried, _ := strings.Cut(first.Out.Out, firstMarker+"\n")
+		looked = &transport.Section{Out: look}
+		if line, rest, _ := strings.Cut(tried, "\n"); line == "acquired" {
+			if err := l.tookFirst(ctx, look, rest, first.Start); err != nil {
+				return nil, err
+			}
+			return l.held(holder, o), nil
+		}
 	}
 	if err := l.locate(ctx, o.Path, looked); err != nil {
 		return nil, err
@@ -203,10 +272,36 @@ func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder
 	if err := l.wait(ctx, o, deadline); err != nil {
 		return nil, err
 	}
+	return l.held(holder, o), nil
+}
+
+// tookFirst takes over the lock First's try made, once the look it made it on
+// passes check here too (firstGate is check in shell; were they ever to disagree, the
+// lock is removed again and check's error returned).
+func (l *Lock) tookFirst(ctx context.Context, look, thenOut string, start time.Time) error {
+	loc, err := parseLook(look)
+	if err != nil {
+		return fmt.Errorf("lock on %s: %w", l.host, err)
+	}
+	l.uid, l.path, l.dir = loc.uid, loc.path, path.Dir(loc.path)
+	if uerr := loc.check(); uerr != nil {
+		uerr.Host = l.host
+		if err := l.ifOurs(ctx, maxGuardWait, "rm -f"); err != nil {
+			return errors.Join(uerr, fmt.Errorf("remove the lock taken before this check: %w", err))
+		}
+		return uerr
+	}
+	l.First = true
+	l.made, l.touched, l.thenOut = start, start, thenOut
+	return nil
+}
+
+// held starts the refreshes of a lock just taken.
+func (l *Lock) held(holder Holder, o Options) *Lock {
 	trackRun(holder.Run, 1)
 	l.lease = o.Lease
 	l.refresh(o.Lease / 4)
-	return l, nil
+	return l
 }
 
 // wait tries until it holds the lock or the deadline passes, pausing o.Poll between
@@ -320,6 +415,13 @@ func (l *Lock) look(ctx context.Context, want string) (located, error) {
 
 // lookScript is look's command for the lock path want ("": the default).
 func lookScript(want string) string {
+	return lookBody(want) + "\nexit 0"
+}
+
+// lookBody prints what look reports, leaving in shell variables what First.Command
+// goes on with: uid, the wanted path p, the lock's directory d, the stat lines s of d
+// and of the directories above it, and their number n (d not counted).
+func lookBody(want string) string {
 	return fmt.Sprintf(`uid=; { while read -r k r e x; do [ "$k" = Uid: ] && { uid=$e; break; }; done </proc/$$/status; } 2>/dev/null
 [ -n "$uid" ] || uid=$(id -u) || exit 3
 p=%[1]s
@@ -338,8 +440,9 @@ echo "$d/${p##*/}"
 set -- "$d"
 x=$top
 while :; do set -- "$x" "$@"; [ "$x" = / ] && break; x=${x%%/*}; x=${x:-/}; done
-stat -c '%%u %%f %%n' -- "$@" 2>/dev/null
-exit 0`, transport.ShellQuote(want), DefaultPath, userLock)
+n=$(($# - 1))
+s=$(stat -c '%%u %%f %%n' -- "$@" 2>/dev/null)
+[ -z "$s" ] || printf '%%s\n' "$s"`, transport.ShellQuote(want), DefaultPath, userLock)
 }
 
 // parseLook reads look's output.
@@ -479,6 +582,30 @@ type tryState struct {
 // applies that found the same stale lock only one takes it over.
 func (l *Lock) try(ctx context.Context, replace *string, deadline time.Time) (tryState, error) {
 	wait := min(max(time.Until(deadline), minGuardWait), maxGuardWait)
+	start := time.Now()
+	bound := wait
+	if l.then != "" {
+		bound += thenTimeout
+	}
+	out, err := l.run(ctx, l.guarded(wait, l.tryBody(replace)), bound)
+	if err != nil {
+		return tryState{}, fmt.Errorf("lock %s on %s: %w", l.path, l.host, err)
+	}
+	first, rest, _ := strings.Cut(out, "\n")
+	switch {
+	case first == "acquired" || first == "acquired stale":
+		l.made, l.touched, l.thenOut = start, start, rest
+		return tryState{acquired: true, replaced: first == "acquired stale"}, nil
+	case first == "busy":
+		return tryState{}, nil
+	case strings.HasPrefix(first, "found "):
+		return l.found(first, rest)
+	}
+	return tryState{}, fmt.Errorf("lock %s on %s: unexpected output %q", l.path, l.host, out)
+}
+
+// tryBody is try's command, run under the flock (guardedBody).
+func (l *Lock) tryBody(replace *string) string {
 	takeover, r := "no", ""
 	if replace != nil {
 		takeover, r = "yes", *replace
@@ -486,8 +613,7 @@ func (l *Lock) try(ctx context.Context, replace *string, deadline time.Time) (tr
 	// Under the flock no other try is between its mktemp and rm: a temp file seen here
 	// was left by a try that was killed there. (rm runs only then: a process per try
 	// costs every host of a run.)
-	start := time.Now()
-	script := l.guarded(wait, fmt.Sprintf(`for t in "$d"/.hostplan-tmp.??????; do [ -e "$t" ] && rm -f -- "$t"; done
+	return fmt.Sprintf(`for t in "$d"/.hostplan-tmp.??????; do [ -e "$t" ] && rm -f -- "$t"; done
 took=
 if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; took=' stale'; fi
 if s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
@@ -503,26 +629,7 @@ if printf '%%s\n' %[2]s > "$t" && ln -- "$t" "$l"; then
   exit 0
 fi
 rm -f -- "$t"
-exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover, l.thenCommand()))
-	bound := wait
-	if l.then != "" {
-		bound += thenTimeout
-	}
-	out, err := l.run(ctx, script, bound)
-	if err != nil {
-		return tryState{}, fmt.Errorf("lock %s on %s: %w", l.path, l.host, err)
-	}
-	first, rest, _ := strings.Cut(out, "\n")
-	switch {
-	case first == "acquired" || first == "acquired stale":
-		l.made, l.touched, l.thenOut = start, start, rest
-		return tryState{acquired: true, replaced: first == "acquired stale"}, nil
-	case first == "busy":
-		return tryState{}, nil
-	case strings.HasPrefix(first, "found "):
-		return l.found(first, rest)
-	}
-	return tryState{}, fmt.Errorf("lock %s on %s: unexpected output %q", l.path, l.host, out)
+exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover, l.thenCommand())
 }
 
 // thenCommand is then in a subshell of its own, whose exit does not end the try.
@@ -564,10 +671,14 @@ func (l *Lock) found(first, rest string) (tryState, error) {
 // guarded wraps body in the lock directory's flock, waited for at most wait. The body
 // sees the directory as $d and the lock as $l. A flock that times out prints "busy".
 func (l *Lock) guarded(wait time.Duration, body string) string {
-	return fmt.Sprintf(`d=%[1]s l=%[2]s
-exec 9<"$d" || exit 3
-flock -w %[3]s 9 || { r=$?; [ "$r" = 1 ] && { echo busy; exit 0; }; echo "flock failed (exit $r): host locks need flock(1), from util-linux" >&2; exit 3; }
-%[4]s`, transport.ShellQuote(l.dir), transport.ShellQuote(l.path), strconv.FormatFloat(wait.Seconds(), 'f', 1, 64), body)
+	return fmt.Sprintf("d=%s l=%s\n", transport.ShellQuote(l.dir), transport.ShellQuote(l.path)) + guardedBody(wait, body)
+}
+
+// guardedBody is guarded for a script that set $d and $l itself.
+func guardedBody(wait time.Duration, body string) string {
+	return fmt.Sprintf(`exec 9<"$d" || exit 3
+flock -w %[1]s 9 || { r=$?; [ "$r" = 1 ] && { echo busy; exit 0; }; echo "flock failed (exit $r): host locks need flock(1), from util-linux" >&2; exit 3; }
+%[2]s`, strconv.FormatFloat(wait.Seconds(), 'f', 1, 64), body)
 }
 
 // run runs a lock command, bounded by commandTimeout on top of wait (the flock wait

@@ -3,9 +3,13 @@ package hostlock
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,42 +330,55 @@ func TestBadPaths(t *testing.T) {
 	}
 }
 
-// The rules for the directories, checked on stat lines as the host prints them
-// (uid, st_mode in hex, name).
+// dirCase is a lock directory and the directories above it, as stat lines the host
+// prints them (uid, st_mode in hex, name).
+type dirCase struct {
+	name  string
+	uid   int
+	lines []string
+	want  string // "" when safe
+	lock  string // default DefaultPath
+}
+
+func (tc dirCase) located(t *testing.T) located {
+	t.Helper()
+	loc := located{uid: tc.uid, path: tc.lock, entries: map[string]entry{}}
+	if loc.path == "" {
+		loc.path = DefaultPath
+	}
+	for _, line := range tc.lines {
+		e, err := parseEntry(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loc.entries[e.name] = e
+	}
+	return loc
+}
+
+var okAbove = []string{"0 41ed /", "0 41ed /run"}
+
+var dirCases = []dirCase{
+	{"root's lock", 0, append(okAbove, "0 41c0 /run/hostplan"), "", ""},
+	{"not made yet", 0, okAbove, "", ""},
+	{"a login's own home", 1000, []string{"0 41ed /", "0 41ed /home", "1000 41ed /home/u", "1000 41c0 /home/u/.hostplan"}, "", "/home/u/.hostplan/lock"},
+	{"world-writable parent", 0, append(okAbove[:1], "0 43ff /run", "0 41c0 /run/hostplan"), "/run: mode 1777 lets group or others", ""},
+	{"group-writable parent", 0, append(okAbove[:1], "0 41fd /run", "0 41c0 /run/hostplan"), "/run: mode 0775", ""},
+	{"parent of another user", 0, append(okAbove[:1], "1000 41ed /run", "0 41c0 /run/hostplan"), "/run: owned by uid 1000, not by root or uid 0", ""},
+	{"symlink as the directory", 0, append(okAbove, "0 a1ff /run/hostplan"), "/run/hostplan: a symbolic link, not a directory", ""},
+	{"directory of another user", 0, append(okAbove, "1000 41c0 /run/hostplan"), "/run/hostplan: owned by uid 1000, not by uid 0", ""},
+	{"root's directory for a login", 1000, []string{"0 41ed /", "0 41ed /home", "1000 41ed /home/u", "0 41c0 /home/u/.hostplan"}, "owned by uid 0, not by uid 1000", "/home/u/.hostplan/lock"},
+	{"readable by others", 0, append(okAbove, "0 41ed /run/hostplan"), "/run/hostplan: mode 0755 lets group or others in", ""},
+	{"parent missing", 0, okAbove[:1], "/run: missing", ""},
+	{"parent a symlink", 0, append(okAbove[:1], "0 a1ff /run", "0 41c0 /run/hostplan"), "/run: a symbolic link, not a directory", ""},
+	{"group-readable directory", 0, append(okAbove, "0 41e0 /run/hostplan"), "/run/hostplan: mode 0740", ""},
+}
+
+// The rules for the directories.
 func TestCheckDirectories(t *testing.T) {
-	ok := []string{"0 41ed /", "0 41ed /run"}
-	for _, tc := range []struct {
-		name  string
-		uid   int
-		lines []string
-		want  string // "" when safe
-		lock  string // default DefaultPath
-	}{
-		{"root's lock", 0, append(ok, "0 41c0 /run/hostplan"), "", ""},
-		{"not made yet", 0, ok, "", ""},
-		{"a login's own home", 1000, []string{"0 41ed /", "0 41ed /home", "1000 41ed /home/u", "1000 41c0 /home/u/.hostplan"}, "", "/home/u/.hostplan/lock"},
-		{"world-writable parent", 0, append(ok[:1], "0 43ff /run", "0 41c0 /run/hostplan"), "/run: mode 1777 lets group or others", ""},
-		{"group-writable parent", 0, append(ok[:1], "0 41fd /run", "0 41c0 /run/hostplan"), "/run: mode 0775", ""},
-		{"parent of another user", 0, append(ok[:1], "1000 41ed /run", "0 41c0 /run/hostplan"), "/run: owned by uid 1000, not by root or uid 0", ""},
-		{"symlink as the directory", 0, append(ok, "0 a1ff /run/hostplan"), "/run/hostplan: a symbolic link, not a directory", ""},
-		{"directory of another user", 0, append(ok, "1000 41c0 /run/hostplan"), "/run/hostplan: owned by uid 1000, not by uid 0", ""},
-		{"root's directory for a login", 1000, []string{"0 41ed /", "0 41ed /home", "1000 41ed /home/u", "0 41c0 /home/u/.hostplan"}, "owned by uid 0, not by uid 1000", "/home/u/.hostplan/lock"},
-		{"readable by others", 0, append(ok, "0 41ed /run/hostplan"), "/run/hostplan: mode 0755 lets group or others in", ""},
-		{"parent missing", 0, ok[:1], "/run: missing", ""},
-	} {
+	for _, tc := range dirCases {
 		t.Run(tc.name, func(t *testing.T) {
-			loc := located{uid: tc.uid, path: tc.lock, entries: map[string]entry{}}
-			if loc.path == "" {
-				loc.path = DefaultPath
-			}
-			for _, line := range tc.lines {
-				e, err := parseEntry(line)
-				if err != nil {
-					t.Fatal(err)
-				}
-				loc.entries[e.name] = e
-			}
-			err := loc.check()
+			err := tc.located(t).check()
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refused: %v", err)
@@ -370,6 +387,107 @@ func TestCheckDirectories(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FirstCommand's gate (check in shell) passes exactly the directories check passes:
+// the cases above, and random ones. stat and mkdir are shell functions here, so the
+// gate runs on the lines given and changes nothing; a missing lock directory "made"
+// by the gate is the acting user's, 0700, as mkdir -m 0700 makes it.
+func TestFirstGateAgreesWithCheck(t *testing.T) {
+	cases := slices.Clone(dirCases)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		cases = append(cases, randomDirCase(r, i))
+	}
+	for _, tc := range cases {
+		loc := tc.located(t)
+		want := loc.check() == nil
+		dir := path.Dir(loc.path)
+		vars := fmt.Sprintf("uid=%d p=%s d=%s n=%d s=%s\n", loc.uid, transport.ShellQuote(loc.path), transport.ShellQuote(dir),
+			len(ancestors(path.Dir(dir))), transport.ShellQuote(strings.Join(tc.lines, "\n")))
+		fake := "mkdir() { :; }\nstat() { echo \"$uid 41c0\"; }\n"
+		out, err := exec.Command("sh", "-c", vars+fake+firstGate+"\necho \"passed $l\"").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tc.name, err, out)
+		}
+		if got := string(out) == "passed "+loc.path+"\n"; got != want {
+			t.Errorf("%s (uid %d, %q): gate printed %q, check passes: %v", tc.name, loc.uid, tc.lines, out, want)
+		}
+	}
+}
+
+// randomDirCase is a lock under /a/b (or a missing /a/b) whose directories have a
+// random owner, type and mode each, or are missing.
+func randomDirCase(r *rand.Rand, i int) dirCase {
+	uids := []int{0, 1000, 1001}
+	types := []uint32{typeDir, typeDir, typeDir, 0o120000, typeReg}
+	tc := dirCase{name: fmt.Sprintf("random %d", i), uid: uids[r.IntN(2)], lock: "/a/b/lock"}
+	for _, name := range []string{"/", "/a", "/a/b"} {
+		if r.IntN(8) == 0 {
+			continue
+		}
+		mode := types[r.IntN(len(types))] | []uint32{0o755, 0o700, 0o775, 0o1777, 0o750, 0o740, 0o701}[r.IntN(7)]
+		tc.lines = append(tc.lines, fmt.Sprintf("%d %x %s", uids[r.IntN(len(uids))], mode, name))
+	}
+	return tc
+}
+
+// FirstCommand, run in a session with other commands, takes a free lock there: the
+// whole Acquire costs that one session, and its then ran once it held the lock. A
+// second apply's FirstCommand finds the lock held and Acquire goes on as usual.
+func TestFirstCommand(t *testing.T) {
+	ctx := context.Background()
+	c := localConn(t)
+	path := lockPath(t)
+	o := Options{Path: path, Poll: 50 * time.Millisecond}
+	first := func(h Holder, then string) *First {
+		t.Helper()
+		f, err := NewFirst(o, h, then)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Start = time.Now()
+		got, _, err := transport.RunSections(ctx, c, []string{"echo other", f.Command})
+		if err != nil || got[0].Out != "other\n" {
+			t.Fatalf("sections %v: %v", got, err)
+		}
+		f.Out = got[1]
+		return f
+	}
+	alice, bob := holder("alice"), holder("bob")
+	f := first(alice, "cat "+path)
+	runs := c.runs.Load()
+	a, err := AcquireLooked(ctx, c, "h1", alice, o, f, "echo later")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx)
+	if n := c.runs.Load() - runs; n != 0 || !a.First {
+		t.Errorf("Acquire after the first try ran %d more commands (First %v)", n, a.First)
+	}
+	if want := a.content + "\n"; a.ThenOutput() != want {
+		t.Errorf("then printed %q, want %q", a.ThenOutput(), want)
+	}
+	if got := fileMode(t, filepath.Dir(path)); got != os.ModeDir|0o700 {
+		t.Errorf("lock directory made %v", got)
+	}
+	_, err = AcquireLooked(ctx, c, "h1", bob, o, first(bob, "echo ran"), "")
+	var held *HeldError
+	if !errors.As(err, &held) || held.By.Operator != "alice@bastion" {
+		t.Errorf("second Acquire: %v", err)
+	}
+	if _, err := AcquireLooked(ctx, c, "h1", holder("bob"), o, first(bob, ""), ""); err == nil || !strings.Contains(err.Error(), "made for another holder") {
+		t.Errorf("Acquire with another holder's first step: %v", err)
+	}
+}
+
+func fileMode(t *testing.T, p string) os.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode()
 }
 
 // Release removes a fresh lock over the file session, with no command; a lock not
