@@ -17,7 +17,8 @@ import (
 )
 
 // zoneRead is the shell command that prints both configurations of a zone, permanent
-// first, each after a "hostplan-zone CONFIG FORMAT" line. name is a checked zone name
+// first, each after a "hostplan-zone CONFIG FORMAT" line (over D-Bus, the permanent
+// one's line ends in the zone's configuration object). name is a checked zone name
 // (letters, digits, _ and -: nothing the shell reads; "--" keeps busctl from reading a
 // leading "-" as an option). Where firewalld has not run since boot it fails at once,
 // as a read guessed before the facts (Reads) does on hosts without firewalld. A plan
@@ -29,7 +30,7 @@ d=org.fedoraproject.FirewallD1 o=/org/fedoraproject/FirewallD1
 call() { busctl --auto-start=no -- call $d "$@" 2>/dev/null; }
 if zp=$(call $o/config $d.config getZoneByName s "$z") && zp=${zp#o \"} && zp=${zp%\"} &&
   perm=$(call "$zp" $d.config.zone getSettings2) && run=$(call $o $d.zone getZoneSettings2 s "$z"); then
-  printf 'hostplan-zone permanent dbus\n%s\nhostplan-zone runtime dbus\n%s\n' "$perm" "$run"
+  printf 'hostplan-zone permanent dbus %s\n%s\nhostplan-zone runtime dbus\n%s\n' "$zp" "$perm" "$run"
   exit 0
 fi
 echo 'hostplan-zone permanent list-all'; ` + listAll(name, true) + ` || exit
@@ -48,15 +49,24 @@ func parseZoneRead(out string) (permanent, runtime *zone, err error) {
 	var zs []*zone
 	for i, part := range strings.Split("\n"+out, "\n"+mark)[1:] {
 		head, body, _ := strings.Cut(part, "\n")
-		config, format, _ := strings.Cut(head, " ")
-		if want := []string{"permanent", "runtime"}; i >= len(want) || config != want[i] {
+		fields := strings.Fields(head)
+		if want := []string{"permanent", "runtime"}; i >= len(want) || len(fields) < 2 || fields[0] != want[i] {
 			return nil, nil, fmt.Errorf("unexpected section %q", mark+head)
 		}
+		config, format := fields[0], strings.Join(fields[1:], " ")
 		var z *zone
-		switch format {
-		case "dbus":
+		switch {
+		case format == "dbus" && config == "runtime":
 			z, err = parseZoneSettings(strings.TrimSpace(body))
-		case "list-all":
+			if z != nil {
+				z.object = busRuntime
+			}
+		case len(fields) == 3 && fields[1] == "dbus" && config == "permanent" && configZonePath.MatchString(fields[2]):
+			z, err = parseZoneSettings(strings.TrimSpace(body))
+			if z != nil {
+				z.object = fields[2]
+			}
+		case format == "list-all":
 			z, err = parseListAll(body)
 		default:
 			err = fmt.Errorf("unexpected section %q", mark+head)

@@ -62,15 +62,18 @@ func TestParseZoneRead(t *testing.T) {
 		name, out string
 		err       string
 	}{
-		{"dbus", "hostplan-zone permanent dbus\n" + emptyBus + "\nhostplan-zone runtime dbus\n" + listedBus + "\n", ""},
+		{"dbus", "hostplan-zone permanent dbus " + testZoneObject + "\n" + emptyBus + "\nhostplan-zone runtime dbus\n" + listedBus + "\n", ""},
+		{"dbus without the object", "hostplan-zone permanent dbus\n" + emptyBus + "\nhostplan-zone runtime dbus\n" + listedBus + "\n", `unexpected section "hostplan-zone permanent dbus"`},
+		{"dbus with another object", "hostplan-zone permanent dbus /org/fedoraproject/FirewallD1/config/zone/6;x\n" + emptyBus + "\nhostplan-zone runtime dbus\n" + listedBus + "\n", `unexpected section`},
+		{"runtime with an object", "hostplan-zone permanent dbus " + testZoneObject + "\n" + emptyBus + "\nhostplan-zone runtime dbus " + testZoneObject + "\n" + listedBus + "\n", `unexpected section`},
 		{"list-all", "hostplan-zone permanent list-all\n" + empty + "hostplan-zone runtime list-all\n" + listed, ""},
-		{"runtime first", "hostplan-zone runtime dbus\n" + listedBus + "\nhostplan-zone permanent dbus\n" + emptyBus + "\n", `unexpected section "hostplan-zone runtime dbus"`},
-		{"one", "hostplan-zone permanent dbus\n" + emptyBus + "\n", "1 of the 2 configurations"},
+		{"runtime first", "hostplan-zone runtime dbus\n" + listedBus + "\nhostplan-zone permanent dbus " + testZoneObject + "\n" + emptyBus + "\n", `unexpected section "hostplan-zone runtime dbus"`},
+		{"one", "hostplan-zone permanent dbus " + testZoneObject + "\n" + emptyBus + "\n", "1 of the 2 configurations"},
 		{"none", "Error: INVALID_ZONE\n", "0 of the 2 configurations"},
 		{"unknown format", "hostplan-zone permanent xml\n<zone/>\n", `unexpected section "hostplan-zone permanent xml"`},
 		{"a mark inside a rule", "hostplan-zone permanent list-all\n" + empty + "hostplan-zone runtime list-all\n" +
 			strings.Replace(listed, " accept\n", ` log prefix="hostplan-zone runtime dbus" accept`+"\n", 1), ""},
-		{"bad runtime", "hostplan-zone permanent dbus\n" + emptyBus + "\nhostplan-zone runtime dbus\na{sv} 1\n", "runtime configuration: array of type \"a{sv}\": bad length"},
+		{"bad runtime", "hostplan-zone permanent dbus " + testZoneObject + "\n" + emptyBus + "\nhostplan-zone runtime dbus\na{sv} 1\n", "runtime configuration: array of type \"a{sv}\": bad length"},
 	} {
 		perm, run, err := parseZoneRead(tc.out)
 		if tc.err != "" {

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"context"
+	"io"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -14,50 +15,81 @@ import (
 	"github.com/hostplan/hostplan/internal/transport"
 )
 
-// TestLabFirewalldBatches runs the firewalld backend over SSH against a real firewalld:
-// the plan reads each configuration once, an allowlist's rules go in one call per
-// configuration, the result plans nothing more, and a call with several items that
-// fails for only one of them (which firewall-cmd reports with exit 0) fails Apply.
+// TestLabFirewalldBatches runs the firewalld backend over SSH against a real firewalld,
+// both ways it changes it: over D-Bus (zone "public", read over D-Bus) and with
+// firewall-cmd (zone "work", read with busctl out of PATH). The plan reads each
+// configuration once, the result plans nothing more, either way reads the other's
+// changes, and a firewall-cmd call with several items that fails for only one of them
+// (which firewall-cmd reports with exit 0) fails Apply.
 func TestLabFirewalldBatches(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 1})
 	lh := l.Hosts[0]
 	lab.StartFirewalldForTest(t, lh)
+	if out, err := lh.Exec(context.Background(), "mkdir -p /tmp/nobus && ln -sf \"$(command -v firewall-cmd)\" /tmp/nobus/"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
 	conn := dialRoot(t, l, lh)
-	fresh := func() Host {
-		return Host{Name: lh.Name, Conn: conn, Facts: &facts.Facts{OSFamily: "linux", Firewalld: true}, Zones: &Zones{}}
-	}
-	b, _, err := Select(fresh(), Auto)
-	if err != nil || b.Method() != Firewalld {
-		t.Fatalf("Select: %v, %v", b, err)
-	}
-	a := Allowlist{Zone: "public", Allow: allowlist.Allow{
-		Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("198.51.100.0/26")}, Ports: []int{6443, 16443}}}
-	f := Forward{Name: "api", ListenPort: 16443, To: netip.MustParseAddr("10.0.0.5"), ToPort: 6443, Protocol: "tcp", Masquerade: true, Zone: "public"}
-	plan := func(h Host) []string {
-		t.Helper()
-		ac, err := b.Allow(context.Background(), h, a)
-		if err != nil {
+	for _, way := range []struct {
+		zone, calls string
+		bus         bool
+	}{{"public", "busctl ", true}, {"work", "firewall-cmd ", false}} {
+		fresh := func(bus bool) Host {
+			c := conn
+			if !bus {
+				c = noBusReads{conn}
+			}
+			return Host{Name: lh.Name, Conn: c, Facts: &facts.Facts{OSFamily: "linux", Firewalld: true}, Zones: &Zones{}}
+		}
+		b, _, err := Select(fresh(way.bus), Auto)
+		if err != nil || b.Method() != Firewalld {
+			t.Fatalf("Select: %v, %v", b, err)
+		}
+		a := Allowlist{Zone: way.zone, Allow: allowlist.Allow{
+			Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("198.51.100.0/26")}, Ports: []int{6443, 16443}}}
+		f := Forward{Name: "api", ListenPort: 16443, To: netip.MustParseAddr("10.0.0.5"), ToPort: 6443, Protocol: "tcp", Masquerade: true, Zone: way.zone}
+		plan := func(h Host) []string {
+			t.Helper()
+			ac, err := b.Allow(context.Background(), h, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fc, err := b.Forward(context.Background(), h, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return append(ac.Commands, fc.Commands...)
+		}
+		h := fresh(way.bus)
+		cmds := plan(h)
+		want := 6 // firewall-cmd: the allowlist's 4 rules in one call per configuration, the forward's 4
+		if way.bus {
+			want = 14 // a check and a call per rule and configuration, a check and the forward's 4
+		}
+		if len(cmds) != want || !strings.HasPrefix(cmds[1], way.calls) {
+			t.Fatalf("%s: planned %d calls, want %d %s calls:\n%s", way.zone, len(cmds), want, way.calls, strings.Join(cmds, "\n"))
+		}
+		if err := b.Apply(context.Background(), h, cmds); err != nil {
 			t.Fatal(err)
 		}
-		fc, err := b.Forward(context.Background(), h, f)
-		if err != nil {
-			t.Fatal(err)
+		for _, bus := range []bool{true, false} {
+			if again := plan(fresh(bus)); len(again) != 0 {
+				t.Errorf("%s: planned again after apply, read over D-Bus %v:\n%s", way.zone, bus, strings.Join(again, "\n"))
+			}
 		}
-		return append(ac.Commands, fc.Commands...)
-	}
-	h := fresh()
-	cmds := plan(h)
-	if len(cmds) != 6 || strings.Count(cmds[0], "--add-rich-rule=") != 4 || strings.Count(cmds[1], "--add-rich-rule=") != 4 {
-		t.Fatalf("planned %d calls, want the allowlist's 4 rules in one per configuration, then the forward's 4:\n%s", len(cmds), strings.Join(cmds, "\n"))
-	}
-	if err := b.Apply(context.Background(), h, cmds); err != nil {
-		t.Fatal(err)
-	}
-	if again := plan(fresh()); len(again) != 0 {
-		t.Errorf("planned again after apply:\n%s", strings.Join(again, "\n"))
 	}
 
+	b := firewalld{}
+	h := Host{Name: lh.Name, Conn: conn}
+	// zone/1 is another zone (dmz, as firewalld 1.3.3 numbers them): nothing runs.
+	other := busCaller{zone: "public", permanent: true, object: "/org/fedoraproject/FirewallD1/config/zone/1"}
+	err := b.Apply(context.Background(), h, []string{other.check(), other.rich(true, []string{`rule family="ipv4" source address="203.0.113.7/32" accept`})[0]})
+	if err == nil || !strings.Contains(err.Error(), "firewalld renumbered its zones since the plan: /org/fedoraproject/FirewallD1/config/zone/1 is not zone public any more") {
+		t.Errorf("calls on another zone's object: %v", err)
+	}
+	if out, _ := lh.Exec(context.Background(), "firewall-cmd --permanent --list-all-zones | grep -c 203.0.113.7"); strings.TrimSpace(string(out)) != "0" {
+		t.Errorf("the call after the failed check ran: %s", out)
+	}
 	partial := "firewall-cmd --zone=public '--add-rich-rule=rule family=\"ipv4\" source address=\"203.0.113.9/32\" accept' '--add-rich-rule=rule bogus'"
 	err = b.Apply(context.Background(), h, []string{partial, "firewall-cmd --zone=public --add-port=1234/tcp"})
 	if err == nil || !strings.Contains(err.Error(), "INVALID_RULE") {
@@ -98,7 +130,7 @@ func TestLabZoneReadBothWays(t *testing.T) {
 			t.Fatalf("read: %v, %+v", err, res)
 		}
 		out := string(res.Stdout)
-		if !strings.HasPrefix(out, "hostplan-zone permanent "+format+"\n") {
+		if !strings.HasPrefix(out, "hostplan-zone permanent "+format) {
 			t.Fatalf("read %s, want it in format %s", out, format)
 		}
 		perm, run, err := parseZoneRead(out)
@@ -107,7 +139,11 @@ func TestLabZoneReadBothWays(t *testing.T) {
 		}
 		return []*zone{perm, run}
 	}
-	bus, listed := read("", "dbus"), read("PATH=/tmp/nobus\n", "list-all")
+	bus, listed := read("", "dbus /org/fedoraproject/FirewallD1/config/zone/"), read("PATH=/tmp/nobus\n", "list-all\n")
+	if !configZonePath.MatchString(bus[0].object) || bus[1].object != busRuntime || listed[0].object != "" || listed[1].object != "" {
+		t.Errorf("objects to change the zones through: %q, %q over D-Bus; %q, %q listed", bus[0].object, bus[1].object, listed[0].object, listed[1].object)
+	}
+	bus[0].object, bus[1].object = "", ""
 	for i, config := range []string{"permanent", "runtime"} {
 		for _, z := range []*zone{bus[i], listed[i]} {
 			slices.SortFunc(z.forwards, func(a, b forwardPort) int { return strings.Compare(a.port, b.port) })
@@ -119,6 +155,17 @@ func TestLabZoneReadBothWays(t *testing.T) {
 	if len(bus[0].forwards) != 3 || len(bus[1].forwards) != 1 || !bus[1].masquerade || len(bus[1].rich) != 1 {
 		t.Errorf("read %+v, %+v; want the 3 permanent forwards, and the runtime forward, masquerade and rule", bus[0], bus[1])
 	}
+}
+
+// noBusReads reads zones with busctl out of PATH (as on a host without it), so they
+// change with firewall-cmd.
+type noBusReads struct{ transport.Conn }
+
+func (c noBusReads) Run(ctx context.Context, cmd string, stdin io.Reader) (*transport.Result, error) {
+	if strings.Contains(cmd, "hostplan-zone") {
+		cmd = "PATH=/tmp/nobus\n" + cmd
+	}
+	return c.Conn.Run(ctx, cmd, stdin)
 }
 
 // dialRoot connects to a lab host as root, until the test ends.

@@ -25,6 +25,10 @@ type zone struct {
 	masquerade bool
 	forwards   []forwardPort
 	rich       []string // as --list-rich-rules prints them
+	// object is the D-Bus object that changes this configuration when it was read over
+	// D-Bus (the zone's configuration object, or busRuntime); "" when it was listed
+	// with firewall-cmd, which then changes it.
+	object string
 }
 
 // forwardPort is one forward port as firewalld keeps it.

@@ -101,7 +101,11 @@ func (c *listingConn) Run(_ context.Context, cmd string, _ io.Reader) (*transpor
 		return &transport.Result{ExitCode: 2, Stderr: []byte("unexpected")}, nil
 	}
 	format := cmp.Or(c.format, "list-all")
-	out := "hostplan-zone permanent " + format + "\n" + c.permanent + "\nhostplan-zone runtime " + format + "\n" + c.runtime
+	object := ""
+	if format == "dbus" {
+		object = " " + testZoneObject
+	}
+	out := "hostplan-zone permanent " + format + object + "\n" + c.permanent + "\nhostplan-zone runtime " + format + "\n" + c.runtime
 	return &transport.Result{Stdout: []byte(out)}, nil
 }
 
@@ -156,6 +160,10 @@ func TestZonesShared(t *testing.T) {
 		t.Errorf("forward again: %q, %v", c.Commands, err)
 	}
 	a.Absent, f.Absent = true, true
+	goneBus := Host{Name: "h", Conn: &listingConn{permanent: listedBus, runtime: listedBus, format: "dbus"}, Zones: &Zones{}}
+	if c, err := (firewalld{}).Allow(context.Background(), goneBus, a); err != nil || len(c.Commands) != 5 || !strings.Contains(c.Commands[4], " removeRichRule ss public ") {
+		t.Errorf("allowlist absent over D-Bus: %q, %v", c.Commands, err)
+	}
 	gone := Host{Name: "h", Conn: &listingConn{permanent: listed, runtime: listed}, Zones: &Zones{}}
 	c, err := firewalld{}.Allow(context.Background(), gone, a)
 	if err != nil || len(c.Commands) != 2 || strings.Count(c.Commands[1], "--remove-rich-rule=") != 2 {
@@ -164,6 +172,52 @@ func TestZonesShared(t *testing.T) {
 	if c, err = (firewalld{}).Forward(context.Background(), gone, f); err != nil ||
 		!slices.Equal(c.Commands, []string{"firewall-cmd --permanent --zone=public --remove-forward-port=" + spec, "firewall-cmd --zone=public --remove-forward-port=" + spec}) {
 		t.Errorf("forward absent: %q, %v", c.Commands, err)
+	}
+}
+
+const testZoneObject = "/org/fedoraproject/FirewallD1/config/zone/6"
+
+// TestZonesOverBus: where the zones were read over D-Bus, they change over D-Bus: one
+// busctl call per item and configuration, the permanent ones on the zone's object
+// after a check that it still is the zone, and a note for the reviewer.
+func TestZonesOverBus(t *testing.T) {
+	h := Host{Name: "h", Conn: &listingConn{permanent: emptyBus, runtime: emptyBus, format: "dbus"}, Zones: &Zones{}}
+	a := Allowlist{Zone: "public", Allow: allowlist.Allow{
+		Sources: []netip.Prefix{netip.MustParsePrefix("1.2.3.4/32"), netip.MustParsePrefix("1.2.3.5/32")}, Ports: []int{6443}}}
+	f := Forward{Name: "api", ListenPort: 16443, To: netip.MustParseAddr("fd00::5"), ToPort: 6443, Protocol: "tcp", Masquerade: true, Zone: "public"}
+	ac, err := firewalld{}.Allow(context.Background(), h, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := firewalld{}.Forward(context.Background(), h, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		call  = "busctl --auto-start=no -- call org.fedoraproject.FirewallD1 "
+		perm  = call + testZoneObject + " org.fedoraproject.FirewallD1.config.zone "
+		run   = call + "/org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1.zone "
+		rule1 = `'rule family="ipv4" source address="1.2.3.4/32" port port="6443" protocol="tcp" accept'`
+		rule2 = `'rule family="ipv4" source address="1.2.3.5/32" port port="6443" protocol="tcp" accept'`
+	)
+	check := `[ "$(busctl --auto-start=no -- get-property org.fedoraproject.FirewallD1 ` + testZoneObject +
+		` org.fedoraproject.FirewallD1.config.zone name)" = 's "public"' ] || { echo 'firewalld renumbered its zones since the plan: ` +
+		testZoneObject + ` is not zone public any more; plan again' >&2; exit 1; }`
+	for _, tc := range []struct {
+		what      string
+		got, want []string
+	}{
+		{"allowlist", ac.Commands, []string{check, perm + "addRichRule s " + rule1, perm + "addRichRule s " + rule2,
+			run + "addRichRule ssi public " + rule1 + " 0", run + "addRichRule ssi public " + rule2 + " 0"}},
+		{"forward", fc.Commands, []string{check, perm + "addForwardPort ssss 16443 tcp 6443 fd00::5", perm + "addMasquerade",
+			run + "addForwardPort sssssi public 16443 tcp 6443 fd00::5 0", run + "addMasquerade si public 0"}},
+	} {
+		if !slices.Equal(tc.got, tc.want) {
+			t.Errorf("%s:\n%s\nwant\n%s", tc.what, strings.Join(tc.got, "\n"), strings.Join(tc.want, "\n"))
+		}
+	}
+	if !slices.Equal(ac.Notes, []string{busNote}) || !slices.Equal(fc.Notes, []string{busNote}) {
+		t.Errorf("notes %q, %q; want the note on busctl once each", ac.Notes, fc.Notes)
 	}
 }
 
