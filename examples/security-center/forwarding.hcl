@@ -2,7 +2,8 @@
 # is not reachable from the internet). The forwarder's port A reaches the on-prem API
 # server at apiserver_address:apiserver_port. The same block serves every kind of
 # forwarder the vendor procedure names:
-#   - Linux with firewalld running (CentOS/RHEL style): firewall-cmd, permanent + runtime;
+#   - Linux with firewalld running (CentOS/RHEL style): its D-Bus API (busctl; else
+#     firewall-cmd), permanent + runtime;
 #   - Linux without firewalld: iptables DNAT/FORWARD/MASQUERADE, ip_forward, rules saved;
 #   - Windows Server with OpenSSH for Windows: netsh interface portproxy plus an inbound
 #     firewall rule "hostplan apiserver". Log in as an administrator (no become there).
