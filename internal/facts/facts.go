@@ -49,13 +49,15 @@ const windows = "windows"
 // the host lock's first look, in one session); Parse reads its output. It prints one
 // "key=value" line per fact, then the account databases. It never
 // fails as a whole: a missing tool just leaves its fact empty. It starts few processes
-// (uname, id, awk; sed on masters), since on a busy bastion run against many hosts each
-// one counts. Whether firewalld runs is asked only where it has run since boot (it makes
+// (id, awk; uname on kernels before 6.1; sed on masters), since on a busy bastion run against many hosts each
+// one counts: the system, kernel and machine come from /proc/sys/kernel where the
+// kernel has its arch file (Linux 6.1 and later), else from uname. Whether firewalld runs is asked only where it has run since boot (it makes
 // /run/firewalld at start; systemd starts it with --nopid, so there is no pid file), and
 // over D-Bus with busctl, the state firewall-cmd --state reports: firewall-cmd is a
 // Python program, about 0.25 s of CPU per call, busctl about 20 ms. Without busctl, or
 // when firewalld does not answer it, firewall-cmd --state says.
-const Script = `set -- $(uname -srm 2>/dev/null)
+const Script = `set -- '' '' ''; { read -r a < ` + archFile + ` && read -r o < /proc/sys/kernel/ostype && read -r k < /proc/sys/kernel/osrelease && set -- "$o" "$k" "$a"; } 2>/dev/null
+[ -n "$3" ] || set -- $(uname -srm 2>/dev/null)
 printf 'os=%s\nkernel=%s\narch=%s\n' "$1" "$2" "$3"
 h=; read -r h < /proc/sys/kernel/hostname 2>/dev/null || h=$(hostname 2>/dev/null)
 printf 'hostname=%s\n' "$h"
@@ -71,6 +73,9 @@ if command -v kube-apiserver >/dev/null 2>&1; then printf 'kube_binary=%s\n' "$(
 r=/etc/os-release; [ -r $r ] || r=/usr/lib/os-release
 awk 'FNR == 1 { n = FILENAME; sub(/.*\//, "", n); if (n != "passwd" && n != "group") n = "os-release"; print "--- " n } { print }' $r /etc/passwd /etc/group 2>/dev/null
 `
+
+// archFile is the machine uname -m prints (Linux 6.1 and later).
+const archFile = "/proc/sys/kernel/arch"
 
 // windowsScript is the facts command for a cmd.exe host: one line (cmd.exe runs only
 // the first), no tool beyond cmd's own builtins. No space before "&": echo would print it.

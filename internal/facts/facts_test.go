@@ -5,6 +5,7 @@ import (
 	"os/user"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/zclconf/go-cty/cty"
@@ -114,6 +115,14 @@ func TestScriptRunsHere(t *testing.T) {
 	}
 	if _, ok := f.GroupID("root"); !ok {
 		t.Errorf("group section not read")
+	}
+	// Without the arch file (kernels before 6.1), uname says the same.
+	old, err := exec.Command("/bin/sh", "-c", strings.ReplaceAll(Script, archFile, "/nonexistent/arch")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := Parse(old); o.OSFamily != f.OSFamily || o.Kernel != f.Kernel || o.Arch != f.Arch {
+		t.Errorf("from uname: %q %q %q; from /proc: %q %q %q", o.OSFamily, o.Kernel, o.Arch, f.OSFamily, f.Kernel, f.Arch)
 	}
 }
 

@@ -611,12 +611,12 @@ func (l *Lock) tryBody(replace *string) string {
 		takeover, r = "yes", *replace
 	}
 	// Under the flock no other try is between its mktemp and rm: a temp file seen here
-	// was left by a try that was killed there. (rm runs only then: a process per try
-	// costs every host of a run.)
+	// was left by a try that was killed there. (rm runs only then, and stat only when
+	// there is a lock to describe: a process per try costs every host of a run.)
 	return fmt.Sprintf(`for t in "$d"/.hostplan-tmp.??????; do [ -e "$t" ] && rm -f -- "$t"; done
 took=
 if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; took=' stale'; fi
-if s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
+if { [ -e "$l" ] || [ -h "$l" ]; } && s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
   echo "found $(date +%%s) $s"
   if [ -f "$l" ] && [ ! -h "$l" ]; then cat -- "$l"; fi
   exit 0
