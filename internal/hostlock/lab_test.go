@@ -265,6 +265,12 @@ func TestLabLockRefreshOverFiles(t *testing.T) {
 		t.Run(tc.user, func(t *testing.T) {
 			o := Options{Lease: 2 * time.Second}
 			c := labConn(t, l, h, tc.user)
+			// An apply has its file session open from the plan's reads. Starting it in
+			// the first refresh took longer than that refresh's half lease (1 s here) on
+			// a busy machine, and turned the refreshes to commands.
+			if _, err := c.Stat(context.Background(), "/"); err != nil {
+				t.Fatal(err)
+			}
 			a, err := timedAcquire(t, c, "alice", o)
 			if err != nil {
 				t.Fatal(err)
