@@ -203,3 +203,31 @@ task "t" {
 		t.Errorf("lock directory after the applies: %q", got)
 	}
 }
+
+// TestLabLockAbandoned: when the session that took the lock with the facts times out
+// in the reads that follow (an iptables-save that hangs), the apply fails for the
+// host and removes the lock it took there, rather than leaving it for its lease.
+func TestLabLockAbandoned(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	h := l.Host("h1")
+	remote(t, h, `rm -rf /run/hostplan && mkdir -p /usr/local/sbin && printf '#!/bin/sh\nexec sleep 60\n' > /usr/local/sbin/iptables-save && chmod 755 /usr/local/sbin/iptables-save`)
+	defer remote(t, h, "rm -f /usr/local/sbin/iptables-save")
+	dir := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  port_forward "api" {
+    listen_port = 8443
+    to_address  = "10.0.0.5"
+    to_port     = 6443
+    method      = "iptables"
+  }
+}`})
+	r := hostplanWithin(t, time.Minute, "apply", "--auto-approve", "--command-timeout", "3s", "-i", inv, dir)
+	if r.code != exitError || !strings.Contains(r.stdout, "gather facts") {
+		t.Fatalf("apply with a hanging read:\n%s", r)
+	}
+	if got := remote(t, h, "test -d /run/hostplan && ls -A /run/hostplan"); got != "" {
+		t.Errorf("left in the lock directory: %q", got)
+	}
+}

@@ -92,13 +92,11 @@ type hostState struct {
 	// hosts; nil once lockAndRead took it.
 	first *hostlock.First
 	// early answers the reads guessed before the facts (guessed), run with them: in
-	// the facts' session on a run that takes no lock, else once the first try took the
-	// lock (firstReads are then the sections they ran in). All nil once planning took
-	// them.
-	early      transport.Conn
-	guessed    []string
-	firstReads *transport.Sections
-	lock       *hostlock.Lock
+	// the facts' session on a run that takes no lock, or once the first try took the
+	// lock. Both nil once planning took them.
+	early   transport.Conn
+	guessed []string
+	lock    *hostlock.Lock
 }
 
 // New checks the plan against the hosts of this run (targets, after --limit) and
@@ -280,7 +278,7 @@ func (e *Engine) connect(ctx context.Context, t *Target, guessed []string) (*hos
 	e.progress(t.Host.Name, "facts", 0, 0)
 	// The facts and the reads run with them are bounded as a step is.
 	gctx, cancel := e.stepContext(ctx)
-	hs, err = e.gather(gctx, conn, guessed)
+	hs, err = e.gather(gctx, t.Host.Name, conn, guessed)
 	cancel()
 	if err != nil {
 		conn.Close()
@@ -292,13 +290,13 @@ func (e *Engine) connect(ctx context.Context, t *Target, guessed []string) (*hos
 	return hs, nil
 }
 
-// lockAndRead takes the host's lock when the run locks hosts, and runs the reads of the
-// host's steps (transport.Prefetch): in the session that takes the lock, so they see
-// the host as no other apply can change it any more, else in one of their own. A
-// host whose lock cannot be had is dropped from the run.
+// lockAndRead takes the host's lock when the run locks hosts and gather did not take
+// it, and runs the reads of the host's steps (transport.Prefetch): in the session that
+// takes the lock, so they see the host as no other apply can change it any more, else
+// in one of their own. A host whose lock cannot be had is dropped from the run.
 func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, reads []string) (transport.Conn, error) {
 	if e.opts.Lock == nil || hs.facts.Windows() || hs.lock != nil {
-		return e.readRest(ctx, hs, hs.conn, reads), nil
+		return e.readRest(ctx, hs, reads), nil
 	}
 	e.progress(name, "locking", 0, 0)
 	var then string
@@ -307,7 +305,7 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 		then = s.Script()
 	}
 	first := hs.first
-	hs.first = nil
+	hs.first, hs.early, hs.guessed = nil, nil, nil
 	lock, err := hostlock.AcquireLooked(ctx, hs.conn, name, e.opts.Lock.Holder, e.opts.Lock.Options, first, then)
 	if err != nil {
 		e.mu.Lock()
@@ -317,30 +315,20 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 		return nil, err
 	}
 	hs.lock = lock
-	if lock.First {
-		// The first try ran the guessed reads once it held the lock.
-		conn := hs.conn
-		if hs.firstReads != nil {
-			conn = transport.PrefetchSections(conn, hs.firstReads, lock.ThenOutput())
-		}
-		return e.readRest(ctx, hs, conn, reads), nil
-	}
-	hs.early, hs.guessed = nil, nil
 	if then == "" {
 		return hs.conn, nil
 	}
 	return transport.PrefetchSections(hs.conn, s, lock.ThenOutput()), nil
 }
 
-// readRest runs the reads not guessed before the facts in one session, and returns
-// conn answering them and the guessed ones (whose answers conn, or hs.early on a run
-// that takes no lock, holds).
-func (e *Engine) readRest(ctx context.Context, hs *hostState, conn transport.Conn, reads []string) transport.Conn {
-	guessed := hs.guessed
+// readRest runs the reads not guessed before the facts in one session, and returns a
+// conn answering them and the guessed ones, whose answers hs.early holds.
+func (e *Engine) readRest(ctx context.Context, hs *hostState, reads []string) transport.Conn {
+	conn, guessed := hs.conn, hs.guessed
 	if hs.early != nil {
 		conn = hs.early
 	}
-	hs.early, hs.guessed, hs.firstReads = nil, nil, nil
+	hs.early, hs.guessed = nil, nil
 	rctx, cancel := e.stepContext(ctx)
 	defer cancel()
 	return transport.Prefetch(rctx, conn, without(reads, guessed))
@@ -348,10 +336,12 @@ func (e *Engine) readRest(ctx context.Context, hs *hostState, conn transport.Con
 
 // gather gathers the host's facts, in one session with what else is known before
 // them: the guessed reads of the host's steps (a wrong guess costs only its output),
-// and when the run locks hosts, the lock's first look and try, the guessed reads
-// running once it holds the lock. A session costs an sshd fork and the login shell on
-// the host, a large part of a plan's cost on a busy bastion.
-func (e *Engine) gather(ctx context.Context, conn transport.Conn, guessed []string) (*hostState, error) {
+// and when the run locks hosts, the lock's first look and try (hostlock.First), the
+// guessed reads running once it holds the lock. A session costs an sshd fork and the
+// login shell on the host, a large part of a plan's cost on a busy bastion. A lock
+// taken here is the host's from then on (Close releases it), or removed again when
+// gather fails.
+func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, guessed []string) (*hostState, error) {
 	hs := &hostState{conn: conn}
 	if conn.Shell() == transport.ShellCmd || e.opts.Lock == nil && len(guessed) == 0 {
 		f, err := facts.Gather(ctx, conn)
@@ -359,11 +349,12 @@ func (e *Engine) gather(ctx context.Context, conn transport.Conn, guessed []stri
 		return hs, err
 	}
 	extra := guessed
+	var reads *transport.Sections
 	if e.opts.Lock != nil {
 		var then string
 		if len(guessed) > 0 {
-			hs.firstReads = transport.NewSections(guessed)
-			then = hs.firstReads.Script()
+			reads = transport.NewSections(guessed)
+			then = reads.Script()
 		}
 		first, err := hostlock.NewFirst(e.opts.Lock.Options, e.opts.Lock.Holder, then)
 		if err != nil {
@@ -374,16 +365,34 @@ func (e *Engine) gather(ctx context.Context, conn transport.Conn, guessed []stri
 	start := time.Now()
 	got, stderr, err := transport.RunSections(ctx, conn, append([]string{facts.Script}, extra...))
 	if err != nil {
+		if hs.first != nil {
+			// The lock may have been taken before the output was lost.
+			err = errors.Join(err, hs.first.Abandon(ctx, conn, name))
+		}
 		return nil, fmt.Errorf("gather facts: %w", err)
 	}
+	if hs.first != nil {
+		hs.first.Out, hs.first.Start = got[1], start
+		if hs.lock, err = hostlock.TakeFirst(ctx, conn, name, hs.first); err != nil {
+			return nil, err
+		}
+	}
 	if got[0].Code != 0 {
-		return nil, fmt.Errorf("gather facts: exit %d: %s", got[0].Code, strings.TrimSpace(stderr))
+		err = fmt.Errorf("gather facts: exit %d: %s", got[0].Code, strings.TrimSpace(stderr))
+		if hs.lock != nil {
+			err = errors.Join(err, hs.lock.Release(ctx))
+		}
+		return nil, err
 	}
 	hs.facts = facts.Parse([]byte(got[0].Out))
 	hs.guessed = guessed
-	if hs.first != nil {
-		hs.first.Out, hs.first.Start = got[1], start
-	} else {
+	switch {
+	case hs.lock != nil && reads != nil:
+		// The first try ran the guessed reads once it held the lock.
+		hs.early = transport.PrefetchSections(conn, reads, hs.lock.ThenOutput())
+	case hs.lock != nil, e.opts.Lock != nil:
+		hs.guessed = nil
+	default:
 		hs.early = transport.WithResults(conn, guessed, got[1:])
 	}
 	return hs, nil

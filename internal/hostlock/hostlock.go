@@ -20,6 +20,8 @@ package hostlock
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,7 +173,7 @@ func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holde
 
 // First is Acquire's first step on the host, for a caller that runs Command in one
 // session with other reads (transport.RunSections), sets Out and Start, and passes it
-// to AcquireLooked: a first apply on a host then costs one session for its facts, its
+// to TakeFirst: a first apply on a host then costs one session for its facts, its
 // lock and its reads, not four (look, make the directory, look again, try). Command
 // looks at the lock as Acquire does, and only where that look passes check's rules
 // (the same rules, in shell: firstGate) it makes the directory when missing and tries
@@ -183,7 +185,13 @@ type First struct {
 	Out   transport.Section
 	Start time.Time
 
+	o       Options
+	holder  Holder
 	content string // the lock Command makes
+	// marker ends the look in Out; the try's output follows it. It is random, so no
+	// name the look prints can end the look early.
+	marker string
+	taken  bool // TakeFirst returned its lock
 }
 
 // NewFirst prepares the first step of an Acquire for holder.
@@ -197,13 +205,83 @@ func NewFirst(o Options, holder Holder, then string) (*First, error) {
 		return nil, err
 	}
 	l := &Lock{content: string(b), then: then}
+	f := &First{o: o, holder: holder, content: l.content, marker: randomMarker()}
 	wait := min(max(o.Wait, minGuardWait), maxGuardWait)
-	cmd := lookBody(o.Path) + "\necho " + firstMarker + "\n" + firstGate + "\n" + guardedBody(wait, l.tryBody(nil))
-	return &First{Command: cmd, content: l.content}, nil
+	f.Command = lookBody(o.Path) + "\necho " + f.marker + "\n" + firstGate + "\n" + guardedBody(wait, l.tryBody(nil))
+	return f, nil
 }
 
-// firstMarker ends the look in First's output; the try's output follows it.
-const firstMarker = "hostplan-lock-try"
+// randomMarker is a line no host can guess.
+func randomMarker() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return "hostplan-lock-try-" + hex.EncodeToString(b[:])
+}
+
+// split returns the look First's command printed, and the first line of its try with
+// what followed it ("" when the command ended before the try, or failed).
+func (f *First) split() (look *transport.Section, tried, rest string) {
+	if f.Out.Code != 0 {
+		return nil, "", ""
+	}
+	before, after, _ := strings.Cut(f.Out.Out, "\n"+f.marker+"\n")
+	tried, rest, _ = strings.Cut(after, "\n")
+	return &transport.Section{Out: before + "\n"}, tried, rest
+}
+
+// TakeFirst returns the lock First's try took, once the look it took it on passes check
+// here too (firstGate is check in shell; were they ever to disagree, the lock is
+// removed again and check's error returned). It returns nil when the try did not take
+// the lock: AcquireLooked goes on from First's look. Its Lock.ThenOutput is First's
+// then.
+func TakeFirst(ctx context.Context, conn transport.Conn, host string, f *First) (*Lock, error) {
+	look, tried, rest := f.split()
+	if tried != "acquired" || f.taken {
+		return nil, nil
+	}
+	l := &Lock{conn: conn, host: host, runID: f.holder.Run, content: f.content, stop: make(chan struct{})}
+	loc, err := parseLook(look.Out)
+	if err != nil {
+		return nil, fmt.Errorf("lock on %s: %w", host, err)
+	}
+	l.uid, l.path, l.dir = loc.uid, loc.path, path.Dir(loc.path)
+	if uerr := loc.check(); uerr != nil {
+		uerr.Host = host
+		if err := l.ifOurs(ctx, maxGuardWait, "rm -f"); err != nil {
+			return nil, errors.Join(uerr, fmt.Errorf("remove the lock taken before this check: %w", err))
+		}
+		return nil, uerr
+	}
+	f.taken = true
+	l.First = true
+	l.made, l.touched, l.thenOut = f.Start, f.Start, rest
+	return l.held(f.holder, f.o), nil
+}
+
+// Abandon removes the lock First's command may have taken when its output was lost (its
+// session failed, timed out or was interrupted): it looks again and, where the look
+// passes check, removes the lock if it holds First's content. It works after ctx has
+// ended, bounded by releaseTimeout; a lock it cannot remove goes stale after its lease.
+func (f *First) Abandon(ctx context.Context, conn transport.Conn, host string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	l := &Lock{conn: conn, host: host, content: f.content}
+	loc, err := l.look(ctx, f.o.Path)
+	if err != nil {
+		return fmt.Errorf("lock on %s: %w", host, err)
+	}
+	l.uid, l.path, l.dir = loc.uid, loc.path, path.Dir(loc.path)
+	if _, made := loc.entries[l.dir]; !made {
+		return nil
+	}
+	if uerr := loc.check(); uerr != nil {
+		uerr.Host = host
+		return uerr
+	}
+	return l.ifOurs(ctx, maxGuardWait, "rm -f")
+}
 
 // firstGate is check in shell, on the look's variables: uid, the lock directory d
 // and its stat line (if any), and the stat lines s of every directory above it, which
@@ -230,14 +308,12 @@ okd $dl || skip
 l=$d/${p##*/}`
 
 // AcquireLooked is Acquire with its First step done (nil: look now), for the same
-// holder and options. When
-// its try took the lock, AcquireLooked checks the look it took it on and returns at
-// once, with Lock.First set; otherwise it goes on as Acquire from that look (a look
-// that failed is done again, for its error). then, when not empty, is a read-only
-// command run in the session that takes the lock, right after it did and outside the
-// lock directory's flock, for a caller that reads the host once it holds the lock: one
-// SSH session less per host. Its standard output is Lock.ThenOutput: First's then
-// when Lock.First is set, else this one.
+// holder and options: it takes the lock First's try took (TakeFirst), or goes on as
+// Acquire from First's look (a look that failed is done again, for its error). then,
+// when not empty, is a read-only command run in the session that takes the lock,
+// right after it did and outside the lock directory's flock, for a caller that reads
+// the host once it holds the lock: one SSH session less per host. Its standard output
+// is Lock.ThenOutput: First's then when Lock.First is set, else this one.
 func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options, first *First, then string) (*Lock, error) {
 	o.defaults()
 	if err := o.check(); err != nil {
@@ -253,18 +329,14 @@ func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder
 	deadline := time.Now().Add(o.Wait)
 	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), then: then, stop: make(chan struct{})}
 	var looked *transport.Section
-	if first != nil && first.content != l.content {
-		return nil, fmt.Errorf("lock %s: the first step was made for another holder", host)
-	}
-	if first != nil && first.Out.Code == 0 {
-		look, tried, _ := strings.Cut(first.Out.Out, firstMarker+"\n")
-		looked = &transport.Section{Out: look}
-		if line, rest, _ := strings.Cut(tried, "\n"); line == "acquired" {
-			if err := l.tookFirst(ctx, look, rest, first.Start); err != nil {
-				return nil, err
-			}
-			return l.held(holder, o), nil
+	if first != nil {
+		if first.content != l.content {
+			return nil, fmt.Errorf("lock %s: the first step was made for another holder", host)
 		}
+		if taken, err := TakeFirst(ctx, conn, host, first); taken != nil || err != nil {
+			return taken, err
+		}
+		looked, _, _ = first.split()
 	}
 	if err := l.locate(ctx, o.Path, looked); err != nil {
 		return nil, err
@@ -273,27 +345,6 @@ func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder
 		return nil, err
 	}
 	return l.held(holder, o), nil
-}
-
-// tookFirst takes over the lock First's try made, once the look it made it on
-// passes check here too (firstGate is check in shell; were they ever to disagree, the
-// lock is removed again and check's error returned).
-func (l *Lock) tookFirst(ctx context.Context, look, thenOut string, start time.Time) error {
-	loc, err := parseLook(look)
-	if err != nil {
-		return fmt.Errorf("lock on %s: %w", l.host, err)
-	}
-	l.uid, l.path, l.dir = loc.uid, loc.path, path.Dir(loc.path)
-	if uerr := loc.check(); uerr != nil {
-		uerr.Host = l.host
-		if err := l.ifOurs(ctx, maxGuardWait, "rm -f"); err != nil {
-			return errors.Join(uerr, fmt.Errorf("remove the lock taken before this check: %w", err))
-		}
-		return uerr
-	}
-	l.First = true
-	l.made, l.touched, l.thenOut = start, start, thenOut
-	return nil
 }
 
 // held starts the refreshes of a lock just taken.
@@ -435,6 +486,8 @@ fi
 d=${p%%/*}
 top=$(cd -P -- "${d%%/*}/" && pwd -P) || exit 3
 d=${top%%/}/${d##*/}
+case $d in *'
+'*) echo "the lock's directory has a newline in its name" >&2; exit 3 ;; esac
 echo "$uid"
 echo "$d/${p##*/}"
 set -- "$d"
@@ -456,10 +509,19 @@ func parseLook(out string) (located, error) {
 	if loc.uid, err = strconv.Atoi(lines[0]); err != nil || !path.IsAbs(loc.path) {
 		return located{}, fmt.Errorf("unexpected output %q", out)
 	}
+	// Only the lock's directory and those above it, once each: a name that printed a
+	// line of its own is refused, not read as another directory.
+	want := map[string]bool{path.Dir(loc.path): true}
+	for _, a := range ancestors(path.Dir(path.Dir(loc.path))) {
+		want[a] = true
+	}
 	for _, line := range lines[2:] {
 		e, err := parseEntry(line)
 		if err != nil {
 			return located{}, err
+		}
+		if _, dup := loc.entries[e.name]; dup || !want[e.name] {
+			return located{}, fmt.Errorf("unexpected stat output %q", line)
 		}
 		loc.entries[e.name] = e
 	}

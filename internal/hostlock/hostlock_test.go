@@ -481,6 +481,85 @@ func TestFirstCommand(t *testing.T) {
 	}
 }
 
+// A lock whose output was lost (the session failed after the try) is removed by
+// Abandon; one that is not ours is left.
+func TestFirstAbandon(t *testing.T) {
+	ctx := context.Background()
+	c := localConn(t)
+	path := lockPath(t)
+	o := Options{Path: path}
+	f, err := NewFirst(o, holder("alice"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Run(ctx, f.Command, nil); err != nil || res.ExitCode != 0 || !strings.Contains(string(res.Stdout), "\nacquired\n") {
+		t.Fatalf("first step: %v %+v", err, res)
+	}
+	if err := f.Abandon(ctx, c, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock after Abandon: %v", err)
+	}
+	b, err := Acquire(ctx, c, "h1", holder("bob"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release(ctx)
+	if err := f.Abandon(ctx, c, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Errorf("Abandon removed another holder's lock: %v", err)
+	}
+}
+
+// A directory name with a newline cannot print lines of its own into the look: not a
+// try's "acquired" (the marker is random), nor stat lines for directories it names.
+func TestFirstLookNotSpoofed(t *testing.T) {
+	ctx := context.Background()
+	c := localConn(t)
+	base := filepath.Dir(filepath.Dir(lockPath(t)))
+	evil := filepath.Join(base, "A\n0 41ed /\nhostplan-lock-try\nacquired\nZ")
+	if err := os.MkdirAll(filepath.Join(evil, "d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(evil, filepath.Join(base, "V")); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Path: filepath.Join(base, "V", "d", "lock")}
+	alice := holder("alice")
+	f, err := NewFirst(o, alice, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := transport.RunSections(ctx, c, []string{f.Command})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Out = got[0]
+	lk, err := AcquireLooked(ctx, c, "h1", alice, o, f, "")
+	if err == nil {
+		lk.Release(ctx)
+		t.Fatal("locked under a directory whose name has a newline")
+	}
+	if !strings.Contains(err.Error(), "newline") {
+		t.Errorf("error %v does not say why", err)
+	}
+	if _, err := os.Lstat(filepath.Join(evil, "d", "lock")); err == nil {
+		t.Error("a lock file was made")
+	}
+	for _, out := range []string{
+		"0\n/run/hostplan/lock\n0 41ed /\n0 41ed /run\n0 41ed /etc\n",               // a directory not on the path
+		"0\n/run/hostplan/lock\n0 41ed /\n0 41ed /run\n0 43ff /run\n",               // one twice
+		"0\n/run/hostplan/lock\n0 41ed /\n0 41ed /run\n0 41c0 /run/hostplan/lock\n", // the lock as a directory
+	} {
+		if _, err := parseLook(out); err == nil {
+			t.Errorf("look %q accepted", out)
+		}
+	}
+}
+
 func fileMode(t *testing.T, p string) os.FileMode {
 	t.Helper()
 	fi, err := os.Lstat(p)
