@@ -231,3 +231,32 @@ task "t" {
 		t.Errorf("left in the lock directory: %q", got)
 	}
 }
+
+// TestLabLockLost: when the lock an apply holds is taken over behind its back (as
+// another apply does after the holder stalled past its lease), the next refresh (every
+// 30 s) notices, and the apply starts no further change on that host, saying why.
+func TestLabLockLost(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	h := l.Host("h1")
+	remote(t, h, "rm -rf /run/hostplan /tmp/started /tmp/go /etc/lock-lost")
+	dir := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  command "a" { run = "touch /tmp/started; i=0; while [ ! -e /tmp/go ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done" }
+  command "b" { run = "echo b > /etc/lock-lost" }
+}`})
+	done := make(chan result, 1)
+	go func() { done <- hostplanWithin(t, 3*time.Minute, "apply", "--auto-approve", "-i", inv, dir) }()
+	waitUntil(t, func() bool { return remote(t, h, "test -e /tmp/started && echo yes || echo no") == "yes" })
+	remote(t, h, `printf '%s\n' '{"operator":"bob@other","machine":"other","pid":1,"run":"b","since":"2026-01-01T00:00:00Z"}' > /run/hostplan/lock`)
+	time.Sleep(40 * time.Second) // past the first refresh, 30 s after the lock was taken
+	remote(t, h, "touch /tmp/go")
+	r := <-done
+	if r.code != exitError || !strings.Contains(r.stdout, "this run lost the host's lock") {
+		t.Errorf("apply whose lock was taken over:\n%s", r)
+	}
+	if got := remote(t, h, "cat /etc/lock-lost 2>&1; cat /run/hostplan/lock"); !strings.Contains(got, "No such file") || !strings.Contains(got, "bob@other") {
+		t.Errorf("after the apply: %q; want no change b, and bob's lock left alone", got)
+	}
+}

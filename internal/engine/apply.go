@@ -11,6 +11,7 @@ import (
 
 	"github.com/hostplan/hostplan/internal/config"
 	"github.com/hostplan/hostplan/internal/health"
+	"github.com/hostplan/hostplan/internal/hostlock"
 	"github.com/hostplan/hostplan/tasks"
 )
 
@@ -366,7 +367,7 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 		}
 		before = snap
 	}
-	applied := e.applySteps(ctx, h, steps, hr)
+	applied := e.applySteps(ctx, h, hs.lock, steps, hr)
 	if gate != nil {
 		e.checkGate(ctx, h, task, gate, before, applied, hr)
 	}
@@ -375,8 +376,9 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 // applySteps applies the changed steps in order until one fails (the rest are then
 // skipped) and returns the steps it touched, the failed one included: a failed write
 // leaves the old file (atomic rename), but a failed command may have done part of its
-// work, so a rollback undoes what it can of it too.
-func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, steps []*Step, hr *HostResult) []*Step {
+// work, so a rollback undoes what it can of it too. A step is not started once the
+// host's lock is lost (another apply may be changing the host): it fails untouched.
+func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, lock *hostlock.Lock, steps []*Step, hr *HostResult) []*Step {
 	var applied []*Step
 	total := 0
 	for _, st := range steps {
@@ -391,6 +393,11 @@ func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, steps []*Step, h
 			continue
 		case hr.FailedErr != nil:
 			hr.Skipped = append(hr.Skipped, st.Address())
+			continue
+		}
+		if err := lock.Lost(); err != nil {
+			hr.Failed = st.Address()
+			hr.FailedErr = fmt.Errorf("apply %s on %s: %w", st.Address(), h.Name, err)
 			continue
 		}
 		e.progress(h.Name, "applying", len(applied), total)
@@ -430,6 +437,11 @@ func (e *Engine) checkGate(ctx context.Context, h *tasks.Host, task *config.Task
 		}
 	} else {
 		hc.Err = errors.New("not checked: a change failed")
+	}
+	if errors.Is(hr.FailedErr, hostlock.ErrLost) {
+		// Another apply may hold the host now: undoing is not this run's to do.
+		hc.Err = errors.New("not checked, and nothing rolled back: this run lost the host's lock")
+		return
 	}
 	hc.Rollback = e.rollback(ctx, h, gate, applied)
 }

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -154,6 +155,8 @@ type Lock struct {
 	born time.Time
 	// byCommand is set once touchFile failed: the refresh runs a command from then on.
 	byCommand bool
+	// lost is set once a refresh found the lock no longer ours (Lost).
+	lost atomic.Bool
 	// lease is Options.Lease, and touched this machine's time before the command or
 	// file request that last made or refreshed the lock.
 	lease   time.Duration
@@ -249,7 +252,7 @@ func TakeFirst(ctx context.Context, conn transport.Conn, host string, f *First) 
 	l.uid, l.path, l.dir = loc.uid, loc.path, path.Dir(loc.path)
 	if uerr := loc.check(); uerr != nil {
 		uerr.Host = host
-		if err := l.ifOurs(ctx, maxGuardWait, "rm -f"); err != nil {
+		if _, err := l.ifOurs(ctx, maxGuardWait, "rm -f"); err != nil {
 			return nil, errors.Join(uerr, fmt.Errorf("remove the lock taken before this check: %w", err))
 		}
 		return nil, uerr
@@ -280,7 +283,8 @@ func (f *First) Abandon(ctx context.Context, conn transport.Conn, host string) e
 		uerr.Host = host
 		return uerr
 	}
-	return l.ifOurs(ctx, maxGuardWait, "rm -f")
+	_, err = l.ifOurs(ctx, maxGuardWait, "rm -f")
+	return err
 }
 
 // firstGate is check in shell, on the look's variables: uid, the lock directory d
@@ -803,15 +807,32 @@ func stale(h Holder, perr error, age, lease time.Duration) bool {
 }
 
 // ifOurs runs action on the lock file, under the flock, only while it is still the
-// regular file holding our content: never on a lock another apply took over.
-func (l *Lock) ifOurs(ctx context.Context, wait time.Duration, action string) error {
-	script := l.guarded(wait, fmt.Sprintf(`if [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %s ]; then %s -- "$l" || exit 3; fi
-echo done`, transport.ShellQuote(l.content), action))
+// regular file holding our content: never on a lock another apply took over. It
+// reports whether the lock was ours.
+func (l *Lock) ifOurs(ctx context.Context, wait time.Duration, action string) (bool, error) {
+	script := l.guarded(wait, fmt.Sprintf(`if [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %s ]; then %s -- "$l" || exit 3; echo done; else echo gone; fi`,
+		transport.ShellQuote(l.content), action))
 	out, err := l.run(ctx, script, wait)
-	if err == nil && out == "busy\n" {
-		err = errors.New("its directory stayed busy (flock)")
+	switch {
+	case err != nil:
+		return false, err
+	case out == "busy\n":
+		return false, errors.New("its directory stayed busy (flock)")
 	}
-	return err
+	return out == "done\n", nil
+}
+
+// ErrLost is in Lost's error.
+var ErrLost = errors.New("this run lost the host's lock")
+
+// Lost says when a refresh found the lock no longer this run's: taken over by another
+// apply (this run stalled past its lease) or removed by hand. The holder must then
+// stop changing the host. nil for a lock still held, and for a nil Lock.
+func (l *Lock) Lost() error {
+	if l == nil || !l.lost.Load() {
+		return nil
+	}
+	return fmt.Errorf("%w: %s on %s no longer holds this run's content (another apply took it over, or it was removed); stopping this host's changes", ErrLost, l.path, l.host)
 }
 
 // refresh touches the lock every interval until Release, so it never looks stale while
@@ -854,6 +875,9 @@ func (l *Lock) touchDeadline(interval time.Duration) time.Time {
 // per host every interval. Once that fails (files act as another user, a path the
 // file rules refuse), a command touches the lock under the flock instead.
 func (l *Lock) touch(ctx context.Context, interval time.Duration) {
+	if l.lost.Load() {
+		return
+	}
 	start := time.Now()
 	if !l.byCommand {
 		if err := l.touchFile(ctx); err == nil {
@@ -862,8 +886,13 @@ func (l *Lock) touch(ctx context.Context, interval time.Duration) {
 		}
 		l.byCommand = true
 	}
-	if l.ifOurs(ctx, min(interval/2, maxGuardWait), "touch -c") == nil {
+	ours, err := l.ifOurs(ctx, min(interval/2, maxGuardWait), "touch -c")
+	switch {
+	case err != nil:
+	case ours:
 		l.touched = start
+	default:
+		l.lost.Store(true)
 	}
 }
 
@@ -886,6 +915,7 @@ func (l *Lock) touchFile(ctx context.Context) error {
 		return err
 	}
 	if strings.TrimRight(string(b), "\n") != l.content {
+		l.lost.Store(true)
 		return nil
 	}
 	return l.conn.SetModTime(ctx, l.path, l.born.Add(time.Since(l.made)))
@@ -931,7 +961,7 @@ func (l *Lock) Release(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		if !l.releaseFile(rctx) {
-			err = l.ifOurs(rctx, maxGuardWait, "rm -f")
+			_, err = l.ifOurs(rctx, maxGuardWait, "rm -f")
 		}
 		trackRun(l.runID, -1)
 	})

@@ -85,8 +85,8 @@ func TestAcquireRelease(t *testing.T) {
 		t.Errorf("bob got the lock after %v, before alice released it", d)
 	}
 	// Removing alice's lock (as her Release does) must leave bob's alone.
-	if err := a.ifOurs(ctx, time.Second, "rm -f"); err != nil {
-		t.Fatal(err)
+	if ours, err := a.ifOurs(ctx, time.Second, "rm -f"); err != nil || ours {
+		t.Fatalf("alice's removal: ours %v, %v", ours, err)
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("bob's lock is gone: %v", err)
@@ -635,6 +635,53 @@ type noFilesConn struct{ *countingConn }
 
 func (noFilesConn) ReadFile(context.Context, string) ([]byte, error) {
 	return nil, errors.New("no files here")
+}
+
+// A refresh that finds the lock no longer ours (taken over after a stall, or removed)
+// says so through Lost, over the file session and by command; a lock still ours never
+// reads as lost.
+func TestRefreshNoticesLoss(t *testing.T) {
+	ctx := context.Background()
+	other := `{"operator":"bob@bastion","machine":"elsewhere","pid":1,"run":"b","since":"2026-01-01T00:00:00Z"}` + "\n"
+	for _, tc := range []struct {
+		name    string
+		noFiles bool
+		change  func(path string) error
+	}{
+		{"files, taken over", false, func(p string) error { return os.WriteFile(p, []byte(other), 0o600) }},
+		{"files, removed", false, os.Remove},
+		{"commands, taken over", true, func(p string) error { return os.WriteFile(p, []byte(other), 0o600) }},
+		{"commands, removed", true, os.Remove},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, conn := filesOrNot(t, tc.noFiles)
+			path := lockPath(t)
+			a, err := Acquire(ctx, conn, "h1", holder("alice"), Options{Path: path, Lease: 400 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Release(ctx)
+			time.Sleep(500 * time.Millisecond) // several refreshes
+			if err := a.Lost(); err != nil {
+				t.Fatalf("a held lock reads as lost: %v", err)
+			}
+			if err := tc.change(path); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(30 * time.Second); a.Lost() == nil; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no refresh noticed the loss")
+				}
+			}
+			if err := a.Lost(); !errors.Is(err, ErrLost) || !strings.Contains(err.Error(), path) {
+				t.Errorf("Lost: %v", err)
+			}
+		})
+	}
+	var none *Lock
+	if none.Lost() != nil {
+		t.Error("a nil lock reads as lost")
+	}
 }
 
 // then runs in the session that takes the lock, once it holds it and outside the
