@@ -239,10 +239,12 @@ func TestLabLockLost(t *testing.T) {
 	t.Parallel()
 	l, inv := startLab(t, 1, "root")
 	h := l.Host("h1")
-	remote(t, h, "rm -rf /run/hostplan /tmp/started /tmp/go /etc/lock-lost")
+	remote(t, h, "rm -rf /run/hostplan /tmp/started /tmp/go /etc/lock-lost /etc/lock-lost-first")
+	// The file opens the SFTP session, which the refreshes use, before the wait.
 	dir := writeFiles(t, map[string]string{"main.hcl": `
 task "t" {
   on = ["lab"]
+  file "/etc/lock-lost-first" { content = "x\n" }
   command "a" { run = "touch /tmp/started; i=0; while [ ! -e /tmp/go ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done" }
   command "b" { run = "echo b > /etc/lock-lost" }
 }`})
@@ -250,7 +252,7 @@ task "t" {
 	go func() { done <- hostplanWithin(t, 3*time.Minute, "apply", "--auto-approve", "-i", inv, dir) }()
 	waitUntil(t, func() bool { return remote(t, h, "test -e /tmp/started && echo yes || echo no") == "yes" })
 	remote(t, h, `printf '%s\n' '{"operator":"bob@other","machine":"other","pid":1,"run":"b","since":"2026-01-01T00:00:00Z"}' > /run/hostplan/lock`)
-	time.Sleep(40 * time.Second) // past the first refresh, 30 s after the lock was taken
+	time.Sleep(45 * time.Second) // past the first refresh, 30 s after the lock was taken
 	remote(t, h, "touch /tmp/go")
 	r := <-done
 	if r.code != exitError || !strings.Contains(r.stdout, "this run lost the host's lock") {

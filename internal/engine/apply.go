@@ -369,7 +369,7 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 	}
 	applied := e.applySteps(ctx, h, hs.lock, steps, hr)
 	if gate != nil {
-		e.checkGate(ctx, h, task, gate, before, applied, hr)
+		e.checkGate(ctx, h, hs.lock, task, gate, before, applied, hr)
 	}
 }
 
@@ -418,7 +418,7 @@ func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, lock *hostlock.L
 // checkGate waits for the task's health gate after its steps (expecting a restart when
 // they changed the manifest the gate watches), and rolls the steps back when a step
 // failed or the gate does not pass.
-func (e *Engine) checkGate(ctx context.Context, h *tasks.Host, task *config.Task, gate *health.KubeAPIServer, before *health.Snapshot, applied []*Step, hr *HostResult) {
+func (e *Engine) checkGate(ctx context.Context, h *tasks.Host, lock *hostlock.Lock, task *config.Task, gate *health.KubeAPIServer, before *health.Snapshot, applied []*Step, hr *HostResult) {
 	hc := &HealthCheck{Task: task.Name, Gate: gate.Describe()}
 	hr.Health = append(hr.Health, hc)
 	if hr.FailedErr == nil {
@@ -438,12 +438,12 @@ func (e *Engine) checkGate(ctx context.Context, h *tasks.Host, task *config.Task
 	} else {
 		hc.Err = errors.New("not checked: a change failed")
 	}
-	if errors.Is(hr.FailedErr, hostlock.ErrLost) {
+	if err := lock.Lost(); err != nil {
 		// Another apply may hold the host now: undoing is not this run's to do.
-		hc.Err = errors.New("not checked, and nothing rolled back: this run lost the host's lock")
+		hc.Err = errors.Join(hc.Err, fmt.Errorf("nothing rolled back: %w", err))
 		return
 	}
-	hc.Rollback = e.rollback(ctx, h, gate, applied)
+	hc.Rollback = e.rollback(ctx, h, lock, gate, applied)
 }
 
 // interruptedGate tells an interrupt from a health gate's verdict: a gate cut short
@@ -466,7 +466,7 @@ func touches(steps []*Step, gate *health.KubeAPIServer) bool {
 }
 
 // rollback undoes applied steps in reverse order and waits for the gate again.
-func (e *Engine) rollback(ctx context.Context, h *tasks.Host, gate *health.KubeAPIServer, applied []*Step) *Rollback {
+func (e *Engine) rollback(ctx context.Context, h *tasks.Host, lock *hostlock.Lock, gate *health.KubeAPIServer, applied []*Step) *Rollback {
 	rb := &Rollback{}
 	if e.opts.NoRollback {
 		rb.Disabled = true
@@ -483,8 +483,11 @@ func (e *Engine) rollback(ctx context.Context, h *tasks.Host, gate *health.KubeA
 	for i := len(applied) - 1; i >= 0; i-- {
 		st := applied[i]
 		rv, ok := st.resource.(tasks.Reverter)
-		if !ok {
+		if err := lock.Lost(); !ok || err != nil {
 			rb.NotRestored = append(rb.NotRestored, st.Address())
+			if err != nil && !errors.Is(errors.Join(errs...), hostlock.ErrLost) {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		sctx, cancel := e.stepContext(ctx)

@@ -816,11 +816,18 @@ func (l *Lock) ifOurs(ctx context.Context, wait time.Duration, action string) (b
 	switch {
 	case err != nil:
 		return false, err
+	case out == "done\n":
+		return true, nil
+	case out == "gone\n":
+		return false, nil
 	case out == "busy\n":
 		return false, errors.New("its directory stayed busy (flock)")
 	}
-	return out == "done\n", nil
+	return false, fmt.Errorf("unexpected output %q", out)
 }
+
+// errNotOurs is touchFile's error for a lock file that holds another's content.
+var errNotOurs = errors.New("the lock holds another run's content")
 
 // ErrLost is in Lost's error.
 var ErrLost = errors.New("this run lost the host's lock")
@@ -880,8 +887,13 @@ func (l *Lock) touch(ctx context.Context, interval time.Duration) {
 	}
 	start := time.Now()
 	if !l.byCommand {
-		if err := l.touchFile(ctx); err == nil {
+		err := l.touchFile(ctx)
+		switch {
+		case err == nil:
 			l.touched = start
+			return
+		case errors.Is(err, errNotOurs):
+			l.lost.Store(true)
 			return
 		}
 		l.byCommand = true
@@ -896,8 +908,9 @@ func (l *Lock) touch(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// touchFile sets the lock's time when it still holds our content. stale compares that
-// time with the host's clock, not this machine's, so the time set is the lock's own
+// touchFile sets the lock's time when it still holds our content (errNotOurs when it
+// holds another's). stale compares that time with the host's clock, not this
+// machine's, so the time set is the lock's own
 // first mtime (the host's clock when the lock was made) plus the time passed here
 // since. Unlike the command it takes no flock: a takeover between its read and its
 // write (only of a lock that looked stale, so of a run stalled past its lease) would
@@ -915,8 +928,7 @@ func (l *Lock) touchFile(ctx context.Context) error {
 		return err
 	}
 	if strings.TrimRight(string(b), "\n") != l.content {
-		l.lost.Store(true)
-		return nil
+		return errNotOurs
 	}
 	return l.conn.SetModTime(ctx, l.path, l.born.Add(time.Since(l.made)))
 }

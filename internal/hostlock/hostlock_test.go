@@ -638,32 +638,44 @@ func (noFilesConn) ReadFile(context.Context, string) ([]byte, error) {
 }
 
 // A refresh that finds the lock no longer ours (taken over after a stall, or removed)
-// says so through Lost, over the file session and by command; a lock still ours never
-// reads as lost.
+// says so through Lost, over the file session and by command; a lock still ours, that
+// refreshes have touched, never reads as lost.
 func TestRefreshNoticesLoss(t *testing.T) {
 	ctx := context.Background()
 	other := `{"operator":"bob@bastion","machine":"elsewhere","pid":1,"run":"b","since":"2026-01-01T00:00:00Z"}` + "\n"
+	takeOver := func(p string) error { // as a takeover does: whole at once
+		tmp := p + ".bob"
+		if err := os.WriteFile(tmp, []byte(other), 0o600); err != nil {
+			return err
+		}
+		return os.Rename(tmp, p)
+	}
 	for _, tc := range []struct {
 		name    string
 		noFiles bool
 		change  func(path string) error
 	}{
-		{"files, taken over", false, func(p string) error { return os.WriteFile(p, []byte(other), 0o600) }},
+		{"files, taken over", false, takeOver},
 		{"files, removed", false, os.Remove},
-		{"commands, taken over", true, func(p string) error { return os.WriteFile(p, []byte(other), 0o600) }},
+		{"commands, taken over", true, takeOver},
 		{"commands, removed", true, os.Remove},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, conn := filesOrNot(t, tc.noFiles)
 			path := lockPath(t)
-			a, err := Acquire(ctx, conn, "h1", holder("alice"), Options{Path: path, Lease: 400 * time.Millisecond})
+			a, err := Acquire(ctx, conn, "h1", holder("alice"), Options{Path: path, Lease: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer a.Release(ctx)
-			time.Sleep(500 * time.Millisecond) // several refreshes
+			made := mtime(t, path)
+			for deadline := time.Now().Add(20 * time.Second); mtime(t, path).Equal(made); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no refresh touched the lock")
+				}
+			}
 			if err := a.Lost(); err != nil {
-				t.Fatalf("a held lock reads as lost: %v", err)
+				t.Fatalf("a lock refreshed as ours reads as lost: %v", err)
 			}
 			if err := tc.change(path); err != nil {
 				t.Fatal(err)
@@ -682,6 +694,15 @@ func TestRefreshNoticesLoss(t *testing.T) {
 	if none.Lost() != nil {
 		t.Error("a nil lock reads as lost")
 	}
+}
+
+func mtime(t *testing.T, p string) time.Time {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.ModTime()
 }
 
 // then runs in the session that takes the lock, once it holds it and outside the
