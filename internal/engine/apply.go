@@ -482,12 +482,17 @@ func (e *Engine) rollback(ctx context.Context, h *tasks.Host, lock *hostlock.Loc
 	var errs []error
 	for i := len(applied) - 1; i >= 0; i-- {
 		st := applied[i]
-		rv, ok := st.resource.(tasks.Reverter)
-		if err := lock.Lost(); !ok || err != nil {
-			rb.NotRestored = append(rb.NotRestored, st.Address())
-			if err != nil && !errors.Is(errors.Join(errs...), hostlock.ErrLost) {
-				errs = append(errs, err)
+		if err := lock.Lost(); err != nil {
+			// Another apply may hold the host now: what is left stays as it is.
+			for _, left := range applied[:i+1] {
+				rb.NotRestored = append(rb.NotRestored, left.Address())
 			}
+			errs = append(errs, err)
+			break
+		}
+		rv, ok := st.resource.(tasks.Reverter)
+		if !ok {
+			rb.NotRestored = append(rb.NotRestored, st.Address())
 			continue
 		}
 		sctx, cancel := e.stepContext(ctx)

@@ -47,15 +47,16 @@ const windows = "windows"
 
 // Script is the facts command of a POSIX host (Gather runs it; the engine runs it beside
 // the host lock's first look, in one session); Parse reads its output. It prints one
-// "key=value" line per fact, then the account databases. It never
-// fails as a whole: a missing tool just leaves its fact empty. It starts few processes
-// (id, awk; uname on kernels before 6.1; sed on masters), since on a busy bastion run against many hosts each
-// one counts: the system, kernel and machine come from /proc/sys/kernel where the
-// kernel has its arch file (Linux 6.1 and later), else from uname. Whether firewalld runs is asked only where it has run since boot (it makes
-// /run/firewalld at start; systemd starts it with --nopid, so there is no pid file), and
-// over D-Bus with busctl, the state firewall-cmd --state reports: firewall-cmd is a
-// Python program, about 0.25 s of CPU per call, busctl about 20 ms. Without busctl, or
-// when firewalld does not answer it, firewall-cmd --state says.
+// "key=value" line per fact, then the account databases. It never fails as a whole: a
+// missing tool just leaves its fact empty. It starts few processes (id, awk; uname on
+// kernels before 6.1; sed on masters), since on a busy bastion run against many hosts
+// each one counts: the system, kernel and machine come from /proc/sys/kernel where the
+// kernel has its arch file (Linux 6.1 and later), else from uname. Whether firewalld
+// runs is asked only where it has run since boot (it makes /run/firewalld at start;
+// systemd starts it with --nopid, so there is no pid file), and over D-Bus with
+// busctl, the state firewall-cmd --state reports: firewall-cmd is a Python program,
+// about 0.35 s of CPU per call, busctl about 17 ms. Without busctl, or when firewalld
+// does not answer it, firewall-cmd --state says.
 const Script = `set -- '' '' ''; { read -r a < ` + archFile + ` && read -r o < /proc/sys/kernel/ostype && read -r k < /proc/sys/kernel/osrelease && set -- "$o" "$k" "$a"; } 2>/dev/null
 [ -n "$3" ] || set -- $(uname -srm 2>/dev/null)
 printf 'os=%s\nkernel=%s\narch=%s\n' "$1" "$2" "$3"

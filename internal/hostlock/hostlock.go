@@ -910,9 +910,8 @@ func (l *Lock) touch(ctx context.Context, interval time.Duration) {
 
 // touchFile sets the lock's time when it still holds our content (errNotOurs when it
 // holds another's). stale compares that time with the host's clock, not this
-// machine's, so the time set is the lock's own
-// first mtime (the host's clock when the lock was made) plus the time passed here
-// since. Unlike the command it takes no flock: a takeover between its read and its
+// machine's, so the time set is the lock's own first mtime (the host's clock when the
+// lock was made) plus the time passed here since. Unlike the command it takes no flock: a takeover between its read and its
 // write (only of a lock that looked stale, so of a run stalled past its lease) would
 // make the new holder's lock look fresher, never remove or change it.
 func (l *Lock) touchFile(ctx context.Context) error {
