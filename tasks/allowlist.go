@@ -95,6 +95,9 @@ func (l *Allowlist) Reads(h *Host) []string {
 	return firewall.Reads(h.firewallHost(), l.Method, l.Zone)
 }
 
+// Looks implements FileLooker.
+func (l *Allowlist) Looks(*Host) []string { return firewall.Looks(l.Method) }
+
 // Plan implements Resource.
 func (l *Allowlist) Plan(ctx context.Context, h *Host) (*Change, error) {
 	b, why, err := firewall.Select(h.firewallHost(), l.Method)

@@ -82,6 +82,9 @@ func (p *AuditPolicy) Type() string { return "audit_policy" }
 // Label implements Resource.
 func (p *AuditPolicy) Label() string { return p.Path }
 
+// Looks implements FileLooker.
+func (p *AuditPolicy) Looks(*Host) []string { return []string{p.Path} }
+
 // file is the policy as a file resource for this host's cluster version.
 func (p *AuditPolicy) file(h *Host) (*File, error) {
 	v := p.Version

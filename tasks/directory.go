@@ -52,6 +52,9 @@ func (d *Directory) Type() string { return "directory" }
 // Label implements Resource.
 func (d *Directory) Label() string { return d.Path }
 
+// Looks implements FileLooker.
+func (d *Directory) Looks(*Host) []string { return []string{d.Path} }
+
 // Plan implements Resource.
 func (d *Directory) Plan(ctx context.Context, h *Host) (*Change, error) {
 	uid, gid, err := h.ownerIDs(d.Owner, d.Group)

@@ -141,6 +141,9 @@ func (f *File) Type() string { return "file" }
 // Label implements Resource.
 func (f *File) Label() string { return f.Path }
 
+// Looks implements FileLooker.
+func (f *File) Looks(*Host) []string { return []string{f.Path} }
+
 // Plan implements Resource.
 func (f *File) Plan(ctx context.Context, h *Host) (*Change, error) {
 	cur, err := h.Conn.Stat(ctx, f.Path)

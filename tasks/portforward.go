@@ -109,6 +109,16 @@ func (p *PortForward) Reads(h *Host) []string {
 	return reads
 }
 
+// Looks implements FileLooker: the backend's saved rules, and the forwarding sysctl's
+// file wherever the backend may need it (the same list with and without facts).
+func (p *PortForward) Looks(h *Host) []string {
+	looks := firewall.Looks(p.Method)
+	if !p.Absent && p.Method != firewall.Netsh {
+		looks = append(looks, p.forwarding().Looks(h)...)
+	}
+	return looks
+}
+
 // Plan implements Resource: the backend's commands, the forwarding sysctl where the
 // backend needs it, and the saved ruleset's diff where the backend keeps one.
 func (p *PortForward) Plan(ctx context.Context, h *Host) (*Change, error) {

@@ -65,6 +65,14 @@ type Prefetcher interface {
 	Reads(h *Host) []string
 }
 
+// FileLooker is a resource whose Plan looks at files (Conn.Stat, Conn.ReadFile) known
+// before it plans. The engine reads them with the other reads (transport.FileReads),
+// so that a plan needs no file session.
+type FileLooker interface {
+	// Looks lists the paths Plan will stat or read on h.
+	Looks(h *Host) []string
+}
+
 // Reverter is a resource whose applied change can be undone, for the rollback of a
 // rolling apply whose health gate failed.
 type Reverter interface {

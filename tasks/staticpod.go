@@ -176,6 +176,17 @@ func (s *StaticPod) Type() string { return "static_pod" }
 // Label implements Resource.
 func (s *StaticPod) Label() string { return s.Path }
 
+// Looks implements FileLooker: the manifest and the files its file volumes mount.
+func (s *StaticPod) Looks(*Host) []string {
+	looks := []string{s.Path}
+	for _, v := range s.Edit.Volumes {
+		if v.Type == "FileOrCreate" || v.Type == "File" {
+			looks = append(looks, v.Path)
+		}
+	}
+	return looks
+}
+
 // Plan implements Resource.
 func (s *StaticPod) Plan(ctx context.Context, h *Host) (*Change, error) {
 	file, note, old, err := readFollowing(ctx, h, s.Path)

@@ -177,6 +177,9 @@ func (s *Sysctl) Reads(*Host) []string {
 	return []string{s.probeCommand()}
 }
 
+// Looks implements FileLooker.
+func (s *Sysctl) Looks(*Host) []string { return []string{s.File} }
+
 // probeCommand reads the runtime value with cat, not the shell's read: dash reads a byte
 // at a time, and the kernel's integer settings read as ended at any offset past 0
 // ("32768\t60999" came back as "3").

@@ -170,7 +170,9 @@ func waitUntil(t *testing.T, cond func() bool) {
 	}
 }
 
-// TestLabApplySessions: an apply of file changes on a fresh host gathers the facts,
+// TestLabApplySessions: a plan of file changes gathers the facts and reads the host
+// in one command session, with and without changes to show. An apply of them on a
+// fresh host gathers the facts,
 // makes the lock directory, takes the lock and reads the host in one command session,
 // and changes it (and releases the lock) in one file session; an apply with nothing to
 // change costs the same two. Each session is an sshd fork and a login shell.
@@ -190,7 +192,15 @@ task "t" {
   file "/etc/hostplan-sessions/a" { content = "a\n" }
 }`})
 	for i, want := range []string{"2 changed", "no changes"} {
+		// A plan reads the files in the facts' session too (transport.FileReads).
 		before := sessions(t, h)
+		if r := hostplan(t, "plan", "-i", inv, dir); r.code != exitChanges-i*exitChanges {
+			t.Fatalf("plan %d:\n%s", i+1, r)
+		}
+		if n := sessions(t, h) - before; n != 1 {
+			t.Errorf("plan %d opened %d sessions on the host, want 1", i+1, n)
+		}
+		before = sessions(t, h)
 		r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir)
 		if r.code != 0 || !strings.Contains(r.stdout, want) {
 			t.Fatalf("apply %d:\n%s", i+1, r)

@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -289,6 +290,9 @@ func (c *fakeConn) Run(ctx context.Context, command string, stdin io.Reader) (*t
 		}
 		return nil
 	})
+	if err == nil && shown == cmdFacts {
+		res = sectionsAnswer(command, res)
+	}
 	if err == nil && command == "rendezvous" {
 		// Outside the host's lock: the other hosts of the batch must get in too.
 		err = c.fleet.rv.join(ctx, c.name)
@@ -297,6 +301,29 @@ func (c *fakeConn) Run(ctx context.Context, command string, stdin io.Reader) (*t
 		return nil, err
 	}
 	return res, nil
+}
+
+// sectionScript matches one command of a transport.RunSections script.
+var sectionScript = regexp.MustCompile(`(?s)\(\n(.*?)\n\)\nc=\$\?; echo; echo "(hostplan-section-[0-9a-f]+) \$c"\n`)
+
+// sectionsAnswer answers a RunSections script that gathers the facts with the reads
+// guessed for the host's steps: the facts section gets facts, every other section
+// fails, so that its reads go to the fake's files. A script of the facts alone gets
+// facts.
+func sectionsAnswer(command string, facts *transport.Result) *transport.Result {
+	found := sectionScript.FindAllStringSubmatch(command, -1)
+	if len(found) == 0 {
+		return facts
+	}
+	var out strings.Builder
+	for _, m := range found {
+		text, code := "", 1
+		if strings.Contains(m[1], "uname -srm") {
+			text, code = string(facts.Stdout), facts.ExitCode
+		}
+		fmt.Fprintf(&out, "%s\n%s %d\n", text, m[2], code)
+	}
+	return &transport.Result{Stdout: []byte(out.String()), Stderr: facts.Stderr}
 }
 
 // facts answers the facts script as a Debian 12 control-plane node would.

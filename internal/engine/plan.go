@@ -8,6 +8,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hostplan/hostplan/internal/config"
+	"github.com/hostplan/hostplan/internal/transport"
 	"github.com/hostplan/hostplan/tasks"
 )
 
@@ -192,7 +193,8 @@ func (e *Engine) taskTargetsInOrder(task *config.Task) []*Target {
 func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 	hp := &HostPlan{Host: t.Host.Name}
 	guess := e.guessResources(t)
-	hs, err := e.connect(ctx, t, reads(&tasks.Host{Name: t.Host.Name}, guess))
+	guessed, guessedFiles := reads(&tasks.Host{Name: t.Host.Name}, guess)
+	hs, err := e.connect(ctx, t, withFileReads(guessed, guessedFiles))
 	if err != nil {
 		hp.Err = err
 		e.progress(t.Host.Name, "failed", 0, 0)
@@ -206,11 +208,18 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 	}
 	h := resourceHost(t, hs)
 	steps := e.buildSteps(h, evalCtx, t, guess)
-	if h.Conn, err = e.lockAndRead(ctx, t.Host.Name, hs, reads(h, built(steps))); err != nil {
+	toRead, files := reads(h, built(steps))
+	if files != nil && (guessedFiles == nil || files.Command != guessedFiles.Command) {
+		// Not read with the facts: the file session answers, rather than a session of
+		// the files' own.
+		files = nil
+	}
+	if h.Conn, err = e.lockAndRead(ctx, t.Host.Name, hs, withFileReads(toRead, files)); err != nil {
 		hp.Err = err
 		e.progress(t.Host.Name, "failed", 0, 0)
 		return hp
 	}
+	h.Conn = transport.WithFiles(h.Conn, files)
 	if hs.lock != nil && hs.lock.TookOver != nil {
 		hp.Notes = append(hp.Notes, fmt.Sprintf("took over a stale lock held by %s", hs.lock.TookOver))
 	}
@@ -277,12 +286,16 @@ func (e *Engine) buildSteps(h *tasks.Host, evalCtx *hcl.EvalContext, t *Target, 
 }
 
 // reads are the read-only commands the resources will run on h (tasks.Prefetcher),
-// each once: planning changes nothing, so all of them can run first, in one session.
-// h.Facts may be nil before the facts are gathered: the reads are then a guess.
-func reads(h *tasks.Host, resources []tasks.Resource) []string {
-	var out []string
+// each once, and the look at the files they will stat or read (tasks.FileLooker):
+// planning changes nothing, so all of them can run first, in one session. h.Facts may
+// be nil before the facts are gathered: the reads are then a guess.
+func reads(h *tasks.Host, resources []tasks.Resource) ([]string, *transport.FileReads) {
+	var out, looks []string
 	seen := map[string]bool{}
 	for _, res := range resources {
+		if l, ok := res.(tasks.FileLooker); ok {
+			looks = append(looks, l.Looks(h)...)
+		}
 		p, ok := res.(tasks.Prefetcher)
 		if !ok {
 			continue
@@ -294,7 +307,15 @@ func reads(h *tasks.Host, resources []tasks.Resource) []string {
 			}
 		}
 	}
-	return out
+	return out, transport.NewFileReads(looks)
+}
+
+// withFileReads is reads and the files' command.
+func withFileReads(reads []string, files *transport.FileReads) []string {
+	if files == nil {
+		return reads
+	}
+	return append(reads, files.Command)
 }
 
 // buildStep evaluates the resource tr for the host h (guessed: built already).

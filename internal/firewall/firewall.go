@@ -132,6 +132,16 @@ func Reads(h Host, method, zone string) []string {
 	return reads
 }
 
+// Looks lists the files a resource with method may read on the host: iptables' saved
+// rules, at both places a distro keeps them, so that the list is the same with and
+// without facts (see transport.FileReads).
+func Looks(method string) []string {
+	if method != Auto && method != IPTables {
+		return nil
+	}
+	return []string{newIPTables(&facts.Facts{DistroFamily: "rhel"}).rulesFile, newIPTables(nil).rulesFile}
+}
+
 // Select picks the backend for a host: on Windows the port proxy (netsh); on Linux
 // firewalld when it runs (rules made behind its back would be lost at its next reload),
 // else iptables, whose saved rules go where the distro's boot scripts restore them

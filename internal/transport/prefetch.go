@@ -62,13 +62,24 @@ type prefetched struct {
 // Run implements Conn.
 func (p *prefetched) Run(ctx context.Context, command string, stdin io.Reader) (*Result, error) {
 	if stdin == nil {
-		p.mu.Lock()
-		out, ok := p.results[command]
-		delete(p.results, command)
-		p.mu.Unlock()
-		if ok {
-			return &Result{Stdout: bytes.Clone(out)}, nil
+		if out, ok := p.take(command); ok {
+			return &Result{Stdout: out}, nil
 		}
 	}
 	return p.Conn.Run(ctx, command, stdin)
+}
+
+// take returns command's kept output, here or in the prefetched conn below, once.
+func (p *prefetched) take(command string) ([]byte, bool) {
+	p.mu.Lock()
+	out, ok := p.results[command]
+	delete(p.results, command)
+	p.mu.Unlock()
+	if ok {
+		return bytes.Clone(out), true
+	}
+	if below, isPrefetched := p.Conn.(*prefetched); isPrefetched {
+		return below.take(command)
+	}
+	return nil, false
 }
