@@ -11,6 +11,7 @@ import (
 	"github.com/hostplan/hostplan/internal/allowlist"
 	"github.com/hostplan/hostplan/internal/ctynum"
 	"github.com/hostplan/hostplan/internal/firewall"
+	"github.com/hostplan/hostplan/internal/transport"
 )
 
 func init() {
@@ -96,7 +97,7 @@ func (l *Allowlist) Reads(h *Host) []string {
 }
 
 // Looks implements FileLooker.
-func (l *Allowlist) Looks(*Host) []string { return firewall.Looks(l.Method) }
+func (l *Allowlist) Looks(*Host) []transport.Look { return firewall.Looks(l.Method) }
 
 // Plan implements Resource.
 func (l *Allowlist) Plan(ctx context.Context, h *Host) (*Change, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hostplan/hostplan/internal/auditpolicy"
+	"github.com/hostplan/hostplan/internal/transport"
 	"github.com/hostplan/hostplan/templates"
 )
 
@@ -83,7 +84,9 @@ func (p *AuditPolicy) Type() string { return "audit_policy" }
 func (p *AuditPolicy) Label() string { return p.Path }
 
 // Looks implements FileLooker.
-func (p *AuditPolicy) Looks(*Host) []string { return []string{p.Path} }
+func (p *AuditPolicy) Looks(*Host) []transport.Look {
+	return []transport.Look{{Path: p.Path, Read: true}}
+}
 
 // file is the policy as a file resource for this host's cluster version.
 func (p *AuditPolicy) file(h *Host) (*File, error) {

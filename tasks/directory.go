@@ -53,7 +53,7 @@ func (d *Directory) Type() string { return "directory" }
 func (d *Directory) Label() string { return d.Path }
 
 // Looks implements FileLooker.
-func (d *Directory) Looks(*Host) []string { return []string{d.Path} }
+func (d *Directory) Looks(*Host) []transport.Look { return []transport.Look{{Path: d.Path}} }
 
 // Plan implements Resource.
 func (d *Directory) Plan(ctx context.Context, h *Host) (*Change, error) {

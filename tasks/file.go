@@ -142,7 +142,7 @@ func (f *File) Type() string { return "file" }
 func (f *File) Label() string { return f.Path }
 
 // Looks implements FileLooker.
-func (f *File) Looks(*Host) []string { return []string{f.Path} }
+func (f *File) Looks(*Host) []transport.Look { return []transport.Look{{Path: f.Path, Read: true}} }
 
 // Plan implements Resource.
 func (f *File) Plan(ctx context.Context, h *Host) (*Change, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hostplan/hostplan/internal/firewall"
+	"github.com/hostplan/hostplan/internal/transport"
 )
 
 func init() {
@@ -111,7 +112,7 @@ func (p *PortForward) Reads(h *Host) []string {
 
 // Looks implements FileLooker: the backend's saved rules, and the forwarding sysctl's
 // file wherever the backend may need it (the same list with and without facts).
-func (p *PortForward) Looks(h *Host) []string {
+func (p *PortForward) Looks(h *Host) []transport.Look {
 	looks := firewall.Looks(p.Method)
 	if !p.Absent && p.Method != firewall.Netsh {
 		looks = append(looks, p.forwarding().Looks(h)...)

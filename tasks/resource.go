@@ -69,8 +69,8 @@ type Prefetcher interface {
 // before it plans. The engine reads them with the other reads (transport.FileReads),
 // so that a plan needs no file session.
 type FileLooker interface {
-	// Looks lists the paths Plan will stat or read on h.
-	Looks(h *Host) []string
+	// Looks lists the paths Plan will stat on h, and which of them it reads.
+	Looks(h *Host) []transport.Look
 }
 
 // Reverter is a resource whose applied change can be undone, for the rollback of a

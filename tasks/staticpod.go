@@ -176,12 +176,13 @@ func (s *StaticPod) Type() string { return "static_pod" }
 // Label implements Resource.
 func (s *StaticPod) Label() string { return s.Path }
 
-// Looks implements FileLooker: the manifest and the files its file volumes mount.
-func (s *StaticPod) Looks(*Host) []string {
-	looks := []string{s.Path}
+// Looks implements FileLooker: the manifest (read) and the files its file volumes
+// mount (only looked at: one may be a growing log).
+func (s *StaticPod) Looks(*Host) []transport.Look {
+	looks := []transport.Look{{Path: s.Path, Read: true}}
 	for _, v := range s.Edit.Volumes {
 		if v.Type == "FileOrCreate" || v.Type == "File" {
-			looks = append(looks, v.Path)
+			looks = append(looks, transport.Look{Path: v.Path})
 		}
 	}
 	return looks

@@ -178,7 +178,7 @@ func (s *Sysctl) Reads(*Host) []string {
 }
 
 // Looks implements FileLooker.
-func (s *Sysctl) Looks(*Host) []string { return []string{s.File} }
+func (s *Sysctl) Looks(*Host) []transport.Look { return []transport.Look{{Path: s.File, Read: true}} }
 
 // probeCommand reads the runtime value with cat, not the shell's read: dash reads a byte
 // at a time, and the kernel's integer settings read as ended at any offset past 0

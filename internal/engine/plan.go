@@ -290,7 +290,8 @@ func (e *Engine) buildSteps(h *tasks.Host, evalCtx *hcl.EvalContext, t *Target, 
 // planning changes nothing, so all of them can run first, in one session. h.Facts may
 // be nil before the facts are gathered: the reads are then a guess.
 func reads(h *tasks.Host, resources []tasks.Resource) ([]string, *transport.FileReads) {
-	var out, looks []string
+	var out []string
+	var looks []transport.Look
 	seen := map[string]bool{}
 	for _, res := range resources {
 		if l, ok := res.(tasks.FileLooker); ok {

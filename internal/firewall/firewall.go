@@ -135,11 +135,12 @@ func Reads(h Host, method, zone string) []string {
 // Looks lists the files a resource with method may read on the host: iptables' saved
 // rules, at both places a distro keeps them, so that the list is the same with and
 // without facts (see transport.FileReads).
-func Looks(method string) []string {
+func Looks(method string) []transport.Look {
 	if method != Auto && method != IPTables {
 		return nil
 	}
-	return []string{newIPTables(&facts.Facts{DistroFamily: "rhel"}).rulesFile, newIPTables(nil).rulesFile}
+	return []transport.Look{{Path: newIPTables(&facts.Facts{DistroFamily: "rhel"}).rulesFile, Read: true},
+		{Path: newIPTables(nil).rulesFile, Read: true}}
 }
 
 // Select picks the backend for a host: on Windows the port proxy (netsh); on Linux

@@ -43,8 +43,9 @@ func errClass(err error) string {
 
 // TestLabFileReadsAgree: what FileReads answers (read in a command session) equals what
 // the file session says for the same paths, on a real host, as root and through sudo:
-// files, a secret without a final newline, an empty file, a path with spaces, missing
-// paths, a directory, and the planted paths of TestLabPlantedPaths. It answers the
+// files, a secret without a final newline, an empty file, paths with spaces, missing
+// paths, a directory, a file too big to read ahead, a name too long, a path only looked
+// at, and the planted paths of TestLabPlantedPaths. It answers the
 // plain cases itself, never opens a FIFO or reads through a planted link (the shadow
 // file's content is nowhere in its output), and leaves the rest to the file session.
 func TestLabFileReadsAgree(t *testing.T) {
@@ -57,12 +58,25 @@ func TestLabFileReadsAgree(t *testing.T) {
 		"echo theirs > /srv/fr/theirs && chown labnosudo /srv/fr/theirs && ln -s plain /srv/fr/link && "+
 		"ln -s ../sysctl.conf /etc/sysctl.d/99-test.conf && mkfifo /srv/root-owned/fifo && ln -s /home/labnosudo/x /srv/root-owned/into-home")
 	asUser(t, h, "ln -s /etc/shadow /tmp/shadow.conf && ln -s /etc/shadow /home/labnosudo/x")
+	// A name with a space must not pass for a part of another (found in review): the
+	// FIFO in the user's directory /srv/sp/d, under root's "/srv/sp/d " of that name.
+	hostExec(t, h, "mkdir -p '/srv/sp/d /srv/sp/d' /srv/sp/d && touch '/srv/sp/d /srv/sp/d/f' && chown labnosudo /srv/sp/d && "+
+		"echo stat > /srv/fr/statonly && head -c 2000000 /dev/zero > /srv/fr/big")
+	asUser(t, h, "mkfifo /srv/sp/d/f")
 	shadow := strings.TrimSpace(hostExec(t, h, "head -c 40 /etc/shadow"))
-	answered := []string{"/srv/fr/plain", "/srv/fr/secret", "/srv/fr/empty", "/srv/fr/spaced dir/f", "/srv/fr/missing", "/srv/fr/nodir/x"}
+	answered := []string{"/srv/fr/plain", "/srv/fr/secret", "/srv/fr/empty", "/srv/fr/spaced dir/f", "/srv/sp/d /srv/sp/d/f", "/srv/fr/missing", "/srv/fr/nodir/x"}
 	others := []string{"/srv/fr/dir", "/srv/fr/wide", "/srv/fr/theirs", "/srv/fr/link", "/srv/root-owned/fifo", "/srv/open/f",
-		"/srv/group/f", "/tmp/shadow.conf", "/srv/root-owned/into-home/f", "/etc/sysctl.d/99-test.conf"}
+		"/srv/group/f", "/tmp/shadow.conf", "/srv/root-owned/into-home/f", "/etc/sysctl.d/99-test.conf", "/srv/sp/d/f",
+		"/srv/fr/big", "/srv/fr/" + strings.Repeat("a", 300)}
 	paths := append(append([]string(nil), answered...), others...)
-	fr := NewFileReads(paths)
+	var looks []Look
+	for _, p := range paths {
+		looks = append(looks, Look{Path: p, Read: true})
+	}
+	// Looked at, not read: its stat is answered, its content comes over SFTP.
+	looks = append(looks, Look{Path: "/srv/fr/statonly"})
+	paths = append(paths, "/srv/fr/statonly")
+	fr := NewFileReads(looks)
 	d := newTestDialer(t, DialerOptions{})
 	for _, target := range []Target{labTarget(l, h, "root"), sudoTarget(l, h, "labuser")} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -80,7 +94,7 @@ func TestLabFileReadsAgree(t *testing.T) {
 				read = append(read, p)
 			}
 		}
-		if want := answered[:4]; strings.Join(read, ",") != strings.Join(want, ",") {
+		if want := answered[:5]; strings.Join(read, ",") != strings.Join(want, ",") {
 			t.Errorf("%s: the reads opened %q, want only %q", target.User, read, want)
 		}
 		files := &countFiles{Conn: raw}
@@ -122,7 +136,7 @@ func TestLabFileReadsAgree(t *testing.T) {
 		hostExec(t, h, "printf 'plain\\n' > /srv/fr/plain")
 		cancel()
 	}
-	if got := hostExec(t, h, "test -p /srv/root-owned/fifo && echo fifo; stat -c %a /etc/shadow"); got != "fifo\n640\n" {
+	if got := hostExec(t, h, "test -p /srv/root-owned/fifo && test -p /srv/sp/d/f && echo fifos; stat -c %a /etc/shadow"); got != "fifos\n640\n" {
 		t.Errorf("after the reads: %q", got)
 	}
 }

@@ -16,17 +16,23 @@ import (
 
 // FileReads is one read-only command that looks at the files planning will ask about:
 // an lstat of each path and of every directory above it, and the content of each path
-// that is a regular file in directories only root can change. Run among the guessed
-// reads (in the facts' session), it spares a plan the file session (an sshd fork, a
-// login shell and sftp-server on the host) when nothing else needs one.
+// to read that is a regular file in directories only root can change. Run among the
+// guessed reads (in the facts' session), it spares a plan the file session (an sshd
+// fork, a login shell and sftp-server on the host) when nothing else needs one.
 //
 // What it reports is checked again on this side by the same rule as every file
 // operation (pathguard.go), and anything it cannot answer (a symlink on the way, a
 // path it did not look at, a login that is not root, an unsafe or odd path) goes to
 // the connection's file session as before, so its errors are those of today.
 type FileReads struct {
-	paths   []string // as asked, clean and absolute
+	paths   []string // to read, clean and absolute
 	Command string
+}
+
+// Look is a path a plan will stat, and read when Read is set.
+type Look struct {
+	Path string
+	Read bool
 }
 
 // fileEnd ends each file's content in FileReads' output. It is random per hostplan
@@ -34,16 +40,22 @@ type FileReads struct {
 // builds; a user on the host cannot know it when writing a file that gets read.
 var fileEnd = randomToken("hostplan-file-end-")
 
-// NewFileReads prepares the command for paths; nil when there is none it can look at.
+// maxReadAhead is the largest file read ahead: a bigger one (a log a volume mounts,
+// say) is read over SFTP if at all, not copied through the facts' session.
+const maxReadAhead = 1 << 20
+
+// NewFileReads prepares the command for looks; nil when there is none it can look at.
 // Paths with a newline are left to the file session: each answer is one line.
-func NewFileReads(paths []string) *FileReads {
-	var asked, all []string
-	for _, p := range paths {
-		p = path.Clean(p)
-		if !path.IsAbs(p) || strings.ContainsAny(p, "\n\x00") || slices.Contains(asked, p) {
+func NewFileReads(looks []Look) *FileReads {
+	var read, all []string
+	for _, l := range looks {
+		p := path.Clean(l.Path)
+		if !path.IsAbs(p) || strings.ContainsAny(p, "\n\x00") {
 			continue
 		}
-		asked = append(asked, p)
+		if l.Read && !slices.Contains(read, p) {
+			read = append(read, p)
+		}
 		for q := p; ; q = path.Dir(q) {
 			all = append(all, q)
 			if q == "/" {
@@ -51,23 +63,26 @@ func NewFileReads(paths []string) *FileReads {
 			}
 		}
 	}
-	if len(asked) == 0 {
+	if len(all) == 0 {
 		return nil
 	}
 	slices.Sort(all)
 	all = slices.Compact(all)
-	return &FileReads{paths: asked, Command: fileReadsScript(asked, all)}
+	return &FileReads{paths: read, Command: fileReadsScript(read, all)}
 }
 
 // fileReadsScript prints "u UID" (the user it runs as), an "s UID GID MODE SIZE MTIME
 // PATH" line per path that exists (stat without -L is an lstat) and an "m PATH" line
-// per missing one. Then, of the asked paths, those that are regular files which only
-// root can change (owned by root, no group or other write bit, in directories of the
-// same kind all the way up) get a "c PATH" line each, and after a "d" line one cat
-// prints them all, followed by "TOKEN STATUS": their sizes split its output. The shell
-// checks them before any open, so a FIFO or a planted link is never opened; only root
-// could change a file between its stat and the cat. Builtins but for stat and cat.
-func fileReadsScript(asked, all []string) string {
+// per missing one (-h first: -e follows a link). Then, of the paths to read, those that
+// are regular files of at most maxReadAhead bytes which only root can change (owned by
+// root, no group or other write bit, in directories of the same kind all the way up)
+// get a "c PATH" line each, and after a "d" line one cat prints them all, followed by
+// "TOKEN STATUS": their sizes split its output. The shell checks them before any open,
+// so a FIFO or a planted link is never opened; only root could change a file between
+// its stat and the cat. The lists of trusted names are newline-separated: no name here
+// has a newline, where a space could make one name look like part of another. Builtins
+// but for stat and cat.
+func fileReadsScript(read, all []string) string {
 	var b strings.Builder
 	b.WriteString(`set -f; u=; { while read -r k r e x; do [ "$k" = Uid: ] && { u=$e; break; }; done </proc/$$/status; } 2>/dev/null; printf 'u %s\n' "$u"` + "\n")
 	b.WriteString("set --")
@@ -75,17 +90,17 @@ func fileReadsScript(asked, all []string) string {
 		b.WriteString(" " + ShellQuote(p))
 	}
 	b.WriteString("\n" + `s=$(stat -c 's %u %g %f %s %Y %n' -- "$@" 2>/dev/null); [ -z "$s" ] || printf '%s\n' "$s"` + "\n")
-	b.WriteString(`for p; do [ -e "$p" ] || [ -h "$p" ] || printf 'm %s\n' "$p"; done` + "\n")
+	b.WriteString(`for p; do [ -h "$p" ] || [ -e "$p" ] || printf 'm %s\n' "$p"; done` + "\n")
 	b.WriteString(`[ "$u" = 0 ] || exit 0` + "\n")
 	// t lists the directories, f the regular files, owned by root and not writable by
-	// group or others (octal 022), each between spaces. 040000 is a directory's type
-	// (16384), 0100000 a regular file's (32768).
-	b.WriteString("t=' '; f=' '; IFS='\n'; for l in $s; do IFS=' '; set -- $l; [ \"$2\" = 0 ] || continue; " +
-		`case $((0x$4 & 0170022)) in 16384) t="$t${l#s * * * * * } ";; 32768) f="$f${l#s * * * * * } ";; esac; done; IFS=' '` + "\n")
-	b.WriteString(`r() { for d; do case $t in *" $d "*) ;; *) return 1;; esac; done; }; set --` + "\n")
-	for _, p := range asked {
+	// group or others (octal 022), each between newlines (n). 040000 is a directory's
+	// type (16384), 0100000 a regular file's (32768).
+	b.WriteString("n='\n'; t=$n; f=$n; IFS=$n; for l in $s; do IFS=' '; set -- $l; [ \"$2\" = 0 ] || continue; " +
+		fmt.Sprintf(`case $((0x$4 & 0170022)) in 16384) t="$t${l#s * * * * * }$n";; 32768) [ "$5" -le %d ] && f="$f${l#s * * * * * }$n";; esac; done; IFS=' '`, maxReadAhead) + "\n")
+	b.WriteString(`r() { for d; do case $t in *"$n$d$n"*) ;; *) return 1;; esac; done; }; set --` + "\n")
+	for _, p := range read {
 		q := ShellQuote(p)
-		fmt.Fprintf(&b, `case $f in *" "%s" "*) if r`, q)
+		fmt.Fprintf(&b, `case $f in *"$n"%s"$n"*) if r`, q)
 		for d := path.Dir(p); ; d = path.Dir(d) {
 			b.WriteString(" " + ShellQuote(d))
 			if d == "/" {
@@ -136,7 +151,7 @@ func WithFiles(c Conn, fr *FileReads) Conn {
 // errNotRead: the view holds nothing about that path; the file session answers.
 var errNotRead = errors.New("not read ahead")
 
-func parseFileReads(out []byte, asked []string) (*filesView, error) {
+func parseFileReads(out []byte, toRead []string) (*filesView, error) {
 	v := &filesView{infos: map[string]*FileInfo{}, content: map[string][]byte{}}
 	line, rest, _ := strings.Cut(string(out), "\n")
 	if line != "u 0" {
@@ -155,8 +170,10 @@ func parseFileReads(out []byte, asked []string) (*filesView, error) {
 			}
 			v.infos[p] = fi
 		case kind == "m":
-			v.infos[arg] = nil
-		case kind == "c" && slices.Contains(asked, arg):
+			if nameFits(arg) {
+				v.infos[arg] = nil
+			}
+		case kind == "c" && slices.Contains(toRead, arg):
 			read = append(read, arg)
 		case line == "d":
 			return v, v.split(rest, read)
@@ -194,6 +211,21 @@ func (v *filesView) split(rest string, read []string) error {
 		v.content[p], data = []byte(data[:n]), data[n:]
 	}
 	return nil
+}
+
+// nameFits reports whether p could name a file at all: where it could not (a
+// component over 255 bytes, a path of 4,096 or more), the failed look says nothing
+// about the file, and the file session gives the error.
+func nameFits(p string) bool {
+	if len(p) >= 4096 {
+		return false
+	}
+	for _, c := range strings.Split(p, "/") {
+		if len(c) > 255 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseStatLine reads "UID GID MODE SIZE MTIME PATH" (MODE is st_mode in hex).
