@@ -306,8 +306,10 @@ func (c *conn) sudoDance(ctx context.Context, p process, w *sudoWatcher, exited 
 func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.keptMu.Lock()
-		if c.kept != nil {
-			c.kept.close()
+		if k := c.kept; k != nil && k.busy.TryLock() {
+			// Busy, it ends with the connection.
+			k.close()
+			k.busy.Unlock()
 		}
 		c.keptOff = true
 		c.keptMu.Unlock()
