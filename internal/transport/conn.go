@@ -306,10 +306,8 @@ func (c *conn) sudoDance(ctx context.Context, p process, w *sudoWatcher, exited 
 func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.keptMu.Lock()
-		if k := c.kept; k != nil && k.busy.TryLock() {
-			// Busy, it ends with the connection.
-			k.close()
-			k.busy.Unlock()
+		if c.kept != nil {
+			c.kept.close()
 		}
 		c.keptOff = true
 		c.keptMu.Unlock()

@@ -21,12 +21,12 @@ import (
 // the token again on a line of its own, and runs each in a subshell with no input. After
 // each it prints a newline and "TOKEN STATUS" on standard output, a newline and the
 // token on standard error: whatever the command printed, the token (random per command,
-// sent on standard input, and unset before the command runs) ends its output. The preamble is commandScript's: the marker
+// sent on standard input) ends its output. The preamble is commandScript's: the marker
 // and the lead line, whose process group holds the shell and every command.
 const keptScript = `set -f; { read -r l </proc/$$/stat; set -- $l; g=$5; read -r l </proc/$g/stat; set -- $l; t=${22}; } 2>/dev/null; ` +
 	`printf '%s%s %s\n' MARKER "${g:-0}" "${t:-0}" >&2; set +f; set --; unset l g t; ` +
 	`while IFS= read -r __t; do __c=; __e=; while IFS= read -r __l; do if [ "$__l" = "$__t" ]; then __e=1; break; fi; __c="$__c$__l
-"; done; [ -n "$__e" ] || exit 125; ( unset __l __e; eval "unset __c __t; $__c" ) </dev/null; printf '\n%s %s\n' "$__t" $?; printf '\n%s\n' "$__t" >&2; done`
+"; done; [ -n "$__e" ] || exit 125; ( unset __l __e; eval "$__c" ) </dev/null; printf '\n%s %s\n' "$__t" $?; printf '\n%s\n' "$__t" >&2; done`
 
 // keptShell is the kept shell of one connection.
 type keptShell struct {
@@ -37,7 +37,6 @@ type keptShell struct {
 	out    *tokenStream // standard output
 	errs   *tokenStream // standard error, after sudo's part
 	exited chan struct{}
-	code   int // the shell's exit status, once exited is closed
 
 	mu   sync.Mutex
 	dead bool // exited, stopped or failed: commands go to sessions of their own
@@ -45,10 +44,9 @@ type keptShell struct {
 
 // tokenStream collects a kept shell's output and hands it out up to each command's token.
 type tokenStream struct {
-	mu      sync.Mutex
-	buf     []byte
-	scanned int // buf before this holds no complete mark line: take resumes here
-	notify  chan struct{}
+	mu     sync.Mutex
+	buf    []byte
+	notify chan struct{}
 }
 
 func newTokenStream() *tokenStream { return &tokenStream{notify: make(chan struct{}, 1)} }
@@ -70,22 +68,17 @@ func (s *tokenStream) Write(p []byte) (int, error) {
 func (s *tokenStream) take(mark string) (before []byte, line string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// A mark and its line may have begun in what was scanned: look again from there.
-	from := max(0, s.scanned-len(mark)-1)
-	i := bytes.Index(s.buf[from:], []byte("\n"+mark))
+	i := bytes.Index(s.buf, []byte("\n"+mark))
 	if i < 0 {
-		s.scanned = len(s.buf)
 		return nil, "", false
 	}
-	i += from
 	j := bytes.IndexByte(s.buf[i+1+len(mark):], '\n')
 	if j < 0 {
-		s.scanned = i
 		return nil, "", false
 	}
 	end := i + 1 + len(mark) + j
 	before, line = bytes.Clone(s.buf[:i]), string(s.buf[i+1+len(mark):end])
-	s.buf, s.scanned = s.buf[end+1:], 0
+	s.buf = s.buf[end+1:]
 	return before, line, true
 }
 
@@ -141,11 +134,10 @@ func (c *conn) runKept(ctx context.Context, command string) (*Result, error) {
 	res, err := c.runIn(ctx, k, command)
 	if err != nil {
 		k.stop(c)
-		if _, rejected, ready := k.w.state(); !ready && errors.Is(err, errKeptExited) {
-			// The shell never started (sudo refused, say): the reason, as Run gives
-			// it. Not Run itself, which would send a become password again.
-			<-k.exited
-			err = c.startFailure(k.code, k.w.sudoOutput(), rejected)
+		if _, _, ready := k.w.state(); !ready && ctx.Err() == nil {
+			// The shell never started (sudo refused, say), so neither did the
+			// command: a session of its own runs it, or says why it cannot.
+			return c.Run(ctx, command, nil)
 		}
 		return nil, fmt.Errorf("run a command on %s: %w", c.host, err)
 	}
@@ -159,18 +151,8 @@ func (c *conn) runIn(ctx context.Context, k *keptShell, command string) (*Result
 	}
 	tok := randomToken("hostplan-kept-")
 	input := append([]byte(tok+"\n"), commandInput(command, tok)...)
-	written := make(chan error, 1)
-	go func() {
-		_, err := k.p.stdin().Write(input)
-		written <- err
-	}()
-	select {
-	case err := <-written:
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errKeptExited, err)
-		}
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if _, err := k.p.stdin().Write(input); err != nil {
+		return nil, fmt.Errorf("%w: %v", errKeptExited, err)
 	}
 	out, status, err := k.out.wait(ctx, k.exited, tok+" ")
 	if err != nil {
@@ -212,7 +194,7 @@ func (c *conn) keptShell(ctx context.Context) (*keptShell, error) {
 	}
 	k.p, k.w = p, w
 	go func() {
-		k.code, _ = p.wait()
+		p.wait()
 		k.mu.Lock()
 		k.dead = true
 		k.mu.Unlock()
@@ -228,23 +210,16 @@ func (c *conn) keptShell(ctx context.Context) (*keptShell, error) {
 	return k, nil
 }
 
-// yieldKept ends the kept shell for a session sshd would not open beside it: at once
-// when idle, else once its command is done. It starts none again on this connection,
-// and reports whether a shell is to end (whose session then frees a slot).
-func (c *conn) yieldKept() bool {
+// yieldKept ends the kept shell, when idle, for a session sshd would not open beside
+// it, and starts none again on this connection.
+func (c *conn) yieldKept() {
 	c.keptMu.Lock()
 	defer c.keptMu.Unlock()
 	c.keptOff = true
-	k := c.kept
-	if k == nil || k.gone() {
-		return false
-	}
-	go func() {
-		k.busy.Lock()
-		defer k.busy.Unlock()
+	if k := c.kept; k != nil && k.busy.TryLock() {
 		k.close()
-	}()
-	return true
+		k.busy.Unlock()
+	}
 }
 
 func (k *keptShell) gone() bool {
@@ -253,20 +228,18 @@ func (k *keptShell) gone() bool {
 	return k.dead
 }
 
-// stop ends the kept shell after a failed or stopped command: the session, then the
-// command's whole process group (the shell's) on the host, with a session of its own,
-// which the shell's then left free (sshd's MaxSessions). Later commands run in
+// stop ends the kept shell after a failed or stopped command: the command's whole
+// process group (the shell's) on the host, then the session. Later commands run in
 // sessions of their own.
 func (k *keptShell) stop(c *conn) {
 	k.mu.Lock()
 	k.dead = true
 	k.mu.Unlock()
-	k.p.kill()
 	c.stopGroup(k.lead)
+	k.p.kill()
 }
 
-// close ends the kept shell: no more input ends its loop. The caller holds busy, so no
-// command is being written.
+// close ends the kept shell at the connection's close: no more input ends its loop.
 func (k *keptShell) close() {
 	k.mu.Lock()
 	k.dead = true

@@ -119,10 +119,9 @@ type sshStarter struct {
 	peak      int           // the most sessions sshd has granted this connection at once
 	freed     chan struct{} // closed (and replaced) whenever one ends
 
-	// yield ends the connection's kept shell (once idle), for a session that sshd
-	// refused with nothing else to wait for, and reports whether one is to end (set
-	// once, before any session).
-	yield func() bool
+	// yield ends the connection's kept shell when it is idle, for a session that sshd
+	// refused with nothing else to wait for (set once, before any session).
+	yield func()
 }
 
 func newSSHStarter(client *ssh.Client, lv *liveness, host string, limit int) *sshStarter {
@@ -247,9 +246,6 @@ func (s *sshStarter) open(ctx context.Context, life lifetime) (*ssh.Session, err
 			return sess, nil
 		}
 		refused := isRefusedSession(err)
-		if refused && life == spare {
-			return nil, err // nothing opened, nothing to wait for
-		}
 		s.mu.Lock()
 		if counted {
 			s.running--
@@ -265,12 +261,12 @@ func (s *sshStarter) open(ctx context.Context, life lifetime) (*ssh.Session, err
 		belowPeak := s.running+s.longLived < s.peak
 		freed := s.freed
 		s.mu.Unlock()
-		if !refused {
+		if !refused || life == spare {
 			return nil, err
 		}
 		var pause <-chan time.Time
-		if room <= 0 && s.yield != nil && s.yield() {
-			room = 1 // the kept shell's end frees a slot: wait for it (freed)
+		if room <= 0 && s.yield != nil {
+			s.yield()
 		}
 		if room <= 0 {
 			d, ok := refusedPause(pauses, belowPeak)
@@ -287,15 +283,6 @@ func (s *sshStarter) open(ctx context.Context, life lifetime) (*ssh.Session, err
 			return nil, ctx.Err()
 		}
 	}
-}
-
-// releaseSpare uncounts the kept shell's session when it ended, and wakes opens waiting
-// for a slot.
-func (s *sshStarter) releaseSpare() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.longLived--
-	s.signalLocked()
 }
 
 // opened counts a session sshd granted.
@@ -315,11 +302,8 @@ func (s *sshStarter) tooFewSessions(err error) error {
 func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, life lifetime) (process, error) {
 	sess, err := s.open(ctx, life)
 	release := func() {}
-	switch {
-	case err == nil && life == oneCommand:
+	if err == nil && life == oneCommand {
 		release = sync.OnceFunc(s.release)
-	case err == nil && life == spare:
-		release = sync.OnceFunc(s.releaseSpare)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", s.explain(ctx, err))
