@@ -75,7 +75,7 @@ func runBatch(ctx context.Context, c Conn, run, commands []string, then string) 
 	if then != "" {
 		script.WriteString("{ " + then + "\n}\n")
 	}
-	res, err := runKept(ctx, c, script.String())
+	res, err := c.Run(ctx, script.String(), nil)
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +141,7 @@ type Section struct {
 // session's, for messages. A random marker ends each output, so no output can fake it.
 func RunSections(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
 	s := NewSections(commands)
-	res, err := runKept(ctx, c, s.Script())
+	res, err := c.Run(ctx, s.Script(), nil)
 	if err != nil {
 		return nil, "", err
 	}

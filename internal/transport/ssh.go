@@ -30,7 +30,6 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 			return client.DialContext(ctx, "tcp", addr)
 		},
 	}
-	st.yield = c.yieldKept
 	switch {
 	case t.Shell == ShellCmd:
 		c.openFiles = func(context.Context) (fileOps, int, error) {
@@ -76,7 +75,7 @@ func (c *conn) openSubsystem(ctx context.Context, st *sshStarter) (fileOps, int,
 // openSFTP starts the sftp subsystem in a session of st's client (as sftp.NewClient
 // does, but through st, which knows how many sessions sshd allows).
 func openSFTP(ctx context.Context, st *sshStarter) (*sftpOps, error) {
-	sess, err := st.open(ctx, longLived)
+	sess, err := st.open(ctx, false)
 	if err != nil {
 		return nil, st.explain(ctx, err)
 	}
@@ -118,10 +117,6 @@ type sshStarter struct {
 	longLived int           // long-lived sessions opened (they last as long as the connection)
 	peak      int           // the most sessions sshd has granted this connection at once
 	freed     chan struct{} // closed (and replaced) whenever one ends
-
-	// yield ends the connection's kept shell when it is idle, for a session that sshd
-	// refused with nothing else to wait for (set once, before any session).
-	yield func()
 }
 
 func newSSHStarter(client *ssh.Client, lv *liveness, host string, limit int) *sshStarter {
@@ -228,11 +223,9 @@ func refusedPause(n int, belowPeak bool) (time.Duration, bool) {
 // takes none. sshd's MaxSessions counts every session of this connection, so a refusal
 // means it has as many as it allows: the command sessions' limit drops to those still
 // running (one fewer when a long-lived session must fit beside them), and the open
-// waits for one of them to end. With none of them left to wait for, the kept shell is
-// ended if it is idle (yield), and the open tries again after pauses (refusedPause),
-// then gives up. A spare session is not waited for: refused, it is not opened.
-func (s *sshStarter) open(ctx context.Context, life lifetime) (*ssh.Session, error) {
-	counted := life == oneCommand
+// waits for one of them to end. With none of them left to wait for, it tries again
+// after pauses (refusedPause), then gives up.
+func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, error) {
 	pauses := 0
 	for {
 		if counted {
@@ -261,13 +254,10 @@ func (s *sshStarter) open(ctx context.Context, life lifetime) (*ssh.Session, err
 		belowPeak := s.running+s.longLived < s.peak
 		freed := s.freed
 		s.mu.Unlock()
-		if !refused || life == spare {
+		if !refused {
 			return nil, err
 		}
 		var pause <-chan time.Time
-		if room <= 0 && s.yield != nil {
-			s.yield()
-		}
 		if room <= 0 {
 			d, ok := refusedPause(pauses, belowPeak)
 			if !ok {
@@ -299,10 +289,10 @@ func (s *sshStarter) tooFewSessions(err error) error {
 	return fmt.Errorf("%w: sshd on %s allows only one session per connection (MaxSessions 1?); hostplan needs 2, one for files and one for commands", err, s.host)
 }
 
-func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, life lifetime) (process, error) {
-	sess, err := s.open(ctx, life)
+func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, longLived bool) (process, error) {
+	sess, err := s.open(ctx, !longLived)
 	release := func() {}
-	if err == nil && life == oneCommand {
+	if err == nil && !longLived {
 		release = sync.OnceFunc(s.release)
 	}
 	if err != nil {
