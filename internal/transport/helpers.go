@@ -146,7 +146,9 @@ func RunSections(ctx context.Context, c Conn, commands []string) (sections []Sec
 		return nil, "", err
 	}
 	if sections, err = s.Parse(string(res.Stdout)); err != nil {
-		return nil, "", res.Failure(strings.Join(commands, "; "))
+		// Not quoting the output: it may hold a file's content (FileReads), which
+		// may be a secret.
+		return nil, "", fmt.Errorf("%w (exit %d): %s", err, res.ExitCode, orNothing(strings.TrimSpace(string(res.Stderr))))
 	}
 	return sections, string(res.Stderr), nil
 }

@@ -80,3 +80,19 @@ func TestPrefetchSections(t *testing.T) {
 		t.Error("output without the sections kept results")
 	}
 }
+
+// cutShort answers every command with output that ends before any section does.
+type cutShort struct{ Conn }
+
+func (cutShort) Run(context.Context, string, io.Reader) (*Result, error) {
+	return &Result{Stdout: []byte("s3cr3t-content\n")}, nil
+}
+
+// A RunSections script whose output is cut short says so without quoting the output,
+// which may hold a file read ahead (a secret, say).
+func TestRunSectionsCutShort(t *testing.T) {
+	_, _, err := RunSections(context.Background(), cutShort{}, []string{"cat /etc/app.conf"})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "ended early") {
+		t.Errorf("cut short: %v", err)
+	}
+}
