@@ -170,12 +170,13 @@ func waitUntil(t *testing.T, cond func() bool) {
 	}
 }
 
-// TestLabApplySessions: a plan of file changes gathers the facts and reads the host
-// in one command session, with and without changes to show. An apply of them on a
-// fresh host gathers the facts,
-// makes the lock directory, takes the lock and reads the host in one command session,
-// and changes it (and releases the lock) in one file session; an apply with nothing to
-// change costs the same two. Each session is an sshd fork and a login shell.
+// TestLabApplySessions: a plan of file changes, a port forward and an allowlist gathers
+// the facts and reads the host in one command session, with and without changes to
+// show. An apply of them on a fresh host gathers the facts, makes the lock directory,
+// takes the lock and reads the host in one command session, changes the files (and
+// releases the lock) in one file session, and runs the forward's and the allowlist's
+// iptables batches in one shell (kept.go); an apply with nothing to change costs the
+// first two. Each session is an sshd fork and a login shell.
 func TestLabApplySessions(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 1, SSHDConfig: "LogLevel VERBOSE\n"})
@@ -190,8 +191,22 @@ task "t" {
   on = ["lab"]
   directory "/etc/hostplan-sessions" {}
   file "/etc/hostplan-sessions/a" { content = "a\n" }
+  port_forward "api" {
+    listen_port = 8443
+    to_address  = "10.0.0.5"
+    to_port     = 6443
+    method      = "iptables"
+  }
+  allowlist "security-center" {
+    region = "cn-hangzhou"
+    ports  = [6443]
+    method = "iptables"
+  }
 }`})
-	for i, want := range []string{"2 changed", "no changes"} {
+	for i, want := range []struct {
+		summary  string
+		sessions int
+	}{{"4 changed", 3}, {"no changes", 2}} {
 		// A plan reads the files in the facts' session too (transport.FileReads).
 		before := sessions(t, h)
 		if r := hostplan(t, "plan", "-i", inv, dir); r.code != exitChanges-i*exitChanges {
@@ -202,11 +217,11 @@ task "t" {
 		}
 		before = sessions(t, h)
 		r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir)
-		if r.code != 0 || !strings.Contains(r.stdout, want) {
+		if r.code != 0 || !strings.Contains(r.stdout, want.summary) {
 			t.Fatalf("apply %d:\n%s", i+1, r)
 		}
-		if n := sessions(t, h) - before; n != 2 {
-			t.Errorf("apply %d (%s) opened %d sessions on the host, want 2", i+1, want, n)
+		if n := sessions(t, h) - before; n != want.sessions {
+			t.Errorf("apply %d (%s) opened %d sessions on the host, want %d", i+1, want.summary, n, want.sessions)
 		}
 	}
 	if got := remote(t, h, "stat -c '%a %F' /run/hostplan; ls -A /run/hostplan"); got != "700 directory" {

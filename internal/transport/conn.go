@@ -23,11 +23,24 @@ type process interface {
 }
 
 // starter starts shell command lines. stdout and stderr receive the output; wait returns
-// only after both were written completely. longLived processes (the sudo sftp-server)
-// are not counted against the session limit.
+// only after both were written completely.
 type starter interface {
-	start(ctx context.Context, cmdline string, stdout, stderr io.Writer, longLived bool) (process, error)
+	start(ctx context.Context, cmdline string, stdout, stderr io.Writer, life lifetime) (process, error)
 }
+
+// lifetime says how long a started process lasts, for the count of sessions.
+type lifetime int
+
+const (
+	// oneCommand is counted against the limit of command sessions at once.
+	oneCommand lifetime = iota
+	// longLived lasts as long as the connection (the sudo sftp-server) and is not
+	// counted; its start waits for room as a command's does.
+	longLived
+	// spare is longLived, started only if sshd grants its session at once (the kept
+	// shell, without which commands still run).
+	spare
+)
 
 // fileOps are the file operations of a connection, over SFTP or the os package.
 type fileOps interface {
@@ -66,6 +79,11 @@ type conn struct {
 	closeTransport func() error
 	// dialTCP opens a TCP connection from the host.
 	dialTCP func(ctx context.Context, addr string) (net.Conn, error)
+
+	keptMu   sync.Mutex
+	kept     *keptShell    // see kept.go
+	keptOff  bool          // no kept shell (any more) on this connection
+	keptIdle time.Duration // how long the kept shell waits for a batch; 0: keptIdle
 
 	filesMu sync.Mutex
 	files   fileOps
@@ -117,7 +135,7 @@ func (c *conn) run(ctx context.Context, command string, stdin io.Reader, stoppab
 	lead := newLeadLine(&stderr)
 	w := newSudoWatcher(c.spec, lead)
 	end := randomToken("hostplan-end-")
-	p, err := c.st.start(ctx, c.spec.wrapCommand(end), &stdout, w, false)
+	p, err := c.st.start(ctx, c.spec.wrapCommand(end), &stdout, w, oneCommand)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +182,7 @@ func (c *conn) startFailure(code int, said string, rejected bool) error {
 // there (cmd.exe /c takes it as an argument); commands on such hosts carry no secrets.
 func (c *conn) runCmdExe(ctx context.Context, command string, stdin io.Reader) (*Result, error) {
 	var stdout, stderr bytes.Buffer
-	p, err := c.st.start(ctx, command, &stdout, &stderr, false)
+	p, err := c.st.start(ctx, command, &stdout, &stderr, oneCommand)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +306,16 @@ func (c *conn) sudoDance(ctx context.Context, p process, w *sudoWatcher, exited 
 // Close implements Conn. It is safe to call more than once.
 func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
+		// Busy or starting, the kept shell ends with the transport (or, on a local
+		// connection, once idle).
+		if c.keptMu.TryLock() {
+			if k := c.kept; k != nil && k.busy.TryLock() {
+				k.close()
+				k.busy.Unlock()
+			}
+			c.keptOff = true
+			c.keptMu.Unlock()
+		}
 		closeTransport := func() {
 			if c.closeTransport != nil {
 				c.closeErr = c.closeTransport()

@@ -108,7 +108,7 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 	errTail := &tailBuffer{max: 4096}
 	lead := newLeadLine(errTail)
 	w := newSudoWatcher(c.spec, lead)
-	p, err := c.st.start(ctx, c.spec.wrapSFTPServer(), pw, w, true)
+	p, err := c.st.start(ctx, c.spec.wrapSFTPServer(), pw, w, longLived)
 	if err != nil {
 		return nil, 0, fmt.Errorf("start sftp-server: %w", err)
 	}

@@ -75,7 +75,7 @@ func runBatch(ctx context.Context, c Conn, run, commands []string, then string) 
 	if then != "" {
 		script.WriteString("{ " + then + "\n}\n")
 	}
-	res, err := c.Run(ctx, script.String(), nil)
+	res, err := runKept(ctx, c, script.String())
 	if err != nil {
 		return "", err
 	}

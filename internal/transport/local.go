@@ -48,13 +48,13 @@ const localWaitDelay = 2 * time.Second
 
 type localStarter struct{}
 
-func (localStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, longLived bool) (process, error) {
+func (localStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, life lifetime) (process, error) {
 	cmd := exec.Command("/bin/sh", "-c", cmdline)
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	// Own process group, so kill reaches sudo's and the shell's children too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if !longLived {
+	if life == oneCommand {
 		cmd.WaitDelay = localWaitDelay
 	}
 	in, err := cmd.StdinPipe()

@@ -69,6 +69,9 @@ func (p *prefetched) Run(ctx context.Context, command string, stdin io.Reader) (
 	return p.Conn.Run(ctx, command, stdin)
 }
 
+// below is the connection p answers for (see runKept).
+func (p *prefetched) below() Conn { return p.Conn }
+
 // take returns command's kept output, here or in the prefetched conn below, once.
 func (p *prefetched) take(command string) ([]byte, bool) {
 	p.mu.Lock()

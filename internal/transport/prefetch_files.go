@@ -360,6 +360,9 @@ func (v *filesView) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	return data, nil
 }
 
+// below is the connection v answers for (see runKept).
+func (v *filesView) below() Conn { return v.Conn }
+
 // spoil ends the view's answers: what it read may no longer be so.
 func (v *filesView) spoil() {
 	v.mu.Lock()

@@ -30,6 +30,7 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 			return client.DialContext(ctx, "tcp", addr)
 		},
 	}
+	st.yield = c.yieldKept
 	switch {
 	case t.Shell == ShellCmd:
 		c.openFiles = func(context.Context) (fileOps, int, error) {
@@ -75,7 +76,7 @@ func (c *conn) openSubsystem(ctx context.Context, st *sshStarter) (fileOps, int,
 // openSFTP starts the sftp subsystem in a session of st's client (as sftp.NewClient
 // does, but through st, which knows how many sessions sshd allows).
 func openSFTP(ctx context.Context, st *sshStarter) (*sftpOps, error) {
-	sess, err := st.open(ctx, false)
+	sess, err := st.open(ctx, longLived)
 	if err != nil {
 		return nil, st.explain(ctx, err)
 	}
@@ -117,6 +118,11 @@ type sshStarter struct {
 	longLived int           // long-lived sessions opened (they last as long as the connection)
 	peak      int           // the most sessions sshd has granted this connection at once
 	freed     chan struct{} // closed (and replaced) whenever one ends
+
+	// yield ends the connection's kept shell (once idle), for a session that sshd
+	// refused with nothing else to wait for, and reports whether one is to end (set
+	// once, before any session).
+	yield func() bool
 }
 
 func newSSHStarter(client *ssh.Client, lv *liveness, host string, limit int) *sshStarter {
@@ -223,9 +229,11 @@ func refusedPause(n int, belowPeak bool) (time.Duration, bool) {
 // takes none. sshd's MaxSessions counts every session of this connection, so a refusal
 // means it has as many as it allows: the command sessions' limit drops to those still
 // running (one fewer when a long-lived session must fit beside them), and the open
-// waits for one of them to end. With none of them left to wait for, it tries again
-// after pauses (refusedPause), then gives up.
-func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, error) {
+// waits for one of them to end. With none of them left to wait for, the kept shell is
+// ended if it is idle (yield), and the open tries again after pauses (refusedPause),
+// then gives up. A spare session is not waited for: refused, it is not opened.
+func (s *sshStarter) open(ctx context.Context, life lifetime) (*ssh.Session, error) {
+	counted := life == oneCommand
 	pauses := 0
 	for {
 		if counted {
@@ -239,6 +247,9 @@ func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, erro
 			return sess, nil
 		}
 		refused := isRefusedSession(err)
+		if refused && life == spare {
+			return nil, err // nothing opened, nothing to wait for
+		}
 		s.mu.Lock()
 		if counted {
 			s.running--
@@ -258,6 +269,11 @@ func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, erro
 			return nil, err
 		}
 		var pause <-chan time.Time
+		if room <= 0 && s.yield != nil && s.yield() {
+			// The kept shell's end frees a slot: wait for it (freed), or try again
+			// after a while should it have ended just before (freed already sent).
+			room, pause = 1, time.After(time.Second)
+		}
 		if room <= 0 {
 			d, ok := refusedPause(pauses, belowPeak)
 			if !ok {
@@ -275,6 +291,15 @@ func (s *sshStarter) open(ctx context.Context, counted bool) (*ssh.Session, erro
 	}
 }
 
+// releaseSpare uncounts the kept shell's session when it ended, and wakes opens waiting
+// for a slot.
+func (s *sshStarter) releaseSpare() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.longLived--
+	s.signalLocked()
+}
+
 // opened counts a session sshd granted.
 func (s *sshStarter) opened(counted bool) {
 	s.mu.Lock()
@@ -289,11 +314,14 @@ func (s *sshStarter) tooFewSessions(err error) error {
 	return fmt.Errorf("%w: sshd on %s allows only one session per connection (MaxSessions 1?); hostplan needs 2, one for files and one for commands", err, s.host)
 }
 
-func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, longLived bool) (process, error) {
-	sess, err := s.open(ctx, !longLived)
+func (s *sshStarter) start(ctx context.Context, cmdline string, stdout, stderr io.Writer, life lifetime) (process, error) {
+	sess, err := s.open(ctx, life)
 	release := func() {}
-	if err == nil && !longLived {
+	switch {
+	case err == nil && life == oneCommand:
 		release = sync.OnceFunc(s.release)
+	case err == nil && life == spare:
+		release = sync.OnceFunc(s.releaseSpare)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", s.explain(ctx, err))
