@@ -25,8 +25,10 @@ import (
 // sat idle through the plan of the whole fleet (at 1,000 hosts, 70 KB and a session
 // each: the masters' apply went 1.48x -> 1.86x the floor, peak RSS 252 -> 325 MiB).
 
-// keptIdle is how long the kept shell waits for the next batch before it ends.
-const keptIdle = time.Second
+// keptIdle is how long the kept shell waits for the next batch before it ends: long
+// enough for the file writes between a host's batches on a loaded host, short beside a
+// fleet's plan.
+const keptIdle = 5 * time.Second
 
 // keptScript reads commands from standard input, each as a token line, the text, and
 // the token again on a line of its own, and runs each in a subshell with no input. After

@@ -75,12 +75,13 @@ func TestLabKeptShell(t *testing.T) {
 	}
 }
 
-// TestLabKeptShellIdle: the kept shell ends once idle for keptIdle, on the host too;
-// the next batch starts a new one.
+// TestLabKeptShellIdle: the kept shell ends once idle for its bound (here 0.5 s), on
+// the host too; the next batch starts a new one.
 func TestLabKeptShellIdle(t *testing.T) {
 	l := startLab(t, 1)
 	h := l.Hosts[0]
 	c := mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
+	c.(*conn).keptIdle = 500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	shell := func() string {
