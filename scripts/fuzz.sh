@@ -8,8 +8,9 @@
 #     (go.dev/issue/75804, fixed in Go 1.27);
 #   - "fuzzing process hung or terminated unexpectedly while minimizing: EOF", writing
 #     an input that passes when run on its own (go.dev/issue/52569, open). Such an
-#     input is run again; only if it passes is it moved to $FUZZ_IRREPRODUCIBLE and
-#     the failure taken for the coordinator's.
+#     input is run again, with a 20 s bound (a slow input is a finding too); only if
+#     it passes is it moved to $FUZZ_IRREPRODUCIBLE, printed into the log, and the
+#     failure taken for the coordinator's. Memory is not bounded in that run.
 set -eu
 fuzztime=$1
 shift
@@ -29,10 +30,12 @@ for t in "$@"; do
 	until "$go" test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "$pkg"; do
 		new=$(inputs "$dir" | grep -vxF "$before" || true)
 		for f in $new; do
-			if "$go" test -count=1 -run "^$name/$f\$" "$pkg"; then
+			if "$go" test -count=1 -timeout 20s -run "^$name/$f\$" "$pkg"; then
 				mkdir -p "$irreproducible"
 				mv "$dir/$f" "$irreproducible/$name-$f"
-				echo "fuzz $name: input $f passes on its own (go.dev/issue/52569); kept in $irreproducible"
+				echo "fuzz $name: input $f passes on its own within 20 s (go.dev/issue/52569); kept in $irreproducible:"
+				head -c 4096 "$irreproducible/$name-$f"
+				echo
 			else
 				echo "fuzz $name: input $f fails; it is in $dir"
 				exit 1

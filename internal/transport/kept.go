@@ -143,6 +143,9 @@ func runKept(ctx context.Context, c Conn, command string) (*Result, error) {
 }
 
 func (c *conn) runKept(ctx context.Context, command string) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("run a command on %s: %w", c.host, err) // the shell is fine
+	}
 	k, err := c.keptShell(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("run a command on %s: %w", c.host, err)
@@ -156,9 +159,6 @@ func (c *conn) runKept(ctx context.Context, command string) (*Result, error) {
 	}
 	if k.gone() {
 		return c.Run(ctx, command, nil)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("run a command on %s: %w", c.host, err) // the shell is fine
 	}
 	res, err := c.runIn(ctx, k, command)
 	if err == nil {
