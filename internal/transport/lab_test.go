@@ -749,6 +749,9 @@ func TestLabCutDuringWrite(t *testing.T) {
 		time.Sleep(time.Duration(rng.Int64N(int64(span))))
 		kill()
 		err := <-errc
+		// The killed sshd's sftp-server may still carry out a rename it had read: the
+		// target is looked at once it is gone (a late rename made try 5 fail in CI).
+		waitSFTPServerGone(t, h)
 		switch got := onHost(); {
 		case got == sum(next):
 			done++
@@ -771,6 +774,18 @@ func TestLabCutDuringWrite(t *testing.T) {
 	// The temp files the cut connections could not remove went with that write.
 	if left := hostExec(t, h, "ls -A /srv/cut"); strings.TrimSpace(left) != "app.conf" {
 		t.Errorf("files left beside the target: %s", strings.Join(strings.Fields(left), " "))
+	}
+}
+
+// waitSFTPServerGone waits until no sftp-server runs in h's mount namespace.
+func waitSFTPServerGone(t *testing.T, h *lab.Host) {
+	t.Helper()
+	const mine = `me=$(readlink /proc/self/ns/mnt); for p in $(pgrep -x sftp-server); do [ "$(readlink /proc/$p/ns/mnt 2>/dev/null)" = "$me" ] && echo $p; done; true`
+	for deadline := time.Now().Add(30 * time.Second); strings.TrimSpace(hostExec(t, h, mine)) != ""; {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed sshd's sftp-server still runs after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
