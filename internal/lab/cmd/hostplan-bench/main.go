@@ -69,7 +69,7 @@ func main() {
 	}
 	report.WriteString("\n\n")
 	fmt.Fprintf(&report, "%5s  %8s  %8s %6s  %8s %6s  %8s %6s  %s\n", "N", "floor", "plan", "x", "apply", "x", "replan", "x",
-		"CPU ms/host plan, apply; peak RSS plan, apply")
+		"CPU ms/host plan, apply; peak RSS plan, apply; machine CPU ms/host floor, plan, apply")
 	for _, f := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > lab.MaxHosts {
@@ -311,6 +311,7 @@ func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) 
 	common := []string{"-i", b.inventory, "--ssh-config", "none", "--parallel", strconv.Itoa(parallel), "--timeout", "3m"}
 	var floor, plan, apply, replan []time.Duration
 	var planCost, applyCost cost
+	var floorBusy, planBusy, applyBusy []time.Duration
 	for round := range rounds {
 		profile := func(cmd string) string {
 			if profileDir == "" || round < rounds-1 {
@@ -321,21 +322,27 @@ func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) 
 		if err := b.reset(); err != nil {
 			return "", err
 		}
+		busy := machineBusy()
 		fd, err := b.floor()
 		if err != nil {
 			return "", err
 		}
 		floor = append(floor, fd)
+		floorBusy = append(floorBusy, machineBusy()-busy)
+		busy = machineBusy()
 		d, ru, err := b.runProfiled(hostplan, 2, profile("plan"), append(append([]string{"plan"}, common...), planDir)...)
 		if err != nil {
 			return "", err
 		}
 		plan = append(plan, d)
+		planBusy = append(planBusy, machineBusy()-busy)
 		planCost.add(ru)
+		busy = machineBusy()
 		if d, ru, err = b.runProfiled(hostplan, 0, profile("apply"), append(append([]string{"apply", "--auto-approve"}, common...), planDir)...); err != nil {
 			return "", err
 		}
 		apply = append(apply, d)
+		applyBusy = append(applyBusy, machineBusy()-busy)
 		applyCost.add(ru)
 		if d, _, err = b.run(hostplan, 0, append(append([]string{"plan"}, common...), planDir)...); err != nil {
 			return "", err
@@ -345,9 +352,36 @@ func measure(n, rounds, parallel int, hostplan, planDir string) (string, error) 
 	f := median(floor)
 	ratio := func(d time.Duration) float64 { return d.Seconds() / f.Seconds() }
 	p, a, r := median(plan), median(apply), median(replan)
-	return fmt.Sprintf("%5d  %7.3fs  %7.3fs %5.2fx  %7.3fs %5.2fx  %7.3fs %5.2fx  %.1f, %.1f; %.0f MiB, %.0f MiB\n",
+	perHost := func(busy []time.Duration) float64 { return float64(median(busy).Microseconds()) / 1000 / float64(n) }
+	return fmt.Sprintf("%5d  %7.3fs  %7.3fs %5.2fx  %7.3fs %5.2fx  %7.3fs %5.2fx  %.1f, %.1f; %.0f MiB, %.0f MiB; %.0f, %.0f, %.0f\n",
 		n, f.Seconds(), p.Seconds(), ratio(p), a.Seconds(), ratio(a), r.Seconds(), ratio(r),
-		planCost.msPerHost(n), applyCost.msPerHost(n), planCost.rssMiB(), applyCost.rssMiB()), nil
+		planCost.msPerHost(n), applyCost.msPerHost(n), planCost.rssMiB(), applyCost.rssMiB(),
+		perHost(floorBusy), perHost(planBusy), perHost(applyBusy)), nil
+}
+
+// machineBusy is the CPU time this machine has spent on anything but waiting
+// (/proc/stat: all but idle, iowait and steal), summed over its CPUs. Lab hosts, their
+// sshd and commands, hostplan and the floor's ssh all run here, so its growth over a
+// run is what the run cost the machine, whatever the wall time's barriers left idle.
+func machineBusy() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	var busy int64
+	// cpu user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+	// counted in user already.
+	for i, f := range fields[1:min(len(fields), 9)] {
+		if i == 3 || i == 4 || i == 7 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f, 10, 64)
+		busy += v
+	}
+	// USER_HZ is 100 on every Linux the lab runs on.
+	return time.Duration(busy) * 10 * time.Millisecond
 }
 
 // cost is hostplan's own CPU time (user + system, median over rounds) and peak RSS
