@@ -363,7 +363,13 @@ func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, g
 		hs.first, extra = first, []string{first.Command}
 	}
 	start := time.Now()
-	got, stderr, err := transport.RunSections(ctx, conn, append([]string{facts.Script}, extra...))
+	run := transport.RunSections
+	if e.opts.Lock != nil {
+		// A run that locks hosts writes over SFTP, and refreshes and releases the
+		// lock there: the session goes on as the host's sftp-server.
+		run = transport.RunSectionsThenFiles
+	}
+	got, stderr, err := run(ctx, conn, append([]string{facts.Script}, extra...))
 	if err != nil {
 		if hs.first != nil {
 			// The lock may have been taken before the output was lost.

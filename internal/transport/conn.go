@@ -75,6 +75,8 @@ type conn struct {
 	become *sudoSpec
 	// openFiles opens the file operations (see fileOps) and says which user they act as.
 	openFiles func(ctx context.Context) (fileOps, int, error)
+	// filesAfter: a command's session can become the sftp-server (RunThenFiles).
+	filesAfter bool
 	// closeTransport ends the underlying connection (after the files were closed).
 	closeTransport func() error
 	// dialTCP opens a TCP connection from the host.
@@ -134,12 +136,16 @@ func (c *conn) run(ctx context.Context, command string, stdin io.Reader, stoppab
 	var stdout, stderr bytes.Buffer
 	lead := newLeadLine(&stderr)
 	w := newSudoWatcher(c.spec, lead)
-	end := randomToken("hostplan-end-")
-	p, err := c.st.start(ctx, c.spec.wrapCommand(end), &stdout, w, oneCommand)
+	line, input := c.spec.wrapStream(), io.Reader(bytes.NewReader(streamInput(command)))
+	if stdin != nil || len(command) < streamMin {
+		end := randomToken("hostplan-end-")
+		line = c.spec.wrapCommand(end)
+		input = io.MultiReader(bytes.NewReader(commandInput(command, end)), orEmpty(stdin))
+	}
+	p, err := c.st.start(ctx, line, &stdout, w, oneCommand)
 	if err != nil {
 		return nil, err
 	}
-	input := io.MultiReader(bytes.NewReader(commandInput(command, end)), orEmpty(stdin))
 	exited := make(chan struct{})
 	fed := make(chan error, 1)
 	if c.spec.prompt == "" {

@@ -140,8 +140,18 @@ type Section struct {
 // returns each one's standard output and exit status; their standard error is the
 // session's, for messages. A random marker ends each output, so no output can fake it.
 func RunSections(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
+	return runSections(commands, func(script string) (*Result, error) { return c.Run(ctx, script, nil) })
+}
+
+// RunSectionsThenFiles is RunSections through RunThenFiles: the session goes on as the
+// connection's sftp-server, for a run that will use files anyway (an apply).
+func RunSectionsThenFiles(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
+	return runSections(commands, func(script string) (*Result, error) { return RunThenFiles(ctx, c, script) })
+}
+
+func runSections(commands []string, run func(script string) (*Result, error)) (sections []Section, stderr string, err error) {
 	s := NewSections(commands)
-	res, err := c.Run(ctx, s.Script(), nil)
+	res, err := run(s.Script())
 	if err != nil {
 		return nil, "", err
 	}

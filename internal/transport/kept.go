@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -30,18 +30,6 @@ import (
 // fleet's plan.
 const keptIdle = 5 * time.Second
 
-// keptScript reads commands from standard input, each as a token line, the text, and
-// the token again on a line of its own, and runs each in a subshell with no input. After
-// each it prints a newline and "TOKEN STATUS" on standard output, a newline and the
-// token on standard error: whatever the command printed, the token (random per command,
-// sent on standard input, and unset before the command runs) ends its output. The
-// preamble is commandScript's: the marker and the lead line, whose process group holds
-// the shell and every command.
-const keptScript = `set -f; { read -r l </proc/$$/stat; set -- $l; g=$5; read -r l </proc/$g/stat; set -- $l; t=${22}; } 2>/dev/null; ` +
-	`printf '%s%s %s\n' MARKER "${g:-0}" "${t:-0}" >&2; set +f; set --; unset l g t; ` +
-	`while IFS= read -r __t; do __c=; __e=; while IFS= read -r __l; do if [ "$__l" = "$__t" ]; then __e=1; break; fi; __c="$__c$__l
-"; done; [ -n "$__e" ] || exit 125; ( unset __l __e; eval "unset __c __t; $__c" ) </dev/null; printf '\n%s %s\n' "$__t" $?; printf '\n%s\n' "$__t" >&2; done`
-
 // keptShell is the kept shell of one connection.
 type keptShell struct {
 	busy   sync.Mutex // held while a command runs
@@ -63,7 +51,8 @@ type keptShell struct {
 type tokenStream struct {
 	mu      sync.Mutex
 	buf     []byte
-	scanned int // buf before this holds no complete mark line: take resumes here
+	scanned int       // buf before this holds no complete mark line: take resumes here
+	next    io.Writer // once set (passOn), writes go there
 	notify  chan struct{}
 }
 
@@ -72,6 +61,10 @@ func newTokenStream() *tokenStream { return &tokenStream{notify: make(chan struc
 // Write implements io.Writer.
 func (s *tokenStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
+	if next := s.next; next != nil {
+		s.mu.Unlock()
+		return next.Write(p)
+	}
 	s.buf = append(s.buf, p...)
 	s.mu.Unlock()
 	select {
@@ -103,6 +96,16 @@ func (s *tokenStream) take(mark string) (before []byte, line string, ok bool) {
 	before, line = bytes.Clone(s.buf[:i]), string(s.buf[i+1+len(mark):end])
 	s.buf, s.scanned = s.buf[end+1:], 0
 	return before, line, true
+}
+
+// passOn sends what is written from now on to next, and returns what s still held.
+func (s *tokenStream) passOn(next io.Writer) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next = next
+	rest := s.buf
+	s.buf = nil
+	return rest
 }
 
 // wait returns once take(mark) succeeds, or when ctx ends or the shell exits first.
@@ -184,7 +187,7 @@ func (c *conn) runIn(ctx context.Context, k *keptShell, command string) (*Result
 		return nil, err
 	}
 	tok := randomToken("hostplan-kept-")
-	input := append([]byte(tok+"\n"), commandInput(command, tok)...)
+	input := keptInput(command, tok)
 	written := make(chan error, 1)
 	go func() {
 		_, err := k.p.stdin().Write(input)
@@ -227,7 +230,7 @@ func (c *conn) keptShell(ctx context.Context) (*keptShell, error) {
 	k := &keptShell{out: newTokenStream(), errs: newTokenStream(), exited: make(chan struct{})}
 	k.lead = newLeadLine(k.errs)
 	w := newSudoWatcher(c.spec, k.lead)
-	p, err := c.st.start(ctx, c.spec.wrapKept(), k.out, w, spare)
+	p, err := c.st.start(ctx, c.spec.wrapStream(), k.out, w, spare)
 	if err != nil {
 		if isRefusedSession(err) {
 			// sshd has no session to spare (MaxSessions): commands take turns.
@@ -343,8 +346,11 @@ func (k *keptShell) close() {
 	}
 }
 
-// wrapKept returns the line that starts the kept shell (through sudo when becoming
-// another user).
-func (s *sudoSpec) wrapKept() string {
-	return s.prefix() + "/bin/sh -c " + ShellQuote(strings.Replace(keptScript, "MARKER", s.marker, 1))
+// keptInput is one command for the kept shell (wrapStream): run in a subshell with no
+// input, then a newline and "TOKEN STATUS" on standard output, a newline and the token
+// on standard error. Whatever the command prints, the token (random per command, and
+// in no variable the command could read) ends its output. The brace group is parsed
+// whole before any of it runs, so a command cut short runs nothing.
+func keptInput(command, tok string) []byte {
+	return []byte("{ ( eval " + ShellQuote(command) + "\n) </dev/null; printf '\\n%s %s\\n' " + tok + " $?; printf '\\n%s\\n' " + tok + " >&2\n}\n")
 }

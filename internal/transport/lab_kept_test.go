@@ -219,3 +219,42 @@ func TestLabKeptShellYields(t *testing.T) {
 		}
 	}
 }
+
+// TestLabRunStream: a longer command with no input of its own goes through the stream
+// form (streamScript), as root and through sudo, with and without a password: the same
+// result as the read loop gives a short one, its text nowhere in the host's process
+// list.
+func TestLabRunStream(t *testing.T) {
+	l := startLab(t, 1)
+	h := l.Hosts[0]
+	padding := "# " + strings.Repeat("stream ", streamMin/7) + "\n"
+	for _, tc := range []struct {
+		name   string
+		target Target
+		opts   DialerOptions
+	}{
+		{"root", labTarget(l, h, "root"), DialerOptions{}},
+		{"sudo", sudoTarget(l, h, "labuser"), DialerOptions{}},
+		{"sudo with a password", sudoTarget(l, h, lab.PasswordSudoUser),
+			DialerOptions{BecomePassword: func() ([]byte, error) { return []byte(lab.SudoPassword), nil }}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c := mustDial(t, newTestDialer(t, tc.opts), tc.target)
+			res, err := c.Run(ctx, padding+`id -u; grep -l 'str[e]am' /proc/[0-9]*/cmdline 2>/dev/null | wc -l; tr '\0' ' ' </proc/$$/cmdline; echo; echo "it's" >&2; exit 4`, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The shell that ran it is streamScript's second one.
+			if want := "0\n0\n/bin/sh -s \n"; string(res.Stdout) != want || string(res.Stderr) != "it's\n" || res.ExitCode != 4 {
+				t.Errorf("got (%q, %q, %d), want (%q, \"it's\\n\", 4)", res.Stdout, res.Stderr, res.ExitCode, want)
+			}
+			// With input of its own, the read loop: the input is the command's.
+			res, err = c.Run(ctx, padding+"cat", strings.NewReader("input\n"))
+			if err != nil || string(res.Stdout) != "input\n" {
+				t.Errorf("with input: %q %v", res.Stdout, err)
+			}
+		})
+	}
+}

@@ -43,6 +43,7 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 	default:
 		c.spec = newPlainSpec()
 	}
+	c.filesAfter = true
 	c.openFiles = func(ctx context.Context) (fileOps, int, error) {
 		ops, uid, err := c.openSFTPServer(ctx)
 		if errors.Is(err, errNoSFTPServer) {
@@ -308,6 +309,15 @@ func (s *sshStarter) opened(counted bool) {
 		s.longLived++
 	}
 	s.peak = max(s.peak, s.running+s.longLived)
+}
+
+// keep moves p's session from the commands' count to the long-lived ones: a command's
+// session that became the connection's sftp-server (runThenFiles).
+func (s *sshStarter) keep(p process) {
+	p.(*sshProcess).release()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.longLived++
 }
 
 func (s *sshStarter) tooFewSessions(err error) error {

@@ -103,30 +103,50 @@ func (s *sudoSpec) prefix() string {
 	return "sudo -S -p " + ShellQuote(s.prompt) + " -u " + ShellQuote(s.user) + " -- "
 }
 
-// commandScript starts a command whose text comes on standard input, never in the
-// process list: arguments of every process are readable by every local user, and a
-// command may hold a secret. The script, in builtins only:
-//
-//   - prints the marker and the lead line "PGID STARTTIME": the process group the
-//     command runs in and its leader's start time (from /proc; "0 0" where there is
-//     none). sshd refuses signal requests, and closing the channel does not stop a
-//     command, so a timeout or Ctrl-C kills that group with a second command (killScript);
-//   - reads the command text up to a line holding only the end token (random per
-//     command), refusing to run a text cut short;
-//   - evaluates it; what is left of standard input is the command's.
-const commandScript = `set -f; { read -r l </proc/$$/stat; set -- $l; g=$5; read -r l </proc/$g/stat; set -- $l; t=${22}; } 2>/dev/null; ` +
-	`printf '%s%s %s\n' MARKER "${g:-0}" "${t:-0}" >&2; set +f; set --; ` +
+// leadScript starts every command: its text comes on standard input, never in the
+// process list (arguments of every process are readable by every local user, and a
+// command may hold a secret). In builtins only, it prints the marker and the lead line
+// "PGID STARTTIME": the process group the command runs in and its leader's start time
+// (from /proc; "0 0" where there is none). sshd refuses signal requests, and closing
+// the channel does not stop a command, so a timeout or Ctrl-C kills that group with a
+// second command (killScript).
+const leadScript = `set -f; { read -r l </proc/$$/stat; set -- $l; g=$5; read -r l </proc/$g/stat; set -- $l; t=${22}; } 2>/dev/null; ` +
+	`printf '%s%s %s\n' MARKER "${g:-0}" "${t:-0}" >&2; set +f; set --; `
+
+// commandScript, after leadScript, reads the command text up to a line holding only
+// the end token (random per command), refusing to run a text cut short, and evaluates
+// it; what is left of standard input is the command's. The shell's read builtin takes
+// a byte per system call, about 2 µs a byte with the loop: a command with no input of
+// its own and a longer text goes through streamScript instead.
+const commandScript = leadScript +
 	`__hostplan_cmd=; e=; while IFS= read -r l; do if [ "$l" = "$0" ]; then e=1; break; fi; __hostplan_cmd="$__hostplan_cmd$l
 "; done; [ -n "$e" ] || exit 125; unset e l g t; eval "$__hostplan_cmd"`
 
-// wrapCommand returns the line that runs a command fed by feedCommand with /bin/sh
+// streamScript, after leadScript, hands standard input to a new shell that reads it as
+// its script, in blocks, as shells read a script from a pipe (the process, and so its
+// group, stays the same). Its input is streamInput's or keptInput's: the command's text
+// quoted as one word in a brace group, which the shell parses whole before it runs any
+// of it, so a text cut short runs nothing. It must be all of standard input: the shell
+// reads ahead.
+const streamScript = leadScript + `exec /bin/sh -s`
+
+// streamMin is the shortest text run through streamScript: below it, the read loop
+// costs less than the second shell's start (about a millisecond).
+const streamMin = 1024
+
+// wrapCommand returns the line that runs a command fed with commandInput by /bin/sh
 // (through sudo when becoming another user). end is the end token, passed as $0.
 func (s *sudoSpec) wrapCommand(end string) string {
 	script := strings.Replace(commandScript, "MARKER", s.marker, 1)
 	return s.prefix() + "/bin/sh -c " + ShellQuote(script) + " " + end
 }
 
-// commandInput is what feedCommand writes before the command's own standard input.
+// wrapStream returns the line that starts streamScript, for streamInput.
+func (s *sudoSpec) wrapStream() string {
+	return s.prefix() + "/bin/sh -c " + ShellQuote(strings.Replace(streamScript, "MARKER", s.marker, 1))
+}
+
+// commandInput is wrapCommand's standard input before the command's own.
 func commandInput(command, end string) []byte {
 	b := make([]byte, 0, len(command)+len(end)+2)
 	b = append(b, command...)
@@ -134,6 +154,31 @@ func commandInput(command, end string) []byte {
 		b = append(b, '\n')
 	}
 	return append(append(b, end...), '\n')
+}
+
+// streamInput is all of wrapStream's standard input for command: evaluated in the
+// shell itself, so its exit is the shell's.
+func streamInput(command string) []byte {
+	return []byte("{ eval " + ShellQuote(command) + "\n}\n")
+}
+
+// filesInput is all of wrapStream's standard input for command (see runThenFiles):
+// the command in a group of its own, then, on standard error, a newline and tok, and
+// on standard output a newline and "TOK STATUS UID", and sftp-server in place of the
+// shell, as wrapSFTPServer starts it. Where there is no sftp-server, UID is "-" and the
+// shell exits with the command's status. The user id comes from /proc in builtins, as
+// in wrapSFTPServer.
+func filesInput(command, tok string) []byte {
+	var b strings.Builder
+	b.WriteString("{ { eval " + ShellQuote(command) + "\n}; s=$?; ")
+	b.WriteString(`u=; { while read -r k r e x; do [ "$k" = Uid: ] && { u=$e; break; }; done </proc/$$/status; } 2>/dev/null; [ -n "$u" ] || u=$(id -u); `)
+	b.WriteString(`printf '\n%s\n' ` + tok + ` >&2; for p in`)
+	for _, p := range sftpServerPaths {
+		b.WriteString(" " + p)
+	}
+	b.WriteString(`; do if [ -x "$p" ]; then printf '\n%s %s %s\n' ` + tok + ` "$s" "$u"; exec "$p" -u 077; fi; done; `)
+	b.WriteString(`printf '\n%s %s -\n' ` + tok + ` "$s"; exit "$s"` + "\n}\n")
+	return []byte(b.String())
 }
 
 // killScript stops the process group a command runs in: TERM, a second to go, then

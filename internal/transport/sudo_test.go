@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -123,6 +124,87 @@ func TestSudoWrapCommandRuns(t *testing.T) {
 			t.Errorf("%q: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd, stdout.String(), se, exit, tc.stdout, tc.stderr, tc.exit)
 		}
 	}
+}
+
+// The stream form, for a longer command with no input of its own: the same marker and
+// lead line, the text evaluated by the shell that read it (exit status, quotes, several
+// lines), and still never in the command line.
+func TestSudoWrapStreamRuns(t *testing.T) {
+	spec := newSudoSpec("root", false)
+	long := "# " + strings.Repeat("padding ", streamMin/8) + "\n"
+	for _, tc := range []struct {
+		cmd, stdout, stderr string
+		exit                int
+	}{
+		{cmd: long + `printf '%s|' "it's" 'a "b"' '$HOME'`, stdout: `it's|a "b"|$HOME|`},
+		{cmd: long + "echo out; echo err >&2; exit 7", stdout: "out\n", stderr: "err\n", exit: 7},
+		{cmd: long + "echo $#; echo \"$l$e$g$t\"; cat", stdout: "0\n\n"},
+		{cmd: long + "a='multi\nline'\nprintf %s \"$a\"\nf() { echo in f; }\nf\n", stdout: "multi\nlinein f\n"},
+		{cmd: long + "if then fi", stderr: "syntax", exit: 2},
+	} {
+		line := spec.wrapStream()
+		if strings.Contains(line, "padding") {
+			t.Fatalf("the command is in the command line: %s", line)
+		}
+		stdout, stderr, exit := runWrapped(t, strings.TrimPrefix(line, spec.prefix()), streamInput(tc.cmd))
+		se, ok := strings.CutPrefix(stderr, spec.marker)
+		if !ok {
+			t.Errorf("stderr %q does not start with the marker", stderr)
+			continue
+		}
+		lead, se, _ := strings.Cut(se, "\n")
+		if v := parseLead(lead); len(v) != 2 || v[0] <= 1 {
+			t.Errorf("lead line %q", lead)
+		}
+		if tc.stderr == "syntax" {
+			if exit == 0 || se == "" {
+				t.Errorf("want a syntax error, got exit %d stderr %q", exit, se)
+			}
+			continue
+		}
+		if stdout != tc.stdout || se != tc.stderr || exit != tc.exit {
+			t.Errorf("%q: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd[len(long):], stdout, se, exit, tc.stdout, tc.stderr, tc.exit)
+		}
+	}
+}
+
+// A stream cut anywhere before its end runs none of the command: not its first line,
+// not its last, and it fails.
+func TestSudoWrapStreamCut(t *testing.T) {
+	spec := newSudoSpec("root", false)
+	dir := t.TempDir()
+	cmd := "touch " + ShellQuote(dir+"/first") + "\n# it's long\ntouch " + ShellQuote(dir+"/last") + "\n"
+	in := streamInput(cmd)
+	// Only the last newline may go: the group is whole without it.
+	for n := 0; n < len(in)-1; n++ {
+		_, _, exit := runWrapped(t, strings.TrimPrefix(spec.wrapStream(), spec.prefix()), in[:n])
+		if entries, _ := os.ReadDir(dir); len(entries) > 0 || exit == 0 && n > 0 {
+			t.Fatalf("input cut to %d of %d bytes: exit %d, %d files made", n, len(in), exit, len(entries))
+		}
+	}
+	if _, _, exit := runWrapped(t, strings.TrimPrefix(spec.wrapStream(), spec.prefix()), in); exit != 0 {
+		t.Fatalf("whole input: exit %d", exit)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Fatalf("whole input made %d files, want 2", len(entries))
+	}
+}
+
+// runWrapped runs a wrapper's command line with a plain shell and in as its input.
+func runWrapped(t *testing.T, line string, in []byte) (stdout, stderr string, exit int) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Stdin = bytes.NewReader(in)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		exit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), exit
 }
 
 func TestSudoWrapSFTPServer(t *testing.T) {
