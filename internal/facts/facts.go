@@ -62,18 +62,30 @@ const Script = `set -- '' '' ''; { read -r a < ` + archFile + ` && read -r o < /
 printf 'os=%s\nkernel=%s\narch=%s\n' "$1" "$2" "$3"
 h=; read -r h < /proc/sys/kernel/hostname 2>/dev/null || h=$(hostname 2>/dev/null)
 printf 'hostname=%s\n' "$h"
-printf 'id=%s\n' "$(id 2>/dev/null)"
 if [ -d /run/systemd/system ]; then echo systemd=1; fi
 if [ -d /run/firewalld ] && command -v firewall-cmd >/dev/null 2>&1; then
   s=$(busctl --auto-start=no -- get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 state 2>/dev/null) || s=$(firewall-cmd --state 2>/dev/null)
   case $s in 's "RUNNING"' | running) echo firewalld=1 ;; esac
 fi
-m=/etc/kubernetes/manifests/kube-apiserver.yaml
-if [ -r "$m" ]; then printf 'kube_image=%s\n' "$(sed -n '/^[[:space:]]*image:.*kube-apiserver/{s/^[[:space:]]*image:[[:space:]]*//p;q;}' "$m")"; fi
 if command -v kube-apiserver >/dev/null 2>&1; then printf 'kube_binary=%s\n' "$(kube-apiserver --version 2>/dev/null)"; fi
+m=/etc/kubernetes/manifests/kube-apiserver.yaml; [ -r $m ] || m=
 r=/etc/os-release; [ -r $r ] || r=/usr/lib/os-release
-awk 'FNR == 1 { n = FILENAME; sub(/.*\//, "", n); if (n != "passwd" && n != "group") n = "os-release"; print "--- " n } { print }' $r /etc/passwd /etc/group 2>/dev/null
+awk -v m="$m" '` + factsAwk + `' $m /proc/self/status $r /etc/passwd /etc/group 2>/dev/null
 `
+
+// factsAwk prints, from the files the facts' script gives it: kube_image (the
+// kube-apiserver manifest's image, when the script found one to read); the sections
+// os-release, passwd and group, each file as it is; then, in the section of key=value
+// lines again ("--- "), id as id(1) prints it (uid=0(root) ...: awk runs as the
+// script's user, so /proc/self/status holds that user's id), with the name from
+// /etc/passwd. Where /etc/passwd does not hold the user (a directory service's), id
+// itself says. One process for what took three (sed, id, awk).
+const factsAwk = `FILENAME == m { if (!k && /^[[:space:]]*image:.*kube-apiserver/) { k = 1; sub(/^[[:space:]]*image:[[:space:]]*/, ""); print "kube_image=" $0 } next }
+FILENAME == "/proc/self/status" { if ($1 == "Uid:") u = $2; next }
+FNR == 1 { if (m != "" && !k) { k = 1; print "kube_image=" } n = FILENAME; sub(/.*\//, "", n); if (n != "passwd" && n != "group") n = "os-release"; print "--- " n }
+n == "passwd" { split($0, f, ":"); if (f[3] == u && name == "") name = f[1] }
+{ print }
+END { print "--- "; if (m != "" && !k) print "kube_image="; if (u != "" && name != "") print "id=uid=" u "(" name ")"; else { printf "id="; fflush(); if (system("id 2>/dev/null") != 0) print "" } }`
 
 // archFile is the machine uname -m prints (Linux 6.1 and later).
 const archFile = "/proc/sys/kernel/arch"

@@ -1,8 +1,10 @@
 package facts
 
 import (
+	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -124,6 +126,44 @@ func TestScriptRunsHere(t *testing.T) {
 	if o := Parse(old); o.OSFamily != f.OSFamily || o.Kernel != f.Kernel || o.Arch != f.Arch {
 		t.Errorf("from uname: %q %q %q; from /proc: %q %q %q", o.OSFamily, o.Kernel, o.Arch, f.OSFamily, f.Kernel, f.Arch)
 	}
+}
+
+// The script's awk: the manifest's image, and the user where /etc/passwd does not hold
+// it (a directory service's user), from id itself.
+func TestScriptAwk(t *testing.T) {
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "kube-apiserver.yaml")
+	if err := os.WriteFile(manifest, []byte("spec:\n  containers:\n  - command:\n    - kube-apiserver\n    image: registry.k8s.io/kube-apiserver:v1.32.13\n    name: kube-apiserver\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "passwd")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	here := Parse(mustRun(t, Script))
+	for _, tc := range []struct {
+		name, script, version string
+	}{
+		{"manifest", strings.Replace(Script, "/etc/kubernetes/manifests/kube-apiserver.yaml", manifest, 1), "v1.32.13"},
+		{"manifest with no image", strings.Replace(Script, "/etc/kubernetes/manifests/kube-apiserver.yaml", empty, 1), ""},
+		{"user not in passwd", strings.Replace(Script, "/etc/passwd", empty, 1), ""},
+		{"no /proc/self/status", strings.Replace(Script, "/proc/self/status", "/nonexistent", 1), ""},
+	} {
+		f := Parse(mustRun(t, tc.script))
+		if f.KubernetesVersion != tc.version || f.User != here.User || f.UID != here.UID || f.Distro != here.Distro {
+			t.Errorf("%s: version %q user %q uid %d distro %q; want %q %q %d %q", tc.name, f.KubernetesVersion, f.User, f.UID, f.Distro,
+				tc.version, here.User, here.UID, here.Distro)
+		}
+	}
+}
+
+func mustRun(t *testing.T, script string) []byte {
+	t.Helper()
+	out, err := exec.Command("/bin/sh", "-c", script).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestParseWindows(t *testing.T) {
