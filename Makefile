@@ -1,7 +1,7 @@
 # hostplan: every target works on a fresh Debian machine as root with only Go installed.
 GO        ?= go
 BIN       := bin
-PKGS      := openssh-server openssh-client socat iptables iproute2 sudo patch diffutils etcd-server nftables dbus firewalld
+PKGS      := openssh-server openssh-client socat iptables iproute2 sudo patch diffutils etcd-server nftables dbus firewalld busybox
 DEMO_DIR  ?= /tmp/hostplan-demo
 
 .PHONY: bench-scale all build deps kube-bins test lint fuzz bench demo lab-clean clean

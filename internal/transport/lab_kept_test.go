@@ -227,7 +227,10 @@ func TestLabKeptShellYields(t *testing.T) {
 func TestLabRunStream(t *testing.T) {
 	l := startLab(t, 1)
 	h := l.Hosts[0]
-	padding := "# " + strings.Repeat("stream ", streamMin/7) + "\n"
+	// A word no other process on a shared machine has in its command line.
+	word := fmt.Sprintf("stream%d", time.Now().UnixNano())
+	padding := "# " + strings.Repeat(word+" ", streamMin/len(word)+1) + "\n"
+	pattern := word[:1] + "[" + word[1:2] + "]" + word[2:] // not grep's own cmdline
 	for _, tc := range []struct {
 		name   string
 		target Target
@@ -242,7 +245,7 @@ func TestLabRunStream(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			c := mustDial(t, newTestDialer(t, tc.opts), tc.target)
-			res, err := c.Run(ctx, padding+`id -u; grep -l 'str[e]am' /proc/[0-9]*/cmdline 2>/dev/null | wc -l; tr '\0' ' ' </proc/$$/cmdline; echo; echo "it's" >&2; exit 4`, nil)
+			res, err := c.Run(ctx, padding+`id -u; grep -l '`+pattern+`' /proc/[0-9]*/cmdline 2>/dev/null | wc -l; tr '\0' ' ' </proc/$$/cmdline; echo; echo "it's" >&2; exit 4`, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,6 +48,11 @@ func TestLabRunThenFiles(t *testing.T) {
 			if c.files == nil {
 				t.Fatal("the session did not go on as the sftp-server")
 			}
+			// What -u 077 gives the server, which the SFTP open's missing mode relies on.
+			const umasks = `me=$(readlink /proc/self/ns/mnt); for p in $(pgrep -x sftp-server); do [ "$(readlink /proc/$p/ns/mnt 2>/dev/null)" = "$me" ] && grep Umask /proc/$p/status; done; true`
+			if got := hostExec(t, h, umasks); got != "Umask:\t0077\n" {
+				t.Errorf("sftp-server umask: %q, want one server with 0077", got)
+			}
 			f := c.files
 			if err := c.WriteFile(ctx, "/etc/hostplan-then-files", []byte("x\n"), FileAttrs{Mode: 0o640, UID: -1, GID: -1}); err != nil {
 				t.Fatal(err)
@@ -67,20 +72,22 @@ func TestLabRunThenFiles(t *testing.T) {
 	}
 }
 
-// A command that ends the shell, or one stopped by its context, leaves the files to
-// open on first use; a stopped one is stopped on the host too.
+// A command's exit is its own: the session still becomes the server. One stopped by
+// its context leaves the files to open on first use, and is stopped on the host too.
 func TestLabRunThenFilesNot(t *testing.T) {
 	l := startLab(t, 1)
 	h := l.Hosts[0]
 	ctx := context.Background()
-	c := mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root")).(*conn)
-	res, err := RunThenFiles(ctx, c, "echo out; exit 5")
+	d := newTestDialer(t, DialerOptions{})
+	exits := mustDial(t, d, labTarget(l, h, "root")).(*conn)
+	res, err := RunThenFiles(ctx, exits, "echo out; exit 5")
 	if err != nil || string(res.Stdout) != "out\n" || res.ExitCode != 5 {
 		t.Fatalf("exit: %+v %v", res, err)
 	}
-	if c.files != nil {
-		t.Error("files opened after the shell exited")
+	if exits.files == nil {
+		t.Error("no files after a command that exits")
 	}
+	c := mustDial(t, d, labTarget(l, h, "root")).(*conn)
 	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, err = RunThenFiles(short, c, "sleep 30 # hostplan-then-files-stopped")

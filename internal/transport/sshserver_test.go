@@ -2,11 +2,14 @@ package transport
 
 import (
 	"encoding/pem"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -96,3 +99,102 @@ func writeSignerFile(t *testing.T, s ssh.Signer) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// shellSSHConn is a connection to an in-process SSH server that runs each exec request
+// with this machine's /bin/sh, in a session (and process group) of its own that is
+// killed when the client closes the channel: what sshd does, without a host to log in
+// to, for tests of how commands are framed on one session.
+func shellSSHConn(t *testing.T) *conn {
+	t.Helper()
+	cfg := &ssh.ServerConfig{NoClientAuth: true}
+	cfg.AddHostKey(testSigner(t, "ed25519"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveShell(nc, cfg)
+		}
+	}()
+	client, err := ssh.Dial("tcp", ln.Addr().String(), &ssh.ClientConfig{User: "test", HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDialer(DialerOptions{})
+	c := newSSHConn(d, Target{Name: "shell", User: "test"}, client, nil)
+	t.Cleanup(func() { c.Close(); d.Close() })
+	return c
+}
+
+// serveShell serves one client connection of shellSSHConn's server.
+func serveShell(nc net.Conn, cfg *ssh.ServerConfig) {
+	defer nc.Close()
+	_, chans, reqs, err := ssh.NewServerConn(nc, cfg)
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	for newCh := range chans {
+		if newCh.ChannelType() != "session" {
+			newCh.Reject(ssh.UnknownChannelType, "sessions only")
+			continue
+		}
+		ch, chReqs, err := newCh.Accept()
+		if err != nil {
+			continue
+		}
+		go serveShellSession(ch, chReqs)
+	}
+}
+
+// serveShellSession runs a session's exec request and reports its exit status.
+func serveShellSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+	var cmd *exec.Cmd
+	for r := range reqs {
+		var req struct{ Command string }
+		if r.Type != "exec" || cmd != nil || ssh.Unmarshal(r.Payload, &req) != nil {
+			r.Reply(false, nil)
+			continue
+		}
+		cmd = shellCommand(req.Command, ch)
+		if err := cmd.Start(); err != nil {
+			r.Reply(false, nil)
+			ch.Close()
+			return
+		}
+		r.Reply(true, nil)
+		go func() {
+			code := 0
+			if err := cmd.Wait(); err != nil {
+				code = 255
+				if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() >= 0 {
+					code = ee.ExitCode()
+				}
+			}
+			ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
+			ch.Close()
+		}()
+	}
+	// The client closed the channel: as sshd, end what runs there.
+	if cmd != nil && cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// shellCommand is /bin/sh -c command on ch, in a process group of its own.
+func shellCommand(command string, ch ssh.Channel) *exec.Cmd {
+	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	in, err := cmd.StdinPipe()
+	if err == nil {
+		go func() { io.Copy(in, ch); in.Close() }()
+	}
+	return cmd
+}

@@ -163,14 +163,16 @@ func streamInput(command string) []byte {
 }
 
 // filesInput is all of wrapStream's standard input for command (see runThenFiles):
-// the command in a group of its own, then, on standard error, a newline and tok, and
+// the command in a subshell whose input is /dev/null (what follows on the shell's input
+// is the server's, and the command's exit or shell state stays its own), then, on
+// standard error, a newline and tok, and
 // on standard output a newline and "TOK STATUS UID", and sftp-server in place of the
 // shell, as wrapSFTPServer starts it. Where there is no sftp-server, UID is "-" and the
 // shell exits with the command's status. The user id comes from /proc in builtins, as
 // in wrapSFTPServer.
 func filesInput(command, tok string) []byte {
 	var b strings.Builder
-	b.WriteString("{ { eval " + ShellQuote(command) + "\n}; s=$?; ")
+	b.WriteString("{ ( eval " + ShellQuote(command) + "\n) </dev/null; s=$?; ")
 	b.WriteString(`u=; { while read -r k r e x; do [ "$k" = Uid: ] && { u=$e; break; }; done </proc/$$/status; } 2>/dev/null; [ -n "$u" ] || u=$(id -u); `)
 	b.WriteString(`printf '\n%s\n' ` + tok + ` >&2; for p in`)
 	for _, p := range sftpServerPaths {

@@ -129,10 +129,14 @@ func TestSudoWrapCommandRuns(t *testing.T) {
 // The stream form, for a longer command with no input of its own: the same marker and
 // lead line, the text evaluated by the shell that read it (exit status, quotes, several
 // lines), and still never in the command line.
-func TestSudoWrapStreamRuns(t *testing.T) {
-	spec := newSudoSpec("root", false)
+// streamCases are commands for the stream form, each with a long comment first, and
+// their results ("syntax" for stderr: any syntax error).
+var streamCases = func() []struct {
+	cmd, stdout, stderr string
+	exit                int
+} {
 	long := "# " + strings.Repeat("padding ", streamMin/8) + "\n"
-	for _, tc := range []struct {
+	return []struct {
 		cmd, stdout, stderr string
 		exit                int
 	}{
@@ -141,7 +145,13 @@ func TestSudoWrapStreamRuns(t *testing.T) {
 		{cmd: long + "echo $#; echo \"$l$e$g$t\"; cat", stdout: "0\n\n"},
 		{cmd: long + "a='multi\nline'\nprintf %s \"$a\"\nf() { echo in f; }\nf\n", stdout: "multi\nlinein f\n"},
 		{cmd: long + "if then fi", stderr: "syntax", exit: 2},
-	} {
+	}
+}()
+
+func TestSudoWrapStreamRuns(t *testing.T) {
+	spec := newSudoSpec("root", false)
+	long := "# " + strings.Repeat("padding ", streamMin/8) + "\n"
+	for _, tc := range streamCases {
 		line := spec.wrapStream()
 		if strings.Contains(line, "padding") {
 			t.Fatalf("the command is in the command line: %s", line)
@@ -190,10 +200,79 @@ func TestSudoWrapStreamCut(t *testing.T) {
 	}
 }
 
+// hostShells are the shells a host's /bin/sh may be that this machine has, as the
+// arguments that run one reading its commands from standard input. Each reads that
+// input its own way: dash and busybox in blocks, bash byte by byte.
+func hostShells(t *testing.T) map[string][]string {
+	all := map[string][]string{
+		"dash":    {"dash", "-s"},
+		"bash":    {"bash", "--posix", "-s"},
+		"busybox": {"busybox", "sh", "-s"},
+	}
+	have := map[string][]string{}
+	for name, args := range all {
+		if _, err := exec.LookPath(args[0]); err == nil {
+			have[name] = args
+		}
+	}
+	if len(have) < len(all) && os.Getenv("HOSTPLAN_LAB_REQUIRED") != "" {
+		t.Fatalf("only %d of dash, bash and busybox here: make deps installs them", len(have))
+	}
+	return have
+}
+
+// The stream form's input runs the same in every shell a host may have as /bin/sh.
+func TestStreamInputShells(t *testing.T) {
+	long := len(streamCases[0].cmd) - len(`printf '%s|' "it's" 'a "b"' '$HOME'`)
+	for name, args := range hostShells(t) {
+		for _, tc := range streamCases {
+			stdout, stderr, exit := runArgs(t, args, streamInput(tc.cmd))
+			if tc.stderr == "syntax" {
+				if exit == 0 || stderr == "" {
+					t.Errorf("%s: want a syntax error, got exit %d stderr %q", name, exit, stderr)
+				}
+				continue
+			}
+			if stdout != tc.stdout || stderr != tc.stderr || exit != tc.exit {
+				t.Errorf("%s: %q: got (%q, %q, %d), want (%q, %q, %d)", name, tc.cmd[long:], stdout, stderr, exit, tc.stdout, tc.stderr, tc.exit)
+			}
+		}
+	}
+}
+
+// A kept shell's batch runs its commands one after another in every shell a host may
+// have: each command's output, then its token and status; a command that exits or
+// reads its input ends only itself.
+func TestKeptInputShells(t *testing.T) {
+	var in []byte
+	for _, c := range []string{"echo one; echo e1 >&2", "read x; echo \"[$x]\"; exit 3", "cd /; v=set", `echo "$(pwd)[$v]"`} {
+		in = append(in, keptInput(c, "TOK")...)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range hostShells(t) {
+		stdout, stderr, exit := runArgs(t, args, in)
+		if want := "one\n\nTOK 0\n[]\n\nTOK 3\n\nTOK 0\n" + wd + "[]\n\nTOK 0\n"; stdout != want {
+			t.Errorf("%s: stdout %q, want %q", name, stdout, want)
+		}
+		if want := "e1\n\nTOK\n\nTOK\n\nTOK\n\nTOK\n"; stderr != want || exit != 0 {
+			t.Errorf("%s: stderr %q exit %d, want %q 0", name, stderr, exit, want)
+		}
+	}
+}
+
 // runWrapped runs a wrapper's command line with a plain shell and in as its input.
 func runWrapped(t *testing.T, line string, in []byte) (stdout, stderr string, exit int) {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", line)
+	return runArgs(t, []string{"/bin/sh", "-c", line}, in)
+}
+
+// runArgs runs args with in as its input.
+func runArgs(t *testing.T, args []string, in []byte) (stdout, stderr string, exit int) {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin = bytes.NewReader(in)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

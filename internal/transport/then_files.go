@@ -16,8 +16,8 @@ import (
 // sftp-server, as openSFTPServer starts it, instead of a session of its own later: an
 // apply's first command (the facts and the lock) and its files share one session, which
 // saves the host an sshd fork, the login shell and a second sudo. Anything that keeps
-// the server from starting there (no sftp-server on the host, the command exiting the
-// shell) leaves the files to open on first use, as before.
+// the server from starting there (no sftp-server on the host, the shell ending early)
+// leaves the files to open on first use, as before.
 func RunThenFiles(ctx context.Context, c Conn, command string) (*Result, error) {
 	if sc, ok := c.(*conn); ok && sc.filesAfter {
 		res, err := sc.runThenFiles(ctx, command)
@@ -32,10 +32,11 @@ func RunThenFiles(ctx context.Context, c Conn, command string) (*Result, error) 
 // runThenFiles is RunThenFiles on c.
 func (c *conn) runThenFiles(ctx context.Context, command string) (*Result, error) {
 	c.filesMu.Lock()
-	defer c.filesMu.Unlock()
 	if c.closed || c.files != nil {
+		c.filesMu.Unlock()
 		return c.run(ctx, command, nil, true)
 	}
+	defer c.filesMu.Unlock()
 	out, errs := newTokenStream(), newTokenStream()
 	lead := newLeadLine(errs)
 	w := newSudoWatcher(c.spec, lead)
@@ -56,6 +57,9 @@ func (c *conn) runThenFiles(ctx context.Context, command string) (*Result, error
 	stop := func() {
 		c.stopGroup(lead)
 		p.kill()
+		// Once out passes on to pw, the session's output waits for a reader; with
+		// none (the server never started), closing pr lets it end.
+		pr.Close()
 		<-exited
 	}
 	tok := randomToken("hostplan-files-")
@@ -92,8 +96,13 @@ func (c *conn) runThenFiles(ctx context.Context, command string) (*Result, error
 	}
 	res := &Result{Stdout: stdout, Stderr: stderr, ExitCode: status}
 	if uid < 0 {
-		<-exited
-		return res, nil
+		select {
+		case <-exited:
+			return res, nil
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		}
 	}
 	if err := c.serveFiles(ctx, p, st, out, errs, pr, pw, exited, lead, uid); err != nil {
 		stop()

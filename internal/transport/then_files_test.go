@@ -1,0 +1,117 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// withSFTPServerPaths makes paths the places sftp-server is looked for during t.
+func withSFTPServerPaths(t *testing.T, paths ...string) {
+	old := sftpServerPaths
+	sftpServerPaths = paths
+	t.Cleanup(func() { sftpServerPaths = old })
+}
+
+// Where the host has no sftp-server, RunThenFiles gives the command's result as Run
+// does, the files stay closed, and the next call tries again.
+func TestRunThenFilesNoServer(t *testing.T) {
+	withSFTPServerPaths(t, "/nonexistent/sftp-server")
+	c := shellSSHConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		cmd, stdout, stderr string
+		exit                int
+	}{
+		{"echo out; echo err >&2; (exit 3)", "out\n", "err\n", 3},
+		// Its input is empty (what follows on the shell's is the server's), and its
+		// exit is its own.
+		{`read x; echo "read $? [$x]"; exit 5`, "read 1 []\n", "", 5},
+		{"cd /; echo $PWD", "/\n", "", 0},
+	} {
+		res, err := RunThenFiles(ctx, c, tc.cmd)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.cmd, err)
+		}
+		if string(res.Stdout) != tc.stdout || string(res.Stderr) != tc.stderr || res.ExitCode != tc.exit {
+			t.Errorf("%s: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd, res.Stdout, res.Stderr, res.ExitCode, tc.stdout, tc.stderr, tc.exit)
+		}
+		if c.files != nil {
+			t.Errorf("%s: files open with no sftp-server", tc.cmd)
+		}
+	}
+}
+
+// A deadline stops RunThenFiles while the command's output is still held open after
+// its status (a child it left behind), where the shell has no sftp-server to become.
+func TestRunThenFilesNoServerDeadline(t *testing.T) {
+	withSFTPServerPaths(t, "/nonexistent/sftp-server")
+	c := shellSSHConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := RunThenFiles(ctx, c, "sleep 60 & echo started")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the deadline", err)
+	}
+}
+
+// A server that speaks no SFTP (here, one that writes on and on) fails the files, not
+// the command, and leaves nothing that keeps the connection from closing.
+func TestRunThenFilesBadServer(t *testing.T) {
+	server := filepath.Join(t.TempDir(), "sftp-server")
+	if err := os.WriteFile(server, []byte("#!/bin/sh\nwhile :; do echo not sftp; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	withSFTPServerPaths(t, server)
+	c := shellSSHConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	within(t, 30*time.Second, func() {
+		res, err := RunThenFiles(ctx, c, "echo facts")
+		if err != nil || string(res.Stdout) != "facts\n" || res.ExitCode != 0 {
+			t.Errorf("got %+v, %v", res, err)
+		}
+		if c.files != nil {
+			t.Error("files open on a server that is not SFTP")
+		}
+		c.Close()
+	})
+}
+
+// Output after the status line, before the server speaks, is not taken for SFTP.
+func TestRunThenFilesOutputAfterStatus(t *testing.T) {
+	server := filepath.Join(t.TempDir(), "sftp-server")
+	if err := os.WriteFile(server, []byte("#!/bin/sh\nsleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	withSFTPServerPaths(t, server)
+	c := shellSSHConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	within(t, 30*time.Second, func() {
+		res, err := RunThenFiles(ctx, c, "(sleep 0.2; echo late) &")
+		if err != nil || res.ExitCode != 0 {
+			t.Errorf("got %+v, %v", res, err)
+		} else if strings.Contains(string(res.Stdout), "late") {
+			t.Errorf("output after the status is the command's: %q", res.Stdout)
+		}
+		c.Close()
+	})
+}
+
+// within runs f and fails t if it has not returned after d: a hang is a failure.
+func within(t *testing.T, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("still running after %v", d)
+	}
+}
