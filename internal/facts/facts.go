@@ -48,8 +48,9 @@ const windows = "windows"
 // Script is the facts command of a POSIX host (Gather runs it; the engine runs it beside
 // the host lock's first look, in one session); Parse reads its output. It prints one
 // "key=value" line per fact, then the account databases. It never fails as a whole: a
-// missing tool just leaves its fact empty. It starts few processes (id, awk; uname on
-// kernels before 6.1; sed on masters), since on a busy bastion run against many hosts
+// missing tool just leaves its fact empty. It starts few processes (one awk; uname on
+// kernels before 6.1; id where /proc/self/status has no Uid), since on a busy bastion
+// run against many hosts
 // each one counts: the system, kernel and machine come from /proc/sys/kernel where the
 // kernel has its arch file (Linux 6.1 and later), else from uname. Whether firewalld
 // runs is asked only where it has run since boot (it makes /run/firewalld at start;
