@@ -352,5 +352,5 @@ func (k *keptShell) close() {
 // in no variable the command could read) ends its output. The brace group is parsed
 // whole before any of it runs, so a command cut short runs nothing.
 func keptInput(command, tok string) []byte {
-	return []byte("{ ( eval " + ShellQuote(command) + "\n) </dev/null; printf '\\n%s %s\\n' " + tok + " $?; printf '\\n%s\\n' " + tok + " >&2\n}\n")
+	return []byte("{ " + subshellEval(command) + "; printf '\\n%s %s\\n' " + tok + " $?; unset __hostplan_cmd; printf '\\n%s\\n' " + tok + " >&2\n}\n")
 }

@@ -162,6 +162,15 @@ func streamInput(command string) []byte {
 	return []byte("{ eval " + ShellQuote(command) + "\n}\n")
 }
 
+// subshellEval is shell text that runs command in a subshell whose input is /dev/null.
+// The text goes through a variable: bash (/bin/sh on RHEL) reports a subshell killed
+// by a signal with the subshell's own text on standard error, which for a quoted
+// literal would be all of the command, values the plan keeps out of sight included.
+// It is unset in the subshell before the command runs, and not exported.
+func subshellEval(command string) string {
+	return "__hostplan_cmd=" + ShellQuote(command) + "\n( eval \"unset __hostplan_cmd; $__hostplan_cmd\" ) </dev/null"
+}
+
 // filesInput is all of wrapStream's standard input for command (see runThenFiles):
 // the command in a subshell whose input is /dev/null (what follows on the shell's input
 // is the server's, and the command's exit or shell state stays its own), then, on
@@ -172,7 +181,7 @@ func streamInput(command string) []byte {
 // in wrapSFTPServer.
 func filesInput(command, tok string) []byte {
 	var b strings.Builder
-	b.WriteString("{ ( eval " + ShellQuote(command) + "\n) </dev/null; s=$?; ")
+	b.WriteString("{ " + subshellEval(command) + "; s=$?; ")
 	b.WriteString(`u=; { while read -r k r e x; do [ "$k" = Uid: ] && { u=$e; break; }; done </proc/$$/status; } 2>/dev/null; [ -n "$u" ] || u=$(id -u); `)
 	b.WriteString(`printf '\n%s\n' ` + tok + ` >&2; for p in`)
 	for _, p := range sftpServerPaths {

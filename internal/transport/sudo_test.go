@@ -263,6 +263,19 @@ func TestKeptInputShells(t *testing.T) {
 	}
 }
 
+// A command whose subshell is killed by a signal has its status, and its text (which
+// may hold a value the plan hides) is not on standard error, where bash reports such a
+// subshell by its text.
+func TestSubshellEvalKilled(t *testing.T) {
+	in := keptInput(`: hidden-value; sh -c 'kill -9 $PPID'; echo after`, "TOK")
+	for name, args := range hostShells(t) {
+		stdout, stderr, _ := runArgs(t, args, in)
+		if stdout != "\nTOK 137\n" || strings.Contains(stderr, "hidden-value") {
+			t.Errorf("%s: stdout %q stderr %q", name, stdout, stderr)
+		}
+	}
+}
+
 // runWrapped runs a wrapper's command line with a plain shell and in as its input.
 func runWrapped(t *testing.T, line string, in []byte) (stdout, stderr string, exit int) {
 	t.Helper()

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +53,8 @@ func TestRunThenFilesNoServer(t *testing.T) {
 func TestRunThenFilesNoServerDeadline(t *testing.T) {
 	withSFTPServerPaths(t, "/nonexistent/sftp-server")
 	c := shellSSHConn(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	// Long enough that the status line comes first even on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_, err := RunThenFiles(ctx, c, "sleep 60 & echo started")
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -71,46 +73,59 @@ func TestRunThenFilesBadServer(t *testing.T) {
 	c := shellSSHConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	within(t, 30*time.Second, func() {
+	within(t, 30*time.Second, func() error {
+		defer c.Close()
 		res, err := RunThenFiles(ctx, c, "echo facts")
 		if err != nil || string(res.Stdout) != "facts\n" || res.ExitCode != 0 {
-			t.Errorf("got %+v, %v", res, err)
+			return fmt.Errorf("got %+v, %v", res, err)
 		}
 		if c.files != nil {
-			t.Error("files open on a server that is not SFTP")
+			return errors.New("files open on a server that is not SFTP")
 		}
-		c.Close()
+		return nil
 	})
 }
 
-// Output after the status line, before the server speaks, is not taken for SFTP.
+// Output after the status line, before the server speaks, is not the command's, nor
+// taken for SFTP.
 func TestRunThenFilesOutputAfterStatus(t *testing.T) {
-	server := filepath.Join(t.TempDir(), "sftp-server")
-	if err := os.WriteFile(server, []byte("#!/bin/sh\nsleep 60\n"), 0o755); err != nil {
+	dir := t.TempDir()
+	server, started := filepath.Join(dir, "sftp-server"), filepath.Join(dir, "started")
+	if err := os.WriteFile(server, []byte("#!/bin/sh\n: > "+ShellQuote(started)+"\nsleep 60\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	withSFTPServerPaths(t, server)
 	c := shellSSHConn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	within(t, 30*time.Second, func() {
-		res, err := RunThenFiles(ctx, c, "(sleep 0.2; echo late) &")
-		if err != nil || res.ExitCode != 0 {
-			t.Errorf("got %+v, %v", res, err)
-		} else if strings.Contains(string(res.Stdout), "late") {
-			t.Errorf("output after the status is the command's: %q", res.Stdout)
+	// The child writes once the server runs: after the status line, whatever the load.
+	cmd := "(while [ ! -e " + ShellQuote(started) + " ]; do sleep 0.01; done; echo late) &"
+	within(t, 30*time.Second, func() error {
+		defer c.Close()
+		res, err := RunThenFiles(ctx, c, cmd)
+		switch {
+		case err != nil || res.ExitCode != 0:
+			return fmt.Errorf("got %+v, %v", res, err)
+		case strings.Contains(string(res.Stdout), "late"):
+			return fmt.Errorf("output after the status is the command's: %q", res.Stdout)
+		case c.files != nil:
+			return errors.New("files open on a server that wrote before the client spoke")
 		}
-		c.Close()
+		return nil
 	})
 }
 
-// within runs f and fails t if it has not returned after d: a hang is a failure.
-func within(t *testing.T, d time.Duration, f func()) {
+// within runs f and fails t with f's error, or if f has not returned after d: a hang
+// is a failure. f must not use t (it may outlive the test).
+func within(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
 	case <-time.After(d):
 		t.Fatalf("still running after %v", d)
 	}
