@@ -112,14 +112,8 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("start sftp-server: %w", err)
 	}
-	exited := make(chan struct{})
-	var code int
-	var werr error
-	go func() {
-		code, werr = p.wait()
-		pw.CloseWithError(io.EOF)
-		close(exited)
-	}()
+	ex := watchExit(p, pw)
+	exited := ex.exited
 	fail := func(err error) (fileOps, int, error) {
 		p.kill()
 		pr.Close()
@@ -137,7 +131,7 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 			return fail(ctx.Err())
 		}
 		<-exited
-		return nil, 0, c.sftpServerFailure(code, werr, w)
+		return nil, 0, c.sftpServerFailure(ex.code, ex.err, w)
 	}
 	client, v, err := c.sftpClient(ctx, pr, p, errTail, lead)
 	if err != nil {
@@ -146,6 +140,26 @@ func (c *conn) openSFTPServer(ctx context.Context) (fileOps, int, error) {
 	ops := newSFTPOps(client, func() error { return c.closeSFTPServer(client, p, pr, exited, v[1], v[2]) })
 	ops.private = true
 	return ops, int(v[0]), nil
+}
+
+// exitWatch is a process waited for in the background: code and err are its exit's,
+// to read once exited is closed.
+type exitWatch struct {
+	exited chan struct{}
+	code   int
+	err    error
+}
+
+// watchExit waits for p, then closes pw, p's output pipe, so its reader sees the end,
+// and then exited.
+func watchExit(p process, pw *io.PipeWriter) *exitWatch {
+	ex := &exitWatch{exited: make(chan struct{})}
+	go func() {
+		ex.code, ex.err = p.wait()
+		pw.CloseWithError(io.EOF)
+		close(ex.exited)
+	}()
+	return ex
 }
 
 // leadLineTimeout bounds the wait for the wrapper's lead line once the server answered

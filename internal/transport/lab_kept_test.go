@@ -19,16 +19,7 @@ import (
 func TestLabKeptShell(t *testing.T) {
 	l := startLab(t, 1)
 	h := l.Hosts[0]
-	for _, tc := range []struct {
-		name   string
-		target Target
-		opts   DialerOptions
-	}{
-		{"root", labTarget(l, h, "root"), DialerOptions{}},
-		{"sudo", sudoTarget(l, h, "labuser"), DialerOptions{}},
-		{"sudo with a password", sudoTarget(l, h, lab.PasswordSudoUser),
-			DialerOptions{BecomePassword: func() ([]byte, error) { return []byte(lab.SudoPassword), nil }}},
-	} {
+	for _, tc := range loginCases(l, h) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -231,16 +222,7 @@ func TestLabRunStream(t *testing.T) {
 	word := fmt.Sprintf("stream%d", time.Now().UnixNano())
 	padding := "# " + strings.Repeat(word+" ", streamMin/len(word)+1) + "\n"
 	pattern := word[:1] + "[" + word[1:2] + "]" + word[2:] // not grep's own cmdline
-	for _, tc := range []struct {
-		name   string
-		target Target
-		opts   DialerOptions
-	}{
-		{"root", labTarget(l, h, "root"), DialerOptions{}},
-		{"sudo", sudoTarget(l, h, "labuser"), DialerOptions{}},
-		{"sudo with a password", sudoTarget(l, h, lab.PasswordSudoUser),
-			DialerOptions{BecomePassword: func() ([]byte, error) { return []byte(lab.SudoPassword), nil }}},
-	} {
+	for _, tc := range loginCases(l, h) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

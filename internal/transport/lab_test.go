@@ -46,6 +46,24 @@ func sudoTarget(l *lab.Lab, h *lab.Host, user string) Target {
 	return t
 }
 
+// loginCase is one way hostplan logs in to a lab host and acts as root.
+type loginCase struct {
+	name   string
+	target Target
+	opts   DialerOptions
+}
+
+// loginCases are the ways to act as root on lab host h: logged in as root, through
+// sudo, and through sudo with a password.
+func loginCases(l *lab.Lab, h *lab.Host) []loginCase {
+	return []loginCase{
+		{"root", labTarget(l, h, "root"), DialerOptions{}},
+		{"sudo", sudoTarget(l, h, "labuser"), DialerOptions{}},
+		{"sudo with a password", sudoTarget(l, h, lab.PasswordSudoUser),
+			DialerOptions{BecomePassword: func() ([]byte, error) { return []byte(lab.SudoPassword), nil }}},
+	}
+}
+
 // newTestDialer returns a Dialer that never uses the developer's ssh-agent (without
 // t.Setenv, so lab tests can run in parallel).
 func newTestDialer(t *testing.T, opts DialerOptions) *Dialer {

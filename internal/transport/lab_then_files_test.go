@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hostplan/hostplan/internal/lab"
 )
 
 // TestLabRunThenFiles: the command's result, as Run gives it, and then the same session
@@ -17,24 +15,16 @@ import (
 func TestLabRunThenFiles(t *testing.T) {
 	l := startLab(t, 1)
 	h := l.Hosts[0]
-	for _, tc := range []struct {
-		name   string
-		target Target
-		pass   bool
-	}{
-		{"root", labTarget(l, h, "root"), false},
-		{"sudo", sudoTarget(l, h, "labuser"), false},
-		{"sudo with a password", sudoTarget(l, h, lab.PasswordSudoUser), true},
-	} {
+	for _, tc := range loginCases(l, h) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var asked atomic.Int32
-			opts := DialerOptions{}
-			if tc.pass {
+			opts := tc.opts
+			if pass := opts.BecomePassword; pass != nil {
 				opts.BecomePassword = func() ([]byte, error) {
 					asked.Add(1)
-					return []byte(lab.SudoPassword), nil
+					return pass()
 				}
 			}
 			c := mustDial(t, newTestDialer(t, opts), tc.target).(*conn)
@@ -63,7 +53,7 @@ func TestLabRunThenFiles(t *testing.T) {
 			if c.files != f {
 				t.Error("the write opened files of its own")
 			}
-			if n := asked.Load(); tc.pass && n != 1 {
+			if n := asked.Load(); tc.opts.BecomePassword != nil && n != 1 {
 				t.Errorf("BecomePassword called %d times, want 1", n)
 			}
 			c.Close()

@@ -32,6 +32,23 @@ func testSSHServer(t *testing.T, accept func(ssh.PublicKey) bool, hostKeys ...ss
 	for _, k := range hostKeys {
 		cfg.AddHostKey(k)
 	}
+	return listenSSH(t, func(c net.Conn) {
+		defer c.Close()
+		_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+		if err != nil {
+			return
+		}
+		go ssh.DiscardRequests(reqs)
+		for ch := range chans {
+			ch.Reject(ssh.Prohibited, "test server")
+		}
+	})
+}
+
+// listenSSH accepts connections on 127.0.0.1 for the test's life, each served by serve
+// in a goroutine of its own.
+func listenSSH(t *testing.T, serve func(net.Conn)) *net.TCPAddr {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,17 +60,7 @@ func testSSHServer(t *testing.T, accept func(ssh.PublicKey) bool, hostKeys ...ss
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_, chans, reqs, err := ssh.NewServerConn(c, cfg)
-				if err != nil {
-					return
-				}
-				go ssh.DiscardRequests(reqs)
-				for ch := range chans {
-					ch.Reject(ssh.Prohibited, "test server")
-				}
-			}()
+			go serve(c)
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr)
@@ -108,21 +115,8 @@ func shellSSHConn(t *testing.T) *conn {
 	t.Helper()
 	cfg := &ssh.ServerConfig{NoClientAuth: true}
 	cfg.AddHostKey(testSigner(t, "ed25519"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveShell(nc, cfg)
-		}
-	}()
-	client, err := ssh.Dial("tcp", ln.Addr().String(), &ssh.ClientConfig{User: "test", HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	addr := listenSSH(t, func(nc net.Conn) { serveShell(nc, cfg) })
+	client, err := ssh.Dial("tcp", addr.String(), &ssh.ClientConfig{User: "test", HostKeyCallback: ssh.InsecureIgnoreHostKey()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,14 +46,8 @@ func (c *conn) runThenFiles(ctx context.Context, command string) (*Result, error
 		return nil, err
 	}
 	pr, pw := io.Pipe()
-	exited := make(chan struct{})
-	var code int
-	var werr error
-	go func() {
-		code, werr = p.wait()
-		pw.CloseWithError(io.EOF)
-		close(exited)
-	}()
+	ex := watchExit(p, pw)
+	exited := ex.exited
 	stop := func() {
 		c.stopGroup(lead)
 		p.kill()
@@ -79,7 +73,7 @@ func (c *conn) runThenFiles(ctx context.Context, command string) (*Result, error
 		// The shell exited before the server's turn: the command's result, as run
 		// gives it.
 		<-exited
-		return c.exitedResult(out, errs, w, code, werr)
+		return c.exitedResult(out, errs, w, ex.code, ex.err)
 	case err != nil:
 		stop()
 		return nil, err
