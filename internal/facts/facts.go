@@ -50,8 +50,7 @@ const windows = "windows"
 // "key=value" line per fact, then the account databases. It never fails as a whole: a
 // missing tool just leaves its fact empty. It starts few processes (one awk; uname on
 // kernels before 6.1; id where /proc/self/status has no Uid), since on a busy bastion
-// run against many hosts
-// each one counts: the system, kernel and machine come from /proc/sys/kernel where the
+// run against many hosts each one counts: the system, kernel and machine come from /proc/sys/kernel where the
 // kernel has its arch file (Linux 6.1 and later), else from uname. Whether firewalld
 // runs is asked only where it has run since boot (it makes /run/firewalld at start;
 // systemd starts it with --nopid, so there is no pid file), and over D-Bus with

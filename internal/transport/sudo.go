@@ -174,9 +174,8 @@ func subshellEval(command string) string {
 // filesInput is all of wrapStream's standard input for command (see runThenFiles):
 // the command in a subshell whose input is /dev/null (what follows on the shell's input
 // is the server's, and the command's exit or shell state stays its own), then, on
-// standard error, a newline and tok, and
-// on standard output a newline and "TOK STATUS UID", and sftp-server in place of the
-// shell, as wrapSFTPServer starts it. Where there is no sftp-server, UID is "-" and the
+// standard error, a newline and tok, and on standard output a newline and "TOK STATUS
+// UID", and sftp-server in place of the shell, as wrapSFTPServer starts it. Where there is no sftp-server, UID is "-" and the
 // shell exits with the command's status. The user id comes from /proc in builtins, as
 // in wrapSFTPServer.
 func filesInput(command, tok string) []byte {

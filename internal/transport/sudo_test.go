@@ -126,31 +126,27 @@ func TestSudoWrapCommandRuns(t *testing.T) {
 	}
 }
 
+// streamPadding makes a command long enough for the stream form.
+var streamPadding = "# " + strings.Repeat("padding ", streamMin/8) + "\n"
+
+// streamCases are commands for the stream form, each after streamPadding, and their
+// results ("syntax" for stderr: any syntax error).
+var streamCases = []struct {
+	cmd, stdout, stderr string
+	exit                int
+}{
+	{cmd: streamPadding + `printf '%s|' "it's" 'a "b"' '$HOME'`, stdout: `it's|a "b"|$HOME|`},
+	{cmd: streamPadding + "echo out; echo err >&2; exit 7", stdout: "out\n", stderr: "err\n", exit: 7},
+	{cmd: streamPadding + "echo $#; echo \"$l$e$g$t\"; cat", stdout: "0\n\n"},
+	{cmd: streamPadding + "a='multi\nline'\nprintf %s \"$a\"\nf() { echo in f; }\nf\n", stdout: "multi\nlinein f\n"},
+	{cmd: streamPadding + "if then fi", stderr: "syntax", exit: 2},
+}
+
 // The stream form, for a longer command with no input of its own: the same marker and
 // lead line, the text evaluated by the shell that read it (exit status, quotes, several
 // lines), and still never in the command line.
-// streamCases are commands for the stream form, each with a long comment first, and
-// their results ("syntax" for stderr: any syntax error).
-var streamCases = func() []struct {
-	cmd, stdout, stderr string
-	exit                int
-} {
-	long := "# " + strings.Repeat("padding ", streamMin/8) + "\n"
-	return []struct {
-		cmd, stdout, stderr string
-		exit                int
-	}{
-		{cmd: long + `printf '%s|' "it's" 'a "b"' '$HOME'`, stdout: `it's|a "b"|$HOME|`},
-		{cmd: long + "echo out; echo err >&2; exit 7", stdout: "out\n", stderr: "err\n", exit: 7},
-		{cmd: long + "echo $#; echo \"$l$e$g$t\"; cat", stdout: "0\n\n"},
-		{cmd: long + "a='multi\nline'\nprintf %s \"$a\"\nf() { echo in f; }\nf\n", stdout: "multi\nlinein f\n"},
-		{cmd: long + "if then fi", stderr: "syntax", exit: 2},
-	}
-}()
-
 func TestSudoWrapStreamRuns(t *testing.T) {
 	spec := newSudoSpec("root", false)
-	long := "# " + strings.Repeat("padding ", streamMin/8) + "\n"
 	for _, tc := range streamCases {
 		line := spec.wrapStream()
 		if strings.Contains(line, "padding") {
@@ -173,7 +169,7 @@ func TestSudoWrapStreamRuns(t *testing.T) {
 			continue
 		}
 		if stdout != tc.stdout || se != tc.stderr || exit != tc.exit {
-			t.Errorf("%q: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd[len(long):], stdout, se, exit, tc.stdout, tc.stderr, tc.exit)
+			t.Errorf("%q: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd[len(streamPadding):], stdout, se, exit, tc.stdout, tc.stderr, tc.exit)
 		}
 	}
 }
@@ -223,7 +219,6 @@ func hostShells(t *testing.T) map[string][]string {
 
 // The stream form's input runs the same in every shell a host may have as /bin/sh.
 func TestStreamInputShells(t *testing.T) {
-	long := len(streamCases[0].cmd) - len(`printf '%s|' "it's" 'a "b"' '$HOME'`)
 	for name, args := range hostShells(t) {
 		for _, tc := range streamCases {
 			stdout, stderr, exit := runArgs(t, args, streamInput(tc.cmd))
@@ -234,7 +229,7 @@ func TestStreamInputShells(t *testing.T) {
 				continue
 			}
 			if stdout != tc.stdout || stderr != tc.stderr || exit != tc.exit {
-				t.Errorf("%s: %q: got (%q, %q, %d), want (%q, %q, %d)", name, tc.cmd[long:], stdout, stderr, exit, tc.stdout, tc.stderr, tc.exit)
+				t.Errorf("%s: %q: got (%q, %q, %d), want (%q, %q, %d)", name, tc.cmd[len(streamPadding):], stdout, stderr, exit, tc.stdout, tc.stderr, tc.exit)
 			}
 		}
 	}
