@@ -203,7 +203,8 @@ func TestLabPortForwardFirewalld(t *testing.T) {
 
 // TestLabFirewalldPlanSessions: with method auto, the plan of a forward and an
 // allowlist on a firewalld host reads the zone in the facts' session, guessed before
-// the facts say firewalld runs: one session in all (no file is read, so no SFTP).
+// the facts say firewalld runs: one session in all (no file is read, so no SFTP); the
+// apply too.
 func TestLabFirewalldPlanSessions(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 2, SSHDConfig: "LogLevel VERBOSE\n"})
@@ -229,6 +230,18 @@ task "allow" {
 	}
 	if n := sessions(t, h2) - before; n != 1 {
 		t.Errorf("the plan opened %d command sessions on the firewalld host, want 1", n)
+	}
+	// The apply makes firewalld's calls over the SSH connection (a root login): no
+	// session beside the facts' one, which goes on as the SFTP session for the lock.
+	before = sessions(t, h2)
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, planDir); r.code != 0 || !strings.Contains(r.stdout, "2 changed") {
+		t.Fatalf("apply:\n%s", r)
+	}
+	if n := sessions(t, h2) - before; n != 1 {
+		t.Errorf("the apply opened %d sessions on the firewalld host, want 1", n)
+	}
+	if r := hostplan(t, "plan", "-i", inv, planDir); r.code != 0 {
+		t.Errorf("plan after apply must be empty:\n%s", r)
 	}
 }
 

@@ -545,6 +545,11 @@ func (c *fakeConn) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	return conn, err
 }
 
+// DialUnix: the fake hosts have no sockets (their firewall resources are not planned).
+func (c *fakeConn) DialUnix(ctx context.Context, path string) (net.Conn, error) {
+	return nil, fmt.Errorf("connect to %s: no such socket", path)
+}
+
 func (c *fakeConn) Close() error {
 	i := c.fleet.log.begin(c.name, opClose, "")
 	c.fleet.log.end(i, transport.FileAttrs{}, nil)

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -109,8 +110,14 @@ const busNote = "busctl calls firewalld's D-Bus API, as firewall-cmd does (about
 // prints "Warning: CODE: ..." for each failed one (firewall-cmd's __cmd_sequence,
 // 1.3.3), so such a call also fails when it printed a warning other than the codes
 // firewall-cmd itself counts as success (already so). busctl exits non-zero on any
-// error firewalld answers.
+// error firewalld answers. Where every line is a busctl call, hostplan makes the calls
+// itself over the host's system bus when it can reach it (busdirect.go).
 func (firewalld) Apply(ctx context.Context, h Host, commands []string) error {
+	if calls, ok := parseBusCalls(commands); ok {
+		if err := callBus(ctx, h, calls); !errors.Is(err, errNoBus) {
+			return err
+		}
+	}
 	checked := make([]string, len(commands))
 	for i, c := range commands {
 		checked[i] = c

@@ -2,7 +2,9 @@ package firewall
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -168,13 +170,125 @@ func (c noBusReads) Run(ctx context.Context, cmd string, stdin io.Reader) (*tran
 	return c.Conn.Run(ctx, cmd, stdin)
 }
 
+// TestLabBusDirect: logged in as root, hostplan makes a firewalld step's calls itself
+// over the host's system bus (no busctl line goes to the shell); through sudo it runs
+// busctl, since the bus would see the login user. Either way the calls change what
+// the plan said, and plan nothing more. DialUnix follows the path rule and only
+// connects to a socket.
+func TestLabBusDirect(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Options{Hosts: 1})
+	lh := l.Hosts[0]
+	lab.StartFirewalldForTest(t, lh)
+	a := Allowlist{Zone: "public", Allow: allowlist.Allow{
+		Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32")}, Ports: []int{6443}}}
+	f := Forward{Name: "api", ListenPort: 16443, To: netip.MustParseAddr("10.0.0.5"), ToPort: 6443, Protocol: "tcp", Zone: "public"}
+	for _, login := range []struct {
+		name   string
+		conn   transport.Conn
+		direct bool
+	}{
+		{"root", dialRoot(t, l, lh), true},
+		{"labuser through sudo", dial(t, l, lh, lab.SudoUser, true), false},
+	} {
+		for _, absent := range []bool{false, true} {
+			a.Absent, f.Absent = absent, absent
+			rec := &recordRuns{Conn: login.conn}
+			h := Host{Name: lh.Name, Conn: rec, Facts: &facts.Facts{OSFamily: "linux", Firewalld: true}, Zones: &Zones{}}
+			cmds := planBoth(t, h, a, f)
+			if len(cmds) != 6 || !strings.HasPrefix(cmds[1], "busctl ") {
+				t.Fatalf("%s, absent %v: planned\n%s\nwant per resource a check and a busctl call per configuration", login.name, absent, strings.Join(cmds, "\n"))
+			}
+			rec.runs = nil
+			if err := (firewalld{}).Apply(context.Background(), h, cmds); err != nil {
+				t.Fatalf("%s, absent %v: %v", login.name, absent, err)
+			}
+			shell := slices.ContainsFunc(rec.runs, func(r string) bool { return strings.Contains(r, "-- call "+busName) })
+			if shell == login.direct {
+				t.Errorf("%s, absent %v: busctl calls in the shell %v, want %v; commands run:\n%s", login.name, absent, shell, !login.direct, strings.Join(rec.runs, "\n---\n"))
+			}
+			if again := planBoth(t, Host{Name: lh.Name, Conn: login.conn, Facts: h.Facts, Zones: &Zones{}}, a, f); len(again) != 0 {
+				t.Errorf("%s, absent %v: planned again after apply:\n%s", login.name, absent, strings.Join(again, "\n"))
+			}
+		}
+	}
+
+	// firewalld's answer to a call it refuses is the step's error, quoting the line.
+	conn := dialRoot(t, l, lh)
+	masq := []string{busCaller{zone: "public", object: busRuntime}.masquerade()}
+	h := Host{Name: lh.Name, Conn: conn}
+	if err := (firewalld{}).Apply(context.Background(), h, masq); err != nil {
+		t.Fatal(err)
+	}
+	if err := (firewalld{}).Apply(context.Background(), h, masq); err == nil || !strings.Contains(err.Error(), masq[0]+": call failed: ALREADY_ENABLED") {
+		t.Errorf("masquerade added twice: %v, want firewalld's ALREADY_ENABLED after the line", err)
+	}
+
+	if out, err := lh.Exec(context.Background(), "mkdir -p /run/hostplan-test && ln -sf /run/dbus/system_bus_socket /run/hostplan-test/bus"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, tc := range []struct {
+		path string
+		is   error
+		err  string
+	}{
+		{"/etc/hostname", nil, "not a socket"},
+		{"/run/hostplan-test/bus", nil, "not a socket (L"}, // a link, never followed
+		{"/tmp/bus", transport.ErrUnsafePath, ""},
+		{"/run/hostplan-test/none", fs.ErrNotExist, ""},
+	} {
+		nc, err := conn.DialUnix(context.Background(), tc.path)
+		if err == nil {
+			nc.Close()
+		}
+		if err == nil || tc.is != nil && !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("DialUnix(%s): %v, want an error %v %q", tc.path, err, tc.is, tc.err)
+		}
+	}
+	if _, err := dial(t, l, lh, lab.SudoUser, true).DialUnix(context.Background(), systemBus); !errors.Is(err, transport.ErrNotAsCommands) {
+		t.Errorf("DialUnix through sudo: %v, want ErrNotAsCommands", err)
+	}
+}
+
+// planBoth plans a and f on h with firewalld and returns their commands.
+func planBoth(t *testing.T, h Host, a Allowlist, f Forward) []string {
+	t.Helper()
+	ac, err := (firewalld{}).Allow(context.Background(), h, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := (firewalld{}).Forward(context.Background(), h, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(ac.Commands, fc.Commands...)
+}
+
+// recordRuns keeps the commands run through it (and, having no below, takes them out
+// of the kept shell).
+type recordRuns struct {
+	transport.Conn
+	runs []string
+}
+
+func (c *recordRuns) Run(ctx context.Context, cmd string, stdin io.Reader) (*transport.Result, error) {
+	c.runs = append(c.runs, cmd)
+	return c.Conn.Run(ctx, cmd, stdin)
+}
+
 // dialRoot connects to a lab host as root, until the test ends.
 func dialRoot(t *testing.T, l *lab.Lab, lh *lab.Host) transport.Conn {
+	return dial(t, l, lh, "root", false)
+}
+
+// dial connects to a lab host as user, through sudo to root if become, until the
+// test ends.
+func dial(t *testing.T, l *lab.Lab, lh *lab.Host, user string, become bool) transport.Conn {
 	t.Helper()
 	d := transport.NewDialer(transport.DialerOptions{})
 	t.Cleanup(func() { d.Close() })
 	conn, err := d.Dial(context.Background(), transport.Target{Name: lh.Name, Address: lh.Address, Port: lh.Port,
-		User: "root", IdentityFiles: []string{l.UserKey}, KnownHosts: l.KnownHosts})
+		User: user, Become: become, IdentityFiles: []string{l.UserKey}, KnownHosts: l.KnownHosts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,9 @@ type conn struct {
 	closeTransport func() error
 	// dialTCP opens a TCP connection from the host.
 	dialTCP func(ctx context.Context, addr string) (net.Conn, error)
+	// dialUnix opens a Unix socket's connection from the host as the login user; nil
+	// where the host has none (Windows).
+	dialUnix func(ctx context.Context, path string) (net.Conn, error)
 
 	keptMu   sync.Mutex
 	kept     *keptShell    // see kept.go
@@ -106,6 +109,32 @@ func (c *conn) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	nc, err := c.dialTCP(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s from %s: %w", addr, c.host, err)
+	}
+	return nc, nil
+}
+
+// ErrNotAsCommands marks a DialUnix refused because the host's commands run as
+// another user (become) than the one a socket would see.
+var ErrNotAsCommands = errors.New("commands run through sudo, as another user than the login a socket would see")
+
+// DialUnix implements Conn.
+func (c *conn) DialUnix(ctx context.Context, path string) (net.Conn, error) {
+	switch {
+	case c.dialUnix == nil:
+		return nil, fmt.Errorf("connect to %s on %s: no Unix sockets there", path, c.host)
+	case c.become != nil:
+		return nil, fmt.Errorf("connect to %s on %s: %w", path, c.host, ErrNotAsCommands)
+	}
+	fi, err := c.Stat(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s on %s: %w", path, c.host, err)
+	}
+	if fi.Mode.Type() != fs.ModeSocket {
+		return nil, fmt.Errorf("connect to %s on %s: not a socket (%s)", path, c.host, fi.Mode.Type())
+	}
+	nc, err := c.dialUnix(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s on %s: %w", path, c.host, err)
 	}
 	return nc, nil
 }

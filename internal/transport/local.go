@@ -30,6 +30,10 @@ func newLocalConn(d *Dialer, t Target) (*conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", addr)
 		},
+		dialUnix: func(ctx context.Context, path string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
 	}
 	if t.Become && !(os.Geteuid() == 0 && t.BecomeUser == "root") {
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)

@@ -31,6 +31,11 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 		},
 	}
 	st.yield = c.yieldKept
+	if t.Shell != ShellCmd {
+		c.dialUnix = func(ctx context.Context, path string) (net.Conn, error) {
+			return client.DialContext(ctx, "unix", path)
+		}
+	}
 	switch {
 	case t.Shell == ShellCmd:
 		c.openFiles = func(context.Context) (fileOps, int, error) {

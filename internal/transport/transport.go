@@ -113,6 +113,12 @@ type Conn interface {
 	// the same connection (an SSH direct-tcpip channel): health checks reach services
 	// that listen only on the host's own addresses, with no curl needed there.
 	DialTCP(ctx context.Context, addr string) (net.Conn, error)
+	// DialUnix connects to the Unix socket at path on the host, through the same
+	// connection (sshd's streamlocal forwarding), once path passed the path rule above
+	// and proved to be a socket. The socket's server sees the login user, never the
+	// become user: where commands run through sudo, DialUnix refuses (ErrNotAsCommands),
+	// so nothing reaches a socket as a user other than the commands' own.
+	DialUnix(ctx context.Context, path string) (net.Conn, error)
 	// Close ends the connection.
 	Close() error
 }
