@@ -250,6 +250,31 @@ func TestLabBusDirect(t *testing.T) {
 	}
 }
 
+// TestLabBusDirectRefused: where sshd refuses to forward to a socket, the same lines
+// run in the shell with busctl, and the apply does what they say.
+func TestLabBusDirectRefused(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Options{Hosts: 1, SSHDConfig: "AllowStreamLocalForwarding no\n"})
+	lh := l.Hosts[0]
+	lab.StartFirewalldForTest(t, lh)
+	conn := dialRoot(t, l, lh)
+	rec := &recordRuns{Conn: conn}
+	h := Host{Name: lh.Name, Conn: rec, Facts: &facts.Facts{OSFamily: "linux", Firewalld: true}, Zones: &Zones{}}
+	a := Allowlist{Zone: "public", Allow: allowlist.Allow{Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32")}, Ports: []int{6443}}}
+	f := Forward{Name: "api", ListenPort: 16443, To: netip.MustParseAddr("10.0.0.5"), ToPort: 6443, Protocol: "tcp", Zone: "public"}
+	cmds := planBoth(t, h, a, f)
+	rec.runs = nil
+	if err := (firewalld{}).Apply(context.Background(), h, cmds); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rec.runs, func(r string) bool { return strings.Contains(r, "-- call "+busName) }) {
+		t.Errorf("no busctl call ran in the shell; commands run:\n%s", strings.Join(rec.runs, "\n---\n"))
+	}
+	if again := planBoth(t, Host{Name: lh.Name, Conn: conn, Facts: h.Facts, Zones: &Zones{}}, a, f); len(again) != 0 {
+		t.Errorf("planned again after apply:\n%s", strings.Join(again, "\n"))
+	}
+}
+
 // planBoth plans a and f on h with firewalld and returns their commands.
 func planBoth(t *testing.T, h Host, a Allowlist, f Forward) []string {
 	t.Helper()
