@@ -23,6 +23,10 @@ type Host struct {
 	Name  string
 	Conn  transport.Conn
 	Facts *facts.Facts
+	// DialsUnix: Conn reaches a Unix socket on the host as the user commands run as
+	// (transport.DialsUnix); set before the host is dialed too, for the reads guessed
+	// ahead of its facts.
+	DialsUnix bool
 
 	// dirs and files are what earlier steps of this run will have created, so a later
 	// step's plan can count on them (a file's parent, a policy a static pod mounts).

@@ -202,9 +202,9 @@ func TestLabPortForwardFirewalld(t *testing.T) {
 }
 
 // TestLabFirewalldPlanSessions: with method auto, the plan of a forward and an
-// allowlist on a firewalld host reads the zone in the facts' session, guessed before
-// the facts say firewalld runs: one session in all (no file is read, so no SFTP); the
-// apply too.
+// allowlist on a firewalld host reads the zone over the system bus, the socket's path
+// looked at in the facts' session: one session in all (no file is read, so no SFTP);
+// the apply too, and busctl makes no call.
 func TestLabFirewalldPlanSessions(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 2, SSHDConfig: "LogLevel VERBOSE\n"})
@@ -223,6 +223,8 @@ task "allow" {
   }
 }
 `})
+	// busctl, found first in PATH, notes its calls.
+	remote(t, h2, `mkdir -p /usr/local/bin && printf '#!/bin/sh\necho "$*" >> /run/busctl-runs\nexec /usr/bin/busctl "$@"\n' > /usr/local/bin/busctl && chmod 755 /usr/local/bin/busctl`)
 	before := sessions(t, h2)
 	r := hostplan(t, "plan", "-i", inv, planDir)
 	if r.code != 2 || !strings.Contains(r.stdout, "method firewalld (auto: firewalld is running)") {
@@ -231,6 +233,13 @@ task "allow" {
 	if n := sessions(t, h2) - before; n != 1 {
 		t.Errorf("the plan opened %d command sessions on the firewalld host, want 1", n)
 	}
+	// Logged in as root, hostplan reads and changes the zone over the bus itself; only
+	// the facts' look at firewalld's state is busctl's.
+	defer func() {
+		if calls := remote(t, h2, "grep -e '-- call ' /run/busctl-runs || true"); calls != "" {
+			t.Errorf("busctl made calls:\n%s", calls)
+		}
+	}()
 	// The apply makes firewalld's calls over the SSH connection (a root login): no
 	// session beside the facts' one, which goes on as the SFTP session for the lock.
 	before = sessions(t, h2)

@@ -513,7 +513,7 @@ func (e *Engine) taskHosts(task *config.Task) map[string]bool { return e.perTask
 
 // resourceHost is the view of a connected host that resources get.
 func resourceHost(t *Target, hs *hostState) *tasks.Host {
-	return &tasks.Host{Name: t.Host.Name, Conn: hs.conn, Facts: hs.facts}
+	return &tasks.Host{Name: t.Host.Name, Conn: hs.conn, Facts: hs.facts, DialsUnix: transport.DialsUnix(hs.conn)}
 }
 
 // Inspect connects to every target (once per run, as Plan does) and calls fn with the

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -193,6 +194,65 @@ func openBus(ctx context.Context, h Host) (*dbus.Conn, error) {
 		return nil, fmt.Errorf("%w: the system bus of %s: %w", errNoBus, h.Name, err)
 	}
 	return bus, nil
+}
+
+// readZoneBus reads both configurations of zone name over the host's system bus, with
+// the calls zoneRead makes with busctl.
+func readZoneBus(ctx context.Context, h Host, name string) (perm, run *zone, err error) {
+	bus, err := openBus(ctx, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer bus.Close()
+	var object dbus.ObjectPath
+	var settings [2]map[string]dbus.Variant
+	err = bus.Object(busName, busRuntime+"/config").CallWithContext(ctx, busName+".config.getZoneByName", dbus.FlagNoAutoStart, name).Store(&object)
+	if err == nil && !configZonePath.MatchString(string(object)) {
+		err = fmt.Errorf("zone %s's configuration object %q", name, object)
+	}
+	if err == nil {
+		err = bus.Object(busName, object).CallWithContext(ctx, busName+".config.zone.getSettings2", dbus.FlagNoAutoStart).Store(&settings[0])
+	}
+	if err == nil {
+		err = bus.Object(busName, busRuntime).CallWithContext(ctx, busName+".zone.getZoneSettings2", dbus.FlagNoAutoStart, name).Store(&settings[1])
+	}
+	var zs [2]*zone
+	for i := 0; err == nil && i < len(zs); i++ {
+		zs[i], err = zoneOfSettings(settings[i])
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read firewalld zone %s over the system bus of %s: %w", name, h.Name, err)
+	}
+	zs[0].object, zs[1].object = string(object), busRuntime
+	return zs[0], zs[1], nil
+}
+
+// zoneOfSettings is parseZoneSettings for the settings as godbus decoded them.
+func zoneOfSettings(settings map[string]dbus.Variant) (*zone, error) {
+	if _, ok := settings["masquerade"]; !ok { // as parseZoneSettings
+		return nil, fmt.Errorf("no masquerade setting in the reply")
+	}
+	z := &zone{}
+	for key, v := range settings {
+		if err := z.setting(key, plainValue(v.Value())); err != nil {
+			return nil, err
+		}
+	}
+	return z, nil
+}
+
+// plainValue is v as busReader gives values: arrays and structs (which godbus decodes
+// to typed slices, or []any) as []any, recursively.
+func plainValue(v any) any {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice {
+		return v
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = plainValue(rv.Index(i).Interface())
+	}
+	return out
 }
 
 // make makes the call (or the check), with no auto-start, as busctl --auto-start=no.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/hostplan/hostplan/internal/allowlist"
 	"github.com/hostplan/hostplan/internal/facts"
@@ -33,6 +34,9 @@ type Host struct {
 	// plans them, shared by its steps; nil reads them afresh.
 	Rules *Rules
 	Zones *Zones
+	// DialsUnix: the connection reaches a Unix socket as the user commands run as
+	// (transport.DialsUnix), so hostplan reads firewalld over the bus itself.
+	DialsUnix bool
 }
 
 func (h Host) rules() *Rules {
@@ -129,18 +133,26 @@ func Reads(h Host, method, zone string) []string {
 	if h.Facts == nil && (method == Auto || method == Firewalld) {
 		reads = append(reads, firewalld{}.Reads(zone)...)
 	}
+	if h.DialsUnix {
+		// Read over the bus by hostplan itself (readZoneBus); in the shell only if that fails.
+		reads = slices.DeleteFunc(reads, func(r string) bool { return r == zoneRead(zone) })
+	}
 	return reads
 }
 
 // Looks lists the files a resource with method may read on the host: iptables' saved
 // rules, at both places a distro keeps them, so that the list is the same with and
-// without facts (see transport.FileReads).
+// without facts (see transport.FileReads), and the system bus's socket.
 func Looks(method string) []transport.Look {
-	if method != Auto && method != IPTables {
-		return nil
+	var looks []transport.Look
+	if method == Auto || method == IPTables {
+		looks = append(looks, transport.Look{Path: newIPTables(&facts.Facts{DistroFamily: "rhel"}).rulesFile, Read: true},
+			transport.Look{Path: newIPTables(nil).rulesFile, Read: true})
 	}
-	return []transport.Look{{Path: newIPTables(&facts.Facts{DistroFamily: "rhel"}).rulesFile, Read: true},
-		{Path: newIPTables(nil).rulesFile, Read: true}}
+	if method == Auto || method == Firewalld {
+		looks = append(looks, transport.Look{Path: systemBus}) // checked before hostplan connects to it
+	}
+	return looks
 }
 
 // Select picks the backend for a host: on Windows the port proxy (netsh); on Linux

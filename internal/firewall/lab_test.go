@@ -102,9 +102,9 @@ func TestLabFirewalldBatches(t *testing.T) {
 	}
 }
 
-// TestLabZoneReadBothWays reads the zones of a real firewalld over D-Bus and, on the
-// same host with busctl out of PATH, with firewall-cmd --list-all: both reads give the
-// same zones (IPv4 and IPv6 forwards, one without an address, masquerade, a rich rule
+// TestLabZoneReadBothWays reads the zones of a real firewalld over D-Bus (with busctl,
+// and by hostplan itself) and, on the same host with busctl out of PATH, with
+// firewall-cmd --list-all: all reads give the same zones (IPv4 and IPv6 forwards, one without an address, masquerade, a rich rule
 // with quotes in it).
 func TestLabZoneReadBothWays(t *testing.T) {
 	t.Parallel()
@@ -142,16 +142,23 @@ func TestLabZoneReadBothWays(t *testing.T) {
 		return []*zone{perm, run}
 	}
 	bus, listed := read("", "dbus /org/fedoraproject/FirewallD1/config/zone/"), read("PATH=/tmp/nobus\n", "list-all\n")
-	if !configZonePath.MatchString(bus[0].object) || bus[1].object != busRuntime || listed[0].object != "" || listed[1].object != "" {
-		t.Errorf("objects to change the zones through: %q, %q over D-Bus; %q, %q listed", bus[0].object, bus[1].object, listed[0].object, listed[1].object)
+	perm, run, err := readZoneBus(context.Background(), Host{Name: lh.Name, Conn: conn}, "public")
+	if err != nil {
+		t.Fatal(err)
 	}
-	bus[0].object, bus[1].object = "", ""
+	direct := []*zone{perm, run}
+	if !configZonePath.MatchString(bus[0].object) || bus[1].object != busRuntime || listed[0].object != "" || listed[1].object != "" ||
+		direct[0].object != bus[0].object || direct[1].object != busRuntime {
+		t.Errorf("objects to change the zones through: %q, %q with busctl; %q, %q by hostplan over D-Bus; %q, %q listed",
+			bus[0].object, bus[1].object, direct[0].object, direct[1].object, listed[0].object, listed[1].object)
+	}
+	bus[0].object, bus[1].object, direct[0].object, direct[1].object = "", "", "", ""
 	for i, config := range []string{"permanent", "runtime"} {
-		for _, z := range []*zone{bus[i], listed[i]} {
+		for _, z := range []*zone{bus[i], listed[i], direct[i]} {
 			slices.SortFunc(z.forwards, func(a, b forwardPort) int { return strings.Compare(a.port, b.port) })
 		}
-		if !reflect.DeepEqual(bus[i], listed[i]) {
-			t.Errorf("%s: over D-Bus %+v, listed %+v", config, bus[i], listed[i])
+		if !reflect.DeepEqual(bus[i], listed[i]) || !reflect.DeepEqual(direct[i], bus[i]) {
+			t.Errorf("%s: with busctl %+v, by hostplan over D-Bus %+v, listed %+v", config, bus[i], direct[i], listed[i])
 		}
 	}
 	if len(bus[0].forwards) != 3 || len(bus[1].forwards) != 1 || !bus[1].masquerade || len(bus[1].rich) != 1 {

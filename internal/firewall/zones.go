@@ -58,6 +58,18 @@ func (zs *Zones) get(ctx context.Context, h Host, name string) ([]*zone, error) 
 	if z, ok := zs.read[name]; ok {
 		return z, nil
 	}
+	if h.DialsUnix {
+		perm, run, err := readZoneBus(ctx, h, name)
+		if err == nil {
+			zs.keep(name, perm, run)
+			return zs.read[name], nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("read firewalld zone %s: %w", name, err)
+		}
+		// Anything else, the shell's read says better (firewalld not running, too old
+		// for these methods, the bus refused).
+	}
 	res, err := h.Conn.Run(ctx, zoneRead(name), nil)
 	what := "read firewalld zone " + name
 	if err != nil {
@@ -73,11 +85,15 @@ func (zs *Zones) get(ctx context.Context, h Host, name string) ([]*zone, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s on %s: %w", what, h.Name, err)
 	}
+	zs.keep(name, perm, run)
+	return zs.read[name], nil
+}
+
+func (zs *Zones) keep(name string, perm, run *zone) {
 	if zs.read == nil {
 		zs.read = map[string][]*zone{}
 	}
 	zs.read[name] = []*zone{perm, run}
-	return zs.read[name], nil
 }
 
 // parseListAll reads the masquerade, forward ports and rich rules of `firewall-cmd

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -119,13 +120,42 @@ var ErrNotAsCommands = errors.New("commands run through sudo, as another user th
 
 // DialUnix implements Conn.
 func (c *conn) DialUnix(ctx context.Context, path string) (net.Conn, error) {
+	return c.dialSocket(ctx, path, c.Stat)
+}
+
+// DialsUnix reports whether c's DialUnix may connect: false where commands run through
+// sudo or the host has no Unix sockets, so that a caller can tell before it plans on it.
+func DialsUnix(c Conn) bool {
+	v, ok := connBelow(c)
+	return ok && v.dialUnix != nil && v.become == nil
+}
+
+// DialsUnix is DialsUnix of a connection to t, as far as it is known before dialing
+// (a Windows host found by its server's version cannot).
+func (t Target) DialsUnix() bool {
+	t, err := normalize(t)
+	return err == nil && t.Shell != ShellCmd && !sudoFor(t)
+}
+
+// sudoFor reports whether commands on t go through sudo: become to another user than
+// the login (over SSH), or than this process's (local).
+func sudoFor(t Target) bool {
+	if t.Local {
+		return t.Become && !(os.Geteuid() == 0 && t.BecomeUser == "root")
+	}
+	return t.Become && t.User != t.BecomeUser
+}
+
+// dialSocket is DialUnix with stat as the look at path: the file session's, or what a
+// plan read ahead of it (filesView), which follows the same rule.
+func (c *conn) dialSocket(ctx context.Context, path string, stat func(context.Context, string) (*FileInfo, error)) (net.Conn, error) {
 	switch {
 	case c.dialUnix == nil:
 		return nil, fmt.Errorf("connect to %s on %s: no Unix sockets there", path, c.host)
 	case c.become != nil:
 		return nil, fmt.Errorf("connect to %s on %s: %w", path, c.host, ErrNotAsCommands)
 	}
-	fi, err := c.Stat(ctx, path)
+	fi, err := stat(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s on %s: %w", path, c.host, err)
 	}

@@ -156,3 +156,26 @@ func TestDialerClose(t *testing.T) {
 		t.Errorf("dial after Close succeeded")
 	}
 }
+
+// TestTargetDialsUnix: a socket is reached as the login user, so only where commands
+// run as that user.
+func TestTargetDialsUnix(t *testing.T) {
+	for _, tc := range []struct {
+		target Target
+		want   bool
+	}{
+		{Target{Address: "h", User: "root"}, true},
+		{Target{Address: "h", User: "root", Become: true}, true}, // logged in as the become user
+		{Target{Address: "h", User: "ops", Become: true}, false},
+		{Target{Address: "h", User: "ops"}, true},
+		{Target{Address: "h", User: "ops", Become: true, BecomeUser: "ops"}, true},
+		{Target{Address: "h", User: "admin", Shell: ShellCmd}, false},
+		{Target{Local: true}, true},
+		{Target{Local: true, Become: true, BecomeUser: "nobody"}, false},
+		{Target{Address: "h", Shell: "fish"}, false}, // refused by the dialer anyway
+	} {
+		if got := tc.target.DialsUnix(); got != tc.want {
+			t.Errorf("%+v: DialsUnix %v, want %v", tc.target, got, tc.want)
+		}
+	}
+}

@@ -133,14 +133,23 @@ var errKeptExited = errors.New("the host's kept shell ended")
 // kept shell, starting it when there is none; when it is busy or gone, in a session of
 // its own as Run does.
 func runKept(ctx context.Context, c Conn, command string) (*Result, error) {
+	if v, ok := connBelow(c); ok {
+		return v.runKept(ctx, command)
+	}
+	return c.Run(ctx, command, nil)
+}
+
+// connBelow is the connection c answers for, through the views over it (prefetched
+// commands and files); false for a Conn of another kind.
+func connBelow(c Conn) (*conn, bool) {
 	for {
 		switch v := c.(type) {
 		case *conn:
-			return v.runKept(ctx, command)
+			return v, true
 		case interface{ below() Conn }:
 			c = v.below()
 		default:
-			return c.Run(ctx, command, nil)
+			return nil, false
 		}
 	}
 }

@@ -35,7 +35,7 @@ func newLocalConn(d *Dialer, t Target) (*conn, error) {
 			return d.DialContext(ctx, "unix", path)
 		},
 	}
-	if t.Become && !(os.Geteuid() == 0 && t.BecomeUser == "root") {
+	if sudoFor(t) {
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)
 		c.spec = c.become
 		c.openFiles = c.openSFTPServer

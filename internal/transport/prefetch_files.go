@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"path"
 	"slices"
 	"strconv"
@@ -358,6 +359,16 @@ func (v *filesView) ReadFile(ctx context.Context, p string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	return data, nil
+}
+
+// DialUnix implements Conn: the socket's path looked at as Stat does, so that a path
+// read ahead costs no file session.
+func (v *filesView) DialUnix(ctx context.Context, p string) (net.Conn, error) {
+	c, ok := connBelow(v.Conn)
+	if !ok {
+		return v.Conn.DialUnix(ctx, p)
+	}
+	return c.dialSocket(ctx, p, v.Stat)
 }
 
 // below is the connection v answers for (see runKept).

@@ -42,7 +42,7 @@ func newSSHConn(d *Dialer, t Target, client *ssh.Client, lv *liveness) *conn {
 			return nil, 0, fmt.Errorf("%s runs cmd.exe: hostplan has no file operations for Windows hosts", t.Name)
 		}
 		return c
-	case t.Become && t.User != t.BecomeUser: // logged in as the become user: no sudo needed
+	case sudoFor(t):
 		c.become = newSudoSpec(t.BecomeUser, d.opts.BecomePassword != nil)
 		c.spec = c.become
 	default:
