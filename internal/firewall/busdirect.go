@@ -20,8 +20,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/hostplan/hostplan/internal/transport"
 )
 
 // systemBus is the system bus's socket (dbus-daemon and dbus-broker, every distro).
@@ -97,8 +100,9 @@ func busArgs(sig string, values []string) ([]any, bool) {
 		case 's':
 			args[i] = v
 		case 'i':
+			// Decimal as strconv writes it: busctl reads "010" as octal, "+1" too.
 			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil {
+			if err != nil || strconv.FormatInt(n, 10) != v {
 				return nil, false
 			}
 			args[i] = int32(n)
@@ -149,6 +153,20 @@ func isBare(c byte) bool {
 // errNoBus says the calls were not made: the lines are to run in the shell.
 var errNoBus = errors.New("system bus not reachable")
 
+// busTimeout bounds each call, and the connection's start, as busctl's default does.
+const busTimeout = 25 * time.Second
+
+// busFlags are busctl's for a call made with --auto-start=no: no bus activation, and
+// polkit may ask an agent (busctl's default; there is none for a root login).
+const busFlags = dbus.FlagNoAutoStart | dbus.FlagAllowInteractiveAuthorization
+
+// busCallOn calls method on obj as busctl would, within busTimeout.
+func busCallOn(ctx context.Context, obj dbus.BusObject, method string, args ...any) *dbus.Call {
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	return obj.CallWithContext(ctx, method, busFlags, args...)
+}
+
 // callBus makes the calls in order over the host's system bus and stops at the first
 // that fails, quoting its line. errNoBus (wrapped) when the bus could not be reached
 // or authenticated to: no call was made then.
@@ -173,14 +191,29 @@ func callBus(ctx context.Context, h Host, calls []busCall) error {
 // the user from the socket) and says hello. The connection closes when ctx ends (the
 // godbus connection's context), the authentication included.
 func openBus(ctx context.Context, h Host) (*dbus.Conn, error) {
-	nc, err := h.Conn.DialUnix(ctx, systemBus)
-	if err != nil {
+	return openBusAt(ctx, h, systemBus)
+}
+
+// openBusAt is openBus with the bus at socket.
+func openBusAt(ctx context.Context, h Host, socket string) (*dbus.Conn, error) {
+	nc, err := h.Conn.DialUnix(ctx, socket)
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, transport.ErrUnsafePath):
+		// Not the bus, nor a path busctl should take as root instead.
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("%w: %w", errNoBus, err)
 	}
 	bus, err := dbus.NewConn(nc, dbus.WithContext(ctx))
 	if err == nil {
+		stop := time.AfterFunc(busTimeout, func() { bus.Close() })
 		if err = bus.Auth([]dbus.Auth{dbus.AuthExternal("")}); err == nil {
 			err = bus.Hello()
+		}
+		if !stop.Stop() && err == nil {
+			err = errors.New("no answer in time")
 		}
 		if err != nil {
 			bus.Close()
@@ -206,15 +239,15 @@ func readZoneBus(ctx context.Context, h Host, name string) (perm, run *zone, err
 	defer bus.Close()
 	var object dbus.ObjectPath
 	var settings [2]map[string]dbus.Variant
-	err = bus.Object(busName, busRuntime+"/config").CallWithContext(ctx, busName+".config.getZoneByName", dbus.FlagNoAutoStart, name).Store(&object)
+	err = busCallOn(ctx, bus.Object(busName, busRuntime+"/config"), busName+".config.getZoneByName", name).Store(&object)
 	if err == nil && !configZonePath.MatchString(string(object)) {
 		err = fmt.Errorf("zone %s's configuration object %q", name, object)
 	}
 	if err == nil {
-		err = bus.Object(busName, object).CallWithContext(ctx, busName+".config.zone.getSettings2", dbus.FlagNoAutoStart).Store(&settings[0])
+		err = busCallOn(ctx, bus.Object(busName, object), busName+".config.zone.getSettings2").Store(&settings[0])
 	}
 	if err == nil {
-		err = bus.Object(busName, busRuntime).CallWithContext(ctx, busName+".zone.getZoneSettings2", dbus.FlagNoAutoStart, name).Store(&settings[1])
+		err = busCallOn(ctx, bus.Object(busName, busRuntime), busName+".zone.getZoneSettings2", name).Store(&settings[1])
 	}
 	var zs [2]*zone
 	for i := 0; err == nil && i < len(zs); i++ {
@@ -255,15 +288,17 @@ func plainValue(v any) any {
 	return out
 }
 
-// make makes the call (or the check), with no auto-start, as busctl --auto-start=no.
+// make makes the call (or the check) as busctl --auto-start=no would.
 func (c busCall) make(ctx context.Context, bus *dbus.Conn) error {
 	obj := bus.Object(busName, dbus.ObjectPath(c.object))
 	if c.zone == "" {
-		return busError(obj.CallWithContext(ctx, c.method, dbus.FlagNoAutoStart, c.args...).Err)
+		return busError(busCallOn(ctx, obj, c.method, c.args...).Err)
 	}
 	var name dbus.Variant
-	err := obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", dbus.FlagNoAutoStart, busName+".config.zone", "name").Store(&name)
-	if s, ok := name.Value().(string); err != nil || !ok || s != c.zone {
+	if err := busCallOn(ctx, obj, "org.freedesktop.DBus.Properties.Get", busName+".config.zone", "name").Store(&name); err != nil {
+		return busError(err)
+	}
+	if s, ok := name.Value().(string); !ok || s != c.zone {
 		return fmt.Errorf("firewalld renumbered its zones since the plan: %s is not zone %s any more; plan again", c.object, c.zone)
 	}
 	return nil

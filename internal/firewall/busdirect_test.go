@@ -1,10 +1,19 @@
 package firewall
 
 import (
+	"context"
+	"errors"
+	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hostplan/hostplan/internal/transport"
 )
 
 // TestParseBusCalls: every line busCaller writes parses to the call it says, and a
@@ -46,12 +55,16 @@ func TestParseBusCalls(t *testing.T) {
 	add := runtime.rich(true, []string{rule})[0]
 	for _, line := range []string{
 		"", "busctl", add + " ", " " + add, strings.Replace(add, " ", "  ", 1),
-		strings.Replace(add, "'rule", "\"rule", 1),                             // another quoting
-		strings.Replace(add, "public", "$(reboot)", 1),                         // a word the shell expands
-		strings.Replace(add, "public", "'pub'lic", 1),                          // the same word, quoted otherwise
-		strings.Replace(add, "--auto-start=no ", "", 1),                        // may start firewalld
-		strings.Replace(add, "addRichRule", "setDefaultZone", 1),               // another method
-		strings.Replace(add, " 0", " 0x10", 1),                                 // not a decimal int32
+		strings.Replace(add, "'rule", "\"rule", 1),               // another quoting
+		strings.Replace(add, "public", "$(reboot)", 1),           // a word the shell expands
+		strings.Replace(add, "public", "'pub'lic", 1),            // the same word, quoted otherwise
+		strings.Replace(add, "--auto-start=no ", "", 1),          // may start firewalld
+		strings.Replace(add, "addRichRule", "setDefaultZone", 1), // another method
+		strings.Replace(add, " 0", " 0x10", 1),                   // not a decimal int32
+		strings.Replace(add, " 0", " 010", 1),                    // octal to busctl
+		strings.Replace(add, " 0", " 08", 1),                     // refused by busctl
+		strings.Replace(add, " 0", " 00", 1),
+		strings.Replace(add, " 0", " +0", 1),
 		strings.Replace(add, " 0", " 4294967296", 1),                           // past int32
 		strings.Replace(add, " ssi ", " ssib ", 1),                             // a type busCaller never writes
 		strings.Replace(add, " ssi ", " ss ", 1),                               // more values than types
@@ -71,5 +84,63 @@ func TestParseBusCalls(t *testing.T) {
 	}
 	if _, ok := parseBusCalls(nil); ok {
 		t.Error("no lines parsed as calls")
+	}
+}
+
+// TestOpenBusStalled: a bus that never answers holds the connection's start only until
+// the context ends, and leaves no goroutine behind; a missing socket is errNoBus (the
+// lines then run in the shell), a socket in a directory others may write is not.
+func TestOpenBusStalled(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the path rule wants the socket in a directory only root can change")
+	}
+	dir, err := os.MkdirTemp("/run", "hostplan-bus-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "bus")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accepted, never answered
+		}
+	}()
+	d := transport.NewDialer(transport.DialerOptions{})
+	defer d.Close()
+	conn, err := d.Dial(context.Background(), transport.Target{Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Host{Name: "local", Conn: conn}
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := openBusAt(ctx, h, sock); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errNoBus) {
+		t.Errorf("open a bus that never answers: %v, want the context's deadline", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("open a bus that never answers took %v", took)
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after, %d before", n, before)
+	}
+	if _, err := openBusAt(context.Background(), h, filepath.Join(dir, "none")); !errors.Is(err, errNoBus) {
+		t.Errorf("open a missing bus: %v, want errNoBus", err)
+	}
+	if _, err := openBusAt(context.Background(), h, "/tmp/bus"); !errors.Is(err, transport.ErrUnsafePath) || errors.Is(err, errNoBus) {
+		t.Errorf("open a bus in /tmp: %v, want ErrUnsafePath and no fallback to busctl", err)
 	}
 }

@@ -83,17 +83,20 @@ func TestLabFirewalldBatches(t *testing.T) {
 
 	b := firewalld{}
 	h := Host{Name: lh.Name, Conn: conn}
-	// zone/1 is another zone (dmz, as firewalld 1.3.3 numbers them): nothing runs.
+	// zone/1 is another zone (dmz, as firewalld 1.3.3 numbers them): nothing runs, be
+	// the calls hostplan's own (root) or busctl's (through sudo).
 	other := busCaller{zone: "public", permanent: true, object: "/org/fedoraproject/FirewallD1/config/zone/1"}
-	err := b.Apply(context.Background(), h, []string{other.check(), other.rich(true, []string{`rule family="ipv4" source address="203.0.113.7/32" accept`})[0]})
-	if err == nil || !strings.Contains(err.Error(), "firewalld renumbered its zones since the plan: /org/fedoraproject/FirewallD1/config/zone/1 is not zone public any more") {
-		t.Errorf("calls on another zone's object: %v", err)
-	}
-	if out, _ := lh.Exec(context.Background(), "firewall-cmd --permanent --list-all-zones | grep -c 203.0.113.7"); strings.TrimSpace(string(out)) != "0" {
-		t.Errorf("the call after the failed check ran: %s", out)
+	for _, c := range []transport.Conn{conn, dial(t, l, lh, lab.SudoUser, true)} {
+		err := b.Apply(context.Background(), Host{Name: lh.Name, Conn: c}, []string{other.check(), other.rich(true, []string{`rule family="ipv4" source address="203.0.113.7/32" accept`})[0]})
+		if err == nil || !strings.Contains(err.Error(), "firewalld renumbered its zones since the plan: /org/fedoraproject/FirewallD1/config/zone/1 is not zone public any more") {
+			t.Errorf("calls on another zone's object: %v", err)
+		}
+		if out, _ := lh.Exec(context.Background(), "firewall-cmd --permanent --list-all-zones | grep -c 203.0.113.7"); strings.TrimSpace(string(out)) != "0" {
+			t.Errorf("the call after the failed check ran: %s", out)
+		}
 	}
 	partial := "firewall-cmd --zone=public '--add-rich-rule=rule family=\"ipv4\" source address=\"203.0.113.9/32\" accept' '--add-rich-rule=rule bogus'"
-	err = b.Apply(context.Background(), h, []string{partial, "firewall-cmd --zone=public --add-port=1234/tcp"})
+	err := b.Apply(context.Background(), h, []string{partial, "firewall-cmd --zone=public --add-port=1234/tcp"})
 	if err == nil || !strings.Contains(err.Error(), "INVALID_RULE") {
 		t.Errorf("a call whose second rule is bad: %v, want an error quoting INVALID_RULE", err)
 	}
@@ -257,8 +260,8 @@ func TestLabBusDirect(t *testing.T) {
 	}
 }
 
-// TestLabBusDirectRefused: where sshd refuses to forward to a socket, the same lines
-// run in the shell with busctl, and the apply does what they say.
+// TestLabBusDirectRefused: where sshd refuses to forward to a socket, the zone is read
+// and the same lines run in the shell with busctl, and the apply does what they say.
 func TestLabBusDirectRefused(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 1, SSHDConfig: "AllowStreamLocalForwarding no\n"})
@@ -266,10 +269,13 @@ func TestLabBusDirectRefused(t *testing.T) {
 	lab.StartFirewalldForTest(t, lh)
 	conn := dialRoot(t, l, lh)
 	rec := &recordRuns{Conn: conn}
-	h := Host{Name: lh.Name, Conn: rec, Facts: &facts.Facts{OSFamily: "linux", Firewalld: true}, Zones: &Zones{}}
+	h := Host{Name: lh.Name, Conn: rec, Facts: &facts.Facts{OSFamily: "linux", Firewalld: true}, Zones: &Zones{}, DialsUnix: true}
 	a := Allowlist{Zone: "public", Allow: allowlist.Allow{Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32")}, Ports: []int{6443}}}
 	f := Forward{Name: "api", ListenPort: 16443, To: netip.MustParseAddr("10.0.0.5"), ToPort: 6443, Protocol: "tcp", Zone: "public"}
 	cmds := planBoth(t, h, a, f)
+	if !slices.ContainsFunc(rec.runs, func(r string) bool { return strings.Contains(r, "hostplan-zone") }) {
+		t.Errorf("the zone was not read in the shell; commands run:\n%s", strings.Join(rec.runs, "\n---\n"))
+	}
 	rec.runs = nil
 	if err := (firewalld{}).Apply(context.Background(), h, cmds); err != nil {
 		t.Fatal(err)

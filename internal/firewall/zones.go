@@ -8,10 +8,13 @@ package firewall
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/hostplan/hostplan/internal/transport"
 )
 
 // Zones are a host's firewalld zones during planning. The zero value is ready; one per
@@ -64,7 +67,7 @@ func (zs *Zones) get(ctx context.Context, h Host, name string) ([]*zone, error) 
 			zs.keep(name, perm, run)
 			return zs.read[name], nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, transport.ErrUnsafePath) {
 			return nil, fmt.Errorf("read firewalld zone %s: %w", name, err)
 		}
 		// Anything else, the shell's read says better (firewalld not running, too old
