@@ -27,12 +27,16 @@ type Host struct {
 	// (transport.DialsUnix); set before the host is dialed too, for the reads guessed
 	// ahead of its facts.
 	DialsUnix bool
+	// Step is the address of the step being applied, set by the engine, for the work it
+	// leaves for the end of its task (Later).
+	Step string
 
 	// dirs and files are what earlier steps of this run will have created, so a later
 	// step's plan can count on them (a file's parent, a policy a static pod mounts).
 	dirs, files map[string]bool
 	rules       *firewall.Rules
 	zones       *firewall.Zones
+	later       []*laterWork
 }
 
 func (h *Host) willCreateDir(p string) {

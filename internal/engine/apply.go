@@ -402,7 +402,9 @@ func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, lock *hostlock.L
 		}
 		e.progress(h.Name, "applying", len(applied), total)
 		sctx, cancel := e.stepContext(ctx)
+		h.Step = st.Address()
 		err := e.stepError(ctx, sctx, st.resource.Apply(sctx, h, st.Change))
+		h.Step = ""
 		cancel()
 		applied = append(applied, st)
 		if err != nil {
@@ -412,7 +414,29 @@ func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, lock *hostlock.L
 		}
 		hr.Changed = append(hr.Changed, st.Address())
 	}
+	e.finishSteps(ctx, h, lock, hr)
 	return applied
+}
+
+// finishSteps does the work the steps left for after them (tasks.Host.Later), also
+// after a failed step, and after an interrupt on a context of its own (what the steps
+// did on the host is then kept across reboots, as a rollback puts files back). A
+// failure counts against the step that left the work: it is no longer changed.
+func (e *Engine) finishSteps(ctx context.Context, h *tasks.Host, lock *hostlock.Lock, hr *HostResult) {
+	if ctx.Err() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	sctx, cancel := e.stepContext(ctx)
+	defer cancel()
+	for _, f := range h.Finish(sctx, lock.Lost()) {
+		err := fmt.Errorf("apply %s on %s: %w", f.Step, h.Name, f.Err)
+		hr.Changed = slices.DeleteFunc(hr.Changed, func(a string) bool { return a == f.Step })
+		if hr.FailedErr == nil {
+			hr.Failed, hr.FailedErr = f.Step, err
+			continue
+		}
+		hr.FailedErr = errors.Join(hr.FailedErr, err)
+	}
 }
 
 // checkGate waits for the task's health gate after its steps (expecting a restart when

@@ -37,6 +37,9 @@ type Host struct {
 	// DialsUnix: the connection reaches a Unix socket as the user commands run as
 	// (transport.DialsUnix), so hostplan reads firewalld over the bus itself.
 	DialsUnix bool
+	// Later leaves work for after the host's last firewall step of the task, once per
+	// key (tasks.Host.Later); nil does it at once.
+	Later func(ctx context.Context, key string, fn func(context.Context) error) error
 }
 
 func (h Host) rules() *Rules {

@@ -119,9 +119,30 @@ func (b iptables) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, err
 	return b.changes(rules, batch, false)
 }
 
-// Apply runs the commands (a step's restore batch) and reads the ruleset they leave in
-// one session, then saves it where boot restores it, unless it is saved there already.
+// Apply runs the commands (a step's restore batch), then saves the ruleset where boot
+// restores it from: once for all the host's steps of the task where it can (Later: one
+// iptables-save, one read and one write after port_forward and allowlist, also when the
+// second failed), else at once.
 func (b iptables) Apply(ctx context.Context, h Host, commands []string) error {
+	if h.Later == nil {
+		return b.save(ctx, h, commands)
+	}
+	if len(commands) > 0 {
+		if err := transport.RunAll(ctx, h.Conn, commands); err != nil {
+			return err
+		}
+	}
+	return h.Later(ctx, "iptables save "+b.rulesFile, func(ctx context.Context) error {
+		if err := b.save(ctx, h, nil); err != nil {
+			return fmt.Errorf("save the rules for boot in %s: %w", b.rulesFile, err)
+		}
+		return nil
+	})
+}
+
+// save runs commands and reads the ruleset they leave in one session, then saves it
+// where boot restores it, unless it is saved there already.
+func (b iptables) save(ctx context.Context, h Host, commands []string) error {
 	save, err := transport.RunAllThen(ctx, h.Conn, commands, "iptables-save")
 	if err != nil {
 		return err

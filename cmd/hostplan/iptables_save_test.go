@@ -1,0 +1,82 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestLabIPTablesSaveOnce: a port forward and an allowlist through iptables save the
+// rules for boot once, after both (one iptables-save beside the plan's read, where a
+// save per step made two); when the allowlist's batch fails, the forward's rules are
+// saved all the same, the allowlist fails alone, and the next plan shows only it.
+func TestLabIPTablesSaveOnce(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	h := l.Host("h1")
+	real := remote(t, h, "command -v iptables-restore")
+	// Wrappers first in PATH: iptables-save notes its runs; iptables-restore fails a
+	// batch of the allowlist's chain while /run/fail-allow exists.
+	remote(t, h, `mkdir -p /usr/local/sbin && printf '#!/bin/sh\necho >> /run/saves\nexec `+strings.TrimSpace(remote(t, h, "command -v iptables-save"))+` "$@"\n' > /usr/local/sbin/iptables-save &&
+printf '#!/bin/sh\nin=$(cat)\ncase $in in *HOSTPLAN-ALLOW*) [ -e /run/fail-allow ] && { echo injected failure >&2; exit 1; };; esac\nprintf "%%s\\n" "$in" | `+real+` "$@"\n' > /usr/local/sbin/iptables-restore &&
+chmod 755 /usr/local/sbin/iptables-save /usr/local/sbin/iptables-restore && touch /run/fail-allow`)
+	dir := writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  port_forward "api" {
+    listen_port = 8443
+    to_address  = "10.0.0.5"
+    to_port     = 6443
+    method      = "iptables"
+  }
+  allowlist "security-center" {
+    region = "cn-hangzhou"
+    ports  = [6443]
+    method = "iptables"
+  }
+}`})
+	saves := func() string {
+		return remote(t, h, "n=$(cat /run/saves 2>/dev/null | wc -l); rm -f /run/saves; echo $n")
+	}
+
+	remote(t, h, "rm /run/fail-allow")
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir); r.code != 0 {
+		t.Fatalf("apply:\n%s", r)
+	}
+	if n := saves(); n != "2" {
+		t.Errorf("iptables-save ran %s times in the apply, want 2 (the plan's read, then the save)", n)
+	}
+	if saved := remote(t, h, "cat /etc/iptables/rules.v4"); !strings.Contains(saved, `"hostplan:api"`) || !strings.Contains(saved, "-A INPUT -p tcp -m tcp --dport 6443 -j HOSTPLAN-ALLOW") {
+		t.Errorf("saved for boot:\n%s\nwant the forward's rules and the allowlist's", saved)
+	}
+
+	remote(t, h, "iptables -w -F && iptables -w -t nat -F && iptables -w -X HOSTPLAN-ALLOW && rm /etc/iptables/rules.v4 && touch /run/fail-allow")
+	r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir)
+	if r.code == 0 || !strings.Contains(r.stdout, `done port_forward "api"`) || !strings.Contains(r.stdout, `failed allowlist "security-center"`) || !strings.Contains(r.stdout, "injected failure") {
+		t.Fatalf("apply with the allowlist's batch failing:\n%s", r)
+	}
+	saved := remote(t, h, "cat /etc/iptables/rules.v4")
+	if !strings.Contains(saved, `"hostplan:api"`) || strings.Contains(saved, "HOSTPLAN-ALLOW") {
+		t.Errorf("saved for boot after the allowlist failed:\n%s\nwant the forward's rules and no allowlist", saved)
+	}
+	if n := saves(); n != "2" {
+		t.Errorf("iptables-save ran %s times in the apply, want 2 (the plan's read, then the save)", n)
+	}
+
+	remote(t, h, "rm /run/fail-allow")
+	if r := hostplan(t, "plan", "-i", inv, dir); r.code != exitChanges || strings.Contains(r.stdout, `port_forward "api"`) || !strings.Contains(r.stdout, `allowlist "security-center"`) {
+		t.Errorf("plan after the failed apply, want the allowlist alone:\n%s", r)
+	}
+	saves()
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir); r.code != 0 {
+		t.Fatalf("apply:\n%s", r)
+	}
+	if n := saves(); n != "2" {
+		t.Errorf("iptables-save ran %s times in the apply, want 2 (the plan's read, then the save)", n)
+	}
+	if saved := remote(t, h, "cat /etc/iptables/rules.v4"); !strings.Contains(saved, `"hostplan:api"`) || !strings.Contains(saved, "-A INPUT -p tcp -m tcp --dport 6443 -j HOSTPLAN-ALLOW") {
+		t.Errorf("saved for boot:\n%s\nwant the forward's rules and the allowlist's", saved)
+	}
+	if r := hostplan(t, "plan", "-i", inv, dir); r.code != 0 {
+		t.Errorf("plan after apply must be empty:\n%s", r)
+	}
+}
