@@ -13,10 +13,10 @@ type laterWork struct {
 	fn    func(context.Context) error
 }
 
-// Later leaves fn for after the host's last step in the task, once per key (a later fn
-// under the same key replaces an earlier one): the engine does it then (Finish), also
-// when a step after this one failed, so that what the steps did is kept. It is for the
-// step being applied (Step); where there is none, fn runs at once.
+// Later leaves fn for after the step being applied (Step) and the LaterSharer steps that
+// follow it, once per key (a later fn under the same key replaces an earlier one): the
+// engine does it then (Finish), also when a step after this one failed, so that what
+// the steps did is kept. Where there is no Step, fn runs at once.
 func (h *Host) Later(ctx context.Context, key string, fn func(context.Context) error) error {
 	if h.Step == "" {
 		return fn(ctx)
@@ -29,6 +29,12 @@ func (h *Host) Later(ctx context.Context, key string, fn func(context.Context) e
 	}
 	h.later = append(h.later, &laterWork{key: key, owner: h.Step, fn: fn})
 	return nil
+}
+
+// LaterSharer is a resource whose steps share work left by Later: the engine does the
+// work only before a step of another kind, or after the last.
+type LaterSharer interface {
+	SharesLater()
 }
 
 // LaterFailure is work left by Later that failed, and the step it counts against.

@@ -162,3 +162,6 @@ func (p *PortForward) Apply(ctx context.Context, h *Host, c *Change) error {
 	}
 	return b.Apply(ctx, h.firewallHost(), c.Commands)
 }
+
+// SharesLater implements LaterSharer: the saved iptables rules, with allowlist.
+func (p *PortForward) SharesLater() {}

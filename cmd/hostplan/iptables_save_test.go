@@ -6,9 +6,10 @@ import (
 )
 
 // TestLabIPTablesSaveOnce: a port forward and an allowlist through iptables save the
-// rules for boot once, after both (one iptables-save beside the plan's read, where a
-// save per step made two); when the allowlist's batch fails, the forward's rules are
-// saved all the same, the allowlist fails alone, and the next plan shows only it.
+// rules for boot once, after both and before the command that follows them (one
+// iptables-save beside the plan's read, where a save per step made two); when the
+// allowlist's batch fails, the forward's rules are saved all the same, the allowlist
+// fails alone (the command after it is skipped), and the next plan shows only it.
 func TestLabIPTablesSaveOnce(t *testing.T) {
 	t.Parallel()
 	l, inv := startLab(t, 1, "root")
@@ -33,6 +34,10 @@ task "t" {
     ports  = [6443]
     method = "iptables"
   }
+  command "after" {
+    run     = "cp /etc/iptables/rules.v4 /run/rules-at-command"
+    creates = "/run/rules-at-command"
+  }
 }`})
 	saves := func() string {
 		return remote(t, h, "n=$(cat /run/saves 2>/dev/null | wc -l); rm -f /run/saves; echo $n")
@@ -45,8 +50,8 @@ task "t" {
 	if n := saves(); n != "2" {
 		t.Errorf("iptables-save ran %s times in the apply, want 2 (the plan's read, then the save)", n)
 	}
-	if saved := remote(t, h, "cat /etc/iptables/rules.v4"); !strings.Contains(saved, `"hostplan:api"`) || !strings.Contains(saved, "-A INPUT -p tcp -m tcp --dport 6443 -j HOSTPLAN-ALLOW") {
-		t.Errorf("saved for boot:\n%s\nwant the forward's rules and the allowlist's", saved)
+	if saved := remote(t, h, "cat /run/rules-at-command"); !strings.Contains(saved, `"hostplan:api"`) || !strings.Contains(saved, "-A INPUT -p tcp -m tcp --dport 6443 -j HOSTPLAN-ALLOW") {
+		t.Errorf("saved for boot when the command after them ran:\n%s\nwant the forward's rules and the allowlist's", saved)
 	}
 
 	remote(t, h, "iptables -w -F && iptables -w -t nat -F && iptables -w -X HOSTPLAN-ALLOW && rm /etc/iptables/rules.v4 && touch /run/fail-allow")

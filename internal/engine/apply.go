@@ -31,7 +31,8 @@ type HostResult struct {
 	// Err is set when the host was not applied at all (its plan failed).
 	Err     error
 	Changed []string // addresses of resources changed
-	// Failed is the resource whose apply failed; the host stopped there.
+	// Failed is the resource whose apply failed (or the save it left for later, see
+	// tasks.Host.Later); the host stopped there.
 	Failed    string
 	FailedErr error
 	// Skipped are changes not attempted because an earlier one failed or the rollout
@@ -380,6 +381,7 @@ func (e *Engine) applyTask(ctx context.Context, t *Target, task *config.Task, st
 // host's lock is lost (another apply may be changing the host): it fails untouched.
 func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, lock *hostlock.Lock, steps []*Step, hr *HostResult) []*Step {
 	var applied []*Step
+	changedBefore := len(hr.Changed) // earlier tasks' steps may have the same addresses
 	total := 0
 	for _, st := range steps {
 		if st.Change.Changed() {
@@ -400,6 +402,15 @@ func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, lock *hostlock.L
 			hr.FailedErr = fmt.Errorf("apply %s on %s: %w", st.Address(), h.Name, err)
 			continue
 		}
+		if _, shares := st.resource.(tasks.LaterSharer); !shares {
+			// What the steps before left for later is done before a step that may
+			// depend on it (a command that reloads the saved rules, or reboots).
+			e.finishSteps(ctx, h, lock, hr, changedBefore)
+			if hr.FailedErr != nil {
+				hr.Skipped = append(hr.Skipped, st.Address())
+				continue
+			}
+		}
 		e.progress(h.Name, "applying", len(applied), total)
 		sctx, cancel := e.stepContext(ctx)
 		h.Step = st.Address()
@@ -414,30 +425,37 @@ func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, lock *hostlock.L
 		}
 		hr.Changed = append(hr.Changed, st.Address())
 	}
-	e.finishSteps(ctx, h, lock, hr)
+	e.finishSteps(ctx, h, lock, hr, changedBefore)
 	return applied
 }
 
-// finishSteps does the work the steps left for after them (tasks.Host.Later), also
-// after a failed step, and after an interrupt on a context of its own (what the steps
-// did on the host is then kept across reboots, as a rollback puts files back). A
-// failure counts against the step that left the work: it is no longer changed.
-func (e *Engine) finishSteps(ctx context.Context, h *tasks.Host, lock *hostlock.Lock, hr *HostResult) {
-	if ctx.Err() != nil {
-		ctx = context.WithoutCancel(ctx)
-	}
-	sctx, cancel := e.stepContext(ctx)
+// finishSteps does the work the steps left for after them (tasks.Host.Later): before a
+// step that does not share it, and after the last, also after a failed step. An
+// interrupt does not stop it (what the steps did on the host is then kept across
+// reboots, as a rollback puts files back), but bounds it to interruptGrace. A failure
+// counts against the step that left the work: it fails, unless the host failed already
+// (it then stays changed, the error joined to the host's). changedBefore is where this
+// task's steps start in hr.Changed.
+func (e *Engine) finishSteps(ctx context.Context, h *tasks.Host, lock *hostlock.Lock, hr *HostResult, changedBefore int) {
+	fctx, cancel := e.stepContext(context.WithoutCancel(ctx))
 	defer cancel()
-	for _, f := range h.Finish(sctx, lock.Lost()) {
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(interruptGrace, cancel) })
+	defer stop()
+	for _, f := range h.Finish(fctx, lock.Lost()) {
 		err := fmt.Errorf("apply %s on %s: %w", f.Step, h.Name, f.Err)
-		hr.Changed = slices.DeleteFunc(hr.Changed, func(a string) bool { return a == f.Step })
-		if hr.FailedErr == nil {
-			hr.Failed, hr.FailedErr = f.Step, err
+		if hr.FailedErr != nil {
+			hr.FailedErr = errors.Join(hr.FailedErr, err)
 			continue
 		}
-		hr.FailedErr = errors.Join(hr.FailedErr, err)
+		if i := slices.Index(hr.Changed[changedBefore:], f.Step); i >= 0 {
+			hr.Changed = slices.Delete(hr.Changed, changedBefore+i, changedBefore+i+1)
+		}
+		hr.Failed, hr.FailedErr = f.Step, err
 	}
 }
+
+// interruptGrace bounds the work the steps left for later once the run is interrupted.
+const interruptGrace = 30 * time.Second
 
 // checkGate waits for the task's health gate after its steps (expecting a restart when
 // they changed the manifest the gate watches), and rolls the steps back when a step
