@@ -42,17 +42,25 @@ task "t" {
 	saves := func() string {
 		return remote(t, h, "n=$(cat /run/saves 2>/dev/null | wc -l); rm -f /run/saves; echo $n")
 	}
+	const allowJump = "-A INPUT -p tcp -m tcp --dport 6443 -j HOSTPLAN-ALLOW"
+	// applyBoth applies the plan with nothing failing and checks the saved rules in
+	// file hold both resources'.
+	applyBoth := func(file string) {
+		t.Helper()
+		saves()
+		if r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir); r.code != 0 {
+			t.Fatalf("apply:\n%s", r)
+		}
+		if n := saves(); n != "2" {
+			t.Errorf("iptables-save ran %s times in the apply, want 2 (the plan's read, then the save)", n)
+		}
+		if saved := remote(t, h, "cat "+file); !strings.Contains(saved, `"hostplan:api"`) || !strings.Contains(saved, allowJump) {
+			t.Errorf("%s:\n%s\nwant the forward's rules and the allowlist's", file, saved)
+		}
+	}
 
 	remote(t, h, "rm /run/fail-allow")
-	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir); r.code != 0 {
-		t.Fatalf("apply:\n%s", r)
-	}
-	if n := saves(); n != "2" {
-		t.Errorf("iptables-save ran %s times in the apply, want 2 (the plan's read, then the save)", n)
-	}
-	if saved := remote(t, h, "cat /run/rules-at-command"); !strings.Contains(saved, `"hostplan:api"`) || !strings.Contains(saved, "-A INPUT -p tcp -m tcp --dport 6443 -j HOSTPLAN-ALLOW") {
-		t.Errorf("saved for boot when the command after them ran:\n%s\nwant the forward's rules and the allowlist's", saved)
-	}
+	applyBoth("/run/rules-at-command") // the saved rules as the command after them found them
 
 	remote(t, h, "iptables -w -F && iptables -w -t nat -F && iptables -w -X HOSTPLAN-ALLOW && rm /etc/iptables/rules.v4 && touch /run/fail-allow")
 	r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir)
@@ -71,16 +79,7 @@ task "t" {
 	if r := hostplan(t, "plan", "-i", inv, dir); r.code != exitChanges || strings.Contains(r.stdout, `port_forward "api"`) || !strings.Contains(r.stdout, `allowlist "security-center"`) {
 		t.Errorf("plan after the failed apply, want the allowlist alone:\n%s", r)
 	}
-	saves()
-	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, dir); r.code != 0 {
-		t.Fatalf("apply:\n%s", r)
-	}
-	if n := saves(); n != "2" {
-		t.Errorf("iptables-save ran %s times in the apply, want 2 (the plan's read, then the save)", n)
-	}
-	if saved := remote(t, h, "cat /etc/iptables/rules.v4"); !strings.Contains(saved, `"hostplan:api"`) || !strings.Contains(saved, "-A INPUT -p tcp -m tcp --dport 6443 -j HOSTPLAN-ALLOW") {
-		t.Errorf("saved for boot:\n%s\nwant the forward's rules and the allowlist's", saved)
-	}
+	applyBoth("/etc/iptables/rules.v4")
 	if r := hostplan(t, "plan", "-i", inv, dir); r.code != 0 {
 		t.Errorf("plan after apply must be empty:\n%s", r)
 	}
