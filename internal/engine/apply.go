@@ -454,7 +454,8 @@ func (e *Engine) finishSteps(ctx context.Context, h *tasks.Host, lock *hostlock.
 	}
 }
 
-// interruptGrace bounds the work the steps left for later once the run is interrupted.
+// interruptGrace bounds what an apply still does on a host once the run is interrupted:
+// the work the steps left for later, and putting files back in a rollback.
 const interruptGrace = 30 * time.Second
 
 // checkGate waits for the task's health gate after its steps (expecting a restart when
@@ -516,10 +517,13 @@ func (e *Engine) rollback(ctx context.Context, h *tasks.Host, lock *hostlock.Loc
 	}
 	e.progress(h.Name, "rolling back", 0, 0)
 	// After an interrupt the old files still go back (the known-good state of the
-	// control plane), on a context of their own; the gate is not waited for.
+	// control plane), on a context of their own bounded by interruptGrace; the gate is
+	// not waited for.
 	interrupted := ctx.Err() != nil
 	if interrupted {
-		ctx = context.WithoutCancel(ctx)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), interruptGrace)
+		defer cancel()
 	}
 	var errs []error
 	for i := len(applied) - 1; i >= 0; i-- {
