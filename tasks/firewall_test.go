@@ -58,8 +58,8 @@ func TestFirewallApplyRunsThePlannedCommands(t *testing.T) {
 			if len(ran) != 1 {
 				t.Fatalf("%s on %s ran %d sessions, want one batch", tc.r.Type(), tc.facts.OSFamily, len(ran))
 			}
-			if n := strings.Count(ran[0], "o=$("); n != len(planned) {
-				t.Errorf("%s on %s: the batch runs %d commands, want %d:\n%s", tc.r.Type(), tc.facts.OSFamily, n, len(planned), ran[0])
+			if n := strings.Count(ran[0], `echo "hostplan-exit $?"`); n != len(planned) {
+				t.Errorf("%s on %s: the batch checks %d commands, want %d:\n%s", tc.r.Type(), tc.facts.OSFamily, n, len(planned), ran[0])
 			}
 			ran = batchCommands.FindAllString(ran[0], -1)
 		}

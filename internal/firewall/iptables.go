@@ -128,7 +128,7 @@ func (b iptables) Apply(ctx context.Context, h Host, commands []string) error {
 		return b.save(ctx, h, commands)
 	}
 	if len(commands) > 0 {
-		if err := transport.RunAll(ctx, h.Conn, commands); err != nil {
+		if err := transport.RunAllShown(ctx, h.Conn, runnable(commands), commands); err != nil {
 			return err
 		}
 	}
@@ -140,10 +140,19 @@ func (b iptables) Apply(ctx context.Context, h Host, commands []string) error {
 	})
 }
 
+// runnable is commands as they run: restore batches in runnableRestore's form.
+func runnable(commands []string) []string {
+	run := make([]string, len(commands))
+	for i, c := range commands {
+		run[i] = runnableRestore(c)
+	}
+	return run
+}
+
 // save runs commands and reads the ruleset they leave in one session, then saves it
 // where boot restores it, unless it is saved there already.
 func (b iptables) save(ctx context.Context, h Host, commands []string) error {
-	save, err := transport.RunAllThen(ctx, h.Conn, commands, "iptables-save")
+	save, err := transport.RunAllShownThen(ctx, h.Conn, runnable(commands), commands, "iptables-save")
 	if err != nil {
 		return err
 	}

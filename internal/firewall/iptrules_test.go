@@ -3,6 +3,9 @@ package firewall
 import (
 	"context"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -162,5 +165,54 @@ func TestRulesetEdit(t *testing.T) {
 	}
 	if got := parseSave(dockerSave).String(); got != dockerSave {
 		t.Errorf("parse and print changed the ruleset:\n%s", got)
+	}
+}
+
+// A batch runs as a here-document that gives iptables-restore exactly the lines the
+// plan's printf form gives it, through a real shell; any other command runs as it is.
+func TestRunnableRestore(t *testing.T) {
+	b := &restoreBatch{}
+	b.add("filter", `-A FORWARD -d 10.0.0.5/32 -m comment --comment "hostplan:it's" -j ACCEPT`)
+	b.add("nat", "-D PREROUTING -p tcp --dport 8443 -j DNAT --to-destination 10.0.0.5:6443")
+	shown := b.command()
+	run := runnableRestore(shown)
+	if !strings.HasPrefix(run, "iptables-restore -w --noflush <<'"+restoreEnd+"'\n") {
+		t.Fatalf("runnable form:\n%s", run)
+	}
+	// A stand-in iptables-restore that prints its arguments and its input.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "iptables-restore"), []byte("#!/bin/sh\necho \"args: $*\"\nexec cat\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := func(cmd string) string {
+		c := exec.Command("/bin/sh", "-c", "{ "+cmd+"\n} 2>&1")
+		c.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		o, err := c.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		return string(o)
+	}
+	want := "args: -w --noflush\n*filter\n" + b.lines["filter"][0] + "\nCOMMIT\n*nat\n" + b.lines["nat"][0] + "\nCOMMIT\n"
+	if got := out(shown); got != want {
+		t.Fatalf("the plan's form gives\n%s\nwant\n%s", got, want)
+	}
+	if got := out(run); got != want {
+		t.Errorf("the runnable form gives\n%s\nwant\n%s", got, want)
+	}
+	for _, cmd := range []string{
+		"",
+		"true",
+		shown + " ",
+		strings.Replace(shown, "COMMIT", "COMMIT $(id)", 1),
+		strings.Replace(shown, "COMMIT", "\"COMMIT\"", 1),
+		strings.Replace(shown, "'*nat'", restoreEnd, 1),
+		strings.Replace(shown, "'*nat'", "'*nat\n-F'", 1),
+		strings.Replace(shown, " | iptables-restore -w --noflush", " | iptables-restore --noflush", 1),
+		"printf '%s\\n' | iptables-restore -w --noflush",
+	} {
+		if got := runnableRestore(cmd); got != cmd {
+			t.Errorf("runnableRestore(%q) = %q, want it unchanged", cmd, got)
+		}
 	}
 }

@@ -195,8 +195,10 @@ func (c *conn) run(ctx context.Context, command string, stdin io.Reader, stoppab
 	var stdout, stderr bytes.Buffer
 	lead := newLeadLine(&stderr)
 	w := newSudoWatcher(c.spec, lead)
-	line, input := c.spec.wrapStream(), io.Reader(bytes.NewReader(streamInput(command)))
-	if stdin != nil || len(command) < streamMin {
+	line, first := c.spec.wrapStream()
+	input := io.Reader(bytes.NewReader(leadInput(first, streamInput(command))))
+	// Without a lead script (a sudo password) the stream costs a second shell.
+	if stdin != nil || first == "" && len(command) < streamMin {
 		end := randomToken("hostplan-end-")
 		line = c.spec.wrapCommand(end)
 		input = io.MultiReader(bytes.NewReader(commandInput(command, end)), orEmpty(stdin))

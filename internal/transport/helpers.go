@@ -43,10 +43,6 @@ func RunAll(ctx context.Context, c Conn, commands []string) error {
 	return err
 }
 
-// batchFailed marks the output of a batch whose command failed: its index and exit
-// status, then what it printed.
-const batchFailed = "hostplan-batch-failed"
-
 // RunAllThen runs commands as RunAll does, in one session on a POSIX host, and then,
 // when they all succeeded, then (a command whose output the caller reads, such as
 // iptables-save), returning its standard output byte for byte. A failure of then is
@@ -56,37 +52,41 @@ func RunAllThen(ctx context.Context, c Conn, commands []string, then string) (st
 }
 
 // RunAllShown runs commands as RunAll does on a POSIX host, each as run[i] (commands[i]
-// with a check around it), quoting commands[i] when it fails.
+// with a check around it, or in another form), quoting commands[i] when it fails.
 func RunAllShown(ctx context.Context, c Conn, run, commands []string) error {
-	if len(run) != len(commands) {
-		return fmt.Errorf("RunAllShown: %d commands to run, %d to show", len(run), len(commands))
-	}
-	_, err := runBatch(ctx, c, run, commands, "")
+	_, err := RunAllShownThen(ctx, c, run, commands, "")
 	return err
 }
 
+// RunAllShownThen is RunAllShown followed by then, as in RunAllThen.
+func RunAllShownThen(ctx context.Context, c Conn, run, commands []string, then string) (string, error) {
+	if len(run) != len(commands) {
+		return "", fmt.Errorf("RunAllShown: %d commands to run, %d to show", len(run), len(commands))
+	}
+	return runBatch(ctx, c, run, commands, then)
+}
+
 func runBatch(ctx context.Context, c Conn, run, commands []string, then string) (string, error) {
-	var script strings.Builder
-	for i, s := range run {
-		// Each command's output is kept to quote it, should it fail; a command's exit
-		// (a loop's "|| exit 1") ends only its own subshell.
-		fmt.Fprintf(&script, "o=$( { %s\n} 2>&1 ) || { printf '%s %d %%d\\n%%s' \"$?\" \"$o\"; exit 0; }\n", s, batchFailed, i)
-	}
-	if then != "" {
-		script.WriteString("{ " + then + "\n}\n")
-	}
-	res, err := runKept(ctx, c, script.String())
+	// failed marks the output of a command that failed: its index and exit status,
+	// then what it printed. Random per batch, so no output can fake it.
+	failed := randomToken("hostplan-batch-failed-")
+	res, err := runKept(ctx, c, batchScript(run, then, failed))
 	if err != nil {
 		return "", err
 	}
 	out := string(res.Stdout)
-	if first, rest, ok := strings.Cut(out, "\n"); ok && strings.HasPrefix(first, batchFailed+" ") {
+	if first, rest, ok := strings.Cut(out, "\n"); ok && strings.HasPrefix(first, failed+" ") {
 		var i, code int
-		if _, err := fmt.Sscanf(first, batchFailed+" %d %d", &i, &code); err == nil && i >= 0 && i < len(commands) {
+		if _, err := fmt.Sscanf(first, failed+" %d %d", &i, &code); err == nil && i >= 0 && i < len(commands) {
 			return "", (&Result{Stdout: []byte(rest), ExitCode: code}).Failure(commands[i])
 		}
 	}
 	if res.ExitCode != 0 {
+		if then == "" && len(commands) > 0 {
+			// The last command ran as the script's end (batchScript): its output,
+			// both streams, is all the script printed.
+			return "", (&Result{Stdout: res.Stdout, ExitCode: res.ExitCode}).Failure(commands[len(commands)-1])
+		}
 		what := then
 		if then == "" {
 			what = "commands"
@@ -94,6 +94,29 @@ func runBatch(ctx context.Context, c Conn, run, commands []string, then string) 
 		return "", res.Failure(what)
 	}
 	return out, nil
+}
+
+// batchScript runs commands in order, stopping at the first that fails, then then.
+// Each command but the script's last runs in a command substitution that keeps its
+// output, to quote should it fail, and makes its exit ("|| exit 1" in a loop) end only
+// that command. The last, when no then follows, runs as the script's end instead:
+// nothing runs after the script in its shell (the kept shell's subshell, a session's
+// shell), so its exit ends nothing else, and the substitution's process is saved (a
+// fork, a few milliseconds of a virtual machine's CPU), with the fork of a simple
+// command in it, which the shell then starts by vfork.
+func batchScript(run []string, then, failed string) string {
+	var script strings.Builder
+	for i, s := range run {
+		if i == len(run)-1 && then == "" {
+			fmt.Fprintf(&script, "{ %s\n} 2>&1\n", s)
+			break
+		}
+		fmt.Fprintf(&script, "o=$( { %s\n} 2>&1 ) || { printf '%s %d %%d\\n%%s' \"$?\" \"$o\"; exit 0; }\n", s, failed, i)
+	}
+	if then != "" {
+		script.WriteString("{ " + then + "\n}\n")
+	}
+	return script.String()
 }
 
 // MissingParents lists the ancestors of p that do not exist, outermost first.
@@ -146,7 +169,7 @@ func RunSections(ctx context.Context, c Conn, commands []string) (sections []Sec
 // RunSectionsThenFiles is RunSections through RunThenFiles: the session goes on as the
 // connection's sftp-server, for a run that will use files anyway (an apply).
 func RunSectionsThenFiles(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
-	return runSections(commands, func(script string) (*Result, error) { return RunThenFiles(ctx, c, script) })
+	return runSections(commands, func(script string) (*Result, error) { return runThenFilesAs(ctx, c, script, sectionsEval) })
 }
 
 func runSections(commands []string, run func(script string) (*Result, error)) (sections []Section, stderr string, err error) {

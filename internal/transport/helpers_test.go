@@ -37,11 +37,19 @@ func TestRunAllBatch(t *testing.T) {
 	if err == nil || err.Error() != "echo oops >&2; exit 7: exit 7: oops" {
 		t.Errorf("RunAll error = %v; want the failing command quoted with its status and output", err)
 	}
+	// The last command's failure, and output that looks like a failure's mark.
+	err = RunAll(ctx, c, []string{mark("e"), "echo late; exit 4"})
+	if err == nil || err.Error() != "echo late; exit 4: exit 4: late" {
+		t.Errorf("RunAll error = %v; want the failing last command quoted", err)
+	}
+	if err := RunAll(ctx, c, []string{"printf 'hostplan-batch-failed 0 9\\nx'"}); err != nil {
+		t.Errorf("output like a failure's mark: %v", err)
+	}
 	_, err = RunAllThen(ctx, c, nil, "echo bad >&2; false")
 	if err == nil || !strings.Contains(err.Error(), "echo bad >&2; false: exit 1: bad") {
 		t.Errorf("failing then: %v", err)
 	}
-	for n, want := range map[string]bool{"a": true, "b": true, "c": true, "d": false} {
+	for n, want := range map[string]bool{"a": true, "b": true, "c": true, "d": false, "e": true} {
 		if _, err := os.Stat(filepath.Join(dir, n)); (err == nil) != want {
 			t.Errorf("%s ran: %v, want %v", n, err == nil, want)
 		}

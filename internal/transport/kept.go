@@ -42,6 +42,7 @@ type keptShell struct {
 	code   int         // the shell's exit status, once exited is closed
 	idle   *time.Timer // ends the shell once idle (endIdle); set and stopped under busy
 	last   time.Time   // when the last command ended; under busy
+	lead1  string      // wrapStream's lead, sent with the first command; under busy
 
 	mu   sync.Mutex
 	dead bool // exited, stopped or failed: commands go to sessions of their own
@@ -196,7 +197,8 @@ func (c *conn) runIn(ctx context.Context, k *keptShell, command string) (*Result
 		return nil, err
 	}
 	tok := randomToken("hostplan-kept-")
-	input := keptInput(command, tok)
+	input := leadInput(k.lead1, keptInput(command, tok))
+	k.lead1 = ""
 	written := make(chan error, 1)
 	go func() {
 		_, err := k.p.stdin().Write(input)
@@ -239,7 +241,8 @@ func (c *conn) keptShell(ctx context.Context) (*keptShell, error) {
 	k := &keptShell{out: newTokenStream(), errs: newTokenStream(), exited: make(chan struct{})}
 	k.lead = newLeadLine(k.errs)
 	w := newSudoWatcher(c.spec, k.lead)
-	p, err := c.st.start(ctx, c.spec.wrapStream(), k.out, w, spare)
+	line, lead := c.spec.wrapStream()
+	p, err := c.st.start(ctx, line, k.out, w, spare)
 	if err != nil {
 		if isRefusedSession(err) {
 			// sshd has no session to spare (MaxSessions): commands take turns.
@@ -248,7 +251,7 @@ func (c *conn) keptShell(ctx context.Context) (*keptShell, error) {
 		}
 		return nil, err
 	}
-	k.p, k.w = p, w
+	k.p, k.w, k.lead1 = p, w, lead
 	go func() {
 		k.code, _ = p.wait()
 		k.mu.Lock()

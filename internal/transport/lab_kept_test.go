@@ -58,6 +58,15 @@ func TestLabKeptShell(t *testing.T) {
 			if err != nil || out != string(kept.Stdout) {
 				t.Errorf("batch: %q %v, want the kept shell %q", out, err, kept.Stdout)
 			}
+			// A batch's last command runs as the subshell's end: its exit is the
+			// batch's failure, quoted, and the shell stays.
+			err = RunAll(ctx, c, []string{"true", "echo late >&2; exit 4"})
+			if err == nil || err.Error() != "echo late >&2; exit 4: exit 4: late" {
+				t.Errorf("failing last command: %v", err)
+			}
+			if again, err := runKept(ctx, c, "echo $$"); err != nil || string(again.Stdout) != string(kept.Stdout) {
+				t.Errorf("after a failed batch: %q %v, want the same kept shell %q", again.Stdout, err, kept.Stdout)
+			}
 			got, _, err := RunSections(ctx, c, []string{"echo $$", "echo b"})
 			if err != nil || len(got) != 2 || got[0].Out == string(kept.Stdout) {
 				t.Errorf("sections: %+v %v, want a session of their own, not %q", got, err, kept.Stdout)

@@ -53,6 +53,50 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// ShellUnquote splits a line of words separated by single spaces, each bare or quoted
+// as ShellQuote quotes, into the words. It reads only those forms (single quotes, \'
+// and bare characters); anything else (double quotes, $, other escapes, a quote left
+// open) is not ok. A caller that needs the exact inverse of ShellQuote compares the
+// words quoted again with the line.
+func ShellUnquote(line string) (words []string, ok bool) {
+	var w strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; {
+		case c == ' ':
+			if !inWord {
+				return nil, false
+			}
+			words, inWord = append(words, w.String()), false
+			w.Reset()
+		case c == '\'':
+			j := strings.IndexByte(line[i+1:], '\'')
+			if j < 0 {
+				return nil, false
+			}
+			w.WriteString(line[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '\\':
+			if i+1 >= len(line) || line[i+1] != '\'' {
+				return nil, false
+			}
+			w.WriteByte('\'')
+			i++
+			inWord = true
+		case strings.IndexByte("\"$`\t\n;&|<>()*?[]{}~#=!", c) >= 0:
+			return nil, false
+		default:
+			w.WriteByte(c)
+			inWord = true
+		}
+	}
+	if !inWord {
+		return nil, false
+	}
+	return append(words, w.String()), true
+}
+
 // randomToken returns prefix followed by 16 random hex digits: only [a-z0-9-], so it
 // needs no quoting and sudo finds no %-escape in it.
 func randomToken(prefix string) string {
@@ -110,8 +154,8 @@ func (s *sudoSpec) prefix() string {
 // (from /proc; "0 0" where there is none). sshd refuses signal requests, and closing
 // the channel does not stop a command, so a timeout or Ctrl-C kills that group with a
 // second command (killScript).
-const leadScript = `set -f; { read -r l </proc/$$/stat; set -- $l; g=$5; read -r l </proc/$g/stat; set -- $l; t=${22}; } 2>/dev/null; ` +
-	`printf '%s%s %s\n' MARKER "${g:-0}" "${t:-0}" >&2; set +f; set --; `
+const leadScript = `set -f; { read -r l </proc/$$/stat; set -- $l; g=$5; [ "$g" = $$ ] || { read -r l </proc/$g/stat; set -- $l; }; t=${22}; } 2>/dev/null; ` +
+	`printf '%s%s %s\n' MARKER "${g:-0}" "${t:-0}" >&2; set +f; set --; unset l g t; `
 
 // commandScript, after leadScript, reads the command text up to a line holding only
 // the end token (random per command), refusing to run a text cut short, and evaluates
@@ -124,10 +168,11 @@ const commandScript = leadScript +
 
 // streamScript, after leadScript, hands standard input to a new shell that reads it as
 // its script, in blocks, as shells read a script from a pipe (the process, and so its
-// group, stays the same). Its input is streamInput's or keptInput's: the command's text
-// quoted as one word in a brace group, which the shell parses whole before it runs any
-// of it, so a text cut short runs nothing. It must be all of standard input: the shell
-// reads ahead.
+// group, stays the same). Its input is streamInput's, keptInput's or filesInput's: the
+// command's text quoted as one word in a brace group, which the shell parses whole
+// before it runs any of it, so a text cut short runs nothing. It must be all of
+// standard input: the shell reads ahead. It is the form for a sudo password only
+// (wrapStream).
 const streamScript = leadScript + `exec /bin/sh -s`
 
 // streamMin is the shortest text run through streamScript: below it, the read loop
@@ -141,9 +186,31 @@ func (s *sudoSpec) wrapCommand(end string) string {
 	return s.prefix() + "/bin/sh -c " + ShellQuote(script) + " " + end
 }
 
-// wrapStream returns the line that starts streamScript, for streamInput.
-func (s *sudoSpec) wrapStream() string {
-	return s.prefix() + "/bin/sh -c " + ShellQuote(strings.Replace(streamScript, "MARKER", s.marker, 1))
+// wrapStream returns the line that starts a shell reading its script from standard
+// input (streamInput, keptInput, filesInput), and the lead that input must start with
+// (leadInput). Without a sudo password that shell is the one the line starts, and
+// leadScript the first part of its input: one process less per session than
+// streamScript (a shell's start, about 3 ms of a virtual machine's CPU). With one,
+// the marker must come before any input is sent, and so from the command line: the
+// password goes first, and after a rejected one sudo would read that input as more
+// passwords.
+func (s *sudoSpec) wrapStream() (line, lead string) {
+	script := strings.Replace(leadScript, "MARKER", s.marker, 1)
+	if s.prompt == "" {
+		return s.prefix() + "/bin/sh -s", script
+	}
+	return s.prefix() + "/bin/sh -c " + ShellQuote(script+"exec /bin/sh -s"), ""
+}
+
+// leadInput is input with lead (wrapStream's) before it, in one brace group with it,
+// which the shell parses whole before it runs any of it: input cut short runs nothing,
+// the lead included, and fails.
+func leadInput(lead string, input []byte) []byte {
+	if lead == "" {
+		return input
+	}
+	b := make([]byte, 0, len(lead)+len(input)+5)
+	return append(append(append(b, "{ "+lead+"\n"...), input...), "}\n"...)
 }
 
 // commandInput is wrapCommand's standard input before the command's own.
@@ -171,16 +238,25 @@ func subshellEval(command string) string {
 	return "__hostplan_cmd=" + ShellQuote(command) + "\n( eval \"unset __hostplan_cmd; $__hostplan_cmd\" ) </dev/null"
 }
 
-// filesInput is all of wrapStream's standard input for command (see runThenFiles):
-// the command in a subshell whose input is /dev/null (what follows on the shell's input
-// is the server's, and the command's exit or shell state stays its own), then, on
+// sectionsEval is subshellEval for Sections' script, each of whose commands runs in a
+// subshell of its own and whose other statements neither exit nor set anything but
+// the status they echo: it runs in the shell itself, sparing a fork (a few
+// milliseconds of a virtual machine's CPU, per host of a run).
+func sectionsEval(script string) string {
+	return "__hostplan_cmd=" + ShellQuote(script) + "\n{ eval \"unset __hostplan_cmd; $__hostplan_cmd\"\n} </dev/null"
+}
+
+// filesInput is all of wrapStream's standard input for run (see runThenFiles), a
+// command in subshellEval's form, or sectionsEval's: the command with /dev/null as
+// its input (what follows on the shell's input is the server's, and the command's
+// exit or shell state stays its own), then, on
 // standard error, a newline and tok, and on standard output a newline and "TOK STATUS
 // UID", and sftp-server in place of the shell, as wrapSFTPServer starts it. Where there is no sftp-server, UID is "-" and the
 // shell exits with the command's status. The user id comes from /proc in builtins, as
 // in wrapSFTPServer.
-func filesInput(command, tok string) []byte {
+func filesInput(run, tok string) []byte {
 	var b strings.Builder
-	b.WriteString("{ " + subshellEval(command) + "; s=$?; ")
+	b.WriteString("{ " + run + "; s=$?; ")
 	b.WriteString(`u=; { while read -r k r e x; do [ "$k" = Uid: ] && { u=$e; break; }; done </proc/$$/status; } 2>/dev/null; [ -n "$u" ] || u=$(id -u); `)
 	b.WriteString(`printf '\n%s\n' ` + tok + ` >&2; for p in`)
 	for _, p := range sftpServerPaths {
@@ -213,7 +289,7 @@ func (s *sudoSpec) wrapSFTPServer() string {
 	for _, p := range sftpServerPaths {
 		b.WriteString(" " + p)
 	}
-	b.WriteString(`; do if [ -x "$p" ]; then { read -r l </proc/$$/stat; set -f; set -- $l; g=$5; read -r l </proc/$g/stat; set -- $l; t=${22}; } 2>/dev/null; `)
+	b.WriteString(`; do if [ -x "$p" ]; then { read -r l </proc/$$/stat; set -f; set -- $l; g=$5; [ "$g" = $$ ] || { read -r l </proc/$g/stat; set -- $l; }; t=${22}; } 2>/dev/null; `)
 	// The user id from /proc (builtins only: a process per connection costs every
 	// host of a run), else from id -u.
 	b.WriteString(`u=; { while read -r k r e x; do [ "$k" = Uid: ] && { u=$e; break; }; done </proc/$$/status; } 2>/dev/null; [ -n "$u" ] || u=$(id -u); `)

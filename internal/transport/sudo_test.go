@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -142,63 +144,71 @@ var streamCases = []struct {
 	{cmd: streamPadding + "if then fi", stderr: "syntax", exit: 2},
 }
 
-// The stream form, for a longer command with no input of its own: the same marker and
-// lead line, the text evaluated by the shell that read it (exit status, quotes, several
-// lines), and still never in the command line.
+// The stream form, for a command with no input of its own (a longer one only with a
+// sudo password): the same marker and lead line, the text evaluated by the shell that
+// read it (exit status, quotes, several lines), and still never in the command line.
+// Without a password the shell the line starts reads it, the lead script first.
 func TestSudoWrapStreamRuns(t *testing.T) {
-	spec := newSudoSpec("root", false)
-	for _, tc := range streamCases {
-		line := spec.wrapStream()
-		if strings.Contains(line, "padding") {
-			t.Fatalf("the command is in the command line: %s", line)
+	for _, spec := range []*sudoSpec{newSudoSpec("root", false), newSudoSpec("root", true)} {
+		line, lead := spec.wrapStream()
+		if (lead == "") != (spec.prompt != "") || strings.Contains(line, "exec /bin/sh -s") != (spec.prompt != "") {
+			t.Errorf("password %v: line %q, lead %q", spec.prompt != "", line, lead)
 		}
-		stdout, stderr, exit := runWrapped(t, strings.TrimPrefix(line, spec.prefix()), streamInput(tc.cmd))
-		se, ok := strings.CutPrefix(stderr, spec.marker)
-		if !ok {
-			t.Errorf("stderr %q does not start with the marker", stderr)
-			continue
-		}
-		lead, se, _ := strings.Cut(se, "\n")
-		if v := parseLead(lead); len(v) != 2 || v[0] <= 1 {
-			t.Errorf("lead line %q", lead)
-		}
-		if tc.stderr == "syntax" {
-			if exit == 0 || se == "" {
-				t.Errorf("want a syntax error, got exit %d stderr %q", exit, se)
+		for _, tc := range streamCases {
+			if strings.Contains(line, "padding") {
+				t.Fatalf("the command is in the command line: %s", line)
 			}
-			continue
-		}
-		if stdout != tc.stdout || se != tc.stderr || exit != tc.exit {
-			t.Errorf("%q: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd[len(streamPadding):], stdout, se, exit, tc.stdout, tc.stderr, tc.exit)
+			stdout, stderr, exit := runWrapped(t, strings.TrimPrefix(line, spec.prefix()), leadInput(lead, streamInput(tc.cmd)))
+			se, ok := strings.CutPrefix(stderr, spec.marker)
+			if !ok {
+				t.Errorf("stderr %q does not start with the marker", stderr)
+				continue
+			}
+			first, se, _ := strings.Cut(se, "\n")
+			if v := parseLead(first); len(v) != 2 || v[0] <= 1 {
+				t.Errorf("lead line %q", first)
+			}
+			if tc.stderr == "syntax" {
+				if exit == 0 || se == "" {
+					t.Errorf("want a syntax error, got exit %d stderr %q", exit, se)
+				}
+				continue
+			}
+			if stdout != tc.stdout || se != tc.stderr || exit != tc.exit {
+				t.Errorf("%q: got (%q, %q, %d), want (%q, %q, %d)", tc.cmd[len(streamPadding):], stdout, se, exit, tc.stdout, tc.stderr, tc.exit)
+			}
 		}
 	}
 }
 
 // A stream cut anywhere before its end runs none of the command: not its first line,
-// not its last, and it fails.
+// not its last, not the lead script before it, and it fails.
 func TestSudoWrapStreamCut(t *testing.T) {
-	spec := newSudoSpec("root", false)
-	dir := t.TempDir()
-	cmd := "touch " + ShellQuote(dir+"/first") + "\n# it's long\ntouch " + ShellQuote(dir+"/last") + "\n"
-	in := streamInput(cmd)
-	// Only the last newline may go: the group is whole without it.
-	for n := 0; n < len(in)-1; n++ {
-		_, _, exit := runWrapped(t, strings.TrimPrefix(spec.wrapStream(), spec.prefix()), in[:n])
-		if entries, _ := os.ReadDir(dir); len(entries) > 0 || exit == 0 && n > 0 {
-			t.Fatalf("input cut to %d of %d bytes: exit %d, %d files made", n, len(in), exit, len(entries))
+	for _, spec := range []*sudoSpec{newSudoSpec("root", false), newSudoSpec("root", true)} {
+		dir := t.TempDir()
+		line, lead := spec.wrapStream()
+		line = strings.TrimPrefix(line, spec.prefix())
+		cmd := "touch " + ShellQuote(dir+"/first") + "\n# it's long\ntouch " + ShellQuote(dir+"/last") + "\n"
+		in := leadInput(lead, streamInput(cmd))
+		// Only the last newline may go: the group is whole without it.
+		for n := 0; n < len(in)-1; n++ {
+			_, stderr, exit := runWrapped(t, line, in[:n])
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 || exit == 0 && n > 0 {
+				t.Fatalf("input cut to %d of %d bytes: exit %d, %d files made", n, len(in), exit, len(entries))
+			}
+			if lead != "" && strings.Contains(stderr, spec.marker) {
+				t.Fatalf("input cut to %d of %d bytes ran the lead script", n, len(in))
+			}
 		}
-	}
-	if _, _, exit := runWrapped(t, strings.TrimPrefix(spec.wrapStream(), spec.prefix()), in); exit != 0 {
-		t.Fatalf("whole input: exit %d", exit)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
-		t.Fatalf("whole input made %d files, want 2", len(entries))
+		if _, _, exit := runWrapped(t, line, in); exit != 0 {
+			t.Fatalf("whole input: exit %d", exit)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+			t.Fatalf("whole input made %d files, want 2", len(entries))
+		}
 	}
 }
 
-// hostShells are the shells a host's /bin/sh may be that this machine has, as the
-// arguments that run one reading its commands from standard input. Each reads that
-// input its own way: dash and busybox in blocks, bash byte by byte.
 func hostShells(t *testing.T) map[string][]string {
 	all := map[string][]string{
 		"dash":    {"dash", "-s"},
@@ -400,6 +410,48 @@ func TestBecomeFailure(t *testing.T) {
 		err := becomeFailure("web1", "labnosudo", "root", c.code, c.said, c.rejected)
 		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.contains) {
 			t.Errorf("%q: got %v, want %v containing %q", c.said, err, c.is, c.contains)
+		}
+	}
+}
+
+// ShellUnquote reads back what ShellQuote writes, and only that.
+func TestShellUnquote(t *testing.T) {
+	words := []string{"", "plain", "it's", "''", `'\''`, "a\nb", "$(id) `id` ${x:-y}", `\\ \" \'`, "*?[a]", "ümlaut ☃", "-n", " "}
+	var quoted []string
+	for _, w := range words {
+		quoted = append(quoted, ShellQuote(w))
+	}
+	got, ok := ShellUnquote(strings.Join(quoted, " "))
+	if !ok || !slices.Equal(got, words) {
+		t.Errorf("ShellUnquote = %q, %v; want %q", got, ok, words)
+	}
+	for _, line := range []string{"", " a", "a ", "a  b", "'open", `a\b`, `"dq"`, "$x", "a;b", "a|b", "`id`", "a\tb", "(x)", "a\nb"} {
+		if got, ok := ShellUnquote(line); ok {
+			t.Errorf("ShellUnquote(%q) = %q, want not ok", line, got)
+		}
+	}
+}
+
+// Sections' script runs in the files session's shell itself (sectionsEval): each
+// command still ends only itself, reads nothing of what follows (the server's input),
+// and leaves no state the shell goes on with; the status line follows.
+func TestFilesInputSections(t *testing.T) {
+	s := NewSections([]string{"echo a; exit 3", "read x; echo \"[$x]\"; s=9 u=bad p=/bin/false; cd /; exit 4", "echo c"})
+	in := append(filesInput(sectionsEval(s.Script()), "TOK"), "after\n"...)
+	uid := strconv.Itoa(os.Getuid())
+	for name, args := range hostShells(t) {
+		stdout, _, _ := runArgs(t, args, in)
+		out, status, ok := strings.Cut(stdout, "\nTOK ")
+		if !ok {
+			t.Fatalf("%s: no status line in %q", name, stdout)
+		}
+		got, err := s.Parse(out)
+		want := []Section{{"a\n", 3}, {"[]\n", 4}, {"c\n", 0}}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: sections %+v %v, want %+v", name, got, err, want)
+		}
+		if status, _, _ = strings.Cut(status, "\n"); status != "0 "+uid && status != "0 -" {
+			t.Errorf("%s: status line %q, want \"0 %s\"", name, status, uid)
 		}
 	}
 }

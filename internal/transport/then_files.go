@@ -19,8 +19,14 @@ import (
 // the server from starting there (no sftp-server on the host, the shell ending early)
 // leaves the files to open on first use, as before.
 func RunThenFiles(ctx context.Context, c Conn, command string) (*Result, error) {
+	return runThenFilesAs(ctx, c, command, subshellEval)
+}
+
+// runThenFilesAs is RunThenFiles with command run in the shell text eval makes of it
+// (subshellEval, or sectionsEval for Sections' script).
+func runThenFilesAs(ctx context.Context, c Conn, command string, eval func(string) string) (*Result, error) {
 	if sc, ok := c.(*conn); ok && sc.filesAfter {
-		res, err := sc.runThenFiles(ctx, command)
+		res, err := sc.runThenFiles(ctx, command, eval(command))
 		if err != nil {
 			return nil, fmt.Errorf("run a command on %s: %w", sc.host, err)
 		}
@@ -30,7 +36,7 @@ func RunThenFiles(ctx context.Context, c Conn, command string) (*Result, error) 
 }
 
 // runThenFiles is RunThenFiles on c.
-func (c *conn) runThenFiles(ctx context.Context, command string) (*Result, error) {
+func (c *conn) runThenFiles(ctx context.Context, command, run string) (*Result, error) {
 	c.filesMu.Lock()
 	if c.closed || c.files != nil {
 		c.filesMu.Unlock()
@@ -41,7 +47,8 @@ func (c *conn) runThenFiles(ctx context.Context, command string) (*Result, error
 	lead := newLeadLine(errs)
 	w := newSudoWatcher(c.spec, lead)
 	st := c.st.(*sshStarter)
-	p, err := st.start(ctx, c.spec.wrapStream(), out, w, oneCommand)
+	line, first := c.spec.wrapStream()
+	p, err := st.start(ctx, line, out, w, oneCommand)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +66,7 @@ func (c *conn) runThenFiles(ctx context.Context, command string) (*Result, error
 	tok := randomToken("hostplan-files-")
 	feed := func() {
 		// Not closed after: the server reads the same input.
-		go p.stdin().Write(filesInput(command, tok))
+		go p.stdin().Write(leadInput(first, filesInput(run, tok)))
 	}
 	if c.spec.prompt == "" {
 		feed()
