@@ -299,10 +299,9 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 		return e.readRest(ctx, hs, reads), nil
 	}
 	e.progress(name, "locking", 0, 0)
-	var then string
-	s := transport.NewSections(reads)
+	var then *transport.Sections
 	if len(reads) > 0 {
-		then = s.Script()
+		then = transport.NewSections(reads)
 	}
 	first := hs.first
 	hs.first, hs.early, hs.guessed = nil, nil, nil
@@ -315,10 +314,10 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 		return nil, err
 	}
 	hs.lock = lock
-	if then == "" {
+	if then == nil {
 		return hs.conn, nil
 	}
-	return transport.PrefetchSections(hs.conn, s, lock.ThenOutput()), nil
+	return transport.PrefetchSections(hs.conn, then, lock.ThenOutput()), nil
 }
 
 // readRest runs the reads not guessed before the facts in one session, and returns a
@@ -351,12 +350,10 @@ func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, g
 	extra := guessed
 	var reads *transport.Sections
 	if e.opts.Lock != nil {
-		var then string
 		if len(guessed) > 0 {
 			reads = transport.NewSections(guessed)
-			then = reads.Script()
 		}
-		first, err := hostlock.NewFirst(e.opts.Lock.Options, e.opts.Lock.Holder, then)
+		first, err := hostlock.NewFirst(e.opts.Lock.Options, e.opts.Lock.Holder, reads)
 		if err != nil {
 			return nil, err
 		}

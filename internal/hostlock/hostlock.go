@@ -146,8 +146,9 @@ type Lock struct {
 	TookOver *Holder
 	// First is set when First's try took the lock.
 	First bool
-	// then is AcquireLooked's command, thenOut what it printed.
-	then, thenOut string
+	// then is AcquireLooked's reads, thenOut what their script printed.
+	then    *transport.Sections
+	thenOut string
 
 	// made is this machine's time just before the command that made the lock, and born
 	// the lock's first mtime (read at the first refresh): touchFile's clock.
@@ -171,7 +172,7 @@ type Lock struct {
 // Acquire takes the lock on the host behind conn for holder. It waits at most
 // o.Wait for another holder, looking again every o.Poll.
 func Acquire(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options) (*Lock, error) {
-	return AcquireLooked(ctx, conn, host, holder, o, nil, "")
+	return AcquireLooked(ctx, conn, host, holder, o, nil, nil)
 }
 
 // First is Acquire's first step on the host, for a caller that runs Command in one
@@ -198,7 +199,7 @@ type First struct {
 }
 
 // NewFirst prepares the first step of an Acquire for holder.
-func NewFirst(o Options, holder Holder, then string) (*First, error) {
+func NewFirst(o Options, holder Holder, then *transport.Sections) (*First, error) {
 	o.defaults()
 	if err := o.check(); err != nil {
 		return nil, err
@@ -314,11 +315,11 @@ l=$d/${p##*/}`
 // AcquireLooked is Acquire with its First step done (nil: look now), for the same
 // holder and options: it takes the lock First's try took (TakeFirst), or goes on as
 // Acquire from First's look (a look that failed is done again, for its error). then,
-// when not empty, is a read-only command run in the session that takes the lock,
-// right after it did and outside the lock directory's flock, for a caller that reads
-// the host once it holds the lock: one SSH session less per host. Its standard output
-// is Lock.ThenOutput: First's then when Lock.First is set, else this one.
-func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options, first *First, then string) (*Lock, error) {
+// when not nil, are read-only commands run in the session that takes the lock, right
+// after it did and outside the lock directory's flock, for a caller that reads the
+// host once it holds the lock: one SSH session less per host. Their script's standard
+// output is Lock.ThenOutput: First's then when Lock.First is set, else this one.
+func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder Holder, o Options, first *First, then *transport.Sections) (*Lock, error) {
 	o.defaults()
 	if err := o.check(); err != nil {
 		return nil, err
@@ -487,8 +488,10 @@ if [ -z "$p" ]; then
     case $h in /*) p=${h%%/}/%[3]s ;; *) echo "uid $uid has no home directory to keep its lock in" >&2; exit 3 ;; esac
   fi
 fi
-d=${p%%/*}
-top=$(cd -P -- "${d%%/*}/" && pwd -P) || exit 3
+d=${p%%/*} o=$PWD
+cd -P -- "${d%%/*}/" || exit 3
+top=$PWD
+cd -- "$o" 2>/dev/null || cd /
 d=${top%%/}/${d##*/}
 case $d in *'
 '*) echo "the lock's directory has a newline in its name" >&2; exit 3 ;; esac
@@ -650,7 +653,7 @@ func (l *Lock) try(ctx context.Context, replace *string, deadline time.Time) (tr
 	wait := min(max(time.Until(deadline), minGuardWait), maxGuardWait)
 	start := time.Now()
 	bound := wait
-	if l.then != "" {
+	if l.then != nil {
 		bound += thenTimeout
 	}
 	out, err := l.run(ctx, l.guarded(wait, l.tryBody(replace)), bound)
@@ -676,10 +679,13 @@ func (l *Lock) tryBody(replace *string) string {
 	if replace != nil {
 		takeover, r = "yes", *replace
 	}
-	// Under the flock no other try is between its mktemp and rm: a temp file seen here
-	// was left by a try that was killed there. (rm runs only then, and stat only when
-	// there is a lock to describe: a process per try costs every host of a run.)
-	return fmt.Sprintf(`for t in "$d"/.hostplan-tmp.??????; do [ -e "$t" ] && rm -f -- "$t"; done
+	// Under the flock no other try is between making its temp file and rm: a temp file
+	// seen here was left by a try that was killed there. (rm runs only then, and stat
+	// only when there is a lock to describe: a process per try costs every host of a
+	// run.) The temp file is made by the shell (noclobber: O_CREAT|O_EXCL, umask 077,
+	// as mktemp makes it), not by mktemp, a process more; its name needs no randomness
+	// in a directory only the acting user can write to, where none is left by then.
+	return fmt.Sprintf(`for t in "$d"/.hostplan-tmp.*; do [ -e "$t" ] && rm -f -- "$t"; done
 took=
 if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; took=' stale'; fi
 if { [ -e "$l" ] || [ -h "$l" ]; } && s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
@@ -687,8 +693,9 @@ if { [ -e "$l" ] || [ -h "$l" ]; } && s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/n
   if [ -f "$l" ] && [ ! -h "$l" ]; then cat -- "$l"; fi
   exit 0
 fi
-t=$(mktemp "$d/.hostplan-tmp.XXXXXX") || exit 3
-if printf '%%s\n' %[2]s > "$t" && ln -- "$t" "$l"; then
+t=$d/.hostplan-tmp.$$
+umask 077; set -C
+if printf '%%s\n' %[2]s > "$t" && set +C && ln -- "$t" "$l"; then
   rm -f -- "$t"; echo "acquired$took"
   exec 9<&-
   %[4]s
@@ -698,15 +705,16 @@ rm -f -- "$t"
 exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover, l.thenCommand())
 }
 
-// thenCommand is then in a subshell of its own, whose exit does not end the try.
+// thenCommand is then's script. It needs no subshell of its own (a fork per host):
+// each of its commands runs in one, and nothing else in it exits the try.
 func (l *Lock) thenCommand() string {
-	if l.then == "" {
+	if l.then == nil {
 		return ":"
 	}
-	return "(\n" + l.then + "\n)"
+	return l.then.Script()
 }
 
-// ThenOutput is what AcquireLooked's then printed.
+// ThenOutput is what the script of AcquireLooked's then printed (then.Parse reads it).
 func (l *Lock) ThenOutput() string { return l.thenOut }
 
 // found reads "found NOW UID MODE MTIME" and the content after it. Anything but a

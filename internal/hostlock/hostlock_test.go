@@ -440,7 +440,7 @@ func TestFirstCommand(t *testing.T) {
 	c := localConn(t)
 	path := lockPath(t)
 	o := Options{Path: path, Poll: 50 * time.Millisecond}
-	first := func(h Holder, then string) *First {
+	first := func(h Holder, then *transport.Sections) *First {
 		t.Helper()
 		f, err := NewFirst(o, h, then)
 		if err != nil {
@@ -455,9 +455,10 @@ func TestFirstCommand(t *testing.T) {
 		return f
 	}
 	alice, bob := holder("alice"), holder("bob")
-	f := first(alice, "cat "+path)
+	reads := transport.NewSections([]string{"cat " + path})
+	f := first(alice, reads)
 	runs := c.runs.Load()
-	a, err := AcquireLooked(ctx, c, "h1", alice, o, f, "echo later")
+	a, err := AcquireLooked(ctx, c, "h1", alice, o, f, transport.NewSections([]string{"echo later"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,18 +466,18 @@ func TestFirstCommand(t *testing.T) {
 	if n := c.runs.Load() - runs; n != 0 || !a.First {
 		t.Errorf("Acquire after the first try ran %d more commands (First %v)", n, a.First)
 	}
-	if want := a.content + "\n"; a.ThenOutput() != want {
-		t.Errorf("then printed %q, want %q", a.ThenOutput(), want)
+	if got, err := reads.Parse(a.ThenOutput()); err != nil || len(got) != 1 || got[0] != (transport.Section{Out: a.content + "\n"}) {
+		t.Errorf("then printed %q (%+v, %v), want the lock's content", a.ThenOutput(), got, err)
 	}
 	if got := fileMode(t, filepath.Dir(path)); got != os.ModeDir|0o700 {
 		t.Errorf("lock directory made %v", got)
 	}
-	_, err = AcquireLooked(ctx, c, "h1", bob, o, first(bob, "echo ran"), "")
+	_, err = AcquireLooked(ctx, c, "h1", bob, o, first(bob, transport.NewSections([]string{"echo ran"})), nil)
 	var held *HeldError
 	if !errors.As(err, &held) || held.By.Operator != "alice@bastion" {
 		t.Errorf("second Acquire: %v", err)
 	}
-	if _, err := AcquireLooked(ctx, c, "h1", holder("bob"), o, first(bob, ""), ""); err == nil || !strings.Contains(err.Error(), "made for another holder") {
+	if _, err := AcquireLooked(ctx, c, "h1", holder("bob"), o, first(bob, nil), nil); err == nil || !strings.Contains(err.Error(), "made for another holder") {
 		t.Errorf("Acquire with another holder's first step: %v", err)
 	}
 }
@@ -488,7 +489,7 @@ func TestFirstAbandon(t *testing.T) {
 	c := localConn(t)
 	path := lockPath(t)
 	o := Options{Path: path}
-	f, err := NewFirst(o, holder("alice"), "")
+	f, err := NewFirst(o, holder("alice"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +530,7 @@ func TestFirstLookNotSpoofed(t *testing.T) {
 	}
 	o := Options{Path: filepath.Join(base, "V", "d", "lock")}
 	alice := holder("alice")
-	f, err := NewFirst(o, alice, "")
+	f, err := NewFirst(o, alice, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,7 +539,7 @@ func TestFirstLookNotSpoofed(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Out = got[0]
-	lk, err := AcquireLooked(ctx, c, "h1", alice, o, f, "")
+	lk, err := AcquireLooked(ctx, c, "h1", alice, o, f, nil)
 	if err == nil {
 		lk.Release(ctx)
 		t.Fatal("locked under a directory whose name has a newline")
@@ -706,24 +707,26 @@ func mtime(t *testing.T, p string) time.Time {
 }
 
 // then runs in the session that takes the lock, once it holds it and outside the
-// directory's flock; an Acquire that does not get the lock does not run it.
+// directory's flock; a read that exits ends only itself, not the try; an Acquire that
+// does not get the lock does not run it.
 func TestAcquireThen(t *testing.T) {
 	ctx := context.Background()
 	c := localConn(t)
 	path := lockPath(t)
 	dir := filepath.Dir(path)
 	// flock -n fails while the try still holds the directory's flock.
-	then := "cat " + path + "; flock -n " + dir + " echo unlocked; exit 7"
+	then := transport.NewSections([]string{"cat " + path + "; flock -n " + dir + " echo unlocked; exit 7", "echo second"})
 	a, err := AcquireLooked(ctx, c, "h1", holder("alice"), Options{Path: path}, nil, then)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Release(ctx)
-	if want := a.content + "\nunlocked\n"; a.ThenOutput() != want {
-		t.Errorf("then printed %q, want %q", a.ThenOutput(), want)
+	want := []transport.Section{{Out: a.content + "\nunlocked\n", Code: 7}, {Out: "second\n"}}
+	if got, err := then.Parse(a.ThenOutput()); err != nil || !slices.Equal(got, want) {
+		t.Errorf("then printed %q (%+v, %v), want %+v", a.ThenOutput(), got, err, want)
 	}
 	marker := filepath.Join(dir, "ran")
-	_, err = AcquireLooked(ctx, c, "h1", holder("bob"), Options{Path: path}, nil, "touch "+marker)
+	_, err = AcquireLooked(ctx, c, "h1", holder("bob"), Options{Path: path}, nil, transport.NewSections([]string{"touch " + marker}))
 	var held *HeldError
 	if !errors.As(err, &held) {
 		t.Fatalf("second Acquire: %v", err)

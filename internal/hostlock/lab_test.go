@@ -79,7 +79,7 @@ func timedFirst(t *testing.T, c transport.Conn, who string, o Options) (*Lock, e
 	defer cancel()
 	start := time.Now()
 	h := holder(who)
-	f, err := NewFirst(o, h, "")
+	f, err := NewFirst(o, h, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func timedFirst(t *testing.T, c transport.Conn, who string, o Options) (*Lock, e
 		return nil, err
 	}
 	f.Out = got[0]
-	lk, err := AcquireLooked(ctx, c, "h1", h, o, f, "")
+	lk, err := AcquireLooked(ctx, c, "h1", h, o, f, nil)
 	if d := time.Since(start); d > o.Wait+margin/2 {
 		t.Errorf("Acquire for %s took %v with a lock timeout of %v (err %v)", who, d.Round(time.Millisecond), o.Wait, err)
 	}
