@@ -128,7 +128,7 @@ func (b iptables) Apply(ctx context.Context, h Host, commands []string) error {
 		return b.save(ctx, h, commands)
 	}
 	if len(commands) > 0 {
-		if err := transport.RunAllShown(ctx, h.Conn, runnable(commands), commands); err != nil {
+		if _, err := transport.RunPrograms(ctx, h.Conn, runnable(commands), commands, ""); err != nil {
 			return err
 		}
 	}
@@ -152,7 +152,7 @@ func runnable(commands []string) []string {
 // save runs commands and reads the ruleset they leave in one session, then saves it
 // where boot restores it, unless it is saved there already.
 func (b iptables) save(ctx context.Context, h Host, commands []string) error {
-	save, err := transport.RunAllShownThen(ctx, h.Conn, runnable(commands), commands, "iptables-save")
+	save, err := transport.RunPrograms(ctx, h.Conn, runnable(commands), commands, "iptables-save")
 	if err != nil {
 		return err
 	}

@@ -453,9 +453,12 @@ func (c *conn) Resolve(ctx context.Context, p string) (string, error) {
 }
 
 // sftpOptions are the pkg/sftp client options of every connection. Concurrent writes are
-// safe because WriteFile only writes fresh temp files (removed on any error).
+// safe because WriteFile only writes fresh temp files (removed on any error). Reads are
+// sequential: the files read are configuration (a read-ahead stops at 1 MiB), and a
+// concurrent read first stats the file by its path, a request more per read, each of
+// which costs sshd and sftp-server on the host.
 func sftpOptions() []sftp.ClientOption {
-	return []sftp.ClientOption{sftp.UseConcurrentWrites(true)}
+	return []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.UseConcurrentReads(false)}
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -48,29 +48,39 @@ func RunAll(ctx context.Context, c Conn, commands []string) error {
 // iptables-save), returning its standard output byte for byte. A failure of then is
 // quoted like one of the commands.
 func RunAllThen(ctx context.Context, c Conn, commands []string, then string) (string, error) {
-	return runBatch(ctx, c, commands, commands, then)
+	return runBatch(ctx, c, commands, commands, then, false)
 }
 
 // RunAllShown runs commands as RunAll does on a POSIX host, each as run[i] (commands[i]
 // with a check around it, or in another form), quoting commands[i] when it fails.
 func RunAllShown(ctx context.Context, c Conn, run, commands []string) error {
-	_, err := RunAllShownThen(ctx, c, run, commands, "")
+	if len(run) != len(commands) {
+		return fmt.Errorf("RunAllShown: %d commands to run, %d to show", len(run), len(commands))
+	}
+	_, err := runBatch(ctx, c, run, commands, "", false)
 	return err
 }
 
-// RunAllShownThen is RunAllShown followed by then, as in RunAllThen.
-func RunAllShownThen(ctx context.Context, c Conn, run, commands []string, then string) (string, error) {
+// RunPrograms is RunAllShown followed by then (as in RunAllThen), for commands and
+// then that each start one program, with redirections at most (a here-document, say),
+// and so neither exit nor set anything in the shell that runs them: hostplan's own
+// iptables-restore batches and iptables-save. A batch of one of them, or of then
+// alone, runs in the kept shell itself, not in a subshell of it: a fork less per batch.
+func RunPrograms(ctx context.Context, c Conn, run, commands []string, then string) (string, error) {
 	if len(run) != len(commands) {
-		return "", fmt.Errorf("RunAllShown: %d commands to run, %d to show", len(run), len(commands))
+		return "", fmt.Errorf("RunPrograms: %d commands to run, %d to show", len(run), len(commands))
 	}
-	return runBatch(ctx, c, run, commands, then)
+	// batchScript's "exit 0" after a failed command that is not the last keeps the
+	// rest from running: only a batch without one may run in the shell itself.
+	inShell := len(run) == 0 || len(run) == 1 && then == ""
+	return runBatch(ctx, c, run, commands, then, inShell)
 }
 
-func runBatch(ctx context.Context, c Conn, run, commands []string, then string) (string, error) {
+func runBatch(ctx context.Context, c Conn, run, commands []string, then string, inShell bool) (string, error) {
 	// failed marks the output of a command that failed: its index and exit status,
 	// then what it printed. Random per batch, so no output can fake it.
 	failed := randomToken("hostplan-batch-failed-")
-	res, err := runKept(ctx, c, batchScript(run, then, failed))
+	res, err := runKept(ctx, c, batchScript(run, then, failed), inShell)
 	if err != nil {
 		return "", err
 	}
@@ -169,7 +179,7 @@ func RunSections(ctx context.Context, c Conn, commands []string) (sections []Sec
 // RunSectionsThenFiles is RunSections through RunThenFiles: the session goes on as the
 // connection's sftp-server, for a run that will use files anyway (an apply).
 func RunSectionsThenFiles(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
-	return runSections(commands, func(script string) (*Result, error) { return runThenFilesAs(ctx, c, script, sectionsEval) })
+	return runSections(commands, func(script string) (*Result, error) { return runThenFilesAs(ctx, c, script, inShellEval) })
 }
 
 func runSections(commands []string, run func(script string) (*Result, error)) (sections []Section, stderr string, err error) {

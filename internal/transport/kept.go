@@ -132,10 +132,12 @@ var errKeptExited = errors.New("the host's kept shell ended")
 
 // runKept runs one of hostplan's own scripts (no input, nothing left running) in the
 // kept shell, starting it when there is none; when it is busy or gone, in a session of
-// its own as Run does.
-func runKept(ctx context.Context, c Conn, command string) (*Result, error) {
+// its own as Run does. Each runs in a subshell of the kept shell, unless inShell: a
+// script that neither exits nor sets anything the shell goes on with runs in the shell
+// itself, sparing the fork.
+func runKept(ctx context.Context, c Conn, command string, inShell bool) (*Result, error) {
 	if v, ok := connBelow(c); ok {
-		return v.runKept(ctx, command)
+		return v.runKept(ctx, command, inShell)
 	}
 	return c.Run(ctx, command, nil)
 }
@@ -155,7 +157,7 @@ func connBelow(c Conn) (*conn, bool) {
 	}
 }
 
-func (c *conn) runKept(ctx context.Context, command string) (*Result, error) {
+func (c *conn) runKept(ctx context.Context, command string, inShell bool) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("run a command on %s: %w", c.host, err) // the shell is fine
 	}
@@ -173,7 +175,7 @@ func (c *conn) runKept(ctx context.Context, command string) (*Result, error) {
 	if k.gone() {
 		return c.Run(ctx, command, nil)
 	}
-	res, err := c.runIn(ctx, k, command)
+	res, err := c.runIn(ctx, k, command, inShell)
 	if err == nil {
 		k.last = time.Now()
 		k.idle = time.AfterFunc(c.idleBound(), func() { c.endIdle(k) })
@@ -192,12 +194,12 @@ func (c *conn) runKept(ctx context.Context, command string) (*Result, error) {
 }
 
 // runIn sends command to k and waits for its output.
-func (c *conn) runIn(ctx context.Context, k *keptShell, command string) (*Result, error) {
+func (c *conn) runIn(ctx context.Context, k *keptShell, command string, inShell bool) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	tok := randomToken("hostplan-kept-")
-	input := leadInput(k.lead1, keptInput(command, tok))
+	input := leadInput(k.lead1, keptInput(command, tok, inShell))
 	k.lead1 = ""
 	written := make(chan error, 1)
 	go func() {
@@ -359,10 +361,15 @@ func (k *keptShell) close() {
 }
 
 // keptInput is one command for the kept shell (wrapStream): run in a subshell with no
-// input, then a newline and "TOKEN STATUS" on standard output, a newline and the token
-// on standard error. Whatever the command prints, the token (random per command, and
-// in no variable the command could read) ends its output. The brace group is parsed
-// whole before any of it runs, so a command cut short runs nothing.
-func keptInput(command, tok string) []byte {
-	return []byte("{ " + subshellEval(command) + "; printf '\\n%s %s\\n' " + tok + " $?; unset __hostplan_cmd; printf '\\n%s\\n' " + tok + " >&2\n}\n")
+// input (in the shell itself with inShell: inShellEval), then a newline and "TOKEN
+// STATUS" on standard output, a newline and the token on standard error. Whatever the
+// command prints, the token (random per command, and in no variable the command could
+// read) ends its output. The brace group is parsed whole before any of it runs, so a
+// command cut short runs nothing.
+func keptInput(command, tok string, inShell bool) []byte {
+	eval := subshellEval
+	if inShell {
+		eval = inShellEval
+	}
+	return []byte("{ " + eval(command) + "; printf '\\n%s %s\\n' " + tok + " $?; unset __hostplan_cmd; printf '\\n%s\\n' " + tok + " >&2\n}\n")
 }

@@ -35,7 +35,7 @@ func TestLabKeptShell(t *testing.T) {
 				{"echo $PPID; cat; echo read-nothing", "read-nothing\n", "", 0},
 				{"echo $PPID; x=$(printf '%s' \"$__t$__c$__l$__e\"); echo \"[$x]\"", "[]\n", "", 0},
 			} {
-				res, err := runKept(ctx, c, want.cmd)
+				res, err := runKept(ctx, c, want.cmd, false)
 				if err != nil {
 					t.Fatalf("command %d: %v", i, err)
 				}
@@ -50,7 +50,7 @@ func TestLabKeptShell(t *testing.T) {
 			}
 			// Batches go there too ($$ is the shell's process); the facts' sections
 			// do not.
-			kept, err := runKept(ctx, c, "echo $$")
+			kept, err := runKept(ctx, c, "echo $$", false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,8 +64,23 @@ func TestLabKeptShell(t *testing.T) {
 			if err == nil || err.Error() != "echo late >&2; exit 4: exit 4: late" {
 				t.Errorf("failing last command: %v", err)
 			}
-			if again, err := runKept(ctx, c, "echo $$"); err != nil || string(again.Stdout) != string(kept.Stdout) {
+			if again, err := runKept(ctx, c, "echo $$", false); err != nil || string(again.Stdout) != string(kept.Stdout) {
 				t.Errorf("after a failed batch: %q %v, want the same kept shell %q", again.Stdout, err, kept.Stdout)
+			}
+			// RunPrograms' batch of one program runs in the kept shell itself (its
+			// parent is the shell); a failure is quoted as shown, the shell stays.
+			if out, err := RunPrograms(ctx, c, nil, nil, "sh -c 'echo $PPID'"); err != nil || out != string(kept.Stdout) {
+				t.Errorf("RunPrograms: the program's parent is %q (%v), want the kept shell %q", out, err, kept.Stdout)
+			}
+			err = func() error {
+				_, err := RunPrograms(ctx, c, []string{"sh -c 'echo no >&2; exit 3'"}, []string{"shown"}, "")
+				return err
+			}()
+			if err == nil || err.Error() != "shown: exit 3: no" {
+				t.Errorf("RunPrograms failing: %v", err)
+			}
+			if again, err := runKept(ctx, c, "echo $$", false); err != nil || string(again.Stdout) != string(kept.Stdout) {
+				t.Errorf("after a failed program: %q %v, want the same kept shell %q", again.Stdout, err, kept.Stdout)
 			}
 			got, _, err := RunSections(ctx, c, []string{"echo $$", "echo b"})
 			if err != nil || len(got) != 2 || got[0].Out == string(kept.Stdout) {
@@ -116,11 +131,11 @@ func TestLabKeptShellStopped(t *testing.T) {
 	h := l.Hosts[0]
 	c := mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
 	ctx := context.Background()
-	if _, err := runKept(ctx, c, "true"); err != nil {
+	if _, err := runKept(ctx, c, "true", false); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err := runKept(short, c, "sleep 1234; echo late")
+	_, err := runKept(short, c, "sleep 1234; echo late", false)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a command past its deadline: %v", err)
@@ -130,13 +145,13 @@ func TestLabKeptShellStopped(t *testing.T) {
 	}
 	// Closing the connection under a running command leaves no race (-race).
 	other := mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
-	if _, err := runKept(ctx, other, "true"); err != nil {
+	if _, err := runKept(ctx, other, "true", false); err != nil {
 		t.Fatal(err)
 	}
 	running := make(chan struct{})
 	go func() {
 		defer close(running)
-		runKept(ctx, other, "sleep 0.3")
+		runKept(ctx, other, "sleep 0.3", false)
 	}()
 	time.Sleep(100 * time.Millisecond)
 	other.Close()
@@ -144,7 +159,7 @@ func TestLabKeptShellStopped(t *testing.T) {
 	// Commands at once on a connection with a live kept shell: one runs there, those
 	// that find it busy in sessions of their own, each with its own output.
 	third := mustDial(t, newTestDialer(t, DialerOptions{}), labTarget(l, h, "root"))
-	kept, err := runKept(ctx, third, "echo $$")
+	kept, err := runKept(ctx, third, "echo $$", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +168,7 @@ func TestLabKeptShellStopped(t *testing.T) {
 	inKept := 0
 	for i := range 8 {
 		wg.Go(func() {
-			res, err := runKept(ctx, third, fmt.Sprintf("echo $$; sleep 0.5; echo %d", i))
+			res, err := runKept(ctx, third, fmt.Sprintf("echo $$; sleep 0.5; echo %d", i), false)
 			if err != nil {
 				t.Errorf("command %d: %v", i, err)
 				return

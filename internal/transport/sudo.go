@@ -238,16 +238,16 @@ func subshellEval(command string) string {
 	return "__hostplan_cmd=" + ShellQuote(command) + "\n( eval \"unset __hostplan_cmd; $__hostplan_cmd\" ) </dev/null"
 }
 
-// sectionsEval is subshellEval for Sections' script, each of whose commands runs in a
-// subshell of its own and whose other statements neither exit nor set anything but
-// the status they echo: it runs in the shell itself, sparing a fork (a few
-// milliseconds of a virtual machine's CPU, per host of a run).
-func sectionsEval(script string) string {
+// inShellEval is subshellEval for a script that neither exits nor sets anything the
+// shell goes on with (Sections' script, each of whose commands runs in a subshell of
+// its own; a batch of one program, RunPrograms): it runs in the shell itself, sparing a
+// fork (a few milliseconds of a virtual machine's CPU, per host of a run).
+func inShellEval(script string) string {
 	return "__hostplan_cmd=" + ShellQuote(script) + "\n{ eval \"unset __hostplan_cmd; $__hostplan_cmd\"\n} </dev/null"
 }
 
 // filesInput is all of wrapStream's standard input for run (see runThenFiles), a
-// command in subshellEval's form, or sectionsEval's: the command with /dev/null as
+// command in subshellEval's form, or inShellEval's: the command with /dev/null as
 // its input (what follows on the shell's input is the server's, and the command's
 // exit or shell state stays its own), then, on
 // standard error, a newline and tok, and on standard output a newline and "TOK STATUS

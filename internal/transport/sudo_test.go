@@ -251,7 +251,7 @@ func TestStreamInputShells(t *testing.T) {
 func TestKeptInputShells(t *testing.T) {
 	var in []byte
 	for _, c := range []string{"echo one; echo e1 >&2", "read x; echo \"[$x]\"; exit 3", "cd /; v=set", `echo "$(pwd)[$v]"`} {
-		in = append(in, keptInput(c, "TOK")...)
+		in = append(in, keptInput(c, "TOK", false)...)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -272,7 +272,7 @@ func TestKeptInputShells(t *testing.T) {
 // may hold a value the plan hides) is not on standard error, where bash reports such a
 // subshell by its text.
 func TestSubshellEvalKilled(t *testing.T) {
-	in := keptInput(`: hidden-value; sh -c 'kill -9 $PPID'; echo after`, "TOK")
+	in := keptInput(`: hidden-value; sh -c 'kill -9 $PPID'; echo after`, "TOK", false)
 	for name, args := range hostShells(t) {
 		stdout, stderr, _ := runArgs(t, args, in)
 		if stdout != "\nTOK 137\n" || strings.Contains(stderr, "hidden-value") {
@@ -432,12 +432,12 @@ func TestShellUnquote(t *testing.T) {
 	}
 }
 
-// Sections' script runs in the files session's shell itself (sectionsEval): each
+// Sections' script runs in the files session's shell itself (inShellEval): each
 // command still ends only itself, reads nothing of what follows (the server's input),
 // and leaves no state the shell goes on with; the status line follows.
 func TestFilesInputSections(t *testing.T) {
 	s := NewSections([]string{"echo a; exit 3", "read x; echo \"[$x]\"; s=9 u=bad p=/bin/false; cd /; exit 4", "echo c"})
-	in := append(filesInput(sectionsEval(s.Script()), "TOK"), "after\n"...)
+	in := append(filesInput(inShellEval(s.Script()), "TOK"), "after\n"...)
 	uid := strconv.Itoa(os.Getuid())
 	for name, args := range hostShells(t) {
 		stdout, _, _ := runArgs(t, args, in)

@@ -23,7 +23,7 @@ func RunThenFiles(ctx context.Context, c Conn, command string) (*Result, error) 
 }
 
 // runThenFilesAs is RunThenFiles with command run in the shell text eval makes of it
-// (subshellEval, or sectionsEval for Sections' script).
+// (subshellEval, or inShellEval for Sections' script).
 func runThenFilesAs(ctx context.Context, c Conn, command string, eval func(string) string) (*Result, error) {
 	if sc, ok := c.(*conn); ok && sc.filesAfter {
 		res, err := sc.runThenFiles(ctx, command, eval(command))
