@@ -196,7 +196,7 @@ func (c *conn) run(ctx context.Context, command string, stdin io.Reader, stoppab
 	lead := newLeadLine(&stderr)
 	w := newSudoWatcher(c.spec, lead)
 	line, first := c.spec.wrapStream()
-	input := io.Reader(bytes.NewReader(leadInput(first, streamInput(command))))
+	input := io.Reader(bytes.NewReader(streamInput(first, command)))
 	// Without a lead script (a sudo password) the stream costs a second shell.
 	if stdin != nil || first == "" && len(command) < streamMin {
 		end := randomToken("hostplan-end-")

@@ -199,7 +199,7 @@ func (c *conn) runIn(ctx context.Context, k *keptShell, command string, inShell 
 		return nil, err
 	}
 	tok := randomToken("hostplan-kept-")
-	input := leadInput(k.lead1, keptInput(command, tok, inShell))
+	input := keptInput(k.lead1, command, tok, inShell)
 	k.lead1 = ""
 	written := make(chan error, 1)
 	go func() {
@@ -360,16 +360,17 @@ func (k *keptShell) close() {
 	}
 }
 
-// keptInput is one command for the kept shell (wrapStream): run in a subshell with no
+// keptInput is one command for the kept shell (wrapStream), after lead (the first's):
+// run in a subshell with no
 // input (in the shell itself with inShell: inShellEval), then a newline and "TOKEN
 // STATUS" on standard output, a newline and the token on standard error. Whatever the
 // command prints, the token (random per command, and in no variable the command could
 // read) ends its output. The brace group is parsed whole before any of it runs, so a
 // command cut short runs nothing.
-func keptInput(command, tok string, inShell bool) []byte {
+func keptInput(lead, command, tok string, inShell bool) []byte {
 	eval := subshellEval
 	if inShell {
 		eval = inShellEval
 	}
-	return []byte("{ " + eval(command) + "; printf '\\n%s %s\\n' " + tok + " $?; unset __hostplan_cmd; printf '\\n%s\\n' " + tok + " >&2\n}\n")
+	return streamText(lead, "{ ", eval(command), "; printf '\\n%s %s\\n' "+tok+" $?; unset __hostplan_cmd; printf '\\n%s\\n' "+tok+" >&2\n}\n")
 }

@@ -158,7 +158,7 @@ func TestSudoWrapStreamRuns(t *testing.T) {
 			if strings.Contains(line, "padding") {
 				t.Fatalf("the command is in the command line: %s", line)
 			}
-			stdout, stderr, exit := runWrapped(t, strings.TrimPrefix(line, spec.prefix()), leadInput(lead, streamInput(tc.cmd)))
+			stdout, stderr, exit := runWrapped(t, strings.TrimPrefix(line, spec.prefix()), streamInput(lead, tc.cmd))
 			se, ok := strings.CutPrefix(stderr, spec.marker)
 			if !ok {
 				t.Errorf("stderr %q does not start with the marker", stderr)
@@ -189,7 +189,7 @@ func TestSudoWrapStreamCut(t *testing.T) {
 		line, lead := spec.wrapStream()
 		line = strings.TrimPrefix(line, spec.prefix())
 		cmd := "touch " + ShellQuote(dir+"/first") + "\n# it's long\ntouch " + ShellQuote(dir+"/last") + "\n"
-		in := leadInput(lead, streamInput(cmd))
+		in := streamInput(lead, cmd)
 		// Only the last newline may go: the group is whole without it.
 		for n := 0; n < len(in)-1; n++ {
 			_, stderr, exit := runWrapped(t, line, in[:n])
@@ -227,19 +227,37 @@ func hostShells(t *testing.T) map[string][]string {
 	return have
 }
 
-// The stream form's input runs the same in every shell a host may have as /bin/sh.
+// The stream form's input runs the same in every shell a host may have as /bin/sh,
+// with the lead script before it (its marker and lead line first on stderr) or not.
 func TestStreamInputShells(t *testing.T) {
+	spec := newSudoSpec("root", false)
+	_, lead := spec.wrapStream()
 	for name, args := range hostShells(t) {
-		for _, tc := range streamCases {
-			stdout, stderr, exit := runArgs(t, args, streamInput(tc.cmd))
-			if tc.stderr == "syntax" {
-				if exit == 0 || stderr == "" {
-					t.Errorf("%s: want a syntax error, got exit %d stderr %q", name, exit, stderr)
+		for _, withLead := range []bool{false, true} {
+			for _, tc := range streamCases {
+				in := streamInput("", tc.cmd)
+				if withLead {
+					in = streamInput(lead, tc.cmd)
 				}
-				continue
-			}
-			if stdout != tc.stdout || stderr != tc.stderr || exit != tc.exit {
-				t.Errorf("%s: %q: got (%q, %q, %d), want (%q, %q, %d)", name, tc.cmd[len(streamPadding):], stdout, stderr, exit, tc.stdout, tc.stderr, tc.exit)
+				stdout, stderr, exit := runArgs(t, args, in)
+				if withLead {
+					after, ok := strings.CutPrefix(stderr, spec.marker)
+					first, rest, _ := strings.Cut(after, "\n")
+					if v := parseLead(first); !ok || len(v) != 2 {
+						t.Errorf("%s: stderr %q does not start with the marker and lead line", name, stderr)
+						continue
+					}
+					stderr = rest
+				}
+				if tc.stderr == "syntax" {
+					if exit == 0 || stderr == "" {
+						t.Errorf("%s: want a syntax error, got exit %d stderr %q", name, exit, stderr)
+					}
+					continue
+				}
+				if stdout != tc.stdout || stderr != tc.stderr || exit != tc.exit {
+					t.Errorf("%s (lead %v): %q: got (%q, %q, %d), want (%q, %q, %d)", name, withLead, tc.cmd[len(streamPadding):], stdout, stderr, exit, tc.stdout, tc.stderr, tc.exit)
+				}
 			}
 		}
 	}
@@ -251,7 +269,7 @@ func TestStreamInputShells(t *testing.T) {
 func TestKeptInputShells(t *testing.T) {
 	var in []byte
 	for _, c := range []string{"echo one; echo e1 >&2", "read x; echo \"[$x]\"; exit 3", "cd /; v=set", `echo "$(pwd)[$v]"`} {
-		in = append(in, keptInput(c, "TOK", false)...)
+		in = append(in, keptInput("", c, "TOK", false)...)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -272,7 +290,7 @@ func TestKeptInputShells(t *testing.T) {
 // may hold a value the plan hides) is not on standard error, where bash reports such a
 // subshell by its text.
 func TestSubshellEvalKilled(t *testing.T) {
-	in := keptInput(`: hidden-value; sh -c 'kill -9 $PPID'; echo after`, "TOK", false)
+	in := keptInput("", `: hidden-value; sh -c 'kill -9 $PPID'; echo after`, "TOK", false)
 	for name, args := range hostShells(t) {
 		stdout, stderr, _ := runArgs(t, args, in)
 		if stdout != "\nTOK 137\n" || strings.Contains(stderr, "hidden-value") {
@@ -437,7 +455,7 @@ func TestShellUnquote(t *testing.T) {
 // and leaves no state the shell goes on with; the status line follows.
 func TestFilesInputSections(t *testing.T) {
 	s := NewSections([]string{"echo a; exit 3", "read x; echo \"[$x]\"; s=9 u=bad p=/bin/false; cd /; exit 4", "echo c"})
-	in := append(filesInput(inShellEval(s.Script()), "TOK"), "after\n"...)
+	in := append(filesInput("", inShellEval(s.Script()), "TOK"), "after\n"...)
 	uid := strconv.Itoa(os.Getuid())
 	for name, args := range hostShells(t) {
 		stdout, _, _ := runArgs(t, args, in)

@@ -66,7 +66,7 @@ func (c *conn) runThenFiles(ctx context.Context, command, run string) (*Result, 
 	tok := randomToken("hostplan-files-")
 	feed := func() {
 		// Not closed after: the server reads the same input.
-		go p.stdin().Write(leadInput(first, filesInput(run, tok)))
+		go p.stdin().Write(filesInput(first, run, tok))
 	}
 	if c.spec.prompt == "" {
 		feed()
