@@ -207,6 +207,7 @@ func TestRunnableRestore(t *testing.T) {
 		strings.Replace(shown, "COMMIT", "COMMIT $(id)", 1),
 		strings.Replace(shown, "COMMIT", "\"COMMIT\"", 1),
 		strings.Replace(shown, "'*nat'", restoreEnd, 1),
+		strings.Replace(shown, "'*nat'", restoreEnd+")", 1),
 		strings.Replace(shown, "'*nat'", "'*nat\n-F'", 1),
 		strings.Replace(shown, " | iptables-restore -w --noflush", " | iptables-restore --noflush", 1),
 		"printf '%s\\n' | iptables-restore -w --noflush",

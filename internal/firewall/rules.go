@@ -95,13 +95,17 @@ func (b *restoreBatch) command() string {
 const restorePipe = " | iptables-restore -w --noflush"
 
 // restoreEnd ends the here-document of a batch as it runs (runnableRestore). No line of
-// a batch can be it: each is a table, a rule (-A, -I, -D ...), a chain or COMMIT.
+// a batch holds it (each is a table, a rule: -A, -I, -D ..., a chain or COMMIT), and
+// a batch with one that did would run in the printf form: bash before 5.2 ends a
+// here-document inside $(...) at a line that only starts with the word.
 const restoreEnd = "HOSTPLAN_RESTORE_END"
 
 // runnableRestore is the form a batch's command runs in: iptables-restore reading its
-// lines from a here-document, not from printf through a pipe. The shell writes a short
-// here-document itself and starts iptables-restore by vfork, where the pipe costs it two
-// forks (a few milliseconds of a virtual machine's CPU each, per host). The plan shows
+// lines from a here-document, not from printf through a pipe. dash writes a here-
+// document of up to 4 KiB itself and starts iptables-restore by vfork, where the pipe
+// costs it two forks (a few milliseconds of a virtual machine's CPU each, per host);
+// bash (RHEL's /bin/sh) writes it to a temp file of its own (O_EXCL, 0600, unlinked at
+// once) in $TMPDIR or /tmp, as it does for the host lock's script. The plan shows
 // the printf form, one line, as a reviewer reads it; a command that is not exactly
 // what command writes (re-rendered byte for byte: a saved plan's, say) runs as it is.
 func runnableRestore(cmd string) string {
@@ -118,7 +122,7 @@ func runnableRestore(cmd string) string {
 	}
 	quoted := make([]string, len(lines))
 	for i, l := range lines {
-		if l == restoreEnd || strings.ContainsAny(l, "\n\x00") {
+		if strings.Contains(l, restoreEnd) || strings.ContainsAny(l, "\n\x00") {
 			return cmd
 		}
 		quoted[i] = transport.ShellQuote(l)

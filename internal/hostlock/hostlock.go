@@ -9,8 +9,9 @@
 //
 // Every step that looks at or changes the lock runs under flock(1) on that directory,
 // so two applies never both see "free" or both replace one stale lock. The lock file is
-// written to a mktemp file (O_CREAT|O_EXCL) and linked into place (link(2) never
-// replaces or follows an existing name), so it is whole from the first moment it exists.
+// written to a temp file the shell makes (O_CREAT|O_EXCL, mode 0600) and linked into
+// place (link(2) never replaces or follows an existing name), so it is whole from the
+// first moment it exists.
 //
 // Its holder refreshes the file's mtime while it runs, so a lock whose holder died
 // (killed bastion, lost network) is recognised as stale once the lease has passed
@@ -682,9 +683,13 @@ func (l *Lock) tryBody(replace *string) string {
 	// Under the flock no other try is between making its temp file and rm: a temp file
 	// seen here was left by a try that was killed there. (rm runs only then, and stat
 	// only when there is a lock to describe: a process per try costs every host of a
-	// run.) The temp file is made by the shell (noclobber: O_CREAT|O_EXCL, umask 077,
-	// as mktemp makes it), not by mktemp, a process more; its name needs no randomness
-	// in a directory only the acting user can write to, where none is left by then.
+	// run.) The temp file is made by the shell (noclobber, umask 077: a new file with
+	// O_CREAT|O_EXCL and mode 0600, as mktemp makes it), not by mktemp, a process more.
+	// Its name needs no randomness: in a directory only the acting user can write to
+	// (checked before), with none left there by then, the name is always new, so
+	// noclobber's other case (an existing FIFO or link it would write through) cannot
+	// come up. The umask goes back (read from /proc, a builtin loop) before then's
+	// reads, which run in this shell.
 	return fmt.Sprintf(`for t in "$d"/.hostplan-tmp.*; do [ -e "$t" ] && rm -f -- "$t"; done
 took=
 if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; took=' stale'; fi
@@ -693,9 +698,10 @@ if { [ -e "$l" ] || [ -h "$l" ]; } && s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/n
   if [ -f "$l" ] && [ ! -h "$l" ]; then cat -- "$l"; fi
   exit 0
 fi
-t=$d/.hostplan-tmp.$$
+t=$d/.hostplan-tmp.$$ um=
+{ while read -r k v x; do [ "$k" = Umask: ] && { um=$v; break; }; done </proc/$$/status; } 2>/dev/null
 umask 077; set -C
-if printf '%%s\n' %[2]s > "$t" && set +C && ln -- "$t" "$l"; then
+if printf '%%s\n' %[2]s > "$t" && set +C && { [ -z "$um" ] || umask "$um"; } && ln -- "$t" "$l"; then
   rm -f -- "$t"; echo "acquired$took"
   exec 9<&-
   %[4]s

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -715,13 +716,16 @@ func TestAcquireThen(t *testing.T) {
 	path := lockPath(t)
 	dir := filepath.Dir(path)
 	// flock -n fails while the try still holds the directory's flock.
-	then := transport.NewSections([]string{"cat " + path + "; flock -n " + dir + " echo unlocked; exit 7", "echo second"})
+	then := transport.NewSections([]string{"cat " + path + "; flock -n " + dir + " echo unlocked; exit 7", "echo second", "umask"})
 	a, err := AcquireLooked(ctx, c, "h1", holder("alice"), Options{Path: path}, nil, then)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Release(ctx)
-	want := []transport.Section{{Out: a.content + "\nunlocked\n", Code: 7}, {Out: "second\n"}}
+	// The reads see the shell's umask, not the 077 the lock's temp file was made with.
+	mask := syscall.Umask(0)
+	syscall.Umask(mask)
+	want := []transport.Section{{Out: a.content + "\nunlocked\n", Code: 7}, {Out: "second\n"}, {Out: fmt.Sprintf("%04o\n", mask)}}
 	if got, err := then.Parse(a.ThenOutput()); err != nil || !slices.Equal(got, want) {
 		t.Errorf("then printed %q (%+v, %v), want %+v", a.ThenOutput(), got, err, want)
 	}

@@ -94,8 +94,9 @@ func runBatch(ctx context.Context, c Conn, run, commands []string, then string, 
 	if res.ExitCode != 0 {
 		if then == "" && len(commands) > 0 {
 			// The last command ran as the script's end (batchScript): its output,
-			// both streams, is all the script printed.
-			return "", (&Result{Stdout: res.Stdout, ExitCode: res.ExitCode}).Failure(commands[len(commands)-1])
+			// both streams, is on standard output; standard error has only what the
+			// shell itself said (a syntax error), which Failure shows first.
+			return "", (&Result{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}).Failure(commands[len(commands)-1])
 		}
 		what := then
 		if then == "" {
@@ -111,9 +112,10 @@ func runBatch(ctx context.Context, c Conn, run, commands []string, then string, 
 // output, to quote should it fail, and makes its exit ("|| exit 1" in a loop) end only
 // that command. The last, when no then follows, runs as the script's end instead:
 // nothing runs after the script in its shell (the kept shell's subshell, a session's
-// shell), so its exit ends nothing else, and the substitution's process is saved (a
-// fork, a few milliseconds of a virtual machine's CPU), with the fork of a simple
-// command in it, which the shell then starts by vfork.
+// shell), so its exit ends nothing else (RunPrograms' batches, in the kept shell
+// itself, hold no exit), and the substitution's process is saved (a fork, a few
+// milliseconds of a virtual machine's CPU), with the fork of a simple command in it,
+// which the shell then starts by vfork.
 func batchScript(run []string, then, failed string) string {
 	var script strings.Builder
 	for i, s := range run {

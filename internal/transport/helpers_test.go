@@ -42,6 +42,10 @@ func TestRunAllBatch(t *testing.T) {
 	if err == nil || err.Error() != "echo late; exit 4: exit 4: late" {
 		t.Errorf("RunAll error = %v; want the failing last command quoted", err)
 	}
+	// What the shell itself says (a syntax error) is in the error.
+	if err := RunAll(ctx, c, []string{"true", "( exit 5"}); err == nil || !strings.Contains(strings.ToLower(err.Error()), "syntax error") {
+		t.Errorf("RunAll with a syntax error: %v", err)
+	}
 	if err := RunAll(ctx, c, []string{"printf 'hostplan-batch-failed 0 9\\nx'"}); err != nil {
 		t.Errorf("output like a failure's mark: %v", err)
 	}

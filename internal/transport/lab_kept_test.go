@@ -255,7 +255,8 @@ func TestLabRunStream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The shell that ran it is streamScript's second one.
+			// The shell that ran it reads its script: /bin/sh -s (streamScript's
+			// second one with a sudo password, the session's one without).
 			if want := "0\n0\n/bin/sh -s \n"; string(res.Stdout) != want || string(res.Stderr) != "it's\n" || res.ExitCode != 4 {
 				t.Errorf("got (%q, %q, %d), want (%q, \"it's\\n\", 4)", res.Stdout, res.Stderr, res.ExitCode, want)
 			}

@@ -199,7 +199,7 @@ func (s *sudoSpec) wrapStream() (line, lead string) {
 	if s.prompt == "" {
 		return s.prefix() + "/bin/sh -s", script
 	}
-	return s.prefix() + "/bin/sh -c " + ShellQuote(script+"exec /bin/sh -s"), ""
+	return s.prefix() + "/bin/sh -c " + ShellQuote(strings.Replace(streamScript, "MARKER", s.marker, 1)), ""
 }
 
 // streamText is a stream's standard input: parts after lead (wrapStream's; "" for
@@ -259,10 +259,10 @@ func inShellEval(script string) string {
 }
 
 // filesInput is all of wrapStream's standard input for run after lead (see
-// runThenFiles), a
-// command in subshellEval's form, or inShellEval's: the command with /dev/null as
-// its input (what follows on the shell's input is the server's, and the command's
-// exit or shell state stays its own), then, on
+// runThenFiles), a command in subshellEval's form (its exit and shell state stay its
+// own), or inShellEval's (for a script that neither exits nor keeps state): the
+// command with /dev/null as its input (what follows on the shell's input is the
+// server's), then, on
 // standard error, a newline and tok, and on standard output a newline and "TOK STATUS
 // UID", and sftp-server in place of the shell, as wrapSFTPServer starts it. Where there is no sftp-server, UID is "-" and the
 // shell exits with the command's status. The user id comes from /proc in builtins, as
