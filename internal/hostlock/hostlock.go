@@ -294,6 +294,9 @@ func (f *First) Abandon(ctx context.Context, conn transport.Conn, host string) e
 // must number n. Where any rule fails, or a line is not what stat prints, it prints
 // "skipped" and ends the command before anything is made or tried. A missing lock
 // directory is made (0700) and checked as the lock's directory; l is set to the lock.
+// A directory this mkdir made needs no stat (a process per host on a first apply):
+// it is the acting user's, mode 0700 (41c0: directory, rwx------), and the parents
+// just checked let no one else replace it.
 const firstGate = `skip() { echo skipped; exit 0; }
 hexok() { case $1 in ''|*[!0-9a-f]*) return 1 ;; esac; }
 okp() { hexok "$2" && m=$((0x$2)) && [ $((m & 61440)) = 16384 ] && { [ "$1" = 0 ] || [ "$1" = "$uid" ]; } && [ $((m & 18)) = 0 ]; }
@@ -307,8 +310,9 @@ $s
 hostplan-stat-lines
 [ "$a" = "$n" ] || skip
 if [ -z "$dl" ]; then
-  mkdir -m 0700 -- "$d" 2>/dev/null
-  dl=$(stat -c '%u %f' -- "$d" 2>/dev/null) || skip
+  if mkdir -m 0700 -- "$d" 2>/dev/null; then dl="$uid 41c0"
+  else dl=$(stat -c '%u %f' -- "$d" 2>/dev/null) || skip
+  fi
 fi
 okd $dl || skip
 l=$d/${p##*/}`

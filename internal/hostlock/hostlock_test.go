@@ -406,13 +406,16 @@ func TestFirstGateAgreesWithCheck(t *testing.T) {
 		dir := path.Dir(loc.path)
 		vars := fmt.Sprintf("uid=%d p=%s d=%s n=%d s=%s\n", loc.uid, transport.ShellQuote(loc.path), transport.ShellQuote(dir),
 			len(ancestors(path.Dir(dir))), transport.ShellQuote(strings.Join(tc.lines, "\n")))
-		fake := "mkdir() { :; }\nstat() { echo \"$uid 41c0\"; }\n"
-		out, err := exec.Command("sh", "-c", vars+fake+firstGate+"\necho \"passed $l\"").CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", tc.name, err, out)
-		}
-		if got := string(out) == "passed "+loc.path+"\n"; got != want {
-			t.Errorf("%s (uid %d, %q): gate printed %q, check passes: %v", tc.name, loc.uid, tc.lines, out, want)
+		// The gate's own mkdir makes the directory, or one made since the look is
+		// there already (mkdir fails, stat describes it).
+		for _, fake := range []string{"mkdir() { :; }\nstat() { exit 9; }\n", "mkdir() { return 1; }\nstat() { echo \"$uid 41c0\"; }\n"} {
+			out, err := exec.Command("sh", "-c", vars+fake+firstGate+"\necho \"passed $l\"").CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", tc.name, err, out)
+			}
+			if got := string(out) == "passed "+loc.path+"\n"; got != want {
+				t.Errorf("%s (uid %d, %q, %s): gate printed %q, check passes: %v", tc.name, loc.uid, tc.lines, fake, out, want)
+			}
 		}
 	}
 }
