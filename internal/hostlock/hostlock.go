@@ -11,7 +11,8 @@
 // so two applies never both see "free" or both replace one stale lock. The lock file is
 // written to a temp file the shell makes (O_CREAT|O_EXCL, mode 0600) and linked into
 // place (link(2) never replaces or follows an existing name), so it is whole from the
-// first moment it exists.
+// first moment it exists. The temp name stays, a second link to the lock, until the
+// release removes both over the file session (or a later try finds it).
 //
 // Its holder refreshes the file's mtime while it runs, so a lock whose holder died
 // (killed bastion, lost network) is recognised as stale once the lease has passed
@@ -143,6 +144,9 @@ type Lock struct {
 	path    string
 	runID   string
 	content string
+	// temp names the try's temp file in dir: linked to the lock, it stays until the
+	// release removes it over the file session (an rm was a process per host).
+	temp string
 	// TookOver is set when a stale lock was replaced, naming its holder.
 	TookOver *Holder
 	// First is set when First's try took the lock.
@@ -193,6 +197,7 @@ type First struct {
 	o       Options
 	holder  Holder
 	content string // the lock Command makes
+	temp    string // its try's temp file (Lock.temp)
 	// marker ends the look in Out; the try's output follows it. It is random, so no
 	// name the look prints can end the look early.
 	marker string
@@ -209,20 +214,29 @@ func NewFirst(o Options, holder Holder, then *transport.Sections) (*First, error
 	if err != nil {
 		return nil, err
 	}
-	l := &Lock{content: string(b), then: then}
-	f := &First{o: o, holder: holder, content: l.content, marker: randomMarker()}
+	l := &Lock{content: string(b), then: then, temp: tempName()}
+	f := &First{o: o, holder: holder, content: l.content, temp: l.temp, marker: randomMarker()}
 	wait := min(max(o.Wait, minGuardWait), maxGuardWait)
 	f.Command = lookBody(o.Path) + "\necho " + f.marker + "\n" + firstGate + "\n" + guardedBody(wait, l.tryBody(nil))
 	return f, nil
 }
 
 // randomMarker is a line no host can guess.
-func randomMarker() string {
+func randomMarker() string { return "hostplan-lock-try-" + randomHex() }
+
+// tempName is a try's temp file name, new for each Lock. The directory is the acting
+// user's alone, so it need not be secret, only not another run's.
+func tempName() string { return tempPrefix + randomHex() }
+
+// tempPrefix starts the names of the tries' temp files; a try removes any it finds.
+const tempPrefix = ".hostplan-tmp."
+
+func randomHex() string {
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
-	return "hostplan-lock-try-" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // split returns the look First's command printed, and the first line of its try with
@@ -246,7 +260,7 @@ func TakeFirst(ctx context.Context, conn transport.Conn, host string, f *First) 
 	if tried != "acquired" || f.taken {
 		return nil, nil
 	}
-	l := &Lock{conn: conn, host: host, runID: f.holder.Run, content: f.content, stop: make(chan struct{})}
+	l := &Lock{conn: conn, host: host, runID: f.holder.Run, content: f.content, temp: f.temp, stop: make(chan struct{})}
 	loc, err := parseLook(look.Out)
 	if err != nil {
 		return nil, fmt.Errorf("lock on %s: %w", host, err)
@@ -254,7 +268,7 @@ func TakeFirst(ctx context.Context, conn transport.Conn, host string, f *First) 
 	l.uid, l.path, l.dir = loc.uid, loc.path, path.Dir(loc.path)
 	if uerr := loc.check(); uerr != nil {
 		uerr.Host = host
-		if _, err := l.ifOurs(ctx, maxGuardWait, "rm -f"); err != nil {
+		if _, err := l.ifOurs(ctx, maxGuardWait, l.removal()); err != nil {
 			return nil, errors.Join(uerr, fmt.Errorf("remove the lock taken before this check: %w", err))
 		}
 		return nil, uerr
@@ -272,7 +286,7 @@ func TakeFirst(ctx context.Context, conn transport.Conn, host string, f *First) 
 func (f *First) Abandon(ctx context.Context, conn transport.Conn, host string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	l := &Lock{conn: conn, host: host, content: f.content}
+	l := &Lock{conn: conn, host: host, content: f.content, temp: f.temp}
 	loc, err := l.look(ctx, f.o.Path)
 	if err != nil {
 		return fmt.Errorf("lock on %s: %w", host, err)
@@ -285,7 +299,7 @@ func (f *First) Abandon(ctx context.Context, conn transport.Conn, host string) e
 		uerr.Host = host
 		return uerr
 	}
-	_, err = l.ifOurs(ctx, maxGuardWait, "rm -f")
+	_, err = l.ifOurs(ctx, maxGuardWait, l.removal())
 	return err
 }
 
@@ -337,7 +351,7 @@ func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder
 		return nil, err
 	}
 	deadline := time.Now().Add(o.Wait)
-	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), then: then, stop: make(chan struct{})}
+	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), then: then, temp: tempName(), stop: make(chan struct{})}
 	var looked *transport.Section
 	if first != nil {
 		if first.content != l.content {
@@ -684,17 +698,17 @@ func (l *Lock) tryBody(replace *string) string {
 	if replace != nil {
 		takeover, r = "yes", *replace
 	}
-	// Under the flock no other try is between making its temp file and rm: a temp file
-	// seen here was left by a try that was killed there. (rm runs only then, and stat
-	// only when there is a lock to describe: a process per try costs every host of a
-	// run.) The temp file is made by the shell (noclobber, umask 077: a new file with
-	// O_CREAT|O_EXCL and mode 0600, as mktemp makes it), not by mktemp, a process more.
-	// Its name needs no randomness: in a directory only the acting user can write to
-	// (checked before), with none left there by then, the name is always new, so
-	// noclobber's other case (an existing FIFO or link it would write through) cannot
-	// come up. The umask goes back (read from /proc, a builtin loop) before then's
-	// reads, which run in this shell.
-	return fmt.Sprintf(`for t in "$d"/.hostplan-tmp.*; do [ -e "$t" ] && rm -f -- "$t"; done
+	// Under the flock no other try is between making its temp file and linking or
+	// removing it: a temp file seen here was left by a try that was killed there, or
+	// is the second name of a lock (see temp), released or not. (rm runs only then, and
+	// stat only when there is a lock to describe: a process per try costs every host
+	// of a run.) The temp file is made by the shell (noclobber, umask 077: a new file
+	// with O_CREAT|O_EXCL and mode 0600, as mktemp makes it), not by mktemp, a process
+	// more. In a directory only the acting user can write to (checked before), with
+	// none left there by then, its name is always new, so noclobber's other case (an
+	// existing FIFO or link it would write through) cannot come up. The umask goes back
+	// (read from /proc, a builtin loop) before then's reads, which run in this shell.
+	return fmt.Sprintf(`for t in "$d"/%[5]s*; do [ -e "$t" ] && rm -f -- "$t"; done
 took=
 if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; took=' stale'; fi
 if { [ -e "$l" ] || [ -h "$l" ]; } && s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
@@ -702,17 +716,17 @@ if { [ -e "$l" ] || [ -h "$l" ]; } && s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/n
   if [ -f "$l" ] && [ ! -h "$l" ]; then cat -- "$l"; fi
   exit 0
 fi
-t=$d/.hostplan-tmp.$$ um=
+t=$d/%[6]s um=
 { while read -r k v x; do [ "$k" = Umask: ] && { um=$v; break; }; done </proc/$$/status; } 2>/dev/null
 umask 077; set -C
 if printf '%%s\n' %[2]s > "$t" && set +C && { [ -z "$um" ] || umask "$um"; } && ln -- "$t" "$l"; then
-  rm -f -- "$t"; echo "acquired$took"
+  echo "acquired$took"
   exec 9<&-
   %[4]s
   exit 0
 fi
 rm -f -- "$t"
-exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover, l.thenCommand())
+exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover, l.thenCommand(), tempPrefix, l.temp)
 }
 
 // thenCommand is then's script. It needs no subshell of its own (a fork per host):
@@ -824,11 +838,11 @@ func stale(h Holder, perr error, age, lease time.Duration) bool {
 	return errors.Is(err, syscall.ESRCH)
 }
 
-// ifOurs runs action on the lock file, under the flock, only while it is still the
-// regular file holding our content: never on a lock another apply took over. It
-// reports whether the lock was ours.
+// ifOurs runs action (a command its last argument, the lock file, completes) under the
+// flock, only while the lock is still the regular file holding our content: never on
+// a lock another apply took over. It reports whether the lock was ours.
 func (l *Lock) ifOurs(ctx context.Context, wait time.Duration, action string) (bool, error) {
-	script := l.guarded(wait, fmt.Sprintf(`if [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %s ]; then %s -- "$l" || exit 3; echo done; else echo gone; fi`,
+	script := l.guarded(wait, fmt.Sprintf(`if [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %s ]; then %s "$l" || exit 3; echo done; else echo gone; fi`,
 		transport.ShellQuote(l.content), action))
 	out, err := l.run(ctx, script, wait)
 	switch {
@@ -842,6 +856,14 @@ func (l *Lock) ifOurs(ctx context.Context, wait time.Duration, action string) (b
 		return false, errors.New("its directory stayed busy (flock)")
 	}
 	return false, fmt.Errorf("unexpected output %q", out)
+}
+
+// removal is ifOurs's action that removes the lock, and the try's temp file with it.
+func (l *Lock) removal() string {
+	if l.temp == "" {
+		return "rm -f --"
+	}
+	return `rm -f -- "$d"/` + transport.ShellQuote(l.temp)
 }
 
 // errNotOurs is touchFile's error for a lock file that holds another's content.
@@ -916,7 +938,7 @@ func (l *Lock) touch(ctx context.Context, interval time.Duration) {
 		}
 		l.byCommand = true
 	}
-	ours, err := l.ifOurs(ctx, min(interval/2, maxGuardWait), "touch -c")
+	ours, err := l.ifOurs(ctx, min(interval/2, maxGuardWait), "touch -c --")
 	switch {
 	case err != nil:
 	case ours:
@@ -970,6 +992,9 @@ func (l *Lock) releaseFile(ctx context.Context) bool {
 	if l.byCommand || time.Since(l.touched) > l.lease/2 {
 		return false
 	}
+	// The temp file first: no try makes one while the lock is there. A try may have
+	// removed it already.
+	_ = l.conn.Remove(ctx, path.Join(l.dir, l.temp))
 	b, err := l.conn.ReadFile(ctx, l.path)
 	if err != nil {
 		return false
@@ -990,7 +1015,7 @@ func (l *Lock) Release(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		if !l.releaseFile(rctx) {
-			_, err = l.ifOurs(rctx, maxGuardWait, "rm -f")
+			_, err = l.ifOurs(rctx, maxGuardWait, l.removal())
 		}
 		trackRun(l.runID, -1)
 	})

@@ -86,7 +86,7 @@ func TestAcquireRelease(t *testing.T) {
 		t.Errorf("bob got the lock after %v, before alice released it", d)
 	}
 	// Removing alice's lock (as her Release does) must leave bob's alone.
-	if ours, err := a.ifOurs(ctx, time.Second, "rm -f"); err != nil || ours {
+	if ours, err := a.ifOurs(ctx, time.Second, a.removal()); err != nil || ours {
 		t.Fatalf("alice's removal: ours %v, %v", ours, err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -620,6 +620,10 @@ func TestReleaseWays(t *testing.T) {
 				t.Errorf("bob's lock is now %q (%v)", b, err)
 			case !tc.theirs && !errors.Is(err, os.ErrNotExist):
 				t.Errorf("alice's lock is still there: %q %v", b, err)
+			}
+			// The try's temp file, the lock's second name, goes with the lock.
+			if left, _ := os.ReadDir(filepath.Dir(path)); !tc.theirs && len(left) != 0 {
+				t.Errorf("left in the lock directory: %v", left)
 			}
 		})
 	}
