@@ -30,7 +30,7 @@ func (h *Host) firewallHost() firewall.Host {
 	if h.rules == nil {
 		h.rules, h.zones = &firewall.Rules{}, &firewall.Zones{}
 	}
-	return firewall.Host{Name: h.Name, Conn: h.Conn, Facts: h.Facts, Rules: h.rules, Zones: h.zones, DialsUnix: h.DialsUnix, Later: h.Later}
+	return firewall.Host{Name: h.Name, Conn: h.Conn, Facts: h.Facts, Rules: h.rules, Zones: h.zones, DialsUnix: h.DialsUnix, Later: h.Later, Step: h.Step}
 }
 
 // showSaved puts a backend's saved ruleset in c as the file change it is.

@@ -4,7 +4,10 @@ package tasks
 // share it do it once: port_forward and allowlist save the same iptables rules for
 // boot, one iptables-save and one write after both rather than one after each.
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // laterWork is one piece of work left by Later.
 type laterWork struct {
@@ -38,24 +41,45 @@ type LaterSharer interface {
 }
 
 // LaterFailure is work left by Later that failed, and the step it counts against.
+// Where the work was the steps' own (their batches, run at once: stepsFailure), the
+// step's failed (Undone), and those in NotRun did nothing; else the steps' work was done
+// and only what keeps it failed (a save).
 type LaterFailure struct {
-	Step string
-	Err  error
+	Step   string
+	Undone bool
+	NotRun []string
+	Err    error
+}
+
+// stepsFailure is an error of later work that names the steps it counts against
+// itself (firewall.StepError): work of several steps done at once.
+type stepsFailure interface {
+	FailedStep() string
+	NotRunSteps() []string
 }
 
 // Finish does the work left by Later, in the order it was first left, and forgets it.
-// With refused set, it does none of it and each fails with refused (the host's lock was
-// lost: another apply may be changing the host).
+// With refused set (the host's lock was lost: another apply may be changing the host),
+// each runs with a context already ended with refused as its cause, so that it does
+// nothing on the host and fails, saying which steps' work that leaves undone.
 func (h *Host) Finish(ctx context.Context, refused error) []LaterFailure {
+	if refused != nil {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		cancel(refused)
+	}
 	var failed []LaterFailure
 	for _, w := range h.later {
-		err := refused
+		err := w.fn(ctx)
 		if err == nil {
-			err = w.fn(ctx)
+			continue
 		}
-		if err != nil {
-			failed = append(failed, LaterFailure{Step: w.owner, Err: err})
+		f := LaterFailure{Step: w.owner, Err: err}
+		var sf stepsFailure
+		if errors.As(err, &sf) {
+			f.Step, f.Undone, f.NotRun = sf.FailedStep(), true, sf.NotRunSteps()
 		}
+		failed = append(failed, f)
 	}
 	h.later = nil
 	return failed

@@ -11,7 +11,13 @@ func TestLater(t *testing.T) {
 	ctx := context.Background()
 	var ran []string
 	work := func(name string, err error) func(context.Context) error {
-		return func(context.Context) error { ran = append(ran, name); return err }
+		return func(ctx context.Context) error {
+			if ctx.Err() != nil {
+				return context.Cause(ctx) // as transport's commands do: nothing runs
+			}
+			ran = append(ran, name)
+			return err
+		}
 	}
 	h := &Host{}
 	// No step being applied: at once.
@@ -50,4 +56,20 @@ func TestLater(t *testing.T) {
 	if got := h.Finish(ctx, lost); len(ran) != 0 || !reflect.DeepEqual(got, []LaterFailure{{Step: "port_forward.api", Err: lost}}) {
 		t.Errorf("Finish refused: ran %v, returned %v", ran, got)
 	}
+	// Work that was several steps' own names the step that failed, and those it held.
+	ran = nil
+	h.Later(ctx, "save", work("batches", &stepsErr{failed: "port_forward.a", notRun: []string{"allowlist.b"}}))
+	got = h.Finish(ctx, nil)
+	if len(got) != 1 || got[0].Step != "port_forward.a" || !got[0].Undone || !reflect.DeepEqual(got[0].NotRun, []string{"allowlist.b"}) {
+		t.Errorf("Finish of the steps' own work returned %+v", got)
+	}
 }
+
+type stepsErr struct {
+	failed string
+	notRun []string
+}
+
+func (e *stepsErr) Error() string         { return "batch failed" }
+func (e *stepsErr) FailedStep() string    { return e.failed }
+func (e *stepsErr) NotRunSteps() []string { return e.notRun }

@@ -434,8 +434,9 @@ func (e *Engine) applySteps(ctx context.Context, h *tasks.Host, lock *hostlock.L
 // interrupt does not stop it (what the steps did on the host is then kept across
 // reboots, as a rollback puts files back), but bounds it to interruptGrace. A failure
 // counts against the step that left the work: it fails, unless the host failed already
-// (it then stays changed, the error joined to the host's). changedBefore is where this
-// task's steps start in hr.Changed.
+// (it then stays changed, the error joined to the host's). Work that was the steps'
+// own (tasks.LaterFailure.Undone) leaves its failed step, and those it did not run,
+// unchanged. changedBefore is where this task's steps start in hr.Changed.
 func (e *Engine) finishSteps(ctx context.Context, h *tasks.Host, lock *hostlock.Lock, hr *HostResult, changedBefore int) {
 	fctx, cancel := e.stepContext(context.WithoutCancel(ctx))
 	defer cancel()
@@ -443,15 +444,32 @@ func (e *Engine) finishSteps(ctx context.Context, h *tasks.Host, lock *hostlock.
 	defer stop()
 	for _, f := range h.Finish(fctx, lock.Lost()) {
 		err := fmt.Errorf("apply %s on %s: %w", f.Step, h.Name, f.Err)
+		for _, step := range f.NotRun {
+			// Its own work was left for later with this work: it did nothing.
+			if unchange(hr, changedBefore, step) {
+				hr.Skipped = append(hr.Skipped, step)
+			}
+		}
 		if hr.FailedErr != nil {
+			if f.Undone {
+				unchange(hr, changedBefore, f.Step)
+			}
 			hr.FailedErr = errors.Join(hr.FailedErr, err)
 			continue
 		}
-		if i := slices.Index(hr.Changed[changedBefore:], f.Step); i >= 0 {
-			hr.Changed = slices.Delete(hr.Changed, changedBefore+i, changedBefore+i+1)
-		}
+		unchange(hr, changedBefore, f.Step)
 		hr.Failed, hr.FailedErr = f.Step, err
 	}
+}
+
+// unchange takes step out of this task's changed steps (from changedBefore), and
+// reports whether it was there.
+func unchange(hr *HostResult, changedBefore int, step string) bool {
+	i := slices.Index(hr.Changed[changedBefore:], step)
+	if i >= 0 {
+		hr.Changed = slices.Delete(hr.Changed, changedBefore+i, changedBefore+i+1)
+	}
+	return i >= 0
 }
 
 // interruptGrace bounds what an apply still does on a host once the run is interrupted:

@@ -146,7 +146,9 @@ type fleet struct {
 	// hook, when set, is called at the start of every call on a host; an error fails
 	// the call before it has any effect (a write that never happened).
 	hook func(host, op, arg string) error
-	rv   *rendezvous
+	// answer, when set, answers the commands it knows (ok) with its result instead.
+	answer func(host, command string) (res *transport.Result, ok bool)
+	rv     *rendezvous
 
 	mu    sync.Mutex
 	conns map[string]*fakeConn
@@ -287,6 +289,10 @@ func (c *fakeConn) Run(ctx context.Context, command string, stdin io.Reader) (*t
 			res.Stdout = c.processes()
 		case c.fleet.failRun[command]:
 			res.ExitCode, res.Stderr = 1, []byte(command+": failed\n")
+		case c.fleet.answer != nil:
+			if r, ok := c.fleet.answer(c.name, command); ok {
+				*res = *r
+			}
 		}
 		return nil
 	})

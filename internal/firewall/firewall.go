@@ -40,6 +40,9 @@ type Host struct {
 	// Later leaves work for after the host's last firewall step of the task, once per
 	// key (tasks.Host.Later); nil does it at once.
 	Later func(ctx context.Context, key string, fn func(context.Context) error) error
+	// Step is the address of the step being applied, for the work Later does on its
+	// behalf.
+	Step string
 }
 
 func (h Host) rules() *Rules {

@@ -120,23 +120,25 @@ func (b iptables) Allow(ctx context.Context, h Host, a Allowlist) (*Changes, err
 }
 
 // Apply runs the commands (a step's restore batch), then saves the ruleset where boot
-// restores it from: once for all the host's steps of the task where it can (Later: one
-// iptables-save, one read and one write after port_forward and allowlist, also when the
-// second failed), else at once.
+// restores it from. Where it can (Later, with the run's shared Rules), it leaves both
+// for after the host's last firewall step of the task: the batches of port_forward and
+// allowlist then run as one iptables-restore, followed by one iptables-save, one read
+// and one write (finish); else at once.
 func (b iptables) Apply(ctx context.Context, h Host, commands []string) error {
-	if h.Later == nil {
+	if h.Later == nil || h.Rules == nil {
 		return b.save(ctx, h, commands)
 	}
-	if len(commands) > 0 {
-		if _, err := transport.RunPrograms(ctx, h.Conn, runnable(commands), commands, ""); err != nil {
-			return err
-		}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	return h.Later(ctx, "iptables save "+b.rulesFile, func(ctx context.Context) error {
-		if err := b.save(ctx, h, nil); err != nil {
-			return fmt.Errorf("save the rules for boot in %s: %w", b.rulesFile, err)
-		}
-		return nil
+	rules := h.Rules
+	if len(commands) > 0 {
+		rules.pending = append(rules.pending, newPendingRestore(h.Step, commands))
+	} else {
+		rules.resave = true
+	}
+	return h.Later(ctx, "iptables "+b.rulesFile, func(ctx context.Context) error {
+		return b.finish(ctx, h, rules)
 	})
 }
 

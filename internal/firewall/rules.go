@@ -27,6 +27,33 @@ type Rules struct {
 	file   string
 	saved  []byte
 	exists bool
+	// pending are the commands of the steps applied so far that wait for the steps'
+	// later work (iptables.finish): their restore batches then run as one process.
+	pending []pendingRestore
+	// resave is set when a step with no commands left the save for later: its
+	// change is the saved file alone.
+	resave bool
+}
+
+// pendingRestore is one step's commands, waiting to run: input, when each command is a
+// restore batch as restoreBatch.command writes it (its lines, in order); else nil, and
+// the commands run as they are.
+type pendingRestore struct {
+	step     string
+	commands []string
+	input    []string
+}
+
+func newPendingRestore(step string, commands []string) pendingRestore {
+	p := pendingRestore{step: step, commands: commands}
+	for _, c := range commands {
+		lines, ok := restoreInput(c)
+		if !ok {
+			return pendingRestore{step: step, commands: commands}
+		}
+		p.input = append(p.input, lines...)
+	}
+	return p
 }
 
 // saveCommand reads the running rules.
@@ -109,27 +136,42 @@ const restoreEnd = "HOSTPLAN_RESTORE_END"
 // the printf form, one line, as a reviewer reads it; a command that is not exactly
 // what command writes (re-rendered byte for byte: a saved plan's, say) runs as it is.
 func runnableRestore(cmd string) string {
-	words, ok := strings.CutPrefix(cmd, "printf '%s\\n' ")
+	lines, ok := restoreInput(cmd)
 	if !ok {
 		return cmd
 	}
+	return restoreHereDoc(lines)
+}
+
+// restoreInput is the input lines of a batch's command, when the command is exactly
+// what restoreBatch.command writes and every line can go in a here-document.
+func restoreInput(cmd string) ([]string, bool) {
+	words, ok := strings.CutPrefix(cmd, "printf '%s\\n' ")
+	if !ok {
+		return nil, false
+	}
 	if words, ok = strings.CutSuffix(words, restorePipe); !ok {
-		return cmd
+		return nil, false
 	}
 	lines, ok := transport.ShellUnquote(words)
 	if !ok || len(lines) == 0 {
-		return cmd
+		return nil, false
 	}
 	quoted := make([]string, len(lines))
 	for i, l := range lines {
 		if strings.Contains(l, restoreEnd) || strings.ContainsAny(l, "\n\x00") {
-			return cmd
+			return nil, false
 		}
 		quoted[i] = transport.ShellQuote(l)
 	}
 	if strings.Join(quoted, " ") != words {
-		return cmd
+		return nil, false
 	}
+	return lines, true
+}
+
+// restoreHereDoc is iptables-restore --noflush reading lines from a here-document.
+func restoreHereDoc(lines []string) string {
 	return "iptables-restore -w --noflush <<'" + restoreEnd + "'\n" + strings.Join(lines, "\n") + "\n" + restoreEnd
 }
 
