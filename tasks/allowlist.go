@@ -10,6 +10,7 @@ import (
 
 	"github.com/hostplan/hostplan/internal/allowlist"
 	"github.com/hostplan/hostplan/internal/ctynum"
+	"github.com/hostplan/hostplan/internal/facts"
 	"github.com/hostplan/hostplan/internal/firewall"
 	"github.com/hostplan/hostplan/internal/transport"
 )
@@ -94,6 +95,15 @@ func (l *Allowlist) request() firewall.Allowlist {
 // Reads implements Prefetcher.
 func (l *Allowlist) Reads(h *Host) []string {
 	return firewall.Reads(h.firewallHost(), l.Method, l.Zone)
+}
+
+// SkipGuess implements GuessSkipper: with method auto, the reads of iptables, the
+// guess without facts, are not needed where firewalld runs.
+func (l *Allowlist) SkipGuess(read string) string {
+	if l.Method == firewall.Auto && firewall.IPTablesRead(read) {
+		return facts.FirewalldMayRun
+	}
+	return ""
 }
 
 // Looks implements FileLooker.

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/hostplan/hostplan/internal/facts"
 	"github.com/hostplan/hostplan/internal/firewall"
 	"github.com/hostplan/hostplan/internal/transport"
 )
@@ -108,6 +109,15 @@ func (p *PortForward) Reads(h *Host) []string {
 		reads = append(reads, p.forwarding().Reads(h)...)
 	}
 	return reads
+}
+
+// SkipGuess implements GuessSkipper: with method auto, the reads of iptables, the
+// guess without facts, are not needed where firewalld runs.
+func (p *PortForward) SkipGuess(read string) string {
+	if p.Method == firewall.Auto && (firewall.IPTablesRead(read) || read == p.forwarding().probeCommand()) {
+		return facts.FirewalldMayRun
+	}
+	return ""
 }
 
 // Looks implements FileLooker: the backend's saved rules, and the forwarding sysctl's

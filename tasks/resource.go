@@ -73,6 +73,15 @@ type Prefetcher interface {
 	Reads(h *Host) []string
 }
 
+// GuessSkipper is a Prefetcher some of whose reads, guessed before the host's facts
+// (Reads with h.Facts nil), will not be needed where a shell condition holds: the guess
+// skips them there (transport.Sections.Skipping). A skipped read that is needed after
+// all runs when Plan asks for it.
+type GuessSkipper interface {
+	// SkipGuess is that condition for read, one of the guessed reads ("": none).
+	SkipGuess(read string) string
+}
+
 // FileLooker is a resource whose Plan looks at files (Conn.Stat, Conn.ReadFile) known
 // before it plans. The engine reads them with the other reads (transport.FileReads),
 // so that a plan needs no file session.

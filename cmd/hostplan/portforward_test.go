@@ -204,7 +204,8 @@ func TestLabPortForwardFirewalld(t *testing.T) {
 // TestLabFirewalldPlanSessions: with method auto, the plan of a forward and an
 // allowlist on a firewalld host reads the zone over the system bus, the socket's path
 // looked at in the facts' session: one session in all (no file is read, so no SFTP);
-// the apply too, and busctl makes no call.
+// the apply too, and busctl makes no call. The reads of iptables, guessed before the
+// facts, are skipped there: iptables-save never runs on it.
 func TestLabFirewalldPlanSessions(t *testing.T) {
 	t.Parallel()
 	l := lab.ForTest(t, lab.Options{Hosts: 2, SSHDConfig: "LogLevel VERBOSE\n"})
@@ -225,6 +226,13 @@ task "allow" {
 `})
 	// busctl, found first in PATH, notes its calls.
 	remote(t, h2, `mkdir -p /usr/local/bin && printf '#!/bin/sh\necho "$*" >> /run/busctl-runs\nexec /usr/bin/busctl "$@"\n' > /usr/local/bin/busctl && chmod 755 /usr/local/bin/busctl`)
+	// iptables-save too.
+	remote(t, h2, `printf '#!/bin/sh\necho >> /run/iptables-save-runs\nexec `+remote(t, h2, "command -v iptables-save")+` "$@"\n' > /usr/local/bin/iptables-save && chmod 755 /usr/local/bin/iptables-save`)
+	defer func() {
+		if runs := remote(t, h2, "cat /run/iptables-save-runs 2>/dev/null | wc -l"); runs != "0" {
+			t.Errorf("iptables-save ran %s times on the firewalld host", runs)
+		}
+	}()
 	before := sessions(t, h2)
 	r := hostplan(t, "plan", "-i", inv, planDir)
 	if r.code != 2 || !strings.Contains(r.stdout, "method firewalld (auto: firewalld is running)") {

@@ -262,8 +262,8 @@ func inParallel(sem chan struct{}, n int, fn func(i int)) {
 }
 
 // connect opens (once) the host's connection and gathers its facts, with the reads
-// guessed for the host's steps when the run takes no lock (see gather).
-func (e *Engine) connect(ctx context.Context, t *Target, guessed []string) (*hostState, error) {
+// guessed for the host's steps (see gather), skip as in transport.Sections.Skipping.
+func (e *Engine) connect(ctx context.Context, t *Target, guessed []string, skip map[string]string) (*hostState, error) {
 	e.mu.Lock()
 	hs, ok := e.hosts[t.Host.Name]
 	e.mu.Unlock()
@@ -278,7 +278,7 @@ func (e *Engine) connect(ctx context.Context, t *Target, guessed []string) (*hos
 	e.progress(t.Host.Name, "facts", 0, 0)
 	// The facts and the reads run with them are bounded as a step is.
 	gctx, cancel := e.stepContext(ctx)
-	hs, err = e.gather(gctx, t.Host.Name, conn, guessed)
+	hs, err = e.gather(gctx, t.Host.Name, conn, guessed, skip)
 	cancel()
 	if err != nil {
 		conn.Close()
@@ -340,7 +340,7 @@ func (e *Engine) readRest(ctx context.Context, hs *hostState, reads []string) tr
 // login shell on the host, a large part of a plan's cost on a busy bastion. A lock
 // taken here is the host's from then on (Close releases it), or removed again when
 // gather fails.
-func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, guessed []string) (*hostState, error) {
+func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, guessed []string, skip map[string]string) (*hostState, error) {
 	hs := &hostState{conn: conn}
 	if conn.Shell() == transport.ShellCmd || e.opts.Lock == nil && len(guessed) == 0 {
 		f, err := facts.Gather(ctx, conn)
@@ -351,7 +351,7 @@ func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, g
 	var reads *transport.Sections
 	if e.opts.Lock != nil {
 		if len(guessed) > 0 {
-			reads = transport.NewSections(guessed)
+			reads = transport.NewSections(guessed).Skipping(skip)
 		}
 		first, err := hostlock.NewFirst(e.opts.Lock.Options, e.opts.Lock.Holder, reads)
 		if err != nil {
@@ -360,13 +360,14 @@ func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, g
 		hs.first, extra = first, []string{first.Command}
 	}
 	start := time.Now()
-	run := transport.RunSections
+	sections := transport.NewSections(append([]string{facts.Script}, extra...)).Skipping(skip)
+	run := sections.Run
 	if e.opts.Lock != nil {
 		// A run that locks hosts writes over SFTP, and refreshes and releases the
 		// lock there: the session goes on as the host's sftp-server.
-		run = transport.RunSectionsThenFiles
+		run = sections.RunThenFiles
 	}
-	got, stderr, err := run(ctx, conn, append([]string{facts.Script}, extra...))
+	got, stderr, err := run(ctx, conn)
 	if err != nil {
 		if hs.first != nil {
 			// The lock may have been taken before the output was lost.
@@ -519,7 +520,7 @@ func resourceHost(t *Target, hs *hostState) *tasks.Host {
 func (e *Engine) Inspect(ctx context.Context, fn func(ctx context.Context, host string, conn transport.Conn, f *facts.Facts) error) []error {
 	errs := make([]error, len(e.targets))
 	e.eachHost(func(i int, t *Target) {
-		hs, err := e.connect(ctx, t, nil)
+		hs, err := e.connect(ctx, t, nil, nil)
 		if err == nil {
 			err = fn(ctx, t.Host.Name, hs.conn, hs.facts)
 		}

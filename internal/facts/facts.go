@@ -63,7 +63,7 @@ printf 'os=%s\nkernel=%s\narch=%s\n' "$1" "$2" "$3"
 h=; read -r h < /proc/sys/kernel/hostname 2>/dev/null || h=$(hostname 2>/dev/null)
 printf 'hostname=%s\n' "$h"
 if [ -d /run/systemd/system ]; then echo systemd=1; fi
-if [ -d /run/firewalld ] && command -v firewall-cmd >/dev/null 2>&1; then
+if ` + FirewalldMayRun + `; then
   s=$(busctl --auto-start=no -- get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 state 2>/dev/null) || s=$(firewall-cmd --state 2>/dev/null)
   case $s in 's "RUNNING"' | running) echo firewalld=1 ;; esac
 fi
@@ -72,6 +72,11 @@ m=/etc/kubernetes/manifests/kube-apiserver.yaml; [ -r $m ] || m=
 r=/etc/os-release; [ -r $r ] || r=/usr/lib/os-release
 awk -v m="$m" '` + factsAwk + `' $m /proc/self/status $r /etc/passwd /etc/group 2>/dev/null
 `
+
+// FirewalldMayRun holds, in the shell, on a host where firewalld may run: it has run
+// since boot and firewall-cmd is there. Script asks whether it runs only there, so
+// where this fails, the facts say it does not. Shell builtins only.
+const FirewalldMayRun = "[ -d /run/firewalld ] && command -v firewall-cmd >/dev/null 2>&1"
 
 // factsAwk prints, from the files the facts' script gives it: kube_image (the
 // kube-apiserver manifest's image, when the script found one to read); the sections

@@ -146,6 +146,9 @@ func Reads(h Host, method, zone string) []string {
 	return reads
 }
 
+// IPTablesRead reports whether read is one of the iptables backend's reads.
+func IPTablesRead(read string) bool { return slices.Contains(iptables{}.Reads(""), read) }
+
 // Looks lists the files a resource with method may read on the host: iptables' saved
 // rules, at both places a distro keeps them, so that the list is the same with and
 // without facts (see transport.FileReads), and the system bus's socket.

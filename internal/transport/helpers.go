@@ -175,17 +175,21 @@ type Section struct {
 // returns each one's standard output and exit status; their standard error is the
 // session's, for messages. A random marker ends each output, so no output can fake it.
 func RunSections(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
-	return runSections(commands, func(script string) (*Result, error) { return c.Run(ctx, script, nil) })
+	return NewSections(commands).Run(ctx, c)
 }
 
-// RunSectionsThenFiles is RunSections through RunThenFiles: the session goes on as the
+// Run runs the script as RunSections does.
+func (s *Sections) Run(ctx context.Context, c Conn) (sections []Section, stderr string, err error) {
+	return s.run(func(script string) (*Result, error) { return c.Run(ctx, script, nil) })
+}
+
+// RunThenFiles runs the script through RunThenFiles: the session goes on as the
 // connection's sftp-server, for a run that will use files anyway (an apply).
-func RunSectionsThenFiles(ctx context.Context, c Conn, commands []string) (sections []Section, stderr string, err error) {
-	return runSections(commands, func(script string) (*Result, error) { return runThenFilesAs(ctx, c, script, inShellEval) })
+func (s *Sections) RunThenFiles(ctx context.Context, c Conn) (sections []Section, stderr string, err error) {
+	return s.run(func(script string) (*Result, error) { return runThenFilesAs(ctx, c, script, inShellEval) })
 }
 
-func runSections(commands []string, run func(script string) (*Result, error)) (sections []Section, stderr string, err error) {
-	s := NewSections(commands)
+func (s *Sections) run(run func(script string) (*Result, error)) (sections []Section, stderr string, err error) {
 	res, err := run(s.Script())
 	if err != nil {
 		return nil, "", err
@@ -203,6 +207,7 @@ func runSections(commands []string, run func(script string) (*Result, error)) (s
 type Sections struct {
 	commands []string
 	end      string
+	skip     map[string]string
 }
 
 // NewSections prepares commands to run as RunSections runs them.
@@ -210,10 +215,26 @@ func NewSections(commands []string) *Sections {
 	return &Sections{commands: commands, end: randomToken("hostplan-section-")}
 }
 
+// Skipping has each command that skip maps to a shell condition not run where that
+// condition holds: its section then exits SkippedCode, which no caller keeps (a read
+// guessed before the facts, needed only on some hosts, costs the others nothing).
+// Conditions are tests of the shell's own, which start no process.
+func (s *Sections) Skipping(skip map[string]string) *Sections {
+	s.skip = skip
+	return s
+}
+
+// SkippedCode is the exit status of a section Skipping skipped.
+const SkippedCode = 75
+
 // Script is the shell script that runs the commands.
 func (s *Sections) Script() string {
 	var script strings.Builder
 	for _, cmd := range s.commands {
+		if cond := s.skip[cmd]; cond != "" {
+			fmt.Fprintf(&script, "(\nif %s; then exit %d; fi\n%s\n)\nc=$?; echo; echo \"%s $c\"\n", cond, SkippedCode, cmd, s.end)
+			continue
+		}
 		fmt.Fprintf(&script, "(\n%s\n)\nc=$?; echo; echo \"%s $c\"\n", cmd, s.end)
 	}
 	return script.String()

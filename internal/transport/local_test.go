@@ -499,3 +499,27 @@ func TestRunSections(t *testing.T) {
 		t.Errorf("RunSections = %+v, %q, %v; want %+v", got, stderr, err, want)
 	}
 }
+
+// TestSectionsSkipping: a command whose condition holds does not run (its section ends
+// with SkippedCode and prints nothing); one whose condition fails runs as usual.
+func TestSectionsSkipping(t *testing.T) {
+	c := dialLocal(t, DialerOptions{}, Target{})
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	skipped, runs := "touch "+ShellQuote(ran+"-1")+"; echo one", "touch "+ShellQuote(ran+"-2")+"; echo two"
+	s := NewSections([]string{skipped, runs, "echo three"}).Skipping(map[string]string{
+		skipped: "[ -d " + ShellQuote(dir) + " ]",
+		runs:    "[ -d " + ShellQuote(filepath.Join(dir, "missing")) + " ]",
+	})
+	got, _, err := s.Run(context.Background(), c)
+	want := []Section{{"", SkippedCode}, {"two\n", 0}, {"three\n", 0}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Run = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := os.Stat(ran + "-1"); err == nil {
+		t.Error("the skipped command ran")
+	}
+	if _, err := os.Stat(ran + "-2"); err != nil {
+		t.Errorf("the command not skipped did not run: %v", err)
+	}
+}
