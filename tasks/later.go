@@ -19,7 +19,9 @@ type laterWork struct {
 // Later leaves fn for after the step being applied (Step) and the LaterSharer steps that
 // follow it, once per key (a later fn under the same key replaces an earlier one): the
 // engine does it then (Finish), also when a step after this one failed, so that what
-// the steps did is kept. Where there is no Step, fn runs at once.
+// the steps did is kept. Where there is no Step, fn runs at once. fn must do nothing on
+// the host once its context has ended (transport's calls refuse to start then): Finish
+// hands it an ended one when the host's lock was lost.
 func (h *Host) Later(ctx context.Context, key string, fn func(context.Context) error) error {
 	if h.Step == "" {
 		return fn(ctx)
