@@ -7,12 +7,14 @@
 // hostplan checks that the directory and every directory above it belong to root or
 // that user and that no one else may write to them, and refuses otherwise.
 //
-// Every step that looks at or changes the lock runs under flock(1) on that directory,
-// so two applies never both see "free" or both replace one stale lock. The lock file is
-// written to a temp file the shell makes (O_CREAT|O_EXCL, mode 0600) and linked into
-// place (link(2) never replaces or follows an existing name), so it is whole from the
-// first moment it exists. The temp name stays, a second link to the lock, until the
-// release removes both over the file session (or a later try finds it).
+// Every step that decides from what it finds runs under flock(1) on that directory:
+// two applies never both replace one stale lock, and a lock is removed only while it
+// holds its owner's content. Taking a free lock needs no flock: the shell creates the
+// file with O_CREAT|O_EXCL (noclobber), which only one of several applies can win,
+// mode 0600 from its first moment (umask 077), and writes its one line at once (the
+// flock and a link(2) from a temp file were two process starts per host). A try that
+// finds the lock empty found it in that instant, or left so by a run killed in it: a
+// lock held by no one known, stale after the lease like any unreadable lock.
 //
 // Its holder refreshes the file's mtime while it runs, so a lock whose holder died
 // (killed bastion, lost network) is recognised as stale once the lease has passed
@@ -75,6 +77,10 @@ type Holder struct {
 }
 
 func (h Holder) String() string {
+	if h.Operator == "" {
+		// An empty or unreadable lock file: one another try is making, or left so.
+		return "an unknown holder (the lock file names none)"
+	}
 	return fmt.Sprintf("%s (pid %d on %s, since %s)", h.Operator, h.PID, h.Machine, h.Since.Local().Format("2006-01-02 15:04:05"))
 }
 
@@ -144,9 +150,6 @@ type Lock struct {
 	path    string
 	runID   string
 	content string
-	// temp names the try's temp file in dir: linked to the lock, it stays until the
-	// release removes it over the file session (an rm was a process per host).
-	temp string
 	// TookOver is set when a stale lock was replaced, naming its holder.
 	TookOver *Holder
 	// First is set when First's try took the lock.
@@ -197,7 +200,6 @@ type First struct {
 	o       Options
 	holder  Holder
 	content string // the lock Command makes
-	temp    string // its try's temp file (Lock.temp)
 	// marker ends the look in Out; the try's output follows it. It is random, so no
 	// name the look prints can end the look early.
 	marker string
@@ -214,22 +216,19 @@ func NewFirst(o Options, holder Holder, then *transport.Sections) (*First, error
 	if err != nil {
 		return nil, err
 	}
-	l := &Lock{content: string(b), then: then, temp: tempName()}
-	f := &First{o: o, holder: holder, content: l.content, temp: l.temp, marker: randomMarker()}
+	l := &Lock{content: string(b), then: then}
+	f := &First{o: o, holder: holder, content: l.content, marker: randomMarker()}
 	wait := min(max(o.Wait, minGuardWait), maxGuardWait)
-	f.Command = lookBody(o.Path) + "\necho " + f.marker + "\n" + firstGate + "\n" + guardedBody(wait, l.tryBody(nil))
+	f.Command = lookBody(o.Path) + "\necho " + f.marker + "\n" + firstGate + "\n" + l.tryScript(nil, wait)
 	return f, nil
 }
 
 // randomMarker is a line no host can guess.
 func randomMarker() string { return "hostplan-lock-try-" + randomHex() }
 
-// tempName is a try's temp file name, new for each Lock. The directory is the acting
-// user's alone, so it need not be secret, only not another run's.
-func tempName() string { return tempPrefix + randomHex() }
-
-// tempPrefix starts the names of the tries' temp files; a try removes any it finds.
-const tempPrefix = ".hostplan-tmp."
+// oldTempPrefix starts the names of the temp files earlier versions made their locks
+// from; a try under the flock removes any it finds.
+const oldTempPrefix = ".hostplan-tmp."
 
 func randomHex() string {
 	var b [12]byte
@@ -260,7 +259,7 @@ func TakeFirst(ctx context.Context, conn transport.Conn, host string, f *First) 
 	if tried != "acquired" || f.taken {
 		return nil, nil
 	}
-	l := &Lock{conn: conn, host: host, runID: f.holder.Run, content: f.content, temp: f.temp, stop: make(chan struct{})}
+	l := &Lock{conn: conn, host: host, runID: f.holder.Run, content: f.content, stop: make(chan struct{})}
 	loc, err := parseLook(look.Out)
 	if err != nil {
 		return nil, fmt.Errorf("lock on %s: %w", host, err)
@@ -268,7 +267,7 @@ func TakeFirst(ctx context.Context, conn transport.Conn, host string, f *First) 
 	l.uid, l.path, l.dir = loc.uid, loc.path, path.Dir(loc.path)
 	if uerr := loc.check(); uerr != nil {
 		uerr.Host = host
-		if _, err := l.ifOurs(ctx, maxGuardWait, l.removal()); err != nil {
+		if _, err := l.ifOurs(ctx, maxGuardWait, removal); err != nil {
 			return nil, errors.Join(uerr, fmt.Errorf("remove the lock taken before this check: %w", err))
 		}
 		return nil, uerr
@@ -286,7 +285,7 @@ func TakeFirst(ctx context.Context, conn transport.Conn, host string, f *First) 
 func (f *First) Abandon(ctx context.Context, conn transport.Conn, host string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	l := &Lock{conn: conn, host: host, content: f.content, temp: f.temp}
+	l := &Lock{conn: conn, host: host, content: f.content}
 	loc, err := l.look(ctx, f.o.Path)
 	if err != nil {
 		return fmt.Errorf("lock on %s: %w", host, err)
@@ -299,7 +298,7 @@ func (f *First) Abandon(ctx context.Context, conn transport.Conn, host string) e
 		uerr.Host = host
 		return uerr
 	}
-	_, err = l.ifOurs(ctx, maxGuardWait, l.removal())
+	_, err = l.ifOurs(ctx, maxGuardWait, removal)
 	return err
 }
 
@@ -351,7 +350,7 @@ func AcquireLooked(ctx context.Context, conn transport.Conn, host string, holder
 		return nil, err
 	}
 	deadline := time.Now().Add(o.Wait)
-	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), then: then, temp: tempName(), stop: make(chan struct{})}
+	l := &Lock{conn: conn, host: host, runID: holder.Run, content: string(b), then: then, stop: make(chan struct{})}
 	var looked *transport.Section
 	if first != nil {
 		if first.content != l.content {
@@ -675,7 +674,7 @@ func (l *Lock) try(ctx context.Context, replace *string, deadline time.Time) (tr
 	if l.then != nil {
 		bound += thenTimeout
 	}
-	out, err := l.run(ctx, l.guarded(wait, l.tryBody(replace)), bound)
+	out, err := l.run(ctx, l.vars()+l.tryScript(replace, wait), bound)
 	if err != nil {
 		return tryState{}, fmt.Errorf("lock %s on %s: %w", l.path, l.host, err)
 	}
@@ -692,41 +691,54 @@ func (l *Lock) try(ctx context.Context, replace *string, deadline time.Time) (tr
 	return tryState{}, fmt.Errorf("lock %s on %s: unexpected output %q", l.path, l.host, out)
 }
 
-// tryBody is try's command, run under the flock (guardedBody).
-func (l *Lock) tryBody(replace *string) string {
-	takeover, r := "no", ""
+// tryScript is try's command, for a script that set $d and $l. A free lock is made at
+// once (makeLock); the rest runs under the directory's flock, waited for at most
+// wait: the take-over of exactly the stale lock *replace (its removal and the new
+// lock's making, with no other try between), the look at a lock found there (stat
+// only then: a process per try costs every host of a run; should the lock go between
+// a failed making and the look, as a release over the file session may, the try makes
+// it again, a few times), and the removal of temp files earlier hostplan versions
+// made locks from, when a try of theirs was killed.
+// The lock holder's then runs after the flock is let go.
+func (l *Lock) tryScript(replace *string, wait time.Duration) string {
+	takeover, r, free := "no", "", `makelock && got=acquired`
 	if replace != nil {
-		takeover, r = "yes", *replace
+		takeover, r, free = "yes", *replace, ":"
 	}
-	// Under the flock no other try is between making its temp file and linking or
-	// removing it: a temp file seen here was left by a try that was killed there, or
-	// is the second name of a lock (see temp), released or not. (rm runs only then, and
-	// stat only when there is a lock to describe: a process per try costs every host
-	// of a run.) The temp file is made by the shell (noclobber, umask 077: a new file
-	// with O_CREAT|O_EXCL and mode 0600, as mktemp makes it), not by mktemp, a process
-	// more. In a directory only the acting user can write to (checked before), with
-	// none left there by then, its name is always new, so noclobber's other case (an
-	// existing FIFO or link it would write through) cannot come up. The umask goes back
-	// (read from /proc, a builtin loop) before then's reads, which run in this shell.
-	return fmt.Sprintf(`for t in "$d"/%[5]s*; do [ -e "$t" ] && rm -f -- "$t"; done
+	slow := fmt.Sprintf(`for t in "$d"/%[1]s*; do [ -e "$t" ] && rm -f -- "$t"; done
 took=
-if [ %[3]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[1]s ]; then rm -f -- "$l" || exit 3; took=' stale'; fi
-if { [ -e "$l" ] || [ -h "$l" ]; } && s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
-  echo "found $(date +%%s) $s"
-  if [ -f "$l" ] && [ ! -h "$l" ]; then cat -- "$l"; fi
-  exit 0
-fi
-t=$d/%[6]s um=
+if [ %[2]s = yes ] && [ -f "$l" ] && [ ! -h "$l" ] && [ "$(cat -- "$l")" = %[3]s ]; then rm -f -- "$l" || exit 3; took=' stale'; fi
+n=0
+until makelock; do
+  if { [ -e "$l" ] || [ -h "$l" ]; } && s=$(stat -c '%%u %%f %%Y' -- "$l" 2>/dev/null); then
+    echo "found $(date +%%s) $s"
+    if [ -f "$l" ] && [ ! -h "$l" ]; then cat -- "$l"; fi
+    exit 0
+  fi
+  n=$((n + 1)); [ "$n" -lt 3 ] || { echo busy; exit 0; }
+done
+got="acquired$took"
+exec 9<&-`, oldTempPrefix, takeover, transport.ShellQuote(r))
+	return makeLock(l.content) + "\ngot=\n" + free + "\nif [ -z \"$got\" ]; then\n" + guardedBody(wait, slow) +
+		"\nfi\necho \"$got\"\n" + l.thenCommand() + "\nexit 0"
+}
+
+// makeLock defines makelock, which makes the lock $l holding content when no name is
+// there, and fails otherwise. The shell makes the file (noclobber, umask 077: a new
+// file with O_CREAT|O_EXCL and mode 0600, as mktemp makes one), not a program, which
+// would cost a process start. In a directory only the acting user can write to
+// (checked before), only that user or root could have put a name there; the tests
+// before it keep noclobber's other case (an existing FIFO or device, which it opens
+// and writes through) from coming up even then. The umask goes back (read from /proc,
+// a builtin loop) before then's reads, which run in this shell.
+func makeLock(content string) string {
+	return fmt.Sprintf(`um=
 { while read -r k v x; do [ "$k" = Umask: ] && { um=$v; break; }; done </proc/$$/status; } 2>/dev/null
-umask 077; set -C
-if printf '%%s\n' %[2]s > "$t" && set +C && { [ -z "$um" ] || umask "$um"; } && ln -- "$t" "$l"; then
-  echo "acquired$took"
-  exec 9<&-
-  %[4]s
-  exit 0
-fi
-rm -f -- "$t"
-exit 3`, transport.ShellQuote(r), transport.ShellQuote(l.content), takeover, l.thenCommand(), tempPrefix, l.temp)
+makelock() {
+  umask 077; set -C
+  [ ! -e "$l" ] && [ ! -h "$l" ] && { printf '%%s\n' %s >"$l"; } 2>/dev/null
+  r=$?; set +C; [ -z "$um" ] || umask "$um"; return "$r"
+}`, transport.ShellQuote(content))
 }
 
 // thenCommand is then's script. It needs no subshell of its own (a fork per host):
@@ -769,7 +781,12 @@ func (l *Lock) found(first, rest string) (tryState, error) {
 // guarded wraps body in the lock directory's flock, waited for at most wait. The body
 // sees the directory as $d and the lock as $l. A flock that times out prints "busy".
 func (l *Lock) guarded(wait time.Duration, body string) string {
-	return fmt.Sprintf("d=%s l=%s\n", transport.ShellQuote(l.dir), transport.ShellQuote(l.path)) + guardedBody(wait, body)
+	return l.vars() + guardedBody(wait, body)
+}
+
+// vars sets $d and $l for a script of the lock's.
+func (l *Lock) vars() string {
+	return fmt.Sprintf("d=%s l=%s\n", transport.ShellQuote(l.dir), transport.ShellQuote(l.path))
 }
 
 // guardedBody is guarded for a script that set $d and $l itself.
@@ -858,13 +875,8 @@ func (l *Lock) ifOurs(ctx context.Context, wait time.Duration, action string) (b
 	return false, fmt.Errorf("unexpected output %q", out)
 }
 
-// removal is ifOurs's action that removes the lock, and the try's temp file with it.
-func (l *Lock) removal() string {
-	if l.temp == "" {
-		return "rm -f --"
-	}
-	return `rm -f -- "$d"/` + transport.ShellQuote(l.temp)
-}
+// removal is ifOurs's action that removes the lock.
+const removal = "rm -f --"
 
 // errNotOurs is touchFile's error for a lock file that holds another's content.
 var errNotOurs = errors.New("the lock holds another run's content")
@@ -992,9 +1004,6 @@ func (l *Lock) releaseFile(ctx context.Context) bool {
 	if l.byCommand || time.Since(l.touched) > l.lease/2 {
 		return false
 	}
-	// The temp file first: no try makes one while the lock is there. A try may have
-	// removed it already.
-	_ = l.conn.Remove(ctx, path.Join(l.dir, l.temp))
 	b, err := l.conn.ReadFile(ctx, l.path)
 	if err != nil {
 		return false
@@ -1015,7 +1024,7 @@ func (l *Lock) Release(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		if !l.releaseFile(rctx) {
-			_, err = l.ifOurs(rctx, maxGuardWait, l.removal())
+			_, err = l.ifOurs(rctx, maxGuardWait, removal)
 		}
 		trackRun(l.runID, -1)
 	})

@@ -86,7 +86,7 @@ func TestAcquireRelease(t *testing.T) {
 		t.Errorf("bob got the lock after %v, before alice released it", d)
 	}
 	// Removing alice's lock (as her Release does) must leave bob's alone.
-	if ours, err := a.ifOurs(ctx, time.Second, a.removal()); err != nil || ours {
+	if ours, err := a.ifOurs(ctx, time.Second, removal); err != nil || ours {
 		t.Fatalf("alice's removal: ours %v, %v", ours, err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -204,47 +204,89 @@ func TestStaleLocks(t *testing.T) {
 }
 
 // Several applies that find the same stale lock: exactly one takes it over, and no
-// two ever hold the lock at once.
+// two ever hold the lock at once. Nor when they find it free, and make it without the
+// flock.
 func TestNeverTwoHolders(t *testing.T) {
+	for _, stale := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stale %v", stale), func(t *testing.T) {
+			ctx := context.Background()
+			path := lockPath(t)
+			if stale {
+				ghost, err := Acquire(ctx, localConn(t), "h1", holder("ghost"), Options{Path: path})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ghost.stopRefresh()
+				when := time.Now().Add(-time.Hour)
+				if err := os.Chtimes(path, when, when); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var holding, tookOver atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 6 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := localConn(t)
+					l, err := Acquire(ctx, c, "h1", holder(string(rune('a'+i))), Options{Path: path, Wait: time.Minute, Poll: 20 * time.Millisecond, Lease: time.Minute})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if l.TookOver != nil {
+						tookOver.Add(1)
+					}
+					if n := holding.Add(1); n != 1 {
+						t.Errorf("%d applies hold the lock at once", n)
+					}
+					time.Sleep(50 * time.Millisecond)
+					holding.Add(-1)
+					if err := l.Release(ctx); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if n, want := tookOver.Load(), map[bool]int32{true: 1}[stale]; n != want {
+				t.Errorf("%d applies say they took over a stale lock, want %d", n, want)
+			}
+		})
+	}
+}
+
+// An empty lock file, as a try finds one another made an instant before (or a run
+// killed in that instant left): held by no one known, and stale after the lease.
+func TestEmptyLock(t *testing.T) {
 	ctx := context.Background()
-	path := lockPath(t)
-	ghost, err := Acquire(ctx, localConn(t), "h1", holder("ghost"), Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ghost.stopRefresh()
-	when := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(path, when, when); err != nil {
-		t.Fatal(err)
-	}
-	var holding, tookOver atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := localConn(t)
-			l, err := Acquire(ctx, c, "h1", holder(string(rune('a'+i))), Options{Path: path, Wait: time.Minute, Poll: 20 * time.Millisecond, Lease: time.Minute})
-			if err != nil {
-				t.Error(err)
-				return
+	c := localConn(t)
+	for _, tc := range []struct {
+		age   time.Duration
+		stale bool
+	}{{0, false}, {2 * time.Minute, true}} {
+		path := lockPath(t)
+		if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Now().Add(-tc.age)
+		if err := os.Chtimes(path, when, when); err != nil {
+			t.Fatal(err)
+		}
+		l, err := Acquire(ctx, c, "h1", holder("new"), Options{Path: path, Lease: time.Minute})
+		if !tc.stale {
+			var held *HeldError
+			if !errors.As(err, &held) || !strings.Contains(err.Error(), "locked by an unknown holder (the lock file names none)") {
+				t.Errorf("fresh empty lock: %v", err)
 			}
-			if l.TookOver != nil {
-				tookOver.Add(1)
-			}
-			if n := holding.Add(1); n != 1 {
-				t.Errorf("%d applies hold the lock at once", n)
-			}
-			time.Sleep(50 * time.Millisecond)
-			holding.Add(-1)
-			if err := l.Release(ctx); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if n := tookOver.Load(); n != 1 {
-		t.Errorf("%d applies say they took over the one stale lock", n)
+			continue
+		}
+		if err != nil || l.TookOver == nil || l.TookOver.String() != "an unknown holder (the lock file names none)" {
+			t.Fatalf("stale empty lock not taken over: %v %+v", err, l)
+		}
+		l.Release(ctx)
 	}
 }
 
@@ -621,7 +663,7 @@ func TestReleaseWays(t *testing.T) {
 			case !tc.theirs && !errors.Is(err, os.ErrNotExist):
 				t.Errorf("alice's lock is still there: %q %v", b, err)
 			}
-			// The try's temp file, the lock's second name, goes with the lock.
+			// Nothing is left beside the lock.
 			if left, _ := os.ReadDir(filepath.Dir(path)); !tc.theirs && len(left) != 0 {
 				t.Errorf("left in the lock directory: %v", left)
 			}
