@@ -97,6 +97,9 @@ func (l *Allowlist) Reads(h *Host) []string {
 	return firewall.Reads(h.firewallHost(), l.Method, l.Zone)
 }
 
+// UsesBus implements BusUser: firewalld may be its method.
+func (l *Allowlist) UsesBus() bool { return usesBus(l.Method) }
+
 // SkipGuess implements GuessSkipper: with method auto, the reads of iptables, the
 // guess without facts, are not needed where firewalld runs.
 func (l *Allowlist) SkipGuess(read string) string {

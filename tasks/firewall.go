@@ -30,8 +30,11 @@ func (h *Host) firewallHost() firewall.Host {
 	if h.rules == nil {
 		h.rules, h.zones = &firewall.Rules{}, &firewall.Zones{}
 	}
-	return firewall.Host{Name: h.Name, Conn: h.Conn, Facts: h.Facts, Rules: h.rules, Zones: h.zones, DialsUnix: h.DialsUnix, Later: h.Later, Step: h.Step}
+	return firewall.Host{Name: h.Name, Conn: h.Conn, Facts: h.Facts, Rules: h.rules, Zones: h.zones, DialsUnix: h.DialsUnix, Bus: h.Bus, Later: h.Later, Step: h.Step}
 }
+
+// usesBus reports whether a firewall resource with method may use firewalld.
+func usesBus(method string) bool { return method == firewall.Auto || method == firewall.Firewalld }
 
 // showSaved puts a backend's saved ruleset in c as the file change it is.
 func showSaved(c *Change, s *firewall.SavedRules) {

@@ -111,6 +111,9 @@ func (p *PortForward) Reads(h *Host) []string {
 	return reads
 }
 
+// UsesBus implements BusUser: firewalld may be its method.
+func (p *PortForward) UsesBus() bool { return usesBus(p.Method) }
+
 // SkipGuess implements GuessSkipper: with method auto, the reads of iptables, the
 // guess without facts, are not needed where firewalld runs.
 func (p *PortForward) SkipGuess(read string) string {

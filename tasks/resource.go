@@ -27,6 +27,9 @@ type Host struct {
 	// (transport.DialsUnix); set before the host is dialed too, for the reads guessed
 	// ahead of its facts.
 	DialsUnix bool
+	// Bus is the host's system bus connection for the run, shared by the firewalld
+	// work of its steps (firewall.Bus); nil connects for each.
+	Bus *firewall.Bus
 	// Step is the address of the step being applied, set by the engine, for the work it
 	// leaves for the end of its task (Later).
 	Step string
@@ -80,6 +83,14 @@ type Prefetcher interface {
 type GuessSkipper interface {
 	// SkipGuess is that condition for read, one of the guessed reads ("": none).
 	SkipGuess(read string) string
+}
+
+// BusUser is a resource that may read and change firewalld over the host's system bus.
+// On a host that connection reaches, the engine has the facts leave firewalld's state
+// open and asks it in the connection the steps will share (firewall.FirewalldRunning),
+// rather than with busctl, a process.
+type BusUser interface {
+	UsesBus() bool
 }
 
 // FileLooker is a resource whose Plan looks at files (Conn.Stat, Conn.ReadFile) known

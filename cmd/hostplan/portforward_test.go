@@ -208,7 +208,7 @@ func TestLabPortForwardFirewalld(t *testing.T) {
 // facts, are skipped there: iptables-save never runs on it.
 func TestLabFirewalldPlanSessions(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t, lab.Options{Hosts: 2, SSHDConfig: "LogLevel VERBOSE\n"})
+	l := lab.ForTest(t, lab.Options{Hosts: 2, SSHDConfig: "LogLevel DEBUG1\n"})
 	inv := filepath.Join(t.TempDir(), "inventory.hcl")
 	if err := l.WriteInventory(inv, "root"); err != nil {
 		t.Fatal(err)
@@ -222,6 +222,10 @@ task "allow" {
     region = "cn-hangzhou"
     ports  = [6443]
   }
+  # A file, whose look the plan reads with the facts as the bus socket's.
+  file "/etc/hostplan-sessions.conf" {
+    content = "x\n"
+  }
 }
 `})
 	// busctl, found first in PATH, notes its calls.
@@ -233,7 +237,7 @@ task "allow" {
 			t.Errorf("iptables-save ran %s times on the firewalld host", runs)
 		}
 	}()
-	before := sessions(t, h2)
+	before, buses := sessions(t, h2), busConnections(t, h2)
 	r := hostplan(t, "plan", "-i", inv, planDir)
 	if r.code != 2 || !strings.Contains(r.stdout, "method firewalld (auto: firewalld is running)") {
 		t.Fatalf("plan:\n%s", r)
@@ -241,21 +245,27 @@ task "allow" {
 	if n := sessions(t, h2) - before; n != 1 {
 		t.Errorf("the plan opened %d command sessions on the firewalld host, want 1", n)
 	}
-	// Logged in as root, hostplan reads and changes the zone over the bus itself; only
-	// the facts' look at firewalld's state is busctl's.
+	// Logged in as root, hostplan asks firewalld's state, reads the zone and changes it
+	// over the bus itself, in one connection per run: busctl never runs.
+	if n := busConnections(t, h2) - buses; n != 1 {
+		t.Errorf("the plan made %d connections to the system bus, want 1", n)
+	}
 	defer func() {
-		if calls := remote(t, h2, "grep -e '-- call ' /run/busctl-runs || true"); calls != "" {
-			t.Errorf("busctl made calls:\n%s", calls)
+		if runs := remote(t, h2, "cat /run/busctl-runs 2>/dev/null || true"); runs != "" {
+			t.Errorf("busctl ran:\n%s", runs)
 		}
 	}()
 	// The apply makes firewalld's calls over the SSH connection (a root login): no
 	// session beside the facts' one, which goes on as the SFTP session for the lock.
-	before = sessions(t, h2)
-	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, planDir); r.code != 0 || !strings.Contains(r.stdout, "2 changed") {
+	before, buses = sessions(t, h2), busConnections(t, h2)
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, planDir); r.code != 0 || !strings.Contains(r.stdout, "3 changed") {
 		t.Fatalf("apply:\n%s", r)
 	}
 	if n := sessions(t, h2) - before; n != 1 {
 		t.Errorf("the apply opened %d sessions on the firewalld host, want 1", n)
+	}
+	if n := busConnections(t, h2) - buses; n != 1 {
+		t.Errorf("the apply made %d connections to the system bus, want 1", n)
 	}
 	if r := hostplan(t, "plan", "-i", inv, planDir); r.code != 0 {
 		t.Errorf("plan after apply must be empty:\n%s", r)
@@ -271,4 +281,15 @@ func sessions(t *testing.T, h *lab.Host) int {
 		t.Fatal(err)
 	}
 	return strings.Count(string(log), "Starting session: ")
+}
+
+// busConnections counts the connections to a Unix socket the host's sshd made for its
+// clients (LogLevel DEBUG1): hostplan's to the system bus.
+func busConnections(t *testing.T, h *lab.Host) int {
+	t.Helper()
+	log, err := os.ReadFile(h.LogPath())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return strings.Count(string(log), "server_request_direct_streamlocal: originator")
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hostplan/hostplan/internal/config"
 	"github.com/hostplan/hostplan/internal/facts"
+	"github.com/hostplan/hostplan/internal/firewall"
 	"github.com/hostplan/hostplan/internal/hostlock"
 	"github.com/hostplan/hostplan/internal/transport"
 	"github.com/hostplan/hostplan/inventory"
@@ -97,6 +98,44 @@ type hostState struct {
 	early   transport.Conn
 	guessed []string
 	lock    *hostlock.Lock
+	// bus is the host's system bus connection, made when the facts left firewalld's
+	// state to the engine (askFirewalld); the steps share it.
+	bus *firewall.Bus
+}
+
+// askFirewalld answers the facts' open question of firewalld's state (gather's
+// busUsers) over the host's system bus, in the connection the steps will share; where
+// that bus cannot be reached, with the facts' shell check. files are the looks read
+// with the facts (a plan's), which answer the check of the bus's socket: no file
+// session for it.
+func (e *Engine) askFirewalld(ctx context.Context, name string, hs *hostState, files *transport.FileReads) error {
+	if !hs.facts.FirewalldUnasked() {
+		return nil
+	}
+	ctx, cancel := e.stepContext(ctx)
+	defer cancel()
+	conn := hs.conn
+	if hs.early != nil {
+		// The view takes the looks' output: the steps then read theirs from it too.
+		hs.early = transport.WithFiles(hs.early, files)
+		conn = hs.early
+	}
+	hs.bus = &firewall.Bus{}
+	running, err := firewall.FirewalldRunning(ctx, firewall.Host{Name: name, Conn: conn, Bus: hs.bus})
+	if errors.Is(err, firewall.ErrNoBus) {
+		running, err = facts.AskFirewalld(ctx, conn)
+	}
+	if err != nil {
+		return fmt.Errorf("gather facts: %w", err)
+	}
+	hs.facts.SetFirewalld(running)
+	return nil
+}
+
+// closeConn closes the host's connections.
+func (hs *hostState) closeConn() error {
+	hs.bus.Close()
+	return hs.conn.Close()
 }
 
 // New checks the plan against the hosts of this run (targets, after --limit) and
@@ -263,7 +302,8 @@ func inParallel(sem chan struct{}, n int, fn func(i int)) {
 
 // connect opens (once) the host's connection and gathers its facts, with the reads
 // guessed for the host's steps (see gather), skip as in transport.Sections.Skipping.
-func (e *Engine) connect(ctx context.Context, t *Target, guessed []string, skip map[string]string) (*hostState, error) {
+// busUsers: a step may use firewalld over the system bus (tasks.BusUser).
+func (e *Engine) connect(ctx context.Context, t *Target, guessed []string, skip map[string]string, busUsers bool) (*hostState, error) {
 	e.mu.Lock()
 	hs, ok := e.hosts[t.Host.Name]
 	e.mu.Unlock()
@@ -278,7 +318,7 @@ func (e *Engine) connect(ctx context.Context, t *Target, guessed []string, skip 
 	e.progress(t.Host.Name, "facts", 0, 0)
 	// The facts and the reads run with them are bounded as a step is.
 	gctx, cancel := e.stepContext(ctx)
-	hs, err = e.gather(gctx, t.Host.Name, conn, guessed, skip)
+	hs, err = e.gather(gctx, t.Host.Name, conn, guessed, skip, busUsers)
 	cancel()
 	if err != nil {
 		conn.Close()
@@ -310,7 +350,7 @@ func (e *Engine) lockAndRead(ctx context.Context, name string, hs *hostState, re
 		e.mu.Lock()
 		delete(e.hosts, name)
 		e.mu.Unlock()
-		hs.conn.Close()
+		hs.closeConn()
 		return nil, err
 	}
 	hs.lock = lock
@@ -340,7 +380,7 @@ func (e *Engine) readRest(ctx context.Context, hs *hostState, reads []string) tr
 // login shell on the host, a large part of a plan's cost on a busy bastion. A lock
 // taken here is the host's from then on (Close releases it), or removed again when
 // gather fails.
-func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, guessed []string, skip map[string]string) (*hostState, error) {
+func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, guessed []string, skip map[string]string, busUsers bool) (*hostState, error) {
 	hs := &hostState{conn: conn}
 	if conn.Shell() == transport.ShellCmd || e.opts.Lock == nil && len(guessed) == 0 {
 		f, err := facts.Gather(ctx, conn)
@@ -360,7 +400,11 @@ func (e *Engine) gather(ctx context.Context, name string, conn transport.Conn, g
 		hs.first, extra = first, []string{first.Command}
 	}
 	start := time.Now()
-	sections := transport.NewSections(append([]string{facts.Script}, extra...)).Skipping(skip)
+	script := facts.Script
+	if busUsers && transport.DialsUnix(conn) {
+		script = facts.ScriptAskingNotFirewalld
+	}
+	sections := transport.NewSections(append([]string{script}, extra...)).Skipping(skip)
 	run := sections.Run
 	if e.opts.Lock != nil {
 		// A run that locks hosts writes over SFTP, and refreshes and releases the
@@ -480,7 +524,7 @@ func (hs *hostState) close(name string) error {
 		}
 		cancel()
 	}
-	if err := hs.conn.Close(); err != nil {
+	if err := hs.closeConn(); err != nil {
 		errs = append(errs, fmt.Errorf("close %s: %w", name, err))
 	}
 	return errors.Join(errs...)
@@ -511,7 +555,7 @@ func (e *Engine) taskHosts(task *config.Task) map[string]bool { return e.perTask
 
 // resourceHost is the view of a connected host that resources get.
 func resourceHost(t *Target, hs *hostState) *tasks.Host {
-	return &tasks.Host{Name: t.Host.Name, Conn: hs.conn, Facts: hs.facts, DialsUnix: transport.DialsUnix(hs.conn)}
+	return &tasks.Host{Name: t.Host.Name, Conn: hs.conn, Facts: hs.facts, DialsUnix: transport.DialsUnix(hs.conn), Bus: hs.bus}
 }
 
 // Inspect connects to every target (once per run, as Plan does) and calls fn with the
@@ -520,7 +564,7 @@ func resourceHost(t *Target, hs *hostState) *tasks.Host {
 func (e *Engine) Inspect(ctx context.Context, fn func(ctx context.Context, host string, conn transport.Conn, f *facts.Facts) error) []error {
 	errs := make([]error, len(e.targets))
 	e.eachHost(func(i int, t *Target) {
-		hs, err := e.connect(ctx, t, nil, nil)
+		hs, err := e.connect(ctx, t, nil, nil, false)
 		if err == nil {
 			err = fn(ctx, t.Host.Name, hs.conn, hs.facts)
 		}

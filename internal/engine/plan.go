@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -197,8 +198,13 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 	// add a stat and a cat per host (at 1,000 hosts, apply 1.48x -> 1.77x).
 	unknown := &tasks.Host{Name: t.Host.Name, DialsUnix: transportTarget(t).DialsUnix()}
 	guessed, guessedFiles := reads(unknown, guess, e.opts.Lock == nil)
-	hs, err := e.connect(ctx, t, withFileReads(guessed, guessedFiles), guessSkips(unknown, guess))
+	hs, err := e.connect(ctx, t, withFileReads(guessed, guessedFiles), guessSkips(unknown, guess), usesBus(guess))
 	if err != nil {
+		hp.Err = err
+		e.progress(t.Host.Name, "failed", 0, 0)
+		return hp
+	}
+	if err := e.askFirewalld(ctx, t.Host.Name, hs, guessedFiles); err != nil {
 		hp.Err = err
 		e.progress(t.Host.Name, "failed", 0, 0)
 		return hp
@@ -312,6 +318,15 @@ func reads(h *tasks.Host, resources []tasks.Resource, withFiles bool) ([]string,
 		}
 	}
 	return out, transport.NewFileReads(looks)
+}
+
+// usesBus reports whether a resource may use firewalld over the host's system bus
+// (tasks.BusUser).
+func usesBus(resources []tasks.Resource) bool {
+	return slices.ContainsFunc(resources, func(r tasks.Resource) bool {
+		b, ok := r.(tasks.BusUser)
+		return ok && b.UsesBus()
+	})
 }
 
 // guessSkips are the shell conditions under which reads guessed before h's facts will

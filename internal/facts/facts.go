@@ -28,6 +28,9 @@ type Facts struct {
 	UID           int
 	Systemd       bool // systemd is PID 1's init
 	Firewalld     bool // firewalld answers "running"
+	// firewalldUnasked: ScriptAskingNotFirewalld left firewalld's state to the caller
+	// (SetFirewalld) on a host where it may run.
+	firewalldUnasked bool
 	// KubernetesVersion is the control plane's version on a master ("v1.32.13"): the tag
 	// of the kube-apiserver image in its static pod manifest (what kubelet runs), else
 	// what a kube-apiserver binary on the PATH says. Empty elsewhere.
@@ -57,21 +60,54 @@ const windows = "windows"
 // busctl, the state firewall-cmd --state reports: firewall-cmd is a Python program,
 // about 0.35 s of CPU per call, busctl about 17 ms. Without busctl, or when firewalld
 // does not answer it, firewall-cmd --state says.
-const Script = `set -- '' '' ''; { read -r a < ` + archFile + ` && read -r o < /proc/sys/kernel/ostype && read -r k < /proc/sys/kernel/osrelease && set -- "$o" "$k" "$a"; } 2>/dev/null
+const Script = scriptStart + FirewalldCheck + "\n" + scriptEnd
+
+// ScriptAskingNotFirewalld is Script for a caller that asks firewalld's state over the
+// host's system bus itself, in the connection its firewall steps will use
+// (firewall.FirewalldRunning): where firewalld may run, it leaves the question open
+// (FirewalldUnasked) rather than start busctl, a process.
+const ScriptAskingNotFirewalld = scriptStart + "if " + FirewalldMayRun + "; then echo firewalld=unasked; fi\n" + scriptEnd
+
+// FirewalldCheck is Script's look at firewalld's state; it prints "firewalld=1" where
+// firewalld runs. AskFirewalld runs it alone.
+const FirewalldCheck = `if ` + FirewalldMayRun + `; then
+  s=$(busctl --auto-start=no -- get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 state 2>/dev/null) || s=$(firewall-cmd --state 2>/dev/null)
+  case $s in 's "RUNNING"' | running) echo firewalld=1 ;; esac
+fi`
+
+const scriptStart = `set -- '' '' ''; { read -r a < ` + archFile + ` && read -r o < /proc/sys/kernel/ostype && read -r k < /proc/sys/kernel/osrelease && set -- "$o" "$k" "$a"; } 2>/dev/null
 [ -n "$3" ] || set -- $(uname -srm 2>/dev/null)
 printf 'os=%s\nkernel=%s\narch=%s\n' "$1" "$2" "$3"
 h=; read -r h < /proc/sys/kernel/hostname 2>/dev/null || h=$(hostname 2>/dev/null)
 printf 'hostname=%s\n' "$h"
 if [ -d /run/systemd/system ]; then echo systemd=1; fi
-if ` + FirewalldMayRun + `; then
-  s=$(busctl --auto-start=no -- get-property org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 org.fedoraproject.FirewallD1 state 2>/dev/null) || s=$(firewall-cmd --state 2>/dev/null)
-  case $s in 's "RUNNING"' | running) echo firewalld=1 ;; esac
-fi
-if command -v kube-apiserver >/dev/null 2>&1; then printf 'kube_binary=%s\n' "$(kube-apiserver --version 2>/dev/null)"; fi
+`
+
+const scriptEnd = `if command -v kube-apiserver >/dev/null 2>&1; then printf 'kube_binary=%s\n' "$(kube-apiserver --version 2>/dev/null)"; fi
 m=/etc/kubernetes/manifests/kube-apiserver.yaml; [ -r $m ] || m=
 r=/etc/os-release; [ -r $r ] || r=/usr/lib/os-release
 awk -v m="$m" '` + factsAwk + `' $m /proc/self/status $r /etc/passwd /etc/group 2>/dev/null
 `
+
+// FirewalldUnasked reports whether ScriptAskingNotFirewalld left firewalld's state
+// open: firewalld may run, and the caller is to say whether it does (SetFirewalld).
+func (f *Facts) FirewalldUnasked() bool { return f.firewalldUnasked }
+
+// SetFirewalld answers the question FirewalldUnasked leaves.
+func (f *Facts) SetFirewalld(running bool) { f.Firewalld, f.firewalldUnasked = running, false }
+
+// AskFirewalld runs FirewalldCheck alone: whether firewalld runs, for a caller that
+// could not ask over the bus itself.
+func AskFirewalld(ctx context.Context, conn transport.Conn) (bool, error) {
+	res, err := conn.Run(ctx, FirewalldCheck, nil)
+	if err != nil {
+		return false, fmt.Errorf("ask firewalld's state: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return false, fmt.Errorf("ask firewalld's state: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return strings.TrimSpace(string(res.Stdout)) == "firewalld=1", nil
+}
 
 // FirewalldMayRun holds, in the shell, on a host where firewalld may run: it has run
 // since boot and firewall-cmd is there. Script asks whether it runs only there, so
@@ -223,7 +259,7 @@ func (f *Facts) set(k, v string) {
 	case "systemd":
 		f.Systemd = true
 	case "firewalld":
-		f.Firewalld = true
+		f.Firewalld, f.firewalldUnasked = v == "1", v == "unasked"
 	case "kube_image":
 		f.KubernetesVersion = imageTag(v)
 	case "kube_binary":

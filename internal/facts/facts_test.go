@@ -63,6 +63,30 @@ wheel:x:10:ops
 	}
 }
 
+// Firewalld's state: known (Script), or left open (ScriptAskingNotFirewalld) until the
+// caller answers it; the two scripts differ in that alone.
+func TestFirewalldFact(t *testing.T) {
+	for _, tc := range []struct {
+		line             string
+		running, unasked bool
+	}{{"", false, false}, {"firewalld=1\n", true, false}, {"firewalld=unasked\n", false, true}} {
+		f := Parse([]byte("os=Linux\n" + tc.line))
+		if f.Firewalld != tc.running || f.FirewalldUnasked() != tc.unasked {
+			t.Errorf("%q: running %v, unasked %v", tc.line, f.Firewalld, f.FirewalldUnasked())
+		}
+		if tc.unasked {
+			f.SetFirewalld(true)
+			if !f.Firewalld || f.FirewalldUnasked() || f.Value().GetAttr("firewalld") != cty.True {
+				t.Errorf("answered: %+v", *f)
+			}
+		}
+	}
+	asking := strings.Replace(ScriptAskingNotFirewalld, "if "+FirewalldMayRun+"; then echo firewalld=unasked; fi", FirewalldCheck, 1)
+	if asking != Script || strings.Contains(ScriptAskingNotFirewalld, "busctl") {
+		t.Errorf("the scripts differ in more than firewalld's check:\n%s\n---\n%s", ScriptAskingNotFirewalld, Script)
+	}
+}
+
 func TestFamily(t *testing.T) {
 	for _, tc := range []struct{ id, like, want string }{
 		{"debian", "", "debian"},

@@ -171,20 +171,17 @@ func busCallOn(ctx context.Context, obj dbus.BusObject, method string, args ...a
 // that fails, quoting its line. errNoBus (wrapped) when the bus could not be reached
 // or authenticated to: no call was made then.
 func callBus(ctx context.Context, h Host, calls []busCall) error {
-	bus, err := openBus(ctx, h)
-	if err != nil {
-		return err
-	}
-	defer bus.Close()
-	for _, c := range calls {
-		if err := c.make(ctx, bus); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s: %w", c.line, ctx.Err())
+	return withBus(ctx, h, func(bus *dbus.Conn) error {
+		for _, c := range calls {
+			if err := c.make(ctx, bus); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("%s: %w", c.line, ctx.Err())
+				}
+				return fmt.Errorf("%s: %w", c.line, err)
 			}
-			return fmt.Errorf("%s: %w", c.line, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // openBus connects to the host's system bus as the login user (EXTERNAL: the bus takes
@@ -196,6 +193,12 @@ func openBus(ctx context.Context, h Host) (*dbus.Conn, error) {
 
 // openBusAt is openBus with the bus at socket.
 func openBusAt(ctx context.Context, h Host, socket string) (*dbus.Conn, error) {
+	return openBusFor(ctx, ctx, h, socket)
+}
+
+// openBusFor is openBusAt for a connection that lasts until life ends: ctx bounds
+// only its making (the authentication and the Hello are cut short when it ends).
+func openBusFor(ctx, life context.Context, h Host, socket string) (*dbus.Conn, error) {
 	nc, err := h.Conn.DialUnix(ctx, socket)
 	switch {
 	case ctx.Err() != nil:
@@ -206,12 +209,14 @@ func openBusAt(ctx context.Context, h Host, socket string) (*dbus.Conn, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", errNoBus, err)
 	}
-	bus, err := dbus.NewConn(nc, dbus.WithContext(ctx))
+	bus, err := dbus.NewConn(nc, dbus.WithContext(life))
 	if err == nil {
 		stop := time.AfterFunc(busTimeout, func() { bus.Close() })
+		cut := context.AfterFunc(ctx, func() { bus.Close() })
 		if err = bus.Auth([]dbus.Auth{dbus.AuthExternal("")}); err == nil {
 			err = bus.Hello()
 		}
+		cut()
 		if !stop.Stop() && err == nil {
 			err = errors.New("no answer in time")
 		}
@@ -232,22 +237,23 @@ func openBusAt(ctx context.Context, h Host, socket string) (*dbus.Conn, error) {
 // readZoneBus reads both configurations of zone name over the host's system bus, with
 // the calls zoneRead makes with busctl.
 func readZoneBus(ctx context.Context, h Host, name string) (perm, run *zone, err error) {
-	bus, err := openBus(ctx, h)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer bus.Close()
 	var object dbus.ObjectPath
 	var settings [2]map[string]dbus.Variant
-	err = busCallOn(ctx, bus.Object(busName, busRuntime+"/config"), busName+".config.getZoneByName", name).Store(&object)
-	if err == nil && !configZonePath.MatchString(string(object)) {
-		err = fmt.Errorf("zone %s's configuration object %q", name, object)
-	}
-	if err == nil {
-		err = busCallOn(ctx, bus.Object(busName, object), busName+".config.zone.getSettings2").Store(&settings[0])
-	}
-	if err == nil {
-		err = busCallOn(ctx, bus.Object(busName, busRuntime), busName+".zone.getZoneSettings2", name).Store(&settings[1])
+	err = withBus(ctx, h, func(bus *dbus.Conn) error {
+		err := busCallOn(ctx, bus.Object(busName, busRuntime+"/config"), busName+".config.getZoneByName", name).Store(&object)
+		if err == nil && !configZonePath.MatchString(string(object)) {
+			err = fmt.Errorf("zone %s's configuration object %q", name, object)
+		}
+		if err == nil {
+			err = busCallOn(ctx, bus.Object(busName, object), busName+".config.zone.getSettings2").Store(&settings[0])
+		}
+		if err == nil {
+			err = busCallOn(ctx, bus.Object(busName, busRuntime), busName+".zone.getZoneSettings2", name).Store(&settings[1])
+		}
+		return err
+	})
+	if errors.Is(err, errNoBus) || errors.Is(err, transport.ErrUnsafePath) {
+		return nil, nil, err
 	}
 	var zs [2]*zone
 	for i := 0; err == nil && i < len(zs); i++ {

@@ -37,6 +37,9 @@ type Host struct {
 	// DialsUnix: the connection reaches a Unix socket as the user commands run as
 	// (transport.DialsUnix), so hostplan reads firewalld over the bus itself.
 	DialsUnix bool
+	// Bus is the host's system bus connection for the run, shared by its reads and
+	// steps; nil connects for each.
+	Bus *Bus
 	// Later leaves work for after the host's last firewall step of the task, once per
 	// key (tasks.Host.Later); nil does it at once.
 	Later func(ctx context.Context, key string, fn func(context.Context) error) error

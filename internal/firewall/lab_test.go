@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hostplan/hostplan/internal/allowlist"
@@ -331,4 +333,63 @@ func dial(t *testing.T, l *lab.Lab, lh *lab.Host, user string, become bool) tran
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// FirewalldRunning says what the facts' busctl check says, on a host where firewalld
+// runs and on one without a system bus (ErrNoBus, for the engine to ask in the
+// shell). With a Bus, the state, the zone read and the steps' calls share one
+// connection, which ends with Close.
+func TestLabFirewalldRunning(t *testing.T) {
+	t.Parallel()
+	l := lab.ForTest(t, lab.Options{Hosts: 2})
+	lh := l.Hosts[1]
+	lab.StartFirewalldForTest(t, lh)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		host    *lab.Host
+		running bool
+		noBus   bool
+	}{{l.Hosts[0], false, true}, {lh, true, false}} {
+		conn := &countDials{Conn: dialRoot(t, l, tc.host)}
+		shell, err := facts.AskFirewalld(ctx, conn)
+		if err != nil || shell != tc.running {
+			t.Fatalf("%s: the facts' check says running %v (%v), want %v", tc.host.Name, shell, err, tc.running)
+		}
+		bus := &Bus{}
+		h := Host{Name: tc.host.Name, Conn: conn, Facts: &facts.Facts{OSFamily: "linux", Firewalld: true}, Zones: &Zones{}, DialsUnix: true, Bus: bus}
+		running, err := FirewalldRunning(ctx, h)
+		if tc.noBus {
+			if !errors.Is(err, ErrNoBus) {
+				t.Errorf("%s: without a bus: %v, %v; want ErrNoBus", tc.host.Name, running, err)
+			}
+			continue
+		}
+		if err != nil || !running {
+			t.Fatalf("%s: running %v, %v", tc.host.Name, running, err)
+		}
+		a := Allowlist{Zone: "public", Allow: allowlist.Allow{
+			Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.9/32")}, Ports: []int{6443}}}
+		f := Forward{Name: "api", ListenPort: 16443, To: netip.MustParseAddr("10.0.0.5"), ToPort: 6443, Protocol: "tcp", Zone: "public"}
+		if err := (firewalld{}).Apply(ctx, h, planBoth(t, h, a, f)); err != nil {
+			t.Fatal(err)
+		}
+		if n := conn.dials.Load(); n != 1 {
+			t.Errorf("the state, the zone read and the calls made %d bus connections, want 1", n)
+		}
+		bus.Close()
+		if _, err := FirewalldRunning(ctx, h); !errors.Is(err, errBusClosed) {
+			t.Errorf("after Close: %v", err)
+		}
+	}
+}
+
+// countDials counts the Unix socket connections made through it.
+type countDials struct {
+	transport.Conn
+	dials atomic.Int32
+}
+
+func (c *countDials) DialUnix(ctx context.Context, p string) (net.Conn, error) {
+	c.dials.Add(1)
+	return c.Conn.DialUnix(ctx, p)
 }
