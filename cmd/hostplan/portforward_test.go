@@ -276,20 +276,22 @@ task "allow" {
 // an SFTP session counts too.
 func sessions(t *testing.T, h *lab.Host) int {
 	t.Helper()
-	log, err := os.ReadFile(h.LogPath())
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatal(err)
-	}
-	return strings.Count(string(log), "Starting session: ")
+	return logCount(t, h, "Starting session: ")
 }
 
 // busConnections counts the connections to a Unix socket the host's sshd made for its
 // clients (LogLevel DEBUG1): hostplan's to the system bus.
 func busConnections(t *testing.T, h *lab.Host) int {
 	t.Helper()
+	return logCount(t, h, "server_request_direct_streamlocal: originator")
+}
+
+// logCount counts what in the host's sshd log.
+func logCount(t *testing.T, h *lab.Host, what string) int {
+	t.Helper()
 	log, err := os.ReadFile(h.LogPath())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
-	return strings.Count(string(log), "server_request_direct_streamlocal: originator")
+	return strings.Count(string(log), what)
 }
