@@ -139,6 +139,9 @@ type Change struct {
 	// Before is the change of a resource this one builds for itself, which Apply carries
 	// out first (the forwarding sysctl an iptables port forward needs).
 	Before *Change
+	// Runtime is set when Plan found a setting of the running system (not a file) to
+	// change: sysctl's value in /proc/sys.
+	Runtime bool
 }
 
 // FileChange is the content of a file before and after the change.

@@ -125,6 +125,7 @@ func (s *Sysctl) Plan(ctx context.Context, h *Host) (*Change, error) {
 		return nil, err
 	}
 	if cur != s.Value {
+		c.Runtime = true
 		if c.Action == NoOp {
 			c.Action = Update
 		}
@@ -310,17 +311,20 @@ func (s *Sysctl) Apply(ctx context.Context, h *Host, c *Change) error {
 	if s.Absent {
 		return nil
 	}
-	cur, err := s.runtime(ctx, h)
-	if err != nil {
-		return err
-	}
-	if cur == s.Value {
-		return nil
+	// A value the plan found right is read again (it may have changed since), not
+	// written: a write can have effects of its own. One it found wrong is set at once;
+	// the same value again is harmless there.
+	if !c.Runtime {
+		cur, err := s.runtime(ctx, h)
+		if err != nil || cur == s.Value {
+			return err
+		}
 	}
 	if err := s.setRuntime(ctx, h); err != nil {
 		return err
 	}
-	if cur, err = s.runtime(ctx, h); err != nil {
+	cur, err := s.runtime(ctx, h)
+	if err != nil {
 		return err
 	}
 	if cur != s.Value {

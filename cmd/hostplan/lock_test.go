@@ -287,3 +287,37 @@ task "t" {
 		t.Errorf("after the apply: %q; want no change b, and bob's lock left alone", got)
 	}
 }
+
+// TestLabLitterAfterCut: the temp file of a write whose connection was cut is removed
+// by the next apply that writes the same file after taking the dead run's lock over;
+// an apply that took the lock free does not look for such files (a directory listing
+// per write), since a cut run cannot have released its lock.
+func TestLabLitterAfterCut(t *testing.T) {
+	t.Parallel()
+	l, inv := startLab(t, 1, "root")
+	h := l.Host("h1")
+	plan := func(content string) string {
+		return writeFiles(t, map[string]string{"main.hcl": `
+task "t" {
+  on = ["lab"]
+  file "/etc/litter/app.conf" {
+    content = "` + content + `\n"
+  }
+}`})
+	}
+	const litter = "/etc/litter/.app.conf.hostplan-0123456789abcdef"
+	remote(t, h, "mkdir -p /etc/litter && printf secret > "+litter+" && chmod 600 "+litter)
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, plan("one")); r.code != 0 || strings.Contains(r.stdout, "took over") {
+		t.Fatalf("apply with a free lock:\n%s", r)
+	}
+	if got := remote(t, h, "ls -A /etc/litter | tr '\\n' ' '"); got != ".app.conf.hostplan-0123456789abcdef app.conf" {
+		t.Errorf("after an apply that took the lock free, /etc/litter holds %q; want the planted temp file and app.conf", got)
+	}
+	remote(t, h, `printf '%s\n' '{"operator":"ghost@old-bastion","machine":"old-bastion","pid":1,"run":"x","since":"2026-01-01T00:00:00Z"}' > /run/hostplan/lock && touch -d '10 minutes ago' /run/hostplan/lock`)
+	if r := hostplan(t, "apply", "--auto-approve", "-i", inv, plan("two")); r.code != 0 || !strings.Contains(r.stdout, "note: took over a stale lock") {
+		t.Fatalf("apply over the dead run's lock:\n%s", r)
+	}
+	if got := remote(t, h, "ls -A /etc/litter | tr '\\n' ' '"); got != "app.conf" {
+		t.Errorf("after the apply that took the dead run's lock over, /etc/litter holds %q; want app.conf alone", got)
+	}
+}

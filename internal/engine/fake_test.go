@@ -309,8 +309,10 @@ func (c *fakeConn) Run(ctx context.Context, command string, stdin io.Reader) (*t
 	return res, nil
 }
 
-// sectionScript matches one command of a transport.RunSections script.
-var sectionScript = regexp.MustCompile(`(?s)\(\n(.*?)\n\)\nc=\$\?; echo; echo "(hostplan-section-[0-9a-f]+) \$c"\n`)
+// sectionScript matches one command of a transport.RunSections script, in whichever
+// form it runs (a subshell, a program in the shell itself, behind a skip's condition),
+// up to the line that ends its output.
+var sectionScript = regexp.MustCompile(`(?s)(.*?)echo "(hostplan-section-[0-9a-f]+) \$c"\n`)
 
 // sectionsAnswer answers a RunSections script that gathers the facts with the reads
 // guessed for the host's steps: the facts section gets facts, every other section

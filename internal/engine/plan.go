@@ -229,8 +229,11 @@ func (e *Engine) planHost(ctx context.Context, t *Target) *HostPlan {
 		return hp
 	}
 	h.Conn = transport.WithFiles(h.Conn, files)
-	if hs.lock != nil && hs.lock.TookOver != nil {
+	switch {
+	case hs.lock != nil && hs.lock.TookOver != nil:
 		hp.Notes = append(hp.Notes, fmt.Sprintf("took over a stale lock held by %s", hs.lock.TookOver))
+	case hs.lock != nil:
+		transport.NoCutWrites(hs.conn)
 	}
 	hp.Steps = steps
 	for i, st := range hp.Steps {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,7 +50,8 @@ type fileOps interface {
 	readlink(path string) (string, error)
 	readFile(path string) ([]byte, error)
 	readDir(path string) ([]string, error)
-	writeFile(ctx context.Context, path string, data []byte, attrs FileAttrs) error
+	// writeFile replaces path atomically (atomicWrite, which tidy is passed to).
+	writeFile(ctx context.Context, path string, data []byte, attrs FileAttrs, tidy bool) error
 	mkdir(path string, attrs FileAttrs) error
 	chmod(path string, mode fs.FileMode) error
 	chown(path string, uid, gid int) error
@@ -90,6 +92,9 @@ type conn struct {
 	kept     *keptShell    // see kept.go
 	keptOff  bool          // no kept shell (any more) on this connection
 	keptIdle time.Duration // how long the kept shell waits for a batch; 0: keptIdle
+
+	// noCutWrites: no write on the host can have been cut off (NoCutWrites).
+	noCutWrites atomic.Bool
 
 	filesMu sync.Mutex
 	files   fileOps

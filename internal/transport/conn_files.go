@@ -327,6 +327,17 @@ func (c *conn) WriteKernel(ctx context.Context, p string, data []byte) error {
 	return nil
 }
 
+// NoCutWrites tells c that no earlier write on its host can have been cut off with its
+// temp file left behind: c's writes then skip removeStaleTemps, a listing of the
+// target's directory after each. A caller knows it from the host lock: an apply whose
+// connection dies cannot release its lock, so after such a cut the next apply takes
+// the lock over and its writes look; one that took the lock free need not.
+func NoCutWrites(c Conn) {
+	if v, ok := connBelow(c); ok {
+		v.noCutWrites.Store(true)
+	}
+}
+
 // WriteFile implements Conn.
 func (c *conn) WriteFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {
 	err := c.fileOp(ctx, func(f fileOps, g *guard) error {
@@ -334,7 +345,7 @@ func (c *conn) WriteFile(ctx context.Context, p string, data []byte, attrs FileA
 		if err != nil {
 			return err
 		}
-		return f.writeFile(ctx, real, data, attrs)
+		return f.writeFile(ctx, real, data, attrs, !c.noCutWrites.Load())
 	})
 	if err != nil {
 		return fmt.Errorf("write %s on %s: %w", p, c.host, err)

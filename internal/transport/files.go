@@ -90,7 +90,9 @@ const stagedName = "f"
 // removeStaleTemps removes the temp files (and staging directories) that earlier
 // writes of p left behind when their connection died before they could clean up. Host
 // locks keep two hostplan runs from writing one host at once, so every such file is
-// litter. Best effort: the new content is in place already.
+// litter. Best effort: the new content is in place already. It lists p's directory (over
+// SFTP four requests, and sftp-server stats every entry), so a write skips it where no
+// write can have been cut off (see NoCutWrites).
 func removeStaleTemps(fsys atomicFS, p string) {
 	names, err := fsys.readDirNames(path.Dir(p))
 	if err != nil {
@@ -195,8 +197,9 @@ func targetAttrs(fsys atomicFS, p string, attrs FileAttrs) (fs.FileMode, int, in
 
 // atomicWrite replaces p by data: a private temp file (createStaged), write, fsync,
 // chown and chmod, rename over p. On any error the temp file is removed. Chown comes
-// before chmod because chown clears setuid/setgid bits.
-func atomicWrite(ctx context.Context, fsys atomicFS, p string, data []byte, attrs FileAttrs) (err error) {
+// before chmod because chown clears setuid/setgid bits. tidy: then remove the temp files
+// earlier writes of p left (removeStaleTemps).
+func atomicWrite(ctx context.Context, fsys atomicFS, p string, data []byte, attrs FileAttrs, tidy bool) (err error) {
 	base := path.Base(p)
 	if base == "/" || base == "." || base == ".." || p == "" {
 		return fmt.Errorf("not a file path: %q", p)
@@ -241,7 +244,9 @@ func atomicWrite(ctx context.Context, fsys atomicFS, p string, data []byte, attr
 	}
 	// The new content is in place; a failed directory sync only weakens durability.
 	_ = fsys.syncDir(path.Dir(p))
-	removeStaleTemps(fsys, p)
+	if tidy {
+		removeStaleTemps(fsys, p)
+	}
 	return nil
 }
 

@@ -43,8 +43,8 @@ func (osOps) readDir(p string) ([]string, error) {
 	return names, err
 }
 
-func (o osOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {
-	return atomicWrite(ctx, o, p, data, attrs)
+func (o osOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs, tidy bool) error {
+	return atomicWrite(ctx, o, p, data, attrs, tidy)
 }
 
 func (osOps) createTemp(p string) (tempFile, error) {

@@ -112,8 +112,8 @@ func (s *sftpOps) writeInPlace(p string, data []byte) error {
 	return sftpErr(err)
 }
 
-func (s *sftpOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs) error {
-	return s.explainFailure(atomicWrite(ctx, s, p, data, attrs), path.Dir(p), len(data))
+func (s *sftpOps) writeFile(ctx context.Context, p string, data []byte, attrs FileAttrs, tidy bool) error {
+	return s.explainFailure(atomicWrite(ctx, s, p, data, attrs, tidy), path.Dir(p), len(data))
 }
 
 // stRdonly is statvfs's read-only flag (ST_RDONLY).

@@ -228,7 +228,7 @@ func TestAtomicWriteStaged(t *testing.T) {
 	dir := t.TempDir()
 	fsys := &wideFS{t: t}
 	p := dir + "/app.env"
-	if err := atomicWrite(context.Background(), fsys, p, []byte("TOKEN=x\n"), FileAttrs{Mode: 0o600, UID: -1, GID: -1}); err != nil {
+	if err := atomicWrite(context.Background(), fsys, p, []byte("TOKEN=x\n"), FileAttrs{Mode: 0o600, UID: -1, GID: -1}, true); err != nil {
 		t.Fatal(err)
 	}
 	if fsys.created == 0 {

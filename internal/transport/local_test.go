@@ -298,7 +298,7 @@ func TestAtomicWriteCleansUp(t *testing.T) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, "f")
 		os.WriteFile(p, []byte("old"), 0o644)
-		err := atomicWrite(context.Background(), fsys, p, []byte("new"), FileAttrs{UID: -1, GID: -1})
+		err := atomicWrite(context.Background(), fsys, p, []byte("new"), FileAttrs{UID: -1, GID: -1}, true)
 		if err == nil || !strings.Contains(err.Error(), "injected") {
 			t.Errorf("%+v: %v", fsys, err)
 		}
@@ -311,7 +311,7 @@ func TestAtomicWriteCleansUp(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := atomicWrite(ctx, osOps{}, filepath.Join(dir, "f"), []byte("x"), FileAttrs{UID: -1, GID: -1}); !errors.Is(err, context.Canceled) {
+	if err := atomicWrite(ctx, osOps{}, filepath.Join(dir, "f"), []byte("x"), FileAttrs{UID: -1, GID: -1}, true); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 	noTempFiles(t, localList(t, dir))
@@ -500,8 +500,66 @@ func TestRunSections(t *testing.T) {
 	}
 }
 
+// TestIsProgram: only one call of a program, in ShellQuote's forms, runs in the shell
+// itself; anything that could exit, change or escape that shell keeps its subshell.
+func TestIsProgram(t *testing.T) {
+	for cmd, want := range map[string]bool{
+		"iptables-save":           true,
+		"/usr/sbin/iptables-save": true,
+		"awk -v m=/a 'FILENAME == m { print }\n{ next }' /a /b": true,
+		"grep " + ShellQuote("it's") + " /etc/x":                true,
+		"exit 3":                                                false,
+		"cd /":                                                  false,
+		"set -e":                                                false,
+		"printf x":                                              false,
+		"eval x":                                                false,
+		"a=b awk 1":                                             false,
+		"awk 1; exit":                                           false,
+		"awk 1 > /etc/x":                                        false,
+		"awk 1 2>/dev/null":                                     false,
+		"awk $(id -u)":                                          false,
+		"awk `id -u`":                                           false,
+		"awk 'unterminated":                                     false,
+		`awk "x"`:                                               false,
+		"awk *":                                                 false,
+		"awk 1 &":                                               false,
+		"awk 1 | cat":                                           false,
+		"awk 1\ncat":                                            false,
+		"(awk 1)":                                               false,
+		"{ awk 1; }":                                            false,
+		"":                                                      false,
+		" awk":                                                  false,
+		"./x":                                                   false,
+	} {
+		if got := isProgram(cmd); got != want {
+			t.Errorf("isProgram(%q) = %v, want %v", cmd, got, want)
+		}
+	}
+}
+
+// TestSectionsPrograms: a program's section runs it in the shell itself as "command"
+// (a function of the script around it is not called), with its own status, and the
+// sections after it run; a subshell's exit still ends only its own section.
+func TestSectionsPrograms(t *testing.T) {
+	c := dialLocal(t, DialerOptions{}, Target{})
+	s := NewSections([]string{"sh -c 'echo prog; exit 4'", "cat /nonexistent/x", "exit 3", "echo after"})
+	if !strings.HasPrefix(s.Script(), "command sh -c ") {
+		t.Fatalf("the program does not run in the shell itself:\n%s", s.Script())
+	}
+	res, err := c.Run(context.Background(), "sh() { echo function; }\ncat() { echo function; }\n"+s.Script(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Parse(string(res.Stdout))
+	want := []Section{{"prog\n", 4}, {"", 1}, {"", 3}, {"after\n", 0}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("sections = %+v, %v; want %+v", got, err, want)
+	}
+}
+
 // TestSectionsSkipping: a command whose condition holds does not run (its section ends
-// with SkippedCode and prints nothing); one whose condition fails runs as usual.
+// with SkippedCode and prints nothing, and no subshell starts for it); one whose
+// condition fails runs as usual.
 func TestSectionsSkipping(t *testing.T) {
 	c := dialLocal(t, DialerOptions{}, Target{})
 	dir := t.TempDir()
@@ -511,6 +569,10 @@ func TestSectionsSkipping(t *testing.T) {
 		skipped: "[ -d " + ShellQuote(dir) + " ]",
 		runs:    "[ -d " + ShellQuote(filepath.Join(dir, "missing")) + " ]",
 	})
+	// The condition is tested in the shell itself: a skipped command costs no fork.
+	if !strings.HasPrefix(s.Script(), "if [ -d "+ShellQuote(dir)+" ]; then c=75; else\n") {
+		t.Errorf("the condition is not tested in the shell itself:\n%s", s.Script())
+	}
 	got, _, err := s.Run(context.Background(), c)
 	want := []Section{{"", SkippedCode}, {"two\n", 0}, {"three\n", 0}}
 	if err != nil || !reflect.DeepEqual(got, want) {
@@ -521,5 +583,28 @@ func TestSectionsSkipping(t *testing.T) {
 	}
 	if _, err := os.Stat(ran + "-2"); err != nil {
 		t.Errorf("the command not skipped did not run: %v", err)
+	}
+}
+
+// TestNoCutWrites: a write removes the temp files earlier writes of its file left,
+// unless the connection was told no write on its host can have been cut off.
+func TestNoCutWrites(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.conf")
+	litter := filepath.Join(dir, ".app.conf.hostplan-0123456789abcdef")
+	c := dialLocal(t, DialerOptions{}, Target{})
+	for i, cut := range []bool{true, false} {
+		if !cut {
+			NoCutWrites(c)
+		}
+		if err := os.WriteFile(litter, []byte("old temp"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WriteFile(context.Background(), p, []byte("new"), FileAttrs{UID: -1, GID: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(litter); (err == nil) == cut {
+			t.Errorf("write %d (a cut write possible: %v): the earlier temp file is there: %v", i, cut, err == nil)
+		}
 	}
 }

@@ -40,12 +40,8 @@ func ShellQuote(s string) string {
 		return "''"
 	}
 	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			strings.ContainsRune("@%_-+:,./", r)) {
-			safe = false
-			break
-		}
+	for i := 0; i < len(s) && safe; i++ {
+		safe = shellSafe(s[i])
 	}
 	if safe {
 		return s
