@@ -252,12 +252,20 @@ func (s *Sections) Script() string {
 // only (safe characters, single-quoted text, \' between them) and "=", the first a bare
 // name that is no shell builtin or keyword. Run as "command " + cmd in the shell
 // itself, it can neither exit nor change that shell, nor call a function the script
-// around it defined (the host lock's).
+// around it defined (the host lock's). The name is bare, safe characters only: quotes
+// in it could spell a builtin the list does not see (e'xit'), and a leading "-" would
+// be an option of command itself (command -p exit); it starts with a letter, a digit,
+// "_" or "/".
 func isProgram(cmd string) bool {
 	name, _, _ := strings.Cut(cmd, " ")
 	if name == "" || !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/", rune(name[0])) ||
 		shellBuiltins[name] {
 		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !shellSafe(name[i]) {
+			return false
+		}
 	}
 	quoted := false
 	for i := 0; i < len(cmd); i++ {

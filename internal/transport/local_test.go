@@ -530,6 +530,9 @@ func TestIsProgram(t *testing.T) {
 		"":                                                      false,
 		" awk":                                                  false,
 		"./x":                                                   false,
+		"e'xit' 3":                                              false,
+		"ex\\it 3":                                              false,
+		"-p exit 3":                                             false,
 	} {
 		if got := isProgram(cmd); got != want {
 			t.Errorf("isProgram(%q) = %v, want %v", cmd, got, want)
